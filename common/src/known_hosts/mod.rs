@@ -1,0 +1,29 @@
+//! known_hosts: OpenSSH's host-key database. Format (one entry a line):
+//! `[@cert-authority|@revoked] host-patterns keytype base64 [comment]`, e.g.
+//! `[build.internal]:2222,10.0.0.5 ssh-ed25519 AAAAC3Nza... ops@laptop`.
+//! `parse` is pure; `verify` decides; `write` changes files (atomic, locked).
+//!
+//! API CONTRACT (binaries code against these names; keep them):
+//! - `host_key_name(host, port) -> String`: `host` for port 22, else `[host]:port`.
+//! - `KnownHostsFile::load(path) -> Result<KnownHostsFile>`: missing file = empty; malformed
+//!   lines kept as `Line::Invalid` (reported with path:line by `warnings()`), never dropped.
+//! - `verify::check(files, host, port, key) -> HostKeyVerdict`.
+//! - `write::append(path, host, port, key, hash) -> Result<()>`: locked, atomic.
+//! - `write::remove_host(path, host, port) -> Result<usize>`, `write::hash_file(path)`: atomic
+//!   rewrite keeping `path.old`.
+
+pub mod parse;
+pub mod verify;
+pub mod write;
+
+pub use parse::{Entry, HostField, KnownHostsFile, Line, Marker};
+pub use verify::{check, HostKeyVerdict};
+
+/// The name under which a host is stored: `host` on port 22, `[host]:port` otherwise.
+pub fn host_key_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
+}

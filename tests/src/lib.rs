@@ -1,0 +1,296 @@
+//! Test harness for msh's end-to-end tests: per-test directories, free loopback ports,
+//! processes that are stopped by PID when dropped, and commands run with a timeout.
+//! Tests only ever talk to 127.0.0.0/8 or ::1.
+
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Directory holding the workspace's built binaries (`target/debug`), found from the test
+/// executable's own path (`target/debug/deps/e2e-...`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+/// Path to a workspace binary (`mshd`, `msh`, `msh-keygen`). Fails with the fix when the
+/// binary was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = target_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build --workspace` before the tests (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// Path to a system tool (`ssh`, `sshd`, `ssh-keygen`). Fails, never skips, when missing.
+pub fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} not installed: run scripts/test.sh, which installs openssh-client and openssh-server from apt");
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A directory of a test's own, under `target/e2e-tmp/` (not /tmp: /tmp is world-writable, so
+/// strict_modes would rightly refuse files below it). Mode 0755 so a throwaway user can
+/// traverse it. Removed on drop unless MSH_KEEP_TEST_DIRS is set.
+pub struct TestDir {
+    pub path: PathBuf,
+}
+
+impl TestDir {
+    pub fn new(name: &str) -> Self {
+        let base = target_dir().join("e2e-tmp");
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = base.join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TestDir { path }
+    }
+
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.path.join(p)
+    }
+
+    /// Writes `contents` to `name` with `mode`, returning the path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>, mode: u32) -> PathBuf {
+        let p = self.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, contents).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.join(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::env::var_os("MSH_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound to :0, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts TCP connections on `addr`, or panics after `timeout`.
+pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listening on {addr} after {timeout:?}");
+}
+
+/// A background process, stopped by PID (SIGTERM, then SIGKILL) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+    /// Where stderr went, if redirected to a file (shown when a test fails).
+    pub log: Option<PathBuf>,
+}
+
+impl Proc {
+    /// Starts `cmd` with stdout/stderr appended to `log`.
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Self {
+        let out = std::fs::File::create(log).unwrap();
+        let err = out.try_clone().unwrap();
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            child,
+            name: name.to_string(),
+            log: Some(log.to_path_buf()),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Contents of the log so far.
+    pub fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`, or panics (showing the log) after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.log_text();
+            if text.contains(needle) {
+                return text;
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "{}: {needle:?} not in log after {timeout:?}; log:\n{text}",
+                    self.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Sends a signal by PID.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
+    }
+
+    /// Waits for exit up to `timeout`; None if still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        if self.wait_timeout(Duration::from_secs(3)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Output of a command run to completion.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `cmd` feeding `stdin`, killing it (by PID) if it has not exited after `timeout`.
+pub fn run(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let desc = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
+    let mut child_in = child.stdin.take().unwrap();
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = child_in.write_all(&input);
+    });
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{desc} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = writer.join();
+    let stdout = out_t.join().unwrap();
+    let stderr = String::from_utf8_lossy(&err_t.join().unwrap()).into_owned();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Builds a `Command` for `program` with `args`.
+pub fn cmd<I, S>(program: impl AsRef<OsStr>, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut c = Command::new(program);
+    c.args(args);
+    c
+}
+
+/// True when the tests run as root (CI does): root-mode tests need it.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Generates an ed25519 key pair with OpenSSH's ssh-keygen at `dir/name` (mode 0600).
+pub fn ssh_keygen_ed25519(dir: &TestDir, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut c = cmd(
+        tool("ssh-keygen"),
+        ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"],
+    );
+    c.arg(&path);
+    let out = run(c, b"", Duration::from_secs(20));
+    assert!(out.status.success(), "ssh-keygen failed: {}", out.stderr);
+    path
+}
