@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every msh test on this machine. Installs what the tests need first (OpenSSH client and
+# server as interop peers, tmux to drive interactive sessions, passwd/util-linux for the
+# throwaway users of the root-mode tests) from Debian's packages when any is missing.
+# Usage: scripts/test.sh [extra args for `cargo test`]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+have ssh || missing+=(openssh-client)
+have ssh-keygen || missing+=(openssh-client)
+have ssh-agent || missing+=(openssh-client)
+have sshd || missing+=(openssh-server)
+have tmux || missing+=(tmux)
+have useradd || missing+=(passwd)
+have runuser || missing+=(util-linux)
+have setpriv || missing+=(util-linux)
+have sha256sum || missing+=(coreutils)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "scripts/test.sh: installing ${missing[*]} from apt" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+fi
+# sshd refuses to start (even with its own config) without its privilege-separation dir.
+if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd && chmod 0755 /run/sshd; fi
+
+# The end-to-end tests run the built binaries, so build them first.
+cargo build --workspace --bins
+cargo test --workspace "$@"
