@@ -1,7 +1,579 @@
-//! Key loading and fingerprints in OpenSSH's formats.
+//! Key generation, loading, writing and fingerprints in OpenSSH's formats.
+//!
+//! Files are what `ssh-keygen` writes and reads: a private key in the `openssh-key-v1` PEM
+//! format (`-----BEGIN OPENSSH PRIVATE KEY-----`, bcrypt-pbkdf + aes256-ctr when it has a
+//! passphrase, mode 0600) and `PATH.pub` beside it holding one line such as
+//! `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... alice@laptop` (mode 0644).
 //!
 //! API CONTRACT:
 //! - `fingerprint(key) -> String`: `SHA256:...`.
 //! - `fingerprint_line(key, comment) -> String`: `256 SHA256:... comment (ED25519)` like
-//!   `ssh-keygen -lf`.
+//!   `ssh-keygen -lf` (an empty comment prints as `no comment`, as ssh-keygen does).
 //! - `key_bits(key) -> u32`, `key_type_label(key) -> &'static str` (`ED25519`, `RSA`, ...).
+//! - `KeyKind::parse(type, bits)`, `generate(kind, comment) -> Result<PrivateKey>`.
+//! - `write_key_pair(path, key, passphrase)`: private file 0600 written atomically (temp file
+//!   created 0600, then renamed, so it is never readable by others), `PATH.pub` 0644.
+//! - `load_public_key(path)`: the first key line of a `.pub` file.
+//! - `load_private_key(path, passphrase)`: checks the file mode first
+//!   (`perms::check_private_key_mode`); the three failures a caller must tell apart are
+//!   recognisable with `needs_passphrase(&err)` (encrypted, none given: prompt),
+//!   `is_wrong_passphrase(&err)` (prompt again) and anything else (not a usable key).
+//! - `is_encrypted(path) -> Result<bool>`.
+//! - `parse_public_key_line(text)`: `keytype base64 [comment]` with the comment kept.
+
+use std::convert::Infallible;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+use russh::keys::ssh_key::private::{KeypairData, RsaKeypair};
+use russh::keys::ssh_key::public::KeyData;
+use russh::keys::ssh_key::rand_core::{TryCryptoRng, TryRng};
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey, PublicKey};
+
+use crate::{Error, Result};
+
+/// Reason given (in `Error::Key`) when an encrypted key is loaded without a passphrase.
+pub const REASON_NEEDS_PASSPHRASE: &str = "key is encrypted: a passphrase is needed";
+/// Reason given (in `Error::Key`) when the passphrase does not decrypt the key.
+pub const REASON_WRONG_PASSPHRASE: &str = "incorrect passphrase supplied to decrypt private key";
+
+/// Smallest and largest RSA modulus ssh-keygen accepts.
+const RSA_MIN_BITS: u32 = 1024;
+const RSA_MAX_BITS: u32 = 16384;
+/// ssh-keygen's default RSA size.
+pub const RSA_DEFAULT_BITS: u32 = 3072;
+
+/// The kind of key to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Ed25519,
+    /// NIST curve P-256, P-384 or P-521 (`bits` is 256, 384 or 521).
+    Ecdsa {
+        bits: u32,
+    },
+    /// RSA with a modulus of `bits` (1024..=16384).
+    Rsa {
+        bits: u32,
+    },
+}
+
+impl KeyKind {
+    /// Resolves `ssh-keygen -t TYPE [-b BITS]`: `ed25519` (bits ignored, as ssh-keygen does),
+    /// `ecdsa` (256 default, 384, 521), `rsa` (3072 default). Errors say what is accepted.
+    pub fn parse(key_type: &str, bits: Option<u32>) -> Result<Self> {
+        match key_type.to_ascii_lowercase().as_str() {
+            "ed25519" | "ssh-ed25519" => Ok(KeyKind::Ed25519),
+            "ecdsa" | "ecdsa-sha2-nistp256" | "ecdsa-sha2-nistp384" | "ecdsa-sha2-nistp521" => {
+                let from_name = key_type
+                    .strip_prefix("ecdsa-sha2-nistp")
+                    .and_then(|b| b.parse::<u32>().ok());
+                let bits = bits.or(from_name).unwrap_or(256);
+                match bits {
+                    256 | 384 | 521 => Ok(KeyKind::Ecdsa { bits }),
+                    _ => Err(Error::Invalid(format!(
+                        "invalid ECDSA key length {bits}: valid lengths are 256, 384 or 521 bits"
+                    ))),
+                }
+            }
+            "rsa" | "ssh-rsa" => {
+                let bits = bits.unwrap_or(RSA_DEFAULT_BITS);
+                if bits < RSA_MIN_BITS {
+                    Err(Error::Invalid(format!(
+                        "invalid RSA key length {bits}: minimum is {RSA_MIN_BITS} bits"
+                    )))
+                } else if bits > RSA_MAX_BITS {
+                    Err(Error::Invalid(format!(
+                        "invalid RSA key length {bits}: maximum is {RSA_MAX_BITS} bits"
+                    )))
+                } else {
+                    Ok(KeyKind::Rsa { bits })
+                }
+            }
+            other => Err(Error::Invalid(format!(
+                "unknown key type {other:?}: use ed25519, ecdsa or rsa"
+            ))),
+        }
+    }
+}
+
+/// The operating system's randomness (through rand 0.8's `OsRng`) behind the rand_core 0.10
+/// traits that ssh-key 0.7 asks for: the two rand generations do not share traits.
+struct SystemRng;
+
+impl TryRng for SystemRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> std::result::Result<u32, Infallible> {
+        Ok(rand::rngs::OsRng.next_u32())
+    }
+
+    fn try_next_u64(&mut self) -> std::result::Result<u64, Infallible> {
+        Ok(rand::rngs::OsRng.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> std::result::Result<(), Infallible> {
+        rand::rngs::OsRng.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for SystemRng {}
+
+/// `SHA256:<base64 without padding>`, as OpenSSH prints fingerprints.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// Number of significant bits of a big-endian unsigned integer.
+fn bit_len(bytes: &[u8]) -> u32 {
+    let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+    match trimmed.first() {
+        None => 0,
+        Some(first) => (trimmed.len() as u32 - 1) * 8 + (8 - first.leading_zeros()),
+    }
+}
+
+fn key_data_bits(data: &KeyData) -> u32 {
+    match data {
+        KeyData::Ed25519(_) | KeyData::SkEd25519(_) => 256,
+        KeyData::Ecdsa(k) => curve_bits(k.curve()),
+        KeyData::SkEcdsaSha2NistP256(_) => 256,
+        KeyData::Rsa(k) => k.key_size(),
+        KeyData::Dsa(k) => k.p().as_positive_bytes().map(bit_len).unwrap_or(0),
+        KeyData::Certificate(c) => key_data_bits(c.public_key()),
+        _ => 0,
+    }
+}
+
+fn curve_bits(curve: EcdsaCurve) -> u32 {
+    match curve {
+        EcdsaCurve::NistP256 => 256,
+        EcdsaCurve::NistP384 => 384,
+        EcdsaCurve::NistP521 => 521,
+    }
+}
+
+/// Size of the key in bits as ssh-keygen reports it (256 for ed25519, the curve size for
+/// ECDSA, the modulus size for RSA and DSA).
+pub fn key_bits(key: &PublicKey) -> u32 {
+    key_data_bits(key.key_data())
+}
+
+/// The type label ssh-keygen prints in parentheses: `ED25519`, `ECDSA`, `RSA`, `DSA`,
+/// `ED25519-SK`, `ECDSA-SK`, and `...-CERT` for certificates.
+pub fn key_type_label(key: &PublicKey) -> &'static str {
+    label_of(key.key_data())
+}
+
+fn label_of(data: &KeyData) -> &'static str {
+    match data {
+        KeyData::Ed25519(_) => "ED25519",
+        KeyData::SkEd25519(_) => "ED25519-SK",
+        KeyData::Ecdsa(_) => "ECDSA",
+        KeyData::SkEcdsaSha2NistP256(_) => "ECDSA-SK",
+        KeyData::Rsa(_) => "RSA",
+        KeyData::Dsa(_) => "DSA",
+        KeyData::Certificate(c) => match label_of(c.public_key()) {
+            "ED25519" => "ED25519-CERT",
+            "ED25519-SK" => "ED25519-SK-CERT",
+            "ECDSA" => "ECDSA-CERT",
+            "ECDSA-SK" => "ECDSA-SK-CERT",
+            "RSA" => "RSA-CERT",
+            "DSA" => "DSA-CERT",
+            _ => "UNKNOWN-CERT",
+        },
+        _ => "UNKNOWN",
+    }
+}
+
+/// One line as `ssh-keygen -lf` prints it: `256 SHA256:... comment (ED25519)`. An empty
+/// comment prints as `no comment`, like ssh-keygen.
+pub fn fingerprint_line(key: &PublicKey, comment: &str) -> String {
+    let comment = if comment.is_empty() {
+        "no comment"
+    } else {
+        comment
+    };
+    format!(
+        "{} {} {} ({})",
+        key_bits(key),
+        fingerprint(key),
+        comment,
+        key_type_label(key)
+    )
+}
+
+/// Generates a new key of `kind` carrying `comment`.
+pub fn generate(kind: KeyKind, comment: &str) -> Result<PrivateKey> {
+    let mut rng = SystemRng;
+    let fail = |e: &dyn std::fmt::Display| Error::Invalid(format!("cannot generate key: {e}"));
+    let mut key = match kind {
+        KeyKind::Ed25519 => {
+            PrivateKey::random(&mut rng, Algorithm::Ed25519).map_err(|e| fail(&e))?
+        }
+        KeyKind::Ecdsa { bits } => {
+            let curve = match bits {
+                256 => EcdsaCurve::NistP256,
+                384 => EcdsaCurve::NistP384,
+                521 => EcdsaCurve::NistP521,
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "invalid ECDSA key length {bits}: valid lengths are 256, 384 or 521 bits"
+                    )))
+                }
+            };
+            PrivateKey::random(&mut rng, Algorithm::Ecdsa { curve }).map_err(|e| fail(&e))?
+        }
+        KeyKind::Rsa { bits } => {
+            if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+                return Err(Error::Invalid(format!(
+                    "invalid RSA key length {bits}: use {RSA_MIN_BITS} to {RSA_MAX_BITS} bits"
+                )));
+            }
+            let pair = RsaKeypair::random(&mut rng, bits as usize).map_err(|e| fail(&e))?;
+            PrivateKey::new(KeypairData::from(pair), comment).map_err(|e| fail(&e))?
+        }
+    };
+    key.set_comment(comment);
+    Ok(key)
+}
+
+/// The `.pub` path beside a private key: `PATH.pub`.
+pub fn public_key_path(private: &Path) -> PathBuf {
+    let mut s = private.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+/// `keytype base64 comment` for `key` with its comment (no trailing newline; no trailing
+/// space when the comment is empty).
+pub fn public_key_line(key: &PublicKey) -> Result<String> {
+    let mut bare = key.clone();
+    bare.set_comment("");
+    let line = bare
+        .to_openssh()
+        .map_err(|e| Error::Invalid(format!("cannot encode public key: {e}")))?;
+    let comment = key.comment().as_str_lossy();
+    if comment.is_empty() {
+        Ok(line.trim_end().to_string())
+    } else {
+        Ok(format!("{} {comment}", line.trim_end()))
+    }
+}
+
+/// Writes `contents` to `path` atomically: a temp file in the same directory, created with
+/// `mode` (never wider), synced, then renamed over `path`. The temp file is removed on error.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{}: not a file name", path.display())))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".tmp-{}-{:08x}",
+        std::process::id(),
+        rand::rngs::OsRng.next_u32()
+    ));
+    let tmp = dir.join(tmp_name);
+    let result = (|| -> std::io::Result<()> {
+        let mut f: File = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // The umask may have narrowed `mode`; never widen it beyond what was asked, but make
+        // a public file exactly `mode` (0644) as ssh-keygen's output is.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&tmp, e));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// Writes `key` to `path` (OpenSSH format, mode 0600, encrypted with bcrypt-pbkdf +
+/// aes256-ctr when `passphrase` is non-empty) and its public half to `PATH.pub` (mode 0644).
+/// Both writes are atomic; an existing file is replaced (callers decide about overwriting).
+pub fn write_key_pair(path: &Path, key: &PrivateKey, passphrase: Option<&str>) -> Result<()> {
+    let key_err = |reason: String| Error::Key {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = match passphrase {
+        Some(p) if !p.is_empty() => key
+            .encrypt(&mut SystemRng, p)
+            .map_err(|e| key_err(format!("cannot encrypt key: {e}")))?
+            .to_openssh(russh::keys::ssh_key::LineEnding::LF),
+        _ => key.to_openssh(russh::keys::ssh_key::LineEnding::LF),
+    }
+    .map_err(|e| key_err(format!("cannot encode key: {e}")))?;
+    let public = format!("{}\n", public_key_line(key.public_key())?);
+    write_atomic(path, pem.as_bytes(), 0o600)?;
+    write_atomic(&public_key_path(path), public.as_bytes(), 0o644)
+}
+
+/// Parses one public-key line `keytype base64 [comment]` (any run of spaces or tabs between
+/// fields; the comment keeps its inner spacing). The key's comment is set from the line.
+pub fn parse_public_key_line(line: &str) -> std::result::Result<PublicKey, String> {
+    let line = line.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n');
+    let is_sep = |c: char| c == ' ' || c == '\t';
+    let (ktype, rest) = line
+        .split_once(is_sep)
+        .ok_or_else(|| "expected `keytype base64 [comment]`".to_string())?;
+    let rest = rest.trim_start_matches(is_sep);
+    let (blob, comment) = rest.split_once(is_sep).unwrap_or((rest, ""));
+    let mut key =
+        russh::keys::parse_public_key_base64(blob).map_err(|e| format!("invalid key data: {e}"))?;
+    let algo = key.algorithm();
+    if algo.as_str() != ktype {
+        return Err(format!(
+            "key type {ktype:?} does not match the key data ({})",
+            algo.as_str()
+        ));
+    }
+    key.set_comment(comment.trim_start_matches(is_sep));
+    Ok(key)
+}
+
+/// Reads the first key line of a public key file (`ssh-ed25519 AAAA... comment`), skipping
+/// blank and `#` lines. The key carries the line's comment.
+pub fn load_public_key(path: &Path) -> Result<PublicKey> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        return parse_public_key_line(t).map_err(|reason| Error::Parse {
+            path: path.to_path_buf(),
+            line: n + 1,
+            reason,
+        });
+    }
+    Err(Error::Key {
+        path: path.to_path_buf(),
+        reason: "no public key in file".into(),
+    })
+}
+
+const OPENSSH_BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
+
+fn read_key_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    String::from_utf8(bytes).map_err(|_| Error::Key {
+        path: path.to_path_buf(),
+        reason: "not a private key (file is not text)".into(),
+    })
+}
+
+/// Loads a private key (OpenSSH format, or PEM/PKCS#8/PuTTY through russh), decrypting it
+/// with `passphrase`. Refuses a file readable by group or others first. Failures are
+/// `Error::Key` with reason `REASON_NEEDS_PASSPHRASE`, `REASON_WRONG_PASSPHRASE`, or one
+/// starting `not a private key`; see `needs_passphrase` / `is_wrong_passphrase`.
+pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey> {
+    crate::perms::check_private_key_mode(path)?;
+    let text = read_key_text(path)?;
+    let key_err = |reason: String| Error::Key {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if text.contains(OPENSSH_BEGIN) {
+        let key = PrivateKey::from_openssh(text.trim())
+            .map_err(|e| key_err(format!("not a private key: invalid OpenSSH key: {e}")))?;
+        if !key.is_encrypted() {
+            return Ok(key);
+        }
+        return match passphrase {
+            None => Err(key_err(REASON_NEEDS_PASSPHRASE.into())),
+            Some(p) => key
+                .decrypt(p)
+                .map_err(|_| key_err(REASON_WRONG_PASSPHRASE.into())),
+        };
+    }
+    match russh::keys::decode_secret_key(&text, passphrase) {
+        Ok(k) => Ok(k),
+        Err(russh::keys::Error::KeyIsEncrypted) if passphrase.is_none() => {
+            Err(key_err(REASON_NEEDS_PASSPHRASE.into()))
+        }
+        Err(_) if passphrase.is_some() && legacy_pem_encrypted(&text) => {
+            Err(key_err(REASON_WRONG_PASSPHRASE.into()))
+        }
+        Err(_) if passphrase.is_none() && legacy_pem_encrypted(&text) => {
+            Err(key_err(REASON_NEEDS_PASSPHRASE.into()))
+        }
+        Err(e) => Err(key_err(format!("not a private key: {e}"))),
+    }
+}
+
+fn legacy_pem_encrypted(text: &str) -> bool {
+    text.contains("Proc-Type: 4,ENCRYPTED")
+        || text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text
+            .lines()
+            .any(|l| l.starts_with("Encryption:") && !l.contains("none"))
+}
+
+/// True when `err` means "this key is encrypted and no passphrase was given": prompt.
+pub fn needs_passphrase(err: &Error) -> bool {
+    matches!(err, Error::Key { reason, .. } if reason == REASON_NEEDS_PASSPHRASE)
+}
+
+/// True when `err` means "the passphrase given does not decrypt this key": prompt again.
+pub fn is_wrong_passphrase(err: &Error) -> bool {
+    matches!(err, Error::Key { reason, .. } if reason == REASON_WRONG_PASSPHRASE)
+}
+
+/// Whether the private key at `path` is protected by a passphrase. Does not check the mode.
+pub fn is_encrypted(path: &Path) -> Result<bool> {
+    let text = read_key_text(path)?;
+    if text.contains(OPENSSH_BEGIN) {
+        let key = PrivateKey::from_openssh(text.trim()).map_err(|e| Error::Key {
+            path: path.to_path_buf(),
+            reason: format!("not a private key: invalid OpenSSH key: {e}"),
+        })?;
+        return Ok(key.is_encrypted());
+    }
+    if legacy_pem_encrypted(&text) {
+        return Ok(true);
+    }
+    match russh::keys::decode_secret_key(&text, None) {
+        Ok(_) => Ok(false),
+        Err(russh::keys::Error::KeyIsEncrypted) => Ok(true),
+        Err(e) => Err(Error::Key {
+            path: path.to_path_buf(),
+            reason: format!("not a private key: {e}"),
+        }),
+    }
+}
+
+/// The public half of a private key file without decrypting it (OpenSSH keys store it in
+/// the clear), with the file's comment when the key is not encrypted. For fingerprints.
+pub fn private_key_public_part(path: &Path) -> Result<PublicKey> {
+    let text = read_key_text(path)?;
+    if text.contains(OPENSSH_BEGIN) {
+        let key = PrivateKey::from_openssh(text.trim()).map_err(|e| Error::Key {
+            path: path.to_path_buf(),
+            reason: format!("not a private key: invalid OpenSSH key: {e}"),
+        })?;
+        return Ok(key.public_key().clone());
+    }
+    match russh::keys::decode_secret_key(&text, None) {
+        Ok(k) => Ok(k.public_key().clone()),
+        Err(russh::keys::Error::KeyIsEncrypted) => Err(Error::Key {
+            path: path.to_path_buf(),
+            reason: REASON_NEEDS_PASSPHRASE.into(),
+        }),
+        Err(e) => Err(Error::Key {
+            path: path.to_path_buf(),
+            reason: format!("not a private key: {e}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn kind_parse_follows_ssh_keygen_rules() {
+        assert_eq!(
+            KeyKind::parse("ed25519", Some(1)).unwrap(),
+            KeyKind::Ed25519
+        );
+        assert_eq!(
+            KeyKind::parse("ecdsa", None).unwrap(),
+            KeyKind::Ecdsa { bits: 256 }
+        );
+        assert_eq!(
+            KeyKind::parse("rsa", None).unwrap(),
+            KeyKind::Rsa { bits: 3072 }
+        );
+        assert!(KeyKind::parse("ecdsa", Some(300))
+            .unwrap_err()
+            .to_string()
+            .contains("256, 384 or 521"));
+        assert!(KeyKind::parse("rsa", Some(512))
+            .unwrap_err()
+            .to_string()
+            .contains("minimum is 1024"));
+        assert!(KeyKind::parse("dsa", None).is_err());
+    }
+
+    #[test]
+    fn fingerprint_line_matches_ssh_keygen_shape() {
+        let k = generate(KeyKind::Ed25519, "c").unwrap();
+        let line = fingerprint_line(k.public_key(), "");
+        assert!(line.starts_with("256 SHA256:"), "{line}");
+        assert!(line.ends_with(" no comment (ED25519)"), "{line}");
+        let e = generate(KeyKind::Ecdsa { bits: 384 }, "c").unwrap();
+        assert_eq!(key_bits(e.public_key()), 384);
+        assert_eq!(key_type_label(e.public_key()), "ECDSA");
+    }
+
+    #[test]
+    fn public_line_round_trips_with_spaces_in_comment() {
+        let k = generate(KeyKind::Ed25519, "a  b c").unwrap();
+        let line = public_key_line(k.public_key()).unwrap();
+        assert!(line.ends_with(" a  b c"), "{line}");
+        let back = parse_public_key_line(&line.replacen(' ', " \t ", 1)).unwrap();
+        assert_eq!(back.key_data(), k.public_key().key_data());
+        assert_eq!(back.comment().as_str_lossy(), "a  b c");
+        assert!(parse_public_key_line(
+            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
+        )
+        .is_err());
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn written_pair_has_modes_and_decrypts_only_with_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id");
+        let k = generate(KeyKind::Ed25519, "me@host").unwrap();
+        write_key_pair(&path, &k, Some("sekrit")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&public_key_path(&path)), 0o644);
+        assert!(is_encrypted(&path).unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let enc = PrivateKey::from_openssh(text.trim()).unwrap();
+        assert!(enc.decrypt("wrong").is_err());
+        let dec = enc.decrypt("sekrit").unwrap();
+        assert_eq!(dec.public_key().key_data(), k.public_key().key_data());
+        assert_eq!(dec.comment().as_str_lossy(), "me@host");
+        let public = load_public_key(&public_key_path(&path)).unwrap();
+        assert_eq!(public.key_data(), k.public_key().key_data());
+        assert_eq!(public.comment().as_str_lossy(), "me@host");
+        // No temp file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn rsa_generates_requested_size() {
+        // 1024 bits keeps this quick in a debug build; the e2e tests cover the 3072 default.
+        let k = generate(KeyKind::Rsa { bits: 1024 }, "r").unwrap();
+        assert_eq!(key_bits(k.public_key()), 1024);
+        assert_eq!(key_type_label(k.public_key()), "RSA");
+    }
+}
