@@ -7,7 +7,10 @@
 //! - `host_key_name(host, port) -> String`: `host` for port 22, else `[host]:port`.
 //! - `KnownHostsFile::load(path) -> Result<KnownHostsFile>`: missing file = empty; malformed
 //!   lines kept as `Line::Invalid` (reported with path:line by `warnings()`), never dropped.
-//! - `verify::check(files, host, port, key) -> HostKeyVerdict`.
+//! - `verify::check(files, host, port, key) -> HostKeyVerdict` (with HostKeyAlias: pass the
+//!   alias as `host` and port 22, or call `check_alias`).
+//! - `verify::find(file, host, port)`, `verify::cert_authorities_for(files, host, port)`,
+//!   `verify::entry_matches_host(entry, host, port)`.
 //! - `write::append(path, host, port, key, hash) -> Result<()>`: locked, atomic.
 //! - `write::remove_host(path, host, port) -> Result<usize>`, `write::hash_file(path)`: atomic
 //!   rewrite keeping `path.old`.
@@ -17,7 +20,9 @@ pub mod verify;
 pub mod write;
 
 pub use parse::{Entry, HostField, KnownHostsFile, Line, Marker};
-pub use verify::{check, HostKeyVerdict};
+pub use verify::{
+    cert_authorities_for, check, check_alias, entry_matches_host, find, HostKeyVerdict,
+};
 
 /// The name under which a host is stored: `host` on port 22, `[host]:port` otherwise.
 pub fn host_key_name(host: &str, port: u16) -> String {
@@ -26,4 +31,16 @@ pub fn host_key_name(host: &str, port: u16) -> String {
     } else {
         format!("[{host}]:{port}")
     }
+}
+
+/// A fresh directory under the workspace's `target/` for unit tests (never /tmp: tests must
+/// not depend on /tmp's sticky, world-writable permissions).
+#[cfg(test)]
+pub(crate) fn test_dir() -> tempfile::TempDir {
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/unit-tmp");
+    std::fs::create_dir_all(&base).unwrap();
+    tempfile::Builder::new()
+        .prefix("known-hosts-")
+        .tempdir_in(base)
+        .unwrap()
 }
