@@ -6,11 +6,16 @@
 //! - `parse::parse(text) -> Vec<ParsedLine>` pure; `AuthorizedKeys::load(path)`.
 //! - `policy::authorize(files, key, peer_ip, now) -> AuthDecision`: the first entry whose key
 //!   equals `key` and whose `from=` / `expiry-time=` admit the peer gives `Accept(Permissions)`.
+//! - `policy::expand_tokens(pattern, user, home)` for `authorized_keys_files` (`%h`, `%u`, `%%`).
+//! - `AuthorizedKeys::warnings()`: one `path:line: reason` per unusable line.
 
 pub mod options;
 pub mod parse;
 pub mod policy;
 
-pub use options::KeyOptions;
-pub use parse::{AuthorizedKey, AuthorizedKeys, ParsedLine};
-pub use policy::{authorize, AuthDecision, Permissions};
+pub use options::{AllowedFlags, FlagOption, KeyOptions};
+pub use parse::{parse, AuthorizedKey, AuthorizedKeys, ParsedLine};
+pub use policy::{
+    authorize, authorize_cert_authority, expand_tokens, match_from, try_expand_tokens,
+    AuthDecision, FromMatch, Permissions,
+};
