@@ -12,7 +12,7 @@
 //! - `verify::find(file, host, port)`, `verify::cert_authorities_for(files, host, port)`,
 //!   `verify::entry_matches_host(entry, host, port)`.
 //! - `write::append(path, host, port, key, hash) -> Result<()>`: locked, atomic.
-//! - `write::remove_host(path, host, port) -> Result<usize>`, `write::hash_file(path)`: atomic
+//! - `write::remove_host(path, host, port) -> Result<usize>`, `write::hash_file(path) -> Result<usize>`: atomic
 //!   rewrite keeping `path.old`.
 
 pub mod parse;

@@ -1,13 +1,536 @@
 //! Changes to known_hosts files: locked appends and atomic rewrites.
+//!
+//! Every change takes an exclusive `flock` on a lock file beside the database
+//! (`known_hosts.lock`; left in place, since removing a lock file races with its next user),
+//! re-reads the current file under the lock, writes the complete new contents to a temporary
+//! file in the same directory, fsyncs it and renames it over the original. Readers that take
+//! no lock (msh verifying a host) therefore see either the old or the new file, never half a
+//! line, and many concurrent writers never lose each other's lines.
+//!
+//! Rewrites (`remove_host` like `ssh-keygen -R`, `hash_file` like `ssh-keygen -H`) keep the
+//! previous file as `PATH.old` and keep every line they do not change byte-for-byte,
+//! including comments and lines that do not parse (ssh-keygen refuses to rewrite such a file;
+//! msh keeps them, so nothing is lost).
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use rand::RngCore as _;
 use russh::keys::PublicKey;
 
-use crate::Result;
+use super::parse::{parse_line, HASH_LEN};
+use super::verify::{entry_matches_name, hash_host_name};
+use super::{host_key_name, HostField, Line, Marker};
+use crate::{Error, Result};
+
+/// How long a writer waits for another writer's lock before giving up.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Mode of a known_hosts file msh creates (ssh creates them 0644; 0600 keeps the list of
+/// hosts a user visits private).
+const NEW_FILE_MODE: u32 = 0o600;
+
+/// `name` hashed as `|1|base64(salt)|base64(HMAC-SHA1(salt, name))` with a fresh random
+/// 20-byte salt. The name is lowercased first, because ssh and msh lowercase the host
+/// name they look up.
+pub fn hashed_name(name: &str) -> String {
+    let mut salt = [0u8; HASH_LEN];
+    rand::thread_rng().fill_bytes(&mut salt);
+    format!(
+        "|1|{}|{}",
+        BASE64.encode(salt),
+        BASE64.encode(hash_host_name(&salt, &name.to_ascii_lowercase()))
+    )
+}
+
+/// The known_hosts line (without newline) recording `key` for `host` on `port`:
+/// `NAME KEYTYPE BASE64`, NAME hashed when `hash`. The key's comment is not written.
+pub fn format_line(host: &str, port: u16, key: &PublicKey, hash: bool) -> Result<String> {
+    let name = host_key_name(&host.to_ascii_lowercase(), port);
+    let name = if hash { hashed_name(&name) } else { name };
+    let bare = PublicKey::new(key.key_data().clone(), "");
+    let key_text = bare
+        .to_openssh()
+        .map_err(|e| Error::Invalid(format!("cannot encode the host key for {host}: {e}")))?;
+    Ok(format!("{name} {}", key_text.trim_end()))
+}
 
 /// Appends `host`'s key under an exclusive lock, atomically, hashing the name when `hash`.
+///
+/// Creates the parent directory (0700) and the file (0600) when missing; an existing file
+/// keeps its mode and owner, and its bytes stay as they were (a final newline is added
+/// first if it lacked one). If another process recorded the same key for the same name
+/// meanwhile, nothing is written. A symlinked file is updated at its target.
 pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -> Result<()> {
-    let _ = (path, host, port, key, hash);
-    todo!("known_hosts append")
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| Error::io(parent, e))?;
+    }
+    let target = resolve_symlink(path)?;
+    let _lock = lock(&target)?;
+    let current = read_existing(&target)?;
+    let old = current.as_ref().map(|c| c.bytes.as_slice()).unwrap_or(&[]);
+
+    let name = host_key_name(&host.to_ascii_lowercase(), port);
+    if already_recorded(old, &name, key) {
+        return Ok(());
+    }
+    let mut contents = Vec::with_capacity(old.len() + 128);
+    contents.extend_from_slice(old);
+    if !contents.is_empty() && !contents.ends_with(b"\n") {
+        contents.push(b'\n');
+    }
+    contents.extend_from_slice(format_line(host, port, key, hash)?.as_bytes());
+    contents.push(b'\n');
+    replace_file(&target, &contents, current.as_ref())
+}
+
+/// Removes every plain-key line for `host` on `port` (as `ssh-keygen -R`): lines whose
+/// pattern list or hashed name matches `host_key_name(host, port)`, including comma lists
+/// and wildcard lines that match. `@cert-authority` and `@revoked` lines are kept, as
+/// ssh-keygen keeps them. Returns the number of lines removed; when nothing matched, the
+/// file is left untouched (no `.old`), else the previous file is kept as `PATH.old`.
+/// A missing file is an error naming the path.
+pub fn remove_host(path: &Path, host: &str, port: u16) -> Result<usize> {
+    let target = resolve_symlink(path)?;
+    let _lock = lock(&target)?;
+    let current = read_required(&target)?;
+    let name = host_key_name(host, port);
+    let mut removed = 0;
+    let mut out = Vec::with_capacity(current.bytes.len());
+    for (i, raw) in current.bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        if let Line::Entry(e) = parse_line(i + 1, &String::from_utf8_lossy(strip_eol(raw))) {
+            if e.marker == Marker::None && entry_matches_name(&e, &name) {
+                removed += 1;
+                continue;
+            }
+        }
+        out.extend_from_slice(raw);
+    }
+    if removed > 0 {
+        keep_old(&target)?;
+        replace_file(&target, &out, Some(&current))?;
+    }
+    Ok(removed)
+}
+
+/// Hashes the host names of `path` (as `ssh-keygen -H`): each name of a plain line's comma
+/// list becomes its own `|1|salt|hash KEYTYPE BASE64 [COMMENT]` line. Kept as they are:
+/// already hashed lines, `@cert-authority` / `@revoked` lines, lines whose host field has a
+/// wildcard or negation (`*`, `?`, `!`), comments and invalid lines. Names are lowercased
+/// before hashing (see [`hashed_name`]); empty names in a list (`a,,b`) are skipped, where
+/// ssh-keygen would stop at them and drop the names after. Always rewrites the file and
+/// keeps the previous one as `PATH.old` (which still holds the plain names). Returns the
+/// number of names hashed. A missing file is an error naming the path.
+pub fn hash_file(path: &Path) -> Result<usize> {
+    let target = resolve_symlink(path)?;
+    let _lock = lock(&target)?;
+    let current = read_required(&target)?;
+    let mut hashed = 0;
+    let mut out = Vec::with_capacity(current.bytes.len() * 2);
+    for (i, raw) in current.bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        let line = strip_eol(raw);
+        if let Line::Entry(e) = parse_line(i + 1, &String::from_utf8_lossy(line)) {
+            if let (Marker::None, HostField::Patterns(list)) = (e.marker, &e.hosts) {
+                let names: Vec<&str> = list.split(',').filter(|n| !n.is_empty()).collect();
+                if !list.contains(['*', '?', '!']) && !names.is_empty() {
+                    let rest = after_host_field(line);
+                    for name in names {
+                        out.extend_from_slice(hashed_name(name).as_bytes());
+                        out.push(b' ');
+                        out.extend_from_slice(rest);
+                        out.push(b'\n');
+                        hashed += 1;
+                    }
+                    continue;
+                }
+            }
+        }
+        out.extend_from_slice(raw);
+    }
+    keep_old(&target)?;
+    replace_file(&target, &out, Some(&current))?;
+    Ok(hashed)
+}
+
+/// A file's bytes with the mode and owner to give its replacement.
+struct Existing {
+    bytes: Vec<u8>,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+/// The line without its `\n` (a `\r` before it stays: it is part of the line's bytes).
+fn strip_eol(raw: &[u8]) -> &[u8] {
+    raw.strip_suffix(b"\n").unwrap_or(raw)
+}
+
+/// The bytes of an entry line from its key type on (the host field and the whitespace after
+/// it skipped), as ssh-keygen -H copies them.
+fn after_host_field(line: &[u8]) -> &[u8] {
+    let is_sep = |b: &u8| matches!(b, b' ' | b'\t' | b'\r');
+    let start = line.iter().position(|b| !is_sep(b)).unwrap_or(line.len());
+    let rest = line.get(start..).unwrap_or_default();
+    let host_end = rest.iter().position(is_sep).unwrap_or(rest.len());
+    let rest = rest.get(host_end..).unwrap_or_default();
+    let key_start = rest.iter().position(|b| !is_sep(b)).unwrap_or(rest.len());
+    rest.get(key_start..).unwrap_or_default()
+}
+
+/// Is `key` already recorded as a plain key for exactly `name`?
+fn already_recorded(bytes: &[u8], name: &str, key: &PublicKey) -> bool {
+    bytes
+        .split_inclusive(|b| *b == b'\n')
+        .enumerate()
+        .any(
+            |(i, raw)| match parse_line(i + 1, &String::from_utf8_lossy(strip_eol(raw))) {
+                Line::Entry(e) => {
+                    e.marker == Marker::None
+                        && e.key.key_data() == key.key_data()
+                        && entry_matches_name(&e, name)
+                }
+                _ => false,
+            },
+        )
+}
+
+/// `path` with `suffix` appended to its file name (`known_hosts` → `known_hosts.lock`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s: OsString = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Follows a symlinked known_hosts file to its target (which may not exist yet), so that
+/// the rename replaces the target and the link survives.
+fn resolve_symlink(path: &Path) -> Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    // The kernel's own limit on nested links.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p).map_err(|e| Error::io(&p, e))?;
+                p = match p.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(Error::io(
+        path,
+        std::io::Error::other("too many levels of symbolic links"),
+    ))
+}
+
+/// Takes the exclusive lock for `target` (released when the returned value is dropped).
+fn lock(target: &Path) -> Result<Flock<File>> {
+    let lock_path = with_suffix(target, ".lock");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    let started = Instant::now();
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => return Ok(locked),
+            Err((f, Errno::EWOULDBLOCK | Errno::EINTR)) if started.elapsed() < LOCK_TIMEOUT => {
+                file = f;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(Error::Lock {
+                    path: lock_path,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::WouldBlock,
+                        format!(
+                            "another process (msh or msh-keygen) has held it for {}s; \
+                             retry when it has finished",
+                            LOCK_TIMEOUT.as_secs()
+                        ),
+                    ),
+                })
+            }
+            Err((_, errno)) => {
+                return Err(Error::Lock {
+                    path: lock_path,
+                    source: std::io::Error::from(errno),
+                })
+            }
+        }
+    }
+}
+
+/// Reads `path` with its mode and owner; `None` when it does not exist.
+fn read_existing(path: &Path) -> Result<Option<Existing>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(Some(Existing {
+        bytes,
+        mode: meta.permissions().mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+    }))
+}
+
+/// Like `read_existing`, but a missing file is an error (there is nothing to rewrite).
+fn read_required(path: &Path) -> Result<Existing> {
+    read_existing(path)?.ok_or_else(|| {
+        Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such known_hosts file (check the -f path)",
+            ),
+        )
+    })
+}
+
+/// Makes `PATH.old` a copy of the current `PATH` (a hard link when the filesystem allows).
+fn keep_old(target: &Path) -> Result<()> {
+    let old = with_suffix(target, ".old");
+    match std::fs::remove_file(&old) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(&old, e)),
+    }
+    if std::fs::hard_link(target, &old).is_err() {
+        std::fs::copy(target, &old).map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
+}
+
+/// Atomically replaces `target` with `contents`: temp file in the same directory, same mode
+/// and owner as `existing` (0600 and ours for a new file), fsync, rename, fsync directory.
+fn replace_file(target: &Path, contents: &[u8], existing: Option<&Existing>) -> Result<()> {
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "known_hosts".to_string());
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp.{}.{:016x}",
+        std::process::id(),
+        rand::thread_rng().next_u64()
+    ));
+    let result = write_temp(&tmp, contents, existing)
+        .and_then(|()| std::fs::rename(&tmp, target).map_err(|e| Error::io(target, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return result;
+    }
+    // Make the rename itself durable; a failure here leaves a correct file, so it only
+    // matters after a crash, and is reported all the same.
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(&dir, e))
+}
+
+fn write_temp(tmp: &Path, contents: &[u8], existing: Option<&Existing>) -> Result<()> {
+    let io = |e| Error::io(tmp, e);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+        .map_err(io)?;
+    f.write_all(contents).map_err(io)?;
+    let mode = existing.map_or(NEW_FILE_MODE, |e| e.mode);
+    // Explicitly, because the umask may have cut the mode given to open().
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io)?;
+    if let Some(e) = existing {
+        let owner = (
+            nix::unistd::Uid::from_raw(e.uid),
+            nix::unistd::Gid::from_raw(e.gid),
+        );
+        let meta = f.metadata().map_err(io)?;
+        if (meta.uid(), meta.gid()) != (e.uid, e.gid) {
+            // Root editing a user's file must leave it the user's. Unprivileged, the chown
+            // is refused only when the file was not ours to begin with; the replacement is
+            // then ours, like a file ssh-keygen would write.
+            match nix::unistd::fchown(&f, Some(owner.0), Some(owner.1)) {
+                Ok(()) | Err(Errno::EPERM) => {}
+                Err(errno) => return Err(Error::io(tmp, std::io::Error::from(errno))),
+            }
+        }
+    }
+    f.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::known_hosts::{check, HostKeyVerdict, KnownHostsFile};
+
+    const ED1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIu4PD+s7WG3OO7o1Ix9Byw35Fe9QEwR4T0Pw4uv5e9/";
+    const ED2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMNoP7qA+qUukkB9yFk9CTXgrSgEvVOhJvOWAFE04AH0";
+
+    fn key(s: &str) -> PublicKey {
+        PublicKey::from_openssh(s).unwrap()
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn append_creates_dir_and_file_private() {
+        let dir = crate::known_hosts::test_dir();
+        let path = dir.path().join("new/.ssh/known_hosts");
+        append(
+            &path,
+            "Host.Example",
+            2222,
+            &key(&format!("{ED1} comment")),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("[host.example]:2222 {ED1}\n")
+        );
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let f = KnownHostsFile::load(&path).unwrap();
+        assert!(matches!(
+            check(&[f], "host.example", 2222, &key(ED1)),
+            HostKeyVerdict::Trusted { line: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn append_keeps_bytes_and_mode_and_adds_missing_newline() {
+        let dir = crate::known_hosts::test_dir();
+        let path = dir.path().join("known_hosts");
+        let before = format!("# mine\r\n  odd   line\nh {ED2}");
+        std::fs::write(&path, &before).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        append(&path, "x", 22, &key(ED1), true).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        let (head, tail) = after.split_at(before.len());
+        assert_eq!(head, before);
+        assert!(tail.starts_with("\n|1|"), "{tail:?}");
+        assert!(tail.ends_with(&format!(" {ED1}\n")), "{tail:?}");
+        assert_eq!(mode(&path), 0o644);
+        let f = KnownHostsFile::load(&path).unwrap();
+        assert!(matches!(
+            check(&[f], "x", 22, &key(ED1)),
+            HostKeyVerdict::Trusted { line: 4, .. }
+        ));
+        // The same key for the same name again: nothing is added.
+        append(&path, "x", 22, &key(ED1), false).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+    }
+
+    #[test]
+    fn append_through_symlink_keeps_link() {
+        let dir = crate::known_hosts::test_dir();
+        let real = dir.path().join("real");
+        let link = dir.path().join("known_hosts");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        append(&link, "a", 22, &key(ED1), false).unwrap();
+        append(&link, "b", 22, &key(ED2), false).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&real).unwrap(),
+            format!("a {ED1}\nb {ED2}\n")
+        );
+    }
+
+    #[test]
+    fn remove_keeps_markers_invalid_and_unrelated_lines() {
+        let dir = crate::known_hosts::test_dir();
+        let path = dir.path().join("kh");
+        let text = format!(
+            "# c\nh {ED1}\nh,other {ED2} com\n@revoked h {ED2}\n@cert-authority h {ED1}\n\
+             garbage\n*.x {ED1}\nkeep {ED1}\n[h]:2222 {ED1}\n  H\t{ED2}"
+        );
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(remove_host(&path, "h", 22).unwrap(), 3);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!(
+                "# c\n@revoked h {ED2}\n@cert-authority h {ED1}\ngarbage\n*.x {ED1}\n\
+                 keep {ED1}\n[h]:2222 {ED1}\n"
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string(with_suffix(&path, ".old")).unwrap(),
+            text
+        );
+        assert_eq!(mode(&path), 0o640);
+        assert_eq!(remove_host(&path, "a.x", 22).unwrap(), 1);
+        assert_eq!(remove_host(&path, "h", 2222).unwrap(), 1);
+        // Nothing matches: file and .old untouched.
+        let now = std::fs::read(&path).unwrap();
+        let old = std::fs::read(with_suffix(&path, ".old")).unwrap();
+        assert_eq!(remove_host(&path, "nothere", 22).unwrap(), 0);
+        assert_eq!(std::fs::read(&path).unwrap(), now);
+        assert_eq!(std::fs::read(with_suffix(&path, ".old")).unwrap(), old);
+        let err = remove_host(&dir.path().join("missing"), "h", 22).unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn hash_splits_lists_and_skips_what_ssh_keygen_skips() {
+        let dir = crate::known_hosts::test_dir();
+        let path = dir.path().join("kh");
+        let text = format!(
+            "# c\n  A,b,,[c]:2200\t{ED1}  comment  \n*.w {ED1}\nn,!m {ED1}\n@revoked r {ED2}\n\
+             |1|qZaw0aoYr7jXH7lo4ydmJks89Lk=|cVKnaU44jy1CpcCQhg7jT8LORWQ= {ED1}\nbad\n"
+        );
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(hash_file(&path).unwrap(), 3);
+        let out = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 9, "{out}");
+        assert_eq!(lines[0], "# c");
+        for l in &lines[1..4] {
+            assert!(l.starts_with("|1|"), "{l}");
+            assert!(l.ends_with(&format!(" {ED1}  comment  ")), "{l:?}");
+        }
+        assert_eq!(&lines[4..], &text.lines().collect::<Vec<_>>()[2..]);
+        assert_eq!(
+            std::fs::read_to_string(with_suffix(&path, ".old")).unwrap(),
+            text
+        );
+        let f = KnownHostsFile::load(&path).unwrap();
+        for (h, p) in [("a", 22), ("b", 22), ("c", 2200)] {
+            assert!(matches!(
+                check(std::slice::from_ref(&f), h, p, &key(ED1)),
+                HostKeyVerdict::Trusted { .. }
+            ));
+        }
+    }
 }
