@@ -1,1 +1,135 @@
-fn main() {}
+#![forbid(unsafe_code)]
+//! msh: the client. Parses the command line into `Settings`, connects and verifies the host
+//! (`connect`, `verify`), authenticates (`auth`), then runs a command or an interactive shell
+//! (`session`, `terminal`). Exit status: the remote command's, or 255 when msh itself fails
+//! or the remote command was killed by a signal — always with one line on stderr.
+
+mod auth;
+mod connect;
+mod session;
+mod settings;
+mod terminal;
+mod verify;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::session::Outcome;
+use crate::settings::{Args, Settings};
+
+fn main() {
+    let code = real_main();
+    let _ = std::io::stdout().flush();
+    // Exit without dropping the runtime: a tokio stdin read parked in a blocking thread
+    // would otherwise keep the process alive until the user pressed a key.
+    std::process::exit(code);
+}
+
+fn real_main() -> i32 {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { 255 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let home = dirs::home_dir();
+    let local_user = local_user_name();
+    let settings = match settings::resolve(args, home.as_deref(), &local_user) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("msh: {e:#}");
+            return 255;
+        }
+    };
+    init_tracing(&settings);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("msh: cannot start the async runtime: {e}");
+            return 255;
+        }
+    };
+    let result = runtime.block_on(run(&settings, home));
+    let code = match result {
+        Ok(Outcome::Exited(code)) => i32::try_from(code & 0xff).unwrap_or(255),
+        Ok(Outcome::Signalled(sig)) => {
+            eprintln!("msh: remote command killed by signal {sig}");
+            255
+        }
+        Ok(Outcome::NoStatus) => 255,
+        Ok(Outcome::LocalSignal(sig)) => {
+            eprintln!("msh: killed by signal {sig}");
+            255
+        }
+        Err(e) => {
+            eprintln!("msh: {e:#}");
+            255
+        }
+    };
+    // The runtime is leaked on purpose, see main().
+    std::mem::forget(runtime);
+    code
+}
+
+async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {
+    let identity_files = if settings.identities_explicit {
+        settings.identity_files.clone()
+    } else {
+        home.as_deref()
+            .map(auth::default_identities)
+            .unwrap_or_default()
+    };
+    if !settings.certificate_files.is_empty() {
+        tracing::info!(
+            "CertificateFile accepted; certificate login is not implemented yet, offering plain keys"
+        );
+    }
+    let mut handle = connect::connect(settings).await?;
+    auth::authenticate(&mut handle, settings, &identity_files).await?;
+    let outcome = session::run(&handle, settings).await?;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    Ok(outcome)
+}
+
+fn local_user_name() -> String {
+    if let Ok(Some(u)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
+        return u.name;
+    }
+    std::env::var("USER").unwrap_or_else(|_| "root".to_string())
+}
+
+/// `-v`/`-vv`/`-vvv` (or LogLevel) set the default level; RUST_LOG, when set, wins.
+fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let default = match settings.log_level {
+        tracing::Level::ERROR => "error",
+        tracing::Level::WARN => "warn",
+        // russh is chatty at info/debug; -v is about msh's own decisions.
+        tracing::Level::INFO => "warn,msh=info",
+        tracing::Level::DEBUG => "info,msh=debug",
+        tracing::Level::TRACE => "debug,msh=trace",
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => EnvFilter::new(v),
+        _ => EnvFilter::new(default),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,234 @@
+//! User authentication: ssh-agent keys first (when SSH_AUTH_SOCK is set), then identity files
+//! (`-i` / IdentityFile, else the default `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` that
+//! exist). Encrypted keys ask for their passphrase on /dev/tty; RSA keys sign with
+//! rsa-sha2-512/256, never SHA-1.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use msh_common::keys;
+use russh::client::{AuthResult, Handle};
+use russh::keys::agent::client::AgentClient;
+use russh::keys::agent::AgentIdentity;
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+
+use crate::connect::Client;
+use crate::settings::Settings;
+
+/// Default identity files, in ssh's order, under `home/.ssh`.
+pub fn default_identities(home: &Path) -> Vec<PathBuf> {
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|n| home.join(".ssh").join(n))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Tries agent keys, then identity files. Ok(()) once the server accepts one; otherwise the
+/// OpenSSH-style "permission denied (publickey); tried: ..." error.
+pub async fn authenticate(
+    handle: &mut Handle<Client>,
+    settings: &Settings,
+    identity_files: &[PathBuf],
+) -> Result<()> {
+    let user = settings.user.as_str();
+    let mut tried: Vec<String> = Vec::new();
+    // Resolved once: only RSA keys need it, and it can wait up to 1 s for the server's
+    // ext-info.
+    let mut rsa_hash: Option<Option<HashAlg>> = None;
+
+    // Public halves of the -i files, to filter agent keys under IdentitiesOnly.
+    let wanted: Vec<PublicKey> = identity_files
+        .iter()
+        .filter_map(|p| file_public_key(p))
+        .collect();
+
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        match AgentClient::connect_env().await {
+            Ok(mut agent) => match agent.request_identities().await {
+                Ok(ids) => {
+                    for id in ids {
+                        let AgentIdentity::PublicKey { key, comment } = id else {
+                            // Agent-held certificates are the certificate issue's work.
+                            continue;
+                        };
+                        if settings.identities_only
+                            && settings.identities_explicit
+                            && !wanted.iter().any(|w| w.key_data() == key.key_data())
+                        {
+                            continue;
+                        }
+                        let hash = hash_for(handle, &key, &mut rsa_hash).await;
+                        let label = format!(
+                            "agent:{} {} {comment}",
+                            keys::key_type_label(&key),
+                            keys::fingerprint(&key)
+                        );
+                        tracing::info!("offering {label}");
+                        match handle
+                            .authenticate_publickey_with(user, key, hash, &mut agent)
+                            .await
+                        {
+                            Ok(AuthResult::Success) => {
+                                tracing::info!("authenticated with {label}");
+                                return Ok(());
+                            }
+                            Ok(AuthResult::Failure { .. }) => {}
+                            Err(e) => tracing::warn!("agent could not sign with {label}: {e}"),
+                        }
+                        tried.push(label.trim_end().to_string());
+                    }
+                }
+                Err(e) => warn(settings, &format!("ssh-agent: cannot list keys: {e}")),
+            },
+            Err(e) => warn(
+                settings,
+                &format!("ssh-agent at SSH_AUTH_SOCK not usable: {e}"),
+            ),
+        }
+    }
+
+    for path in identity_files {
+        let Some(key) = load_identity(path, settings)? else {
+            continue;
+        };
+        let hash = hash_for(handle, key.public_key(), &mut rsa_hash).await;
+        let label = path.display().to_string();
+        tracing::info!(
+            "offering {label} ({} {})",
+            keys::key_type_label(key.public_key()),
+            keys::fingerprint(key.public_key())
+        );
+        let res = handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .await?;
+        if res.success() {
+            tracing::info!("authenticated with {label}");
+            return Ok(());
+        }
+        tried.push(label);
+    }
+
+    let tried = if tried.is_empty() {
+        "no keys (add one with -i KEY, or create ~/.ssh/id_ed25519 with msh-keygen generate)"
+            .to_string()
+    } else {
+        tried.join(", ")
+    };
+    bail!(
+        "{user}@{}: permission denied (publickey); tried: {tried}",
+        settings.host
+    )
+}
+
+/// For RSA keys, the best SHA-2 hash the server supports (rsa-sha2-512, then -256); SHA-1
+/// only if the server announces nothing else.
+async fn hash_for(
+    handle: &Handle<Client>,
+    key: &PublicKey,
+    cache: &mut Option<Option<HashAlg>>,
+) -> Option<HashAlg> {
+    if !key.algorithm().is_rsa() {
+        return None;
+    }
+    if cache.is_none() {
+        let best = match handle.best_supported_rsa_hash().await {
+            Ok(Some(h)) => h,
+            // No server-sig-algs: assume a modern server (OpenSSH >= 7.2 speaks SHA-2).
+            _ => Some(HashAlg::Sha512),
+        };
+        *cache = Some(best);
+    }
+    cache.flatten()
+}
+
+/// The public key of an identity file: `FILE.pub` when present, else the clear public half
+/// of the private key file.
+fn file_public_key(path: &Path) -> Option<PublicKey> {
+    keys::load_public_key(&keys::public_key_path(path))
+        .ok()
+        .or_else(|| keys::private_key_public_part(path).ok())
+}
+
+/// Loads one identity file, asking for its passphrase on the terminal when it is encrypted.
+/// Ok(None) means "skip this file" (missing, refused mode, no passphrase): the reason was
+/// printed.
+fn load_identity(path: &Path, settings: &Settings) -> Result<Option<PrivateKey>> {
+    if !path.exists() {
+        warn(
+            settings,
+            &format!(
+                "identity file {} not accessible: no such file (skipped)",
+                path.display()
+            ),
+        );
+        return Ok(None);
+    }
+    let mut passphrase: Option<String> = None;
+    let mut attempts = 0;
+    loop {
+        match keys::load_private_key(path, passphrase.as_deref()) {
+            Ok(k) => return Ok(Some(k)),
+            Err(e) if keys::needs_passphrase(&e) || keys::is_wrong_passphrase(&e) => {
+                if keys::is_wrong_passphrase(&e) {
+                    eprintln!("msh: wrong passphrase for key '{}'", path.display());
+                }
+                if settings.batch_mode {
+                    warn(
+                        settings,
+                        &format!(
+                            "key {} is encrypted and BatchMode=yes forbids asking for its \
+                             passphrase (skipped; load it into ssh-agent instead)",
+                            path.display()
+                        ),
+                    );
+                    return Ok(None);
+                }
+                if attempts == 3 {
+                    return Ok(None);
+                }
+                attempts += 1;
+                match rpassword::prompt_password(format!(
+                    "Enter passphrase for key '{}': ",
+                    path.display()
+                )) {
+                    Ok(p) if !p.is_empty() => passphrase = Some(p),
+                    // Empty answer: skip this key, as ssh does.
+                    Ok(_) => return Ok(None),
+                    Err(err) => {
+                        warn(
+                            settings,
+                            &format!(
+                                "key {} is encrypted and there is no terminal to ask for its \
+                                 passphrase ({err}); skipped",
+                                path.display()
+                            ),
+                        );
+                        return Ok(None);
+                    }
+                }
+            }
+            Err(e @ msh_common::Error::Permissions { .. }) => {
+                // Printed even with -q: a refused key is why the login may fail.
+                eprintln!(
+                    "msh: UNPROTECTED PRIVATE KEY FILE: {e}. It is required that your private \
+                     key files are NOT accessible by others; this key will be ignored. Fix: \
+                     chmod 600 {}",
+                    path.display()
+                );
+                return Ok(None);
+            }
+            Err(e) => {
+                warn(settings, &format!("cannot load identity: {e} (skipped)"));
+                return Ok(None);
+            }
+        }
+    }
+}
+
+fn warn(settings: &Settings, msg: &str) {
+    if !settings.quiet {
+        eprintln!("msh: warning: {msg}");
+    }
+}

@@ -1,0 +1,232 @@
+//! The connection: russh client configuration (algorithms, window sizes, keepalive), the TCP
+//! connect and handshake under ConnectTimeout, and the `Handler` whose `check_server_key`
+//! runs host verification before any user authentication is sent.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, bail, Result};
+use russh::client::{self, Handle};
+use russh::keys::PublicKeyOrCertificate;
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
+use russh::{cipher, Preferred};
+
+use crate::settings::Settings;
+use crate::verify::{self, Decision, VerifyConfig};
+
+/// State shared between the handler (inside russh's task) and `connect`.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Why host verification refused the server: russh only reports "unknown key".
+    pub refusal: Mutex<Option<String>>,
+    /// Set while a question is on the terminal, so ConnectTimeout does not cut the user off.
+    pub prompting: AtomicBool,
+}
+
+/// russh client handler: host verification only; channels are read through `Channel`.
+pub struct Client {
+    cfg: Arc<VerifyConfig>,
+    shared: Arc<Shared>,
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_public_key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let key = match server_public_key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(_) => {
+                // We do not advertise certificate host-key algorithms yet (host
+                // certificates are the next issue's work), so a server must not send one.
+                self.refuse(
+                    "the server presented a host certificate, which msh does not verify yet".into(),
+                );
+                return Ok(false);
+            }
+        };
+        let cfg = self.cfg.clone();
+        let shared = self.shared.clone();
+        // Verification may prompt on /dev/tty and write known_hosts: keep it off the executor.
+        let decision = tokio::task::spawn_blocking(move || {
+            shared.prompting.store(true, Ordering::SeqCst);
+            let d = verify::verify(&cfg, &key);
+            shared.prompting.store(false, Ordering::SeqCst);
+            d
+        })
+        .await
+        .unwrap_or_else(|e| Decision::Refuse(format!("host verification failed: {e}")));
+        match decision {
+            Decision::Accept => Ok(true),
+            Decision::Refuse(msg) => {
+                self.refuse(msg);
+                Ok(false)
+            }
+        }
+    }
+}
+
+impl Client {
+    fn refuse(&self, msg: String) {
+        if let Ok(mut r) = self.shared.refusal.lock() {
+            *r = Some(msg);
+        }
+    }
+}
+
+/// russh client configuration for msh.
+fn russh_config(settings: &Settings) -> client::Config {
+    let preferred = Preferred {
+        // No `ssh-rsa` (SHA-1 signatures) for host keys or our own keys.
+        key: Cow::Owned(vec![
+            Algorithm::Ed25519,
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP256,
+            },
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP384,
+            },
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP521,
+            },
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha512),
+            },
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha256),
+            },
+        ]),
+        // AES-GCM first: with AES-NI it is several times faster than chacha20-poly1305 (bulk
+        // copies are cipher-bound on loopback), and both are AEADs.
+        cipher: Cow::Owned(vec![
+            cipher::AES_128_GCM,
+            cipher::AES_256_GCM,
+            cipher::CHACHA20_POLY1305,
+            cipher::AES_256_CTR,
+            cipher::AES_128_CTR,
+        ]),
+        ..Preferred::default()
+    };
+    client::Config {
+        preferred,
+        // Nagle + delayed ACK costs ~40 ms per handshake round trip; interactive keystrokes
+        // suffer the same way.
+        nodelay: true,
+        // The receive window bounds how much the server may send before we acknowledge it:
+        // at 2 MiB a bulk download stalls on every window round trip; 16 MiB keeps the pipe
+        // full while still bounding memory per channel.
+        window_size: 16 * 1024 * 1024,
+        // Largest packet russh accepts without complaint (it warns above 65535); fewer,
+        // bigger packets mean less per-packet MAC/framing work.
+        maximum_packet_size: 65535,
+        keepalive_interval: settings.server_alive_interval,
+        keepalive_max: 3,
+        ..client::Config::default()
+    }
+}
+
+/// Connects, runs key exchange and host verification. Every failure is one line naming the
+/// host and port (e.g. "connect to 127.0.0.1 port 2222: Connection refused").
+pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
+    let host = settings.host.as_str();
+    let port = settings.port;
+    let timeout = settings.connect_timeout;
+    let config = Arc::new(russh_config(settings));
+    let shared = Arc::new(Shared::default());
+
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
+        Ok(a) => a.collect(),
+        Err(e) => bail!("could not resolve hostname {host}: {}", io_desc(&e)),
+    };
+    if addrs.is_empty() {
+        bail!("could not resolve hostname {host}: no addresses");
+    }
+
+    let mut last_err = None;
+    let mut stream = None;
+    for addr in &addrs {
+        let attempt = tokio::net::TcpStream::connect(addr);
+        let res = match timeout {
+            Some(t) => match tokio::time::timeout(t, attempt).await {
+                Ok(r) => r,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "Connection timed out",
+                )),
+            },
+            None => attempt.await,
+        };
+        match res {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => {
+                tracing::debug!("connect to {addr}: {e}");
+                last_err = Some(e);
+            }
+        }
+    }
+    let Some(stream) = stream else {
+        let desc = last_err.map(|e| io_desc(&e)).unwrap_or_default();
+        bail!("connect to {host} port {port}: {desc}");
+    };
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!("set_nodelay: {e}");
+    }
+    tracing::info!("connected to {host} port {port}");
+
+    let handler = Client {
+        cfg: Arc::new(VerifyConfig::from_settings(settings)),
+        shared: shared.clone(),
+    };
+    let handshake = client::connect_stream(config, stream, handler);
+    tokio::pin!(handshake);
+    let result = match timeout {
+        None => handshake.await,
+        Some(t) => loop {
+            tokio::select! {
+                r = &mut handshake => break r,
+                _ = tokio::time::sleep(t) => {
+                    // A person answering the host-key question is not a dead server.
+                    if !shared.prompting.load(Ordering::SeqCst) {
+                        bail!("connection to {host} port {port} timed out during the SSH handshake (ConnectTimeout={}s)", t.as_secs());
+                    }
+                }
+            }
+        },
+    };
+    match result {
+        Ok(h) => Ok(h),
+        Err(e) => {
+            let refusal = shared.refusal.lock().ok().and_then(|r| r.clone());
+            match refusal {
+                Some(msg) => Err(anyhow!(msg)),
+                None => Err(anyhow!(
+                    "{host} port {port}: SSH handshake failed: {}",
+                    russh_desc(&e)
+                )),
+            }
+        }
+    }
+}
+
+/// An I/O error as OpenSSH prints it: "Connection refused", without "(os error 111)".
+pub fn io_desc(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn russh_desc(e: &russh::Error) -> String {
+    match e {
+        russh::Error::IO(io) => io_desc(io),
+        russh::Error::Disconnect => "the server closed the connection".to_string(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,253 @@
+//! One session channel: environment, optional PTY, `exec` or `shell`, then streaming —
+//! stdin to the channel (EOF when stdin ends), channel stdout/stderr to ours — until the
+//! server closes the channel. Backpressure both ways: we read stdin only as fast as the
+//! channel window allows, and read the channel only as fast as our stdout takes it.
+
+use std::collections::VecDeque;
+
+use anyhow::{bail, Result};
+use russh::client::Handle;
+use russh::{ChannelMsg, Sig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::connect::Client;
+use crate::settings::{Settings, TtyMode};
+use crate::terminal;
+
+/// How the remote side ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Exited(u32),
+    Signalled(String),
+    /// Channel closed without exit-status or exit-signal.
+    NoStatus,
+    /// A signal told msh itself to stop (interactive session).
+    LocalSignal(&'static str),
+}
+
+/// Decides whether to request a PTY, printing ssh's notice when one cannot be had.
+fn want_pty(settings: &Settings, stdin_tty: bool) -> bool {
+    let requested = match settings.tty {
+        TtyMode::Never => false,
+        TtyMode::ForceAlways => return true,
+        TtyMode::Force => true,
+        TtyMode::Auto => settings.command.is_none(),
+    };
+    if requested && !stdin_tty {
+        // As ssh: a shell with stdin from a pipe or file runs without a PTY.
+        if !settings.quiet && (settings.tty == TtyMode::Force || settings.command.is_none()) {
+            eprintln!("Pseudo-terminal will not be allocated because stdin is not a terminal.");
+        }
+        return false;
+    }
+    requested
+}
+
+pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome> {
+    let channel = handle.channel_open_session().await?;
+    let stdin_tty = terminal::stdin_is_tty();
+    let pty = want_pty(settings, stdin_tty);
+
+    for (name, value) in &settings.set_env {
+        channel
+            .set_env(false, name.as_str(), value.as_str())
+            .await?;
+    }
+    if !settings.send_env.is_empty() {
+        for (name, value) in std::env::vars() {
+            let wanted = settings
+                .send_env
+                .iter()
+                .any(|p| msh_common::pattern::glob_match(&name, p));
+            if wanted && !settings.set_env.iter().any(|(n, _)| n == &name) {
+                channel.set_env(false, name, value).await?;
+            }
+        }
+    }
+
+    // Replies to want_reply requests come back in order.
+    let mut pending: VecDeque<&'static str> = VecDeque::new();
+    if pty {
+        let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string());
+        let (cols, rows, pw, ph) = terminal::window_size();
+        let modes = terminal::pty_modes();
+        channel
+            .request_pty(true, &term, cols, rows, pw, ph, &modes)
+            .await?;
+        pending.push_back("pty");
+    }
+    match &settings.command {
+        Some(cmd) => {
+            tracing::info!("exec: {cmd}");
+            channel.exec(true, cmd.as_bytes()).await?;
+            pending.push_back("exec");
+        }
+        None => {
+            channel.request_shell(true).await?;
+            pending.push_back("shell");
+        }
+    }
+
+    let (mut read, write) = channel.split();
+    let write = std::sync::Arc::new(write);
+    let winch_writer = write.clone();
+
+    // Raw mode only with a PTY on a local terminal; the guard restores it on every return
+    // from this function (and the panic hook on a panic).
+    let _raw = if pty && stdin_tty {
+        Some(terminal::RawGuard::enable()?)
+    } else {
+        None
+    };
+    // Catch the signals that would otherwise kill msh with the terminal still raw. Only in
+    // raw mode: elsewhere the default actions (die on SIGINT) are what a user expects.
+    let mut signals = if _raw.is_some() {
+        Some(Signals::new()?)
+    } else {
+        None
+    };
+
+    let stdin_task = tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match stdin.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    let chunk = buf.get(..n).unwrap_or_default().to_vec();
+                    // Waits for channel window: this is the upload backpressure.
+                    if write.data_bytes(chunk).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("stdin: {e}");
+                    break;
+                }
+            }
+        }
+        let _ = write.eof().await;
+    });
+
+    let mut stdout = tokio::io::stdout();
+    let mut stderr = tokio::io::stderr();
+    let mut stdout_ok = true;
+    let mut outcome = Outcome::NoStatus;
+    loop {
+        let msg = tokio::select! {
+            m = read.wait() => m,
+            s = next_signal(&mut signals) => {
+                match s {
+                    SignalEvent::Winch => {
+                        let (c, r, pw, ph) = terminal::window_size();
+                        if let Err(e) = winch_writer.window_change(c, r, pw, ph).await {
+                            tracing::debug!("window-change: {e}");
+                        }
+                        continue;
+                    }
+                    SignalEvent::Stop(name) => {
+                        outcome = Outcome::LocalSignal(name);
+                        break;
+                    }
+                }
+            }
+        };
+        let Some(msg) = msg else { break };
+        match msg {
+            ChannelMsg::Data { data } => {
+                if stdout_ok {
+                    if let Err(e) = write_all_flush(&mut stdout, &data).await {
+                        // Broken pipe (e.g. `| head`): stop writing, keep draining so the
+                        // remote side is not blocked, as ssh does.
+                        tracing::debug!("stdout: {e}");
+                        stdout_ok = false;
+                    }
+                }
+            }
+            ChannelMsg::ExtendedData { data, ext: 1 } => {
+                let _ = write_all_flush(&mut stderr, &data).await;
+            }
+            ChannelMsg::ExtendedData { .. } => {}
+            ChannelMsg::ExitStatus { exit_status } => outcome = Outcome::Exited(exit_status),
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                outcome = Outcome::Signalled(sig_name(&signal_name))
+            }
+            ChannelMsg::Success => {
+                pending.pop_front();
+            }
+            ChannelMsg::Failure => match pending.pop_front() {
+                Some("pty") => {
+                    if !settings.quiet {
+                        eprintln!("msh: PTY allocation request failed\r");
+                    }
+                }
+                Some(what) => {
+                    drop(_raw);
+                    bail!(
+                        "{}@{}: the server refused the {what} request",
+                        settings.user,
+                        settings.host
+                    );
+                }
+                None => {}
+            },
+            // OpenSSH sends EOF before exit-status, russh after: only Close ends the session.
+            ChannelMsg::Eof => {}
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    stdin_task.abort();
+    let _ = stdout.flush().await;
+    let _ = stderr.flush().await;
+    Ok(outcome)
+}
+
+async fn write_all_flush<W: AsyncWriteExt + Unpin>(w: &mut W, data: &[u8]) -> std::io::Result<()> {
+    w.write_all(data).await?;
+    w.flush().await
+}
+
+/// The signal name without "SIG", as ssh prints it.
+fn sig_name(sig: &Sig) -> String {
+    match sig {
+        Sig::Custom(s) => s.trim_start_matches("SIG").to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+enum SignalEvent {
+    Winch,
+    Stop(&'static str),
+}
+
+struct Signals {
+    winch: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            winch: signal(SignalKind::window_change())?,
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+async fn next_signal(signals: &mut Option<Signals>) -> SignalEvent {
+    match signals {
+        None => std::future::pending().await,
+        Some(s) => tokio::select! {
+            _ = s.winch.recv() => SignalEvent::Winch,
+            _ = s.int.recv() => SignalEvent::Stop("INT"),
+            _ = s.term.recv() => SignalEvent::Stop("TERM"),
+            _ = s.hup.recv() => SignalEvent::Stop("HUP"),
+        },
+    }
+}
