@@ -1,1 +1,221 @@
-fn main() {}
+//! mshd: the msh server. Parses the command line, resolves the configuration, loads (or on
+//! first start generates) the host key, binds the listeners, and serves until SIGTERM;
+//! SIGHUP reloads the configuration for new connections.
+// The workspace denies `unsafe_code`; `sys` is the one module that allows it (privilege drop
+// between fork and exec), and every other module forbids it outright.
+
+mod audit;
+mod auth;
+mod config;
+mod hostkey;
+mod server;
+mod session;
+mod sys;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use tokio::sync::RwLock;
+
+use crate::config::{Overrides, Settings};
+
+/// mshd — msh server: public-key-only SSH server for remote shells and commands.
+#[derive(Parser, Debug)]
+#[command(
+    name = "mshd",
+    version,
+    after_long_help = "Examples:\n  mshd --check-config\n  mshd --listen 127.0.0.1:2222 -v\n  sudo mshd --config /etc/msh/mshd.toml --audit-log /var/log/mshd-audit.jsonl"
+)]
+struct Cli {
+    /// Config file (TOML). Default: /etc/msh/mshd.toml as root, else <config_dir>/msh/mshd.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (repeatable); replaces `listen` from the file.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<String>,
+    /// Host private key (repeatable); replaces `host_keys` from the file.
+    #[arg(long, value_name = "PATH")]
+    host_key: Vec<PathBuf>,
+    /// authorized_keys file pattern (%h home, %u user; repeatable); replaces
+    /// `authorized_keys_files` from the file.
+    #[arg(long, value_name = "PATTERN")]
+    authorized_keys: Vec<String>,
+    /// Write the JSON-lines audit log to PATH (`-` = stdout).
+    #[arg(long, value_name = "PATH|-")]
+    audit_log: Option<String>,
+    /// Validate the configuration, print the effective settings and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// More log output (-v info is the default, -vv debug, -vvv trace). RUST_LOG wins.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mshd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 | 1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    // russh is chatty at debug; keep it one notch quieter than our own code unless -vvv.
+    let default = if verbose >= 3 {
+        level.to_string()
+    } else {
+        format!("{level},russh=info")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+struct Loaded {
+    settings: Settings,
+    config_path: PathBuf,
+    explicit: bool,
+    overrides: Overrides,
+}
+
+fn load(cli: &Cli, root_mode: bool) -> Result<Loaded> {
+    let overrides = Overrides {
+        listen: cli.listen.clone(),
+        host_keys: cli.host_key.clone(),
+        authorized_keys: cli.authorized_keys.clone(),
+        audit_log: cli.audit_log.clone(),
+    };
+    let explicit = cli.config.is_some();
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| config::default_config_path(root_mode));
+    let settings = Settings::load(&config_path, explicit, &overrides, root_mode)?;
+    Ok(Loaded {
+        settings,
+        config_path,
+        explicit,
+        overrides,
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let root_mode = nix::unistd::geteuid().is_root();
+    let loaded = load(&cli, root_mode)?;
+    if cli.check_config {
+        print!("{}", loaded.settings.to_toml()?);
+        for key in loaded.settings.unenforced() {
+            eprintln!("mshd: warning: `{key}` is parsed but not enforced yet");
+        }
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve_main(loaded))
+}
+
+async fn serve_main(loaded: Loaded) -> Result<()> {
+    let settings = loaded.settings.clone();
+    for key in settings.unenforced() {
+        tracing::warn!("config key `{key}` is parsed but not enforced yet: it has no effect");
+    }
+    tracing::info!(
+        "config {} ({} mode)",
+        settings.source.display(),
+        if settings.root_mode {
+            "root: serves any local user"
+        } else {
+            "unprivileged: serves only the user running mshd"
+        }
+    );
+    let keys = hostkey::load_or_generate(&settings)?;
+    let audit = audit::Audit::open(settings.audit_log.as_ref())?;
+    let mut listeners = Vec::new();
+    for addr in &settings.listen {
+        let l = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (in use, or a privileged port without root?)")
+        })?;
+        tracing::info!("listening on {}", l.local_addr().unwrap_or(*addr));
+        listeners.push(l);
+    }
+    let rcfg = Arc::new(RwLock::new(Arc::new(server::russh_config(
+        &settings, keys,
+    ))));
+    let shared = server::Shared::new(settings, audit);
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+
+    let reload_shared = shared.clone();
+    let reload_cfg = rcfg.clone();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            reload(&loaded, &reload_shared, &reload_cfg).await;
+        }
+    });
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: no longer accepting connections; open sessions continue until they end"),
+            _ = int.recv() => tracing::info!("SIGINT: no longer accepting connections"),
+        }
+    };
+    server::serve(listeners, shared.clone(), rcfg, shutdown).await?;
+    // Connections already open keep going on the runtime; exit once none is left.
+    shared.wait_idle().await;
+    tracing::info!("all sessions ended; exiting");
+    Ok(())
+}
+
+/// SIGHUP: re-read the config file (same flags) and host keys for new connections. A bad
+/// file keeps the old settings and says why. Listen addresses are not re-bound.
+async fn reload(
+    loaded: &Loaded,
+    shared: &Arc<server::Shared>,
+    rcfg: &Arc<RwLock<Arc<russh::server::Config>>>,
+) {
+    let new = match Settings::load(
+        &loaded.config_path,
+        loaded.explicit,
+        &loaded.overrides,
+        loaded.settings.root_mode,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
+            return;
+        }
+    };
+    if new.listen != loaded.settings.listen {
+        tracing::warn!("SIGHUP: `listen` changed; restart mshd to bind the new addresses");
+    }
+    let keys = match hostkey::load_or_generate(&new) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
+            return;
+        }
+    };
+    *rcfg.write().await = Arc::new(server::russh_config(&new, keys));
+    *shared.settings.write().await = Arc::new(new);
+    tracing::info!("SIGHUP: configuration reloaded from {}", loaded.config_path.display());
+}

@@ -1,0 +1,392 @@
+//! mshd settings: the TOML file (`/etc/msh/mshd.toml` as root, `<config_dir>/msh/mshd.toml`
+//! otherwise), the defaults that apply when a key is absent, and the command-line flags that
+//! override both. [`Settings`] is the validated result the rest of the server reads; nothing
+//! outside this module sees clap or serde types.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The config file as written. Every key is optional: absent means "the default".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<Vec<String>>,
+    pub host_keys: Option<Vec<PathBuf>>,
+    pub host_certificates: Option<Vec<PathBuf>>,
+    pub authorized_keys_files: Option<Vec<String>>,
+    pub trusted_user_ca_keys: Option<Vec<PathBuf>>,
+    pub authorized_principals_file: Option<String>,
+    pub revoked_keys: Option<PathBuf>,
+    pub strict_modes: Option<bool>,
+    pub max_auth_tries: Option<u32>,
+    pub login_grace_time: Option<String>,
+    pub max_startups: Option<String>,
+    pub max_sessions: Option<u32>,
+    pub allow_users: Option<Vec<String>>,
+    pub deny_users: Option<Vec<String>>,
+    pub accept_env: Option<Vec<String>>,
+    pub audit_log: Option<String>,
+}
+
+/// What the command line may override (already parsed by clap in `main`).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Vec<String>,
+    pub host_keys: Vec<PathBuf>,
+    pub authorized_keys: Vec<String>,
+    pub audit_log: Option<String>,
+}
+
+/// `max_startups` as OpenSSH writes it: `start:rate:full` (or a single number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MaxStartups {
+    pub start: u32,
+    pub rate: u32,
+    pub full: u32,
+}
+
+/// Where audit events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+/// The validated, effective configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// The file these settings were read from (it may not exist: then all defaults).
+    #[serde(skip)]
+    pub source: PathBuf,
+    /// True when mshd runs as root and may serve any local user.
+    #[serde(skip)]
+    pub root_mode: bool,
+    pub listen: Vec<SocketAddr>,
+    pub host_keys: Vec<PathBuf>,
+    pub host_certificates: Vec<PathBuf>,
+    pub authorized_keys_files: Vec<String>,
+    pub trusted_user_ca_keys: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorized_principals_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_keys: Option<PathBuf>,
+    pub strict_modes: bool,
+    pub max_auth_tries: u32,
+    #[serde(serialize_with = "ser_duration")]
+    pub login_grace_time: Duration,
+    #[serde(serialize_with = "ser_startups")]
+    pub max_startups: MaxStartups,
+    pub max_sessions: u32,
+    pub allow_users: Vec<String>,
+    pub deny_users: Vec<String>,
+    pub accept_env: Vec<String>,
+    #[serde(serialize_with = "ser_audit")]
+    pub audit_log: Option<AuditTarget>,
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}s", d.as_secs()))
+}
+
+fn ser_startups<S: serde::Serializer>(m: &MaxStartups, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}:{}:{}", m.start, m.rate, m.full))
+}
+
+fn ser_audit<S: serde::Serializer>(a: &Option<AuditTarget>, s: S) -> Result<S::Ok, S::Error> {
+    match a {
+        None => s.serialize_str(""),
+        Some(AuditTarget::Stdout) => s.serialize_str("-"),
+        Some(AuditTarget::File(p)) => s.serialize_str(&p.display().to_string()),
+    }
+}
+
+/// The config file used when `--config` is not given.
+pub fn default_config_path(root_mode: bool) -> PathBuf {
+    if root_mode {
+        PathBuf::from("/etc/msh/mshd.toml")
+    } else {
+        user_config_dir().join("msh/mshd.toml")
+    }
+}
+
+/// The host key generated on first start when `host_keys` is not set.
+pub fn default_host_key_path(root_mode: bool) -> PathBuf {
+    if root_mode {
+        PathBuf::from("/etc/msh/ssh_host_ed25519_key")
+    } else {
+        user_config_dir().join("msh/ssh_host_ed25519_key")
+    }
+}
+
+fn user_config_dir() -> PathBuf {
+    dirs::config_dir().unwrap_or_else(|| PathBuf::from(".config"))
+}
+
+impl Settings {
+    /// Reads `path` (absent = defaults; `explicit` = the user named it, so it must exist),
+    /// applies `over`, and validates everything.
+    pub fn load(path: &Path, explicit: bool, over: &Overrides, root_mode: bool) -> Result<Self> {
+        let file = match std::fs::read_to_string(path) {
+            Ok(text) => parse_file(&text, path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                FileConfig::default()
+            }
+            Err(e) => bail!("cannot read config {}: {e}", path.display()),
+        };
+        Self::resolve(file, path, over, root_mode)
+    }
+
+    /// Applies defaults and overrides to a parsed file and checks every value.
+    pub fn resolve(
+        file: FileConfig,
+        path: &Path,
+        over: &Overrides,
+        root_mode: bool,
+    ) -> Result<Self> {
+        let where_ = |key: &str| format!("{}: key `{key}`", path.display());
+        let listen_src = if over.listen.is_empty() {
+            file.listen.unwrap_or_else(|| {
+                vec![if root_mode {
+                    "0.0.0.0:22".into()
+                } else {
+                    "127.0.0.1:2222".into()
+                }]
+            })
+        } else {
+            over.listen.clone()
+        };
+        let mut listen = Vec::new();
+        for l in &listen_src {
+            let addr: SocketAddr = l.parse().with_context(|| {
+                format!(
+                    "{}: invalid listen address {l:?}: expected ADDR:PORT such as 127.0.0.1:2222 or [::1]:2222",
+                    where_("listen")
+                )
+            })?;
+            listen.push(addr);
+        }
+        if listen.is_empty() {
+            bail!("{}: at least one address is needed", where_("listen"));
+        }
+        let host_keys = if !over.host_keys.is_empty() {
+            over.host_keys.clone()
+        } else {
+            file.host_keys
+                .unwrap_or_else(|| vec![default_host_key_path(root_mode)])
+        };
+        if host_keys.is_empty() {
+            bail!("{}: at least one host key is needed", where_("host_keys"));
+        }
+        let authorized_keys_files = if !over.authorized_keys.is_empty() {
+            over.authorized_keys.clone()
+        } else {
+            file.authorized_keys_files
+                .unwrap_or_else(|| vec!["%h/.ssh/authorized_keys".into()])
+        };
+        for p in &authorized_keys_files {
+            check_tokens(p).with_context(|| where_("authorized_keys_files"))?;
+        }
+        if let Some(p) = &file.authorized_principals_file {
+            check_tokens(p).with_context(|| where_("authorized_principals_file"))?;
+        }
+        let max_auth_tries = file.max_auth_tries.unwrap_or(6);
+        if max_auth_tries == 0 {
+            bail!("{}: must be at least 1", where_("max_auth_tries"));
+        }
+        let login_grace_time = match &file.login_grace_time {
+            None => Duration::from_secs(120),
+            Some(s) => parse_duration(s).with_context(|| where_("login_grace_time"))?,
+        };
+        let max_startups = match &file.max_startups {
+            None => MaxStartups {
+                start: 10,
+                rate: 30,
+                full: 100,
+            },
+            Some(s) => parse_startups(s).with_context(|| where_("max_startups"))?,
+        };
+        let max_sessions = file.max_sessions.unwrap_or(10);
+        let audit_src = over.audit_log.clone().or(file.audit_log);
+        let audit_log = match audit_src.as_deref() {
+            None | Some("") => None,
+            Some("-") => Some(AuditTarget::Stdout),
+            Some(p) => Some(AuditTarget::File(PathBuf::from(p))),
+        };
+        Ok(Settings {
+            source: path.to_path_buf(),
+            root_mode,
+            listen,
+            host_keys,
+            host_certificates: file.host_certificates.unwrap_or_default(),
+            authorized_keys_files,
+            trusted_user_ca_keys: file.trusted_user_ca_keys.unwrap_or_default(),
+            authorized_principals_file: file.authorized_principals_file,
+            revoked_keys: file.revoked_keys,
+            strict_modes: file.strict_modes.unwrap_or(true),
+            max_auth_tries,
+            login_grace_time,
+            max_startups,
+            max_sessions,
+            allow_users: file.allow_users.unwrap_or_default(),
+            deny_users: file.deny_users.unwrap_or_default(),
+            accept_env: file
+                .accept_env
+                .unwrap_or_else(|| vec!["LANG".into(), "LC_*".into()]),
+            audit_log,
+        })
+    }
+
+    /// The effective configuration as TOML, for `--check-config`.
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+
+    /// Keys that are parsed and validated but whose feature is not implemented yet; `main`
+    /// warns about each one that is set so nobody believes it is enforced.
+    pub fn unenforced(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if !self.host_certificates.is_empty() {
+            v.push("host_certificates");
+        }
+        if !self.trusted_user_ca_keys.is_empty() {
+            v.push("trusted_user_ca_keys");
+        }
+        if self.authorized_principals_file.is_some() {
+            v.push("authorized_principals_file");
+        }
+        if self.revoked_keys.is_some() {
+            v.push("revoked_keys");
+        }
+        v
+    }
+}
+
+/// Parses TOML text; errors name the file, the line and the key (toml's span gives the line).
+pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig> {
+    toml::from_str::<FileConfig>(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text.get(..s.start).unwrap_or("").matches('\n').count() + 1);
+        let msg = e.message().trim_end().to_string();
+        match line {
+            Some(l) => anyhow::anyhow!("{}:{l}: {msg}", path.display()),
+            None => anyhow::anyhow!("{}: {msg}", path.display()),
+        }
+    })
+}
+
+/// `%h`, `%u` and `%%` are the only tokens (as OpenSSH's AuthorizedKeysFile).
+fn check_tokens(pattern: &str) -> Result<()> {
+    msh_common::authorized_keys::try_expand_tokens(pattern, "user", Path::new("/home/user"))?;
+    Ok(())
+}
+
+/// `120`, `120s`, `2m`, `1h` (OpenSSH time format, one unit).
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (s.get(..i).unwrap_or(""), 1),
+        Some((i, 'm')) => (s.get(..i).unwrap_or(""), 60),
+        Some((i, 'h')) => (s.get(..i).unwrap_or(""), 3600),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("invalid duration {s:?}: expected e.g. \"120s\", \"2m\", \"1h\""))?;
+    Ok(Duration::from_secs(n.saturating_mul(mult)))
+}
+
+/// `10` or `10:30:100` (start:rate:full), as OpenSSH's MaxStartups.
+pub fn parse_startups(s: &str) -> Result<MaxStartups> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let num = |p: &str| -> Result<u32> {
+        p.trim()
+            .parse::<u32>()
+            .with_context(|| format!("invalid max_startups {s:?}: expected \"10\" or \"10:30:100\""))
+    };
+    let m = match parts.as_slice() {
+        [one] => {
+            let n = num(one)?;
+            MaxStartups {
+                start: n,
+                rate: 100,
+                full: n,
+            }
+        }
+        [a, b, c] => MaxStartups {
+            start: num(a)?,
+            rate: num(b)?,
+            full: num(c)?,
+        },
+        _ => bail!("invalid max_startups {s:?}: expected \"10\" or \"10:30:100\""),
+    };
+    if m.rate > 100 || m.start > m.full || m.full == 0 {
+        bail!("invalid max_startups {s:?}: need start <= full, rate <= 100");
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "listen = [\"127.0.0.1:1\"]\nbogus_key = 3\n";
+        let e = parse_file(text, Path::new("/x/mshd.toml")).unwrap_err();
+        let s = format!("{e:#}");
+        assert!(s.starts_with("/x/mshd.toml:2:"), "{s}");
+        assert!(s.contains("bogus_key"), "{s}");
+    }
+
+    #[test]
+    fn bad_value_names_line() {
+        let text = "\n\nstrict_modes = \"yes\"\n";
+        let e = parse_file(text, Path::new("m.toml")).unwrap_err();
+        assert!(format!("{e:#}").starts_with("m.toml:3:"), "{e:#}");
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = Settings::resolve(
+            FileConfig::default(),
+            Path::new("m.toml"),
+            &Overrides::default(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.listen, vec!["127.0.0.1:2222".parse().unwrap()]);
+        assert_eq!(s.accept_env, vec!["LANG", "LC_*"]);
+        assert_eq!(s.max_auth_tries, 6);
+        let over = Overrides {
+            listen: vec!["127.0.0.1:9".into()],
+            ..Default::default()
+        };
+        let s = Settings::resolve(FileConfig::default(), Path::new("m.toml"), &over, true).unwrap();
+        assert_eq!(s.listen, vec!["127.0.0.1:9".parse().unwrap()]);
+        assert_eq!(s.host_keys, vec![PathBuf::from("/etc/msh/ssh_host_ed25519_key")]);
+    }
+
+    #[test]
+    fn bad_listen_is_an_error() {
+        let f = FileConfig {
+            listen: Some(vec!["nope".into()]),
+            ..Default::default()
+        };
+        let e = Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap_err();
+        assert!(format!("{e:#}").contains("listen"));
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(check_tokens("%h/.ssh/k_%u%%").is_ok());
+        assert!(check_tokens("%x").is_err());
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_startups("10:30").is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! Host keys: loaded from `host_keys`; when none is configured and the default key is missing,
+//! an ed25519 key is generated there (mode 0600) on first start. Every start logs each key's
+//! path and SHA256 fingerprint so an operator can tell clients what to pin.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use msh_common::keys::{self, KeyKind};
+use russh::keys::PrivateKey;
+
+use crate::config::{default_host_key_path, Settings};
+
+/// Loads every configured host key, generating the default one if it does not exist yet.
+pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
+    let default = default_host_key_path(settings.root_mode);
+    let mut out = Vec::new();
+    for path in &settings.host_keys {
+        if *path == default && !path.exists() {
+            generate(path)?;
+        }
+        let key = keys::load_private_key(path, None).with_context(|| {
+            format!(
+                "cannot use host key {} (it must be an unencrypted private key readable only by its owner: chmod 600)",
+                path.display()
+            )
+        })?;
+        tracing::info!(
+            "host key {} {}",
+            path.display(),
+            keys::fingerprint(key.public_key())
+        );
+        out.push(key);
+    }
+    if out.is_empty() {
+        bail!("no host key configured");
+    }
+    Ok(out)
+}
+
+fn generate(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "mshd".into());
+    let key = keys::generate(KeyKind::Ed25519, &format!("root@{host}"))?;
+    keys::write_key_pair(path, &key, None)?;
+    tracing::info!("generated new host key {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,688 @@
+//! The SSH server: [`serve`] accepts connections on the given listeners until `shutdown`
+//! completes, running each on the one tokio runtime (no thread or process per connection);
+//! [`Conn`] is the per-connection russh handler: user authentication through
+//! [`crate::auth`], then session channels through [`crate::session`].
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use msh_common::authorized_keys::Permissions;
+use nix::unistd::Uid;
+use russh::keys::{PrivateKey, PublicKey};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, MethodKind, MethodSet, Pty, Sig};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, RwLock};
+
+use crate::audit::Audit;
+use crate::auth::{self, Account, Verdict};
+use crate::config::Settings;
+use crate::session::{self, AuditCtx, Input, Launch, PtyReq, Running};
+use crate::sys::Identity;
+
+/// State shared by every connection; `settings` is replaced on SIGHUP.
+pub struct Shared {
+    pub settings: RwLock<Arc<Settings>>,
+    pub audit: Audit,
+    pub own_uid: Uid,
+    next_conn: AtomicU64,
+    /// Open connections, so that SIGTERM can wait for them to end.
+    live: AtomicU64,
+    idle: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub fn new(settings: Settings, audit: Audit) -> Arc<Self> {
+        Arc::new(Shared {
+            settings: RwLock::new(Arc::new(settings)),
+            audit,
+            own_uid: nix::unistd::geteuid(),
+            next_conn: AtomicU64::new(1),
+            live: AtomicU64::new(0),
+            idle: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Waits until no connection is open.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counts a connection as open for its lifetime.
+struct LiveGuard(Arc<Shared>);
+
+impl LiveGuard {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.live.fetch_add(1, Ordering::SeqCst);
+        LiveGuard(shared)
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// The russh server configuration for these settings and host keys.
+pub fn russh_config(settings: &Settings, keys: Vec<PrivateKey>) -> russh::server::Config {
+    use russh::keys::Algorithm;
+    let mut preferred = russh::Preferred::default();
+    // No SHA-1 signatures: drop `ssh-rsa` from the accepted key algorithms.
+    let key_algos: Vec<Algorithm> = preferred
+        .key
+        .iter()
+        .filter(|a| **a != Algorithm::Rsa { hash: None })
+        .cloned()
+        .collect();
+    preferred.key = key_algos.into();
+    russh::server::Config {
+        methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+        // Constant-time rejection, but no delay on OpenSSH's initial `none` probe.
+        auth_rejection_time: Duration::from_millis(200),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys,
+        max_auth_attempts: settings.max_auth_tries as usize,
+        // Applies before auth too; login_grace_time is enforced separately in `serve`.
+        inactivity_timeout: Some(Duration::from_secs(3600)),
+        keepalive_interval: Some(Duration::from_secs(60)),
+        keepalive_max: 3,
+        // Nagle + delayed ACK cost ~40 ms per handshake round trip (NOTES-russh).
+        nodelay: true,
+        // An 8 MiB receive window lets an upload run at full speed over loopback and LAN
+        // (a small window caps throughput at window/RTT); memory stays bounded because the
+        // per-channel queue, not the window, is what applies backpressure in russh.
+        window_size: 8 * 1024 * 1024,
+        // 32 KiB + headers is what every SSH implementation must accept (RFC 4253 §6.1);
+        // OpenSSH uses the same, and larger packets give no measurable gain.
+        maximum_packet_size: 32768,
+        channel_buffer_size: 64,
+        preferred,
+        ..Default::default()
+    }
+}
+
+/// Serves connections from `listeners` until `shutdown` completes; then stops accepting and
+/// returns while already open sessions run to their end on the runtime.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    shared: Arc<Shared>,
+    config: Arc<RwLock<Arc<russh::server::Config>>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let (tx, mut rx) = mpsc::channel::<(tokio::net::TcpStream, SocketAddr, SocketAddr)>(16);
+    let mut accept_tasks = Vec::new();
+    for l in listeners {
+        let tx = tx.clone();
+        accept_tasks.push(tokio::spawn(async move {
+            loop {
+                match l.accept().await {
+                    Ok((s, peer)) => {
+                        let local = s.local_addr().unwrap_or(peer);
+                        if tx.send((s, peer, local)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: log, back off, keep serving.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+    drop(tx);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            conn = rx.recv() => {
+                let Some((stream, peer, local)) = conn else { break };
+                let cfg = config.read().await.clone();
+                let shared = shared.clone();
+                let guard = LiveGuard::new(shared.clone());
+                tokio::spawn(async move {
+                    run_connection(stream, peer, local, cfg, shared).await;
+                    drop(guard);
+                });
+            }
+        }
+    }
+    for t in accept_tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+async fn run_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    cfg: Arc<russh::server::Config>,
+    shared: Arc<Shared>,
+) {
+    if let Err(e) = stream.set_nodelay(cfg.nodelay) {
+        tracing::debug!("set_nodelay: {e}");
+    }
+    let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let settings = shared.settings.read().await.clone();
+    let peer_s = peer.to_string();
+    tracing::info!("connection {conn_id} from {peer}");
+    shared.audit.event("connect", conn_id, &peer_s, &[]);
+    let authed = Arc::new(AtomicBool::new(false));
+    let grace = settings.login_grace_time;
+    let handler = Conn {
+        shared: shared.clone(),
+        settings,
+        conn_id,
+        peer,
+        local,
+        user: None,
+        account: None,
+        perms: None,
+        authed: authed.clone(),
+        channels: HashMap::new(),
+    };
+    let session = match russh::server::run_stream(cfg, stream, handler).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!("connection {conn_id} from {peer}: setup failed: {e:#}");
+            shared
+                .audit
+                .event("disconnect", conn_id, &peer_s, &[("reason", Value::from(format!("{e:#}")))]);
+            return;
+        }
+    };
+    let handle = session.handle();
+    let grace_timer = tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        if !authed.load(Ordering::SeqCst) {
+            tracing::info!("connection {conn_id} from {peer}: not authenticated within login_grace_time ({grace:?}), disconnecting");
+            let _ = handle
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    "login grace time exceeded".into(),
+                    String::new(),
+                )
+                .await;
+        }
+    });
+    let result = session.await;
+    grace_timer.abort();
+    let reason = match &result {
+        Ok(()) => "closed".to_string(),
+        Err(e) => format!("{e:#}"),
+    };
+    tracing::info!("connection {conn_id} from {peer} ended: {reason}");
+    shared
+        .audit
+        .event("disconnect", conn_id, &peer_s, &[("reason", Value::from(reason))]);
+}
+
+/// Per-channel state before and after the process starts.
+struct ChanState {
+    input: Option<mpsc::Receiver<Input>>,
+    pty: Option<PtyReq>,
+    env: Vec<(String, String)>,
+    running: Option<Running>,
+}
+
+/// One connection's handler.
+pub struct Conn {
+    shared: Arc<Shared>,
+    settings: Arc<Settings>,
+    conn_id: u64,
+    peer: SocketAddr,
+    local: SocketAddr,
+    /// The user name of the current auth attempts; state is reset when it changes.
+    user: Option<String>,
+    account: Option<Account>,
+    perms: Option<Permissions>,
+    authed: Arc<AtomicBool>,
+    channels: HashMap<ChannelId, ChanState>,
+}
+
+fn key_type(key: &PublicKey) -> String {
+    key.algorithm().as_str().to_string()
+}
+
+fn fingerprint(key: &PublicKey) -> String {
+    msh_common::keys::fingerprint(key)
+}
+
+impl Conn {
+    fn audit_ctx(&self) -> AuditCtx {
+        AuditCtx {
+            audit: self.shared.audit.clone(),
+            conn_id: self.conn_id,
+            peer: self.peer.to_string(),
+            user: self.account.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn log_attempt(&self, user: &str, key: &PublicKey, outcome: &str, reason: &str) {
+        let fp = fingerprint(key);
+        let kt = key_type(key);
+        if outcome == "accepted" {
+            tracing::info!(
+                "connection {} from {}: accepted publickey for {user} ({kt} {fp}): {reason}",
+                self.conn_id,
+                self.peer
+            );
+        } else {
+            tracing::warn!(
+                "connection {} from {}: rejected publickey for {user} ({kt} {fp}): {reason}",
+                self.conn_id,
+                self.peer
+            );
+        }
+        self.shared.audit.event(
+            "auth",
+            self.conn_id,
+            &self.peer.to_string(),
+            &[
+                ("user", Value::from(user)),
+                ("method", Value::from("publickey")),
+                ("key_type", Value::from(kt)),
+                ("fingerprint", Value::from(fp)),
+                ("outcome", Value::from(outcome)),
+                ("reason", Value::from(reason)),
+            ],
+        );
+    }
+
+    /// Builds the process environment as sshd does: fixed variables, then the client's
+    /// accepted `env` requests, then the key's `environment=` options.
+    fn environment(&self, account: &Account, st: &ChanState, original: Option<&str>) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut set = |k: &str, v: String| {
+            env.retain(|(k2, _)| k2 != k);
+            env.push((k.to_string(), v));
+        };
+        let path = if account.uid.is_root() {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        } else {
+            "/usr/local/bin:/usr/bin:/bin:/usr/games"
+        };
+        set("HOME", account.home.display().to_string());
+        set("USER", account.name.clone());
+        set("LOGNAME", account.name.clone());
+        set("SHELL", account.shell.display().to_string());
+        set("PATH", path.to_string());
+        set("MAIL", format!("/var/mail/{}", account.name));
+        set(
+            "SSH_CONNECTION",
+            format!(
+                "{} {} {} {}",
+                self.peer.ip(),
+                self.peer.port(),
+                self.local.ip(),
+                self.local.port()
+            ),
+        );
+        set(
+            "SSH_CLIENT",
+            format!("{} {} {}", self.peer.ip(), self.peer.port(), self.local.port()),
+        );
+        if let Some(p) = &st.pty {
+            set("TERM", p.term.clone());
+        }
+        for (k, v) in &st.env {
+            set(k, v.clone());
+        }
+        if let Some(perms) = &self.perms {
+            for (k, v) in &perms.environment {
+                set(k, v.clone());
+            }
+        }
+        if let Some(o) = original {
+            set("SSH_ORIGINAL_COMMAND", o.to_string());
+        }
+        env
+    }
+
+    /// Starts the shell (`command` None) or a command on `channel`, answering the request.
+    fn start(&mut self, channel: ChannelId, command: Option<String>, session: &mut Session) {
+        let result = self.try_start(channel, command, session.handle());
+        match result {
+            Ok(()) => {
+                let _ = session.channel_success(channel);
+            }
+            Err(e) => {
+                tracing::warn!("connection {}: {e}", self.conn_id);
+                let _ = session.channel_failure(channel);
+            }
+        }
+    }
+
+    fn try_start(
+        &mut self,
+        channel: ChannelId,
+        requested: Option<String>,
+        handle: russh::server::Handle,
+    ) -> Result<(), String> {
+        let account = self.account.clone().ok_or("session request before authentication")?;
+        let forced = self.perms.as_ref().and_then(|p| p.forced_command.clone());
+        let ctx = self.audit_ctx();
+        let root_mode = self.settings.root_mode;
+        let Some(st) = self.channels.get(&channel) else {
+            return Err(format!("request on unknown channel {channel:?}"));
+        };
+        if st.running.is_some() {
+            return Err("a shell or command already runs on this channel".into());
+        }
+        let (command, original) = match (&forced, &requested) {
+            (Some(f), r) => (Some(f.clone()), r.clone()),
+            (None, r) => (r.clone(), None),
+        };
+        let shell_name = account
+            .shell
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "sh".into());
+        let (argv0, args) = match &command {
+            None => (format!("-{shell_name}"), vec![]),
+            Some(c) => (shell_name, vec!["-c".to_string(), c.clone()]),
+        };
+        let env = self.environment(&account, st, original.as_deref());
+        let identity = root_mode.then(|| Identity {
+            uid: account.uid,
+            gid: account.gid,
+            groups: account.groups.clone(),
+        });
+        let launch = Launch {
+            program: account.shell.clone(),
+            argv0,
+            args,
+            env,
+            cwd: if account.home.is_dir() {
+                account.home.clone()
+            } else {
+                PathBuf::from("/")
+            },
+            pty: st.pty.clone(),
+            identity,
+            command: command.clone().unwrap_or_else(|| "shell".into()),
+        };
+        let Some(st) = self.channels.get_mut(&channel) else {
+            return Err(format!("request on unknown channel {channel:?}"));
+        };
+        let input = st.input.take().ok_or("channel input already taken")?;
+        tracing::info!(
+            "connection {}: {} for {}{}",
+            self.conn_id,
+            command.as_deref().map(|c| format!("exec {c:?}")).unwrap_or_else(|| "shell".into()),
+            account.name,
+            if forced.is_some() { " (forced by command=)" } else { "" }
+        );
+        let running = session::start(launch, channel, handle, input, ctx)?;
+        st.running = Some(running);
+        Ok(())
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = anyhow::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        _offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        // Decisions are made once the signature verified (auth_publickey). Refusing unknown
+        // keys here would break certificate logins: at this stage a certificate shows up as
+        // its bare inner key (NOTES-russh).
+        if self.user.as_deref() != Some(user) {
+            self.reset(user);
+        }
+        Ok(Auth::Accept)
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if self.user.as_deref() != Some(user) {
+            self.reset(user);
+        }
+        let key: PublicKey = key.public_key.clone();
+        let settings = self.settings.clone();
+        let own_uid = self.shared.own_uid;
+        let peer_ip = self.peer.ip();
+        let user_s = user.to_string();
+        let k2 = key.clone();
+        // getpwnam and file reads may block (NSS, NFS homes): keep them off the event loop.
+        let verdict = tokio::task::spawn_blocking(move || auth::decide(&settings, &user_s, &k2, peer_ip, own_uid))
+            .await
+            .unwrap_or_else(|e| Verdict::Reject(format!("internal error: {e}")));
+        match verdict {
+            Verdict::Accept { account, perms } => {
+                self.log_attempt(user, &key, "accepted", &perms.source);
+                self.account = Some(account);
+                self.perms = Some(perms);
+                self.authed.store(true, Ordering::SeqCst);
+                Ok(Auth::Accept)
+            }
+            Verdict::Reject(reason) => {
+                self.log_attempt(user, &key, "rejected", &reason);
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.account.is_none() {
+            return Ok(());
+        }
+        if self.channels.len() >= self.settings.max_sessions as usize {
+            tracing::warn!(
+                "connection {}: refusing a session channel: max_sessions ({}) reached",
+                self.conn_id,
+                self.settings.max_sessions
+            );
+            reply
+                .reject(russh::ChannelOpenFailure::ResourceShortage)
+                .await;
+            return Ok(());
+        }
+        let id = channel.id();
+        let input = session::spawn_input_pump(channel);
+        self.channels.insert(
+            id,
+            ChanState {
+                input: Some(input),
+                pty: None,
+                env: Vec::new(),
+                running: None,
+            },
+        );
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        self.channels.remove(&channel);
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        modes: &[(Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let allowed = self.perms.as_ref().map(|p| p.pty).unwrap_or(false);
+        match self.channels.get_mut(&channel) {
+            Some(st) if allowed && st.running.is_none() => {
+                st.pty = Some(PtyReq {
+                    term: term.to_string(),
+                    cols: col_width,
+                    rows: row_height,
+                    modes: modes.to_vec(),
+                });
+                session.channel_success(channel)?;
+            }
+            _ => {
+                if !allowed {
+                    tracing::info!(
+                        "connection {}: pty-req refused: the key's authorized_keys options forbid a PTY (no-pty/restrict)",
+                        self.conn_id
+                    );
+                }
+                session.channel_failure(channel)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let accepted = self
+            .settings
+            .accept_env
+            .iter()
+            .any(|p| msh_common::pattern::glob_match(name, p));
+        match self.channels.get_mut(&channel) {
+            Some(st) if accepted && st.running.is_none() => {
+                st.env.retain(|(k, _)| k != name);
+                st.env.push((name.to_string(), value.to_string()));
+                session.channel_success(channel)?;
+            }
+            _ => {
+                tracing::debug!(
+                    "connection {}: env {name} not accepted (accept_env)",
+                    self.conn_id
+                );
+                session.channel_failure(channel)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        self.start(channel, None, session);
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let command = String::from_utf8_lossy(data).into_owned();
+        self.start(channel, Some(command), session);
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        tracing::info!("connection {}: subsystem {name:?} refused: none is configured", self.conn_id);
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let size = (
+            u16::try_from(row_height).unwrap_or(u16::MAX),
+            u16::try_from(col_width).unwrap_or(u16::MAX),
+        );
+        match self.channels.get_mut(&channel) {
+            Some(ChanState {
+                running: Some(Running { resize: Some(tx), .. }),
+                ..
+            }) => {
+                let _ = tx.send(size);
+                session.channel_success(channel)?;
+            }
+            Some(ChanState { pty: Some(p), running: None, .. }) => {
+                p.cols = col_width;
+                p.rows = row_height;
+                session.channel_success(channel)?;
+            }
+            _ => session.channel_failure(channel)?,
+        }
+        Ok(())
+    }
+
+    async fn signal(&mut self, channel: ChannelId, signal: Sig, session: &mut Session) -> Result<(), Self::Error> {
+        let pid = self
+            .channels
+            .get(&channel)
+            .and_then(|st| st.running.as_ref())
+            .map(|r| r.pid)
+            .filter(|p| *p > 0);
+        match (pid, session::from_ssh_sig(&signal)) {
+            (Some(pid), Some(sig)) => {
+                tracing::info!("connection {}: signal {sig} to pid {pid}", self.conn_id);
+                let ok = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok();
+                if ok {
+                    session.channel_success(channel)?;
+                } else {
+                    session.channel_failure(channel)?;
+                }
+            }
+            _ => session.channel_failure(channel)?,
+        }
+        Ok(())
+    }
+
+    async fn channel_eof(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl Conn {
+    /// A new user name in the auth requests: forget everything decided for the previous one.
+    fn reset(&mut self, user: &str) {
+        self.user = Some(user.to_string());
+        self.account = None;
+        self.perms = None;
+    }
+}

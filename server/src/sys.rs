@@ -1,0 +1,64 @@
+//! The few process-level operations the server needs that Rust cannot express safely: running
+//! code in the forked child before `exec` to drop root privileges (setgroups, setgid, setuid)
+//! and checking that the drop worked. This is the only module of msh allowed `unsafe`.
+#![allow(unsafe_code)]
+
+use std::io;
+
+use nix::unistd::{Gid, Uid};
+
+/// Who a session's child process becomes before `exec` (root mode).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub uid: Uid,
+    pub gid: Gid,
+    /// Supplementary groups, computed in the parent with getgrouplist (initgroups reads
+    /// /etc/group and allocates, so it may not run between fork and exec).
+    pub groups: Vec<Gid>,
+}
+
+/// Runs in the child between fork and exec: only async-signal-safe syscalls, no allocation.
+fn become_user(id: &Identity) -> io::Result<()> {
+    // Order matters: supplementary groups and gid can only be changed while still root.
+    nix::unistd::setgroups(&id.groups).map_err(io::Error::from)?;
+    nix::unistd::setgid(id.gid).map_err(io::Error::from)?;
+    nix::unistd::setuid(id.uid).map_err(io::Error::from)?;
+    // Check the drop really happened: both real and effective ids, and that root cannot be
+    // regained. If any check fails the exec is aborted and the session refused.
+    if nix::unistd::getuid() != id.uid
+        || nix::unistd::geteuid() != id.uid
+        || nix::unistd::getgid() != id.gid
+        || nix::unistd::getegid() != id.gid
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "privilege drop did not take effect",
+        ));
+    }
+    if !id.uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "root could be regained after setuid",
+        ));
+    }
+    Ok(())
+}
+
+/// Makes a plain (no-PTY) command drop to `id` in the child before exec.
+pub fn drop_privileges_tokio(cmd: &mut tokio::process::Command, id: Identity) {
+    // SAFETY: the closure runs between fork and exec in the child. It only calls setgroups,
+    // setgid, setuid, getuid/geteuid/getgid/getegid (async-signal-safe syscalls per
+    // signal-safety(7)) on data captured before the fork; it does not allocate (nix passes
+    // the slice pointer straight to libc), lock or touch other threads' state.
+    unsafe {
+        cmd.pre_exec(move || become_user(&id));
+    }
+}
+
+/// Same for a PTY command: pty-process runs its own pre_exec first (setsid + TIOCSCTTY,
+/// which need no privilege), then this one.
+pub fn drop_privileges_pty(cmd: pty_process::Command, id: Identity) -> pty_process::Command {
+    // SAFETY: as in `drop_privileges_tokio`: only async-signal-safe syscalls on data captured
+    // before the fork, no allocation.
+    unsafe { cmd.pre_exec(move || become_user(&id)) }
+}
