@@ -1,1 +1,148 @@
-fn main() {}
+//! msh-keygen: create keys, print fingerprints, collect a host's keys, and maintain
+//! known_hosts files, in OpenSSH's formats (what it writes, ssh-keygen/ssh read, and back).
+//!
+//! Exit status: 0 on success; 1 on any error, and for `known-hosts find` when the host is not
+//! in the file (as `ssh-keygen -F`). Errors are printed once, as `msh-keygen: ...`.
+
+#![forbid(unsafe_code)]
+
+mod fingerprint;
+mod generate;
+mod known_hosts;
+mod scan;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  Create an ed25519 key (asks for a passphrase on a terminal):
+    msh-keygen generate -f ~/.ssh/id_ed25519 -C alice@laptop
+  Create an unencrypted RSA 4096 key for a script:
+    msh-keygen generate -t rsa -b 4096 -N '' -f ./deploy_key
+  Show the fingerprint of a key, or of every key in a file:
+    msh-keygen fingerprint ~/.ssh/id_ed25519.pub
+    msh-keygen fingerprint ~/.ssh/authorized_keys
+  Collect a host's keys as known_hosts lines (check the fingerprints before trusting them):
+    msh-keygen scan build.internal:2222 >> ~/.ssh/known_hosts
+  Look up, forget, or hash hosts in ~/.ssh/known_hosts:
+    msh-keygen known-hosts find build.internal -p 2222
+    msh-keygen known-hosts remove build.internal -p 2222
+    msh-keygen known-hosts hash
+
+Exit status: 0 on success, 1 on error (and for `known-hosts find` when nothing matched).";
+
+/// Create keys, show fingerprints, scan host keys, and edit known_hosts files
+/// (OpenSSH formats).
+#[derive(Debug, Parser)]
+#[command(name = "msh-keygen", version, after_long_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a key pair: PATH (private, 0600) and PATH.pub (0644).
+    #[command(after_long_help = EXAMPLES)]
+    Generate(GenerateArgs),
+    /// Print `BITS SHA256:... COMMENT (TYPE)` for a key file, or for each key of an
+    /// authorized_keys/known_hosts-style file, like `ssh-keygen -lf`.
+    Fingerprint {
+        /// Public or private key file, or a file of many keys.
+        path: PathBuf,
+    },
+    /// Connect to HOST[:PORT] once per host-key type and print its keys as known_hosts
+    /// lines (stdout) with their fingerprints (stderr), like ssh-keyscan.
+    Scan(scan::ScanArgs),
+    /// Find, remove or hash host entries in a known_hosts file (ssh-keygen -F, -R, -H).
+    #[command(subcommand)]
+    KnownHosts(KnownHostsCommand),
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Key type: ed25519, ecdsa or rsa.
+    #[arg(short = 't', long = "type", default_value = "ed25519")]
+    key_type: String,
+    /// Key size: ecdsa 256 (default), 384 or 521; rsa 1024..16384 (default 3072).
+    #[arg(short = 'b', long = "bits")]
+    bits: Option<u32>,
+    /// Where to write the private key (PATH.pub gets the public key).
+    #[arg(short = 'f', long = "file")]
+    file: PathBuf,
+    /// Comment stored with the key (default: user@hostname).
+    #[arg(short = 'C', long = "comment")]
+    comment: Option<String>,
+    /// Passphrase ('' for none). Without it, asked twice on a terminal; empty otherwise.
+    #[arg(short = 'N', long = "passphrase")]
+    passphrase: Option<String>,
+    /// Replace PATH and PATH.pub if they exist.
+    #[arg(long)]
+    force: bool,
+    /// Print nothing on success.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum KnownHostsCommand {
+    /// Print the lines that match HOST, like `ssh-keygen -F`; exit 1 when none does.
+    Find(known_hosts::HostArgs),
+    /// Delete the lines for HOST (keeping FILE.old), like `ssh-keygen -R`.
+    Remove(known_hosts::HostArgs),
+    /// Replace plain host names by hashed ones (keeping FILE.old), like `ssh-keygen -H`.
+    Hash(known_hosts::FileArgs),
+}
+
+/// What a command wants printed, and its exit status. Printing happens once, in `main`, so a
+/// closed stdout (`| head`) ends the program quietly instead of panicking.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: u8,
+}
+
+fn run(cli: Cli) -> anyhow::Result<Report> {
+    match cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Fingerprint { path } => fingerprint::run(&path),
+        Command::Scan(a) => scan::run(a),
+        Command::KnownHosts(KnownHostsCommand::Find(a)) => known_hosts::find(a),
+        Command::KnownHosts(KnownHostsCommand::Remove(a)) => known_hosts::remove(a),
+        Command::KnownHosts(KnownHostsCommand::Hash(a)) => known_hosts::hash(a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(report) => {
+            let _ = std::io::stderr().write_all(report.stderr.as_bytes());
+            let mut out = std::io::stdout().lock();
+            // A closed pipe is the reader's choice, not an error worth a message.
+            let _ = out
+                .write_all(report.stdout.as_bytes())
+                .and_then(|_| out.flush());
+            ExitCode::from(report.code)
+        }
+        Err(e) => {
+            eprintln!("msh-keygen: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
