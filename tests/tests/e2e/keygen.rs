@@ -63,3 +63,336 @@ fn sshd_fixture_accepts_real_ssh_with_authorized_key_only() {
         out.stderr
     );
 }
+
+fn keygen<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    run(cmd(bin("msh-keygen"), args), b"", T)
+}
+
+fn ssh_keygen<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    run(cmd(tool("ssh-keygen"), args), b"", T)
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn s(p: &std::path::Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+/// (type, -b) pairs covering every kind msh-keygen makes.
+const KINDS: &[(&str, Option<&str>)] = &[
+    ("ed25519", None),
+    ("ecdsa", None),
+    ("ecdsa", Some("384")),
+    ("ecdsa", Some("521")),
+    ("rsa", None),
+];
+
+/// Keys msh-keygen writes are read by OpenSSH: `ssh-keygen -y` recovers the public key (only
+/// with the right passphrase when encrypted), `ssh-keygen -l` prints what `msh-keygen
+/// fingerprint` prints, and the files have modes 0600 / 0644.
+#[test]
+fn generated_keys_are_read_by_ssh_keygen() {
+    let dir = TestDir::new("keygen-gen");
+    for (i, (t, bits)) in KINDS.iter().enumerate() {
+        for pass in [None, Some("correct horse")] {
+            let path = dir.join(format!("k{i}-{}", pass.is_some()));
+            let comment = format!("test key {t} {i}");
+            let mut args = vec!["generate".to_string(), "-t".into(), t.to_string()];
+            if let Some(b) = bits {
+                args.extend(["-b".into(), b.to_string()]);
+            }
+            args.extend(["-f".into(), s(&path), "-C".into(), comment.clone()]);
+            if let Some(p) = pass {
+                args.extend(["-N".into(), p.to_string()]);
+            }
+            let out = keygen(&args);
+            assert_eq!(out.code(), Some(0), "{args:?}: {}", out.stderr);
+            let pub_path = dir.join(format!("k{i}-{}.pub", pass.is_some()));
+            assert_eq!(mode(&path), 0o600, "{args:?}");
+            assert_eq!(mode(&pub_path), 0o644, "{args:?}");
+            let pub_line = std::fs::read_to_string(&pub_path).unwrap();
+            assert!(pub_line.ends_with(&format!(" {comment}\n")), "{pub_line}");
+
+            // ssh-keygen -y derives the same public key from the private file.
+            let out = ssh_keygen(["-y", "-P", pass.unwrap_or(""), "-f", &s(&path)]);
+            assert_eq!(out.code(), Some(0), "{args:?}: {}", out.stderr);
+            let derived = out.stdout_str();
+            let fields = |l: &str| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            assert_eq!(fields(&derived), fields(&pub_line), "{args:?}");
+            if pass.is_some() {
+                let out = ssh_keygen(["-y", "-P", "wrong", "-f", &s(&path)]);
+                assert_ne!(
+                    out.code(),
+                    Some(0),
+                    "wrong passphrase accepted for {args:?}"
+                );
+                assert!(out.stdout.is_empty());
+            }
+
+            // Same fingerprint line from both tools, for the .pub and the private file.
+            for f in [&pub_path, &path] {
+                let theirs = ssh_keygen(["-l", "-f", &s(f)]);
+                let ours = keygen(["fingerprint", &s(f)]);
+                assert_eq!(theirs.code(), Some(0), "{}", theirs.stderr);
+                assert_eq!(ours.code(), Some(0), "{}", ours.stderr);
+                assert_eq!(ours.stdout_str(), theirs.stdout_str(), "{}", f.display());
+                assert!(ours
+                    .stdout_str()
+                    .ends_with(&format!(" {comment} ({})\n", t.to_uppercase())));
+            }
+        }
+    }
+}
+
+/// Without -N and without a terminal, the key is written unencrypted (as documented).
+#[test]
+fn generate_without_tty_or_passphrase_writes_unencrypted_key() {
+    let dir = TestDir::new("keygen-notty");
+    let path = dir.join("id");
+    let out = keygen(["generate", "-f", &s(&path), "-C", "c"]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let out = ssh_keygen(["-y", "-P", "", "-f", &s(&path)]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(out.stdout_str().starts_with("ssh-ed25519 "));
+}
+
+/// Keys ssh-keygen writes (every type, encrypted or not, with or without the .pub beside
+/// them) get the same fingerprint line from msh-keygen.
+#[test]
+fn ssh_keygen_keys_fingerprint_identically() {
+    let dir = TestDir::new("keygen-fp");
+    for (i, (t, bits)) in KINDS.iter().enumerate() {
+        for pass in ["", "pw"] {
+            let path = dir.join(format!("o{i}{pass}"));
+            let mut args = vec!["-q", "-t", t, "-N", pass, "-C", "made by openssh"];
+            if let Some(b) = bits {
+                args.extend(["-b", b]);
+            }
+            let p = s(&path);
+            args.extend(["-f", &p]);
+            let out = ssh_keygen(&args);
+            assert_eq!(out.code(), Some(0), "{}", out.stderr);
+            let pub_path = format!("{p}.pub");
+            for f in [&pub_path, &p] {
+                let theirs = ssh_keygen(["-l", "-f", f]);
+                let ours = keygen(["fingerprint", f]);
+                assert_eq!(ours.code(), Some(0), "{f}: {}", ours.stderr);
+                assert_eq!(ours.stdout_str(), theirs.stdout_str(), "{f}");
+            }
+            // Private file alone: the public half inside it (comment only when unencrypted).
+            std::fs::remove_file(&pub_path).unwrap();
+            let theirs = ssh_keygen(["-l", "-f", &p]);
+            let ours = keygen(["fingerprint", &p]);
+            assert_eq!(ours.code(), Some(0), "{p}: {}", ours.stderr);
+            assert_eq!(ours.stdout_str(), theirs.stdout_str(), "{p} without .pub");
+        }
+    }
+}
+
+/// A file of many keys (authorized_keys with quoted options, known_hosts with host lists,
+/// markers, comments, a garbage line) prints one line per key, as ssh-keygen -lf; a file
+/// with no key is an error naming it.
+#[test]
+fn fingerprint_of_key_lists_matches_ssh_keygen() {
+    let dir = TestDir::new("keygen-fplist");
+    ssh_keygen_ed25519(&dir, "a");
+    let a_pub = std::fs::read_to_string(dir.join("a.pub")).unwrap();
+    let a_fields: String = a_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = ssh_keygen([
+        "-q",
+        "-t",
+        "ecdsa",
+        "-N",
+        "",
+        "-C",
+        "",
+        "-f",
+        &s(&dir.join("e")),
+    ]);
+    assert_eq!(out.code(), Some(0));
+    let e_pub = std::fs::read_to_string(dir.join("e.pub")).unwrap();
+    let e_fields: String = e_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = format!(
+        "# authorized_keys style\n\
+         command=\"echo a \\\"b c\\\"\",no-pty {a_fields} quoted options\n\
+         restrict {e_fields}\n\
+         \n\
+         {a_pub}\
+         this line is garbage\n\
+         host1,[host2]:2222 {e_fields}\n\
+         @revoked * {a_fields}\n\
+         host3\t{a_fields}   comment  with  spaces\n"
+    );
+    let list = dir.write("list", text, 0o644);
+    let theirs = ssh_keygen(["-l", "-f", &s(&list)]);
+    let ours = keygen(["fingerprint", &s(&list)]);
+    assert_eq!(theirs.code(), Some(0), "{}", theirs.stderr);
+    assert_eq!(ours.code(), Some(0), "{}", ours.stderr);
+    assert_eq!(ours.stdout_str(), theirs.stdout_str());
+    assert_eq!(
+        ours.stdout_str().lines().count(),
+        5,
+        "{}",
+        ours.stdout_str()
+    );
+
+    let junk = dir.write("junk", "not a key\n", 0o644);
+    let out = keygen(["fingerprint", &s(&junk)]);
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.starts_with(&format!(
+            "msh-keygen: {} is not a public key file",
+            s(&junk)
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = keygen(["fingerprint", &s(&dir.join("missing"))]);
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr.contains("missing") && out.stderr.contains("No such file"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// generate never replaces an existing key (private or .pub) without --force.
+#[test]
+fn generate_refuses_to_overwrite() {
+    let dir = TestDir::new("keygen-overwrite");
+    let path = dir.join("id");
+    assert_eq!(
+        keygen(["generate", "-N", "", "-f", &s(&path)]).code(),
+        Some(0)
+    );
+    let before = std::fs::read(&path).unwrap();
+    let before_pub = std::fs::read(dir.join("id.pub")).unwrap();
+    let out = keygen(["generate", "-N", "", "-f", &s(&path)]);
+    assert_eq!(out.code(), Some(1));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "msh-keygen: {} already exists; not overwriting it (pass --force to replace the \
+             key, or choose another path with -f)\n",
+            s(&path)
+        )
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(std::fs::read(dir.join("id.pub")).unwrap(), before_pub);
+
+    // A lone .pub is protected too.
+    let lone = dir.write("lone.pub", "keep me\n", 0o644);
+    let out = keygen(["generate", "-N", "", "-f", &s(&dir.join("lone"))]);
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&lone).unwrap(), "keep me\n");
+    assert!(!dir.join("lone").exists());
+
+    let out = keygen(["generate", "-N", "", "--force", "-f", &s(&path)]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_ne!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(mode(&path), 0o600);
+}
+
+/// scan reports exactly the fixture sshd's host keys, in a form ssh-keygen and ssh accept.
+#[test]
+fn scan_prints_the_sshd_host_keys() {
+    let dir = TestDir::new("keygen-scan");
+    let sshd = Sshd::start_with(
+        &dir,
+        SshdOptions {
+            host_key_types: vec!["ed25519".into(), "ecdsa".into(), "rsa".into()],
+            ..Default::default()
+        },
+    );
+    let target = format!("127.0.0.1:{}", sshd.port);
+    let out = keygen(["scan", &target]);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "{}\nsshd log:\n{}",
+        out.stderr,
+        sshd.log()
+    );
+    assert_eq!(out.stdout_str(), sshd.known_hosts_lines());
+    assert!(
+        out.stderr
+            .contains(&format!("# 127.0.0.1:{} SSH-2.0-OpenSSH", sshd.port)),
+        "{}",
+        out.stderr
+    );
+    for k in &sshd.host_keys {
+        let fp = msh_common::keys::fingerprint(&k.public);
+        assert!(out.stderr.contains(&fp), "{fp} missing from {}", out.stderr);
+    }
+    // ssh-keygen reads the lines, with the fixture's fingerprints.
+    let scanned = dir.write("scanned", &out.stdout, 0o644);
+    let listed = ssh_keygen(["-l", "-f", &s(&scanned)]);
+    assert_eq!(listed.code(), Some(0), "{}", listed.stderr);
+    let fps: Vec<String> = listed
+        .stdout_str()
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap().to_string())
+        .collect();
+    let want: Vec<String> = sshd
+        .host_keys
+        .iter()
+        .map(|k| msh_common::keys::fingerprint(&k.public))
+        .collect();
+    assert_eq!(fps, want);
+    // And ssh trusts the host with that known_hosts and StrictHostKeyChecking=yes.
+    let id = ssh_keygen_ed25519(&dir, "id");
+    sshd.authorize(&id);
+    let out = run(sshd.ssh_command(&id, &scanned, "echo scanned-ok"), b"", T);
+    assert_eq!(out.stdout_str(), "scanned-ok\n", "{}", out.stderr);
+
+    // One type only, with -p.
+    let out = keygen([
+        "scan",
+        "127.0.0.1",
+        "-p",
+        &sshd.port.to_string(),
+        "-t",
+        "ecdsa",
+    ]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stdout_str(),
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            sshd.port,
+            sshd.host_key("ecdsa").public_line
+        )
+    );
+
+    // Nothing listening: exit 1 with the address in the message.
+    let port = free_port();
+    let out = keygen(["scan", &format!("127.0.0.1:{port}"), "--timeout", "3"]);
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr
+            .starts_with(&format!("msh-keygen: cannot connect to 127.0.0.1:{port}")),
+        "{}",
+        out.stderr
+    );
+}
