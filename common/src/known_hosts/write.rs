@@ -66,9 +66,9 @@ pub fn format_line(host: &str, port: u16, key: &PublicKey, hash: bool) -> Result
 
 /// Appends `host`'s key under an exclusive lock, atomically, hashing the name when `hash`.
 ///
-/// Creates the parent directory (0700) and the file (0600) when missing; an existing file
-/// keeps its mode and owner, and its bytes stay as they were (a final newline is added
-/// first if it lacked one). If another process recorded the same key for the same name
+/// Creates the parent directory (0700) and the file (0600, owned by the directory's owner)
+/// when missing; an existing file keeps its mode and owner, and its bytes stay as they were
+/// (a final newline is added first if it lacked one). If another process recorded the same key for the same name
 /// meanwhile, nothing is written. A symlinked file is updated at its target.
 pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -237,16 +237,51 @@ fn resolve_symlink(path: &Path) -> Result<PathBuf> {
     ))
 }
 
-/// Takes the exclusive lock for `target` (released when the returned value is dropped).
-fn lock(target: &Path) -> Result<Flock<File>> {
-    let lock_path = with_suffix(target, ".lock");
-    let mut file = OpenOptions::new()
+/// Opens (creating if needed) the lock file for `target`. flock needs no write access, so an
+/// existing lock file is opened read-only: one left by root in a user's directory still
+/// works for the user. A new one gets the owner of its directory, for the same reason.
+fn open_lock_file(lock_path: &Path) -> Result<File> {
+    match File::open(lock_path) {
+        Ok(f) => return Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(lock_path, e)),
+    }
+    let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| Error::io(&lock_path, e))?;
+        .open(lock_path)
+        .map_err(|e| Error::io(lock_path, e))?;
+    let dir = lock_path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(m) = dir.and_then(|d| std::fs::metadata(d).ok()) {
+        give_to(&file, lock_path, (m.uid(), m.gid()))?;
+    }
+    Ok(file)
+}
+
+/// Makes `file` (at `path`) owned by `owner` (uid, gid) if it is not already. Only root can
+/// give a file away: for anyone else the refusal is expected and the file stays theirs,
+/// like a file ssh-keygen would write.
+fn give_to(file: &File, path: &Path, owner: (u32, u32)) -> Result<()> {
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if (meta.uid(), meta.gid()) == owner {
+        return Ok(());
+    }
+    match nix::unistd::fchown(
+        file,
+        Some(nix::unistd::Uid::from_raw(owner.0)),
+        Some(nix::unistd::Gid::from_raw(owner.1)),
+    ) {
+        Ok(()) | Err(Errno::EPERM) => Ok(()),
+        Err(errno) => Err(Error::io(path, std::io::Error::from(errno))),
+    }
+}
+
+/// Takes the exclusive lock for `target` (released when the returned value is dropped).
+fn lock(target: &Path) -> Result<Flock<File>> {
+    let lock_path = with_suffix(target, ".lock");
+    let mut file = open_lock_file(&lock_path)?;
     let started = Instant::now();
     loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -322,7 +357,8 @@ fn keep_old(target: &Path) -> Result<()> {
 }
 
 /// Atomically replaces `target` with `contents`: temp file in the same directory, same mode
-/// and owner as `existing` (0600 and ours for a new file), fsync, rename, fsync directory.
+/// and owner as `existing` (0600 and the directory's owner for a new file), fsync, rename,
+/// fsync directory.
 fn replace_file(target: &Path, contents: &[u8], existing: Option<&Existing>) -> Result<()> {
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -363,21 +399,17 @@ fn write_temp(tmp: &Path, contents: &[u8], existing: Option<&Existing>) -> Resul
     // Explicitly, because the umask may have cut the mode given to open().
     f.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(io)?;
-    if let Some(e) = existing {
-        let owner = (
-            nix::unistd::Uid::from_raw(e.uid),
-            nix::unistd::Gid::from_raw(e.gid),
-        );
-        let meta = f.metadata().map_err(io)?;
-        if (meta.uid(), meta.gid()) != (e.uid, e.gid) {
-            // Root editing a user's file must leave it the user's. Unprivileged, the chown
-            // is refused only when the file was not ours to begin with; the replacement is
-            // then ours, like a file ssh-keygen would write.
-            match nix::unistd::fchown(&f, Some(owner.0), Some(owner.1)) {
-                Ok(()) | Err(Errno::EPERM) => {}
-                Err(errno) => return Err(Error::io(tmp, std::io::Error::from(errno))),
-            }
-        }
+    // Root editing a user's file must leave it the user's; a new file belongs to the owner
+    // of its directory (root recording a host in a user's ~/.ssh).
+    let owner = match existing {
+        Some(e) => Some((e.uid, e.gid)),
+        None => tmp
+            .parent()
+            .and_then(|d| std::fs::metadata(d).ok())
+            .map(|m| (m.uid(), m.gid())),
+    };
+    if let Some(owner) = owner {
+        give_to(&f, tmp, owner)?;
     }
     f.sync_all().map_err(io)
 }
@@ -447,6 +479,41 @@ mod tests {
         // The same key for the same name again: nothing is added.
         append(&path, "x", 22, &key(ED1), false).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+    }
+
+    /// Root recording a host in a user's directory must not leave root-owned files there
+    /// (the user's next msh could not take the lock or rewrite the file).
+    #[test]
+    fn files_created_in_someone_elses_directory_are_theirs() {
+        let dir = crate::known_hosts::test_dir();
+        let ssh = dir.path().join("ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        let (uid, gid) = (54321, 54322);
+        let root = nix::unistd::geteuid().is_root();
+        if root {
+            std::os::unix::fs::chown(&ssh, Some(uid), Some(gid)).unwrap();
+        }
+        let path = ssh.join("known_hosts");
+        append(&path, "h", 22, &key(ED1), false).unwrap();
+        let me = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        let expected = if root { (uid, gid) } else { me };
+        for p in [path.clone(), with_suffix(&path, ".lock")] {
+            let m = std::fs::metadata(&p).unwrap();
+            assert_eq!((m.uid(), m.gid()), expected, "{}", p.display());
+        }
+        // An existing file keeps its owner through a rewrite, whoever rewrites it.
+        if root {
+            std::os::unix::fs::chown(&path, Some(uid + 1), Some(gid + 1)).unwrap();
+            append(&path, "h2", 22, &key(ED2), false).unwrap();
+            let m = std::fs::metadata(&path).unwrap();
+            assert_eq!((m.uid(), m.gid()), (uid + 1, gid + 1));
+            assert_eq!(remove_host(&path, "h", 22).unwrap(), 1);
+            let m = std::fs::metadata(&path).unwrap();
+            assert_eq!((m.uid(), m.gid()), (uid + 1, gid + 1));
+        }
     }
 
     #[test]
