@@ -13,7 +13,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use msh_common::authorized_keys::{authorize, expand_tokens, AuthDecision, AuthorizedKeys, Permissions};
+use msh_common::authorized_keys::{
+    authorize, expand_tokens, AuthDecision, AuthorizedKeys, Permissions,
+};
 use msh_common::pattern::{match_list, ListMatch};
 use nix::unistd::{Gid, Uid, User};
 use russh::keys::PublicKey;

@@ -295,9 +295,9 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
         Some((i, 'h')) => (s.get(..i).unwrap_or(""), 3600),
         _ => (s, 1),
     };
-    let n: u64 = num
-        .parse()
-        .with_context(|| format!("invalid duration {s:?}: expected e.g. \"120s\", \"2m\", \"1h\""))?;
+    let n: u64 = num.parse().with_context(|| {
+        format!("invalid duration {s:?}: expected e.g. \"120s\", \"2m\", \"1h\"")
+    })?;
     Ok(Duration::from_secs(n.saturating_mul(mult)))
 }
 
@@ -305,9 +305,9 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 pub fn parse_startups(s: &str) -> Result<MaxStartups> {
     let parts: Vec<&str> = s.split(':').collect();
     let num = |p: &str| -> Result<u32> {
-        p.trim()
-            .parse::<u32>()
-            .with_context(|| format!("invalid max_startups {s:?}: expected \"10\" or \"10:30:100\""))
+        p.trim().parse::<u32>().with_context(|| {
+            format!("invalid max_startups {s:?}: expected \"10\" or \"10:30:100\"")
+        })
     };
     let m = match parts.as_slice() {
         [one] => {
@@ -369,7 +369,10 @@ mod tests {
         };
         let s = Settings::resolve(FileConfig::default(), Path::new("m.toml"), &over, true).unwrap();
         assert_eq!(s.listen, vec!["127.0.0.1:9".parse().unwrap()]);
-        assert_eq!(s.host_keys, vec![PathBuf::from("/etc/msh/ssh_host_ed25519_key")]);
+        assert_eq!(
+            s.host_keys,
+            vec![PathBuf::from("/etc/msh/ssh_host_ed25519_key")]
+        );
     }
 
     #[test]
@@ -378,7 +381,8 @@ mod tests {
             listen: Some(vec!["nope".into()]),
             ..Default::default()
         };
-        let e = Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap_err();
+        let e =
+            Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap_err();
         assert!(format!("{e:#}").contains("listen"));
     }
 

@@ -83,6 +83,10 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_target(false)
         .init();
 }
@@ -138,12 +142,12 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
         tracing::warn!("config key `{key}` is parsed but not enforced yet: it has no effect");
     }
     tracing::info!(
-        "config {} ({} mode)",
+        "config {}; {}",
         settings.source.display(),
         if settings.root_mode {
-            "root: serves any local user"
+            "root mode: serves any local user"
         } else {
-            "unprivileged: serves only the user running mshd"
+            "unprivileged mode: serves only the user running mshd"
         }
     );
     let keys = hostkey::load_or_generate(&settings)?;
@@ -156,9 +160,7 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
         tracing::info!("listening on {}", l.local_addr().unwrap_or(*addr));
         listeners.push(l);
     }
-    let rcfg = Arc::new(RwLock::new(Arc::new(server::russh_config(
-        &settings, keys,
-    ))));
+    let rcfg = Arc::new(RwLock::new(Arc::new(server::russh_config(&settings, keys))));
     let shared = server::Shared::new(settings, audit);
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -217,5 +219,8 @@ async fn reload(
     };
     *rcfg.write().await = Arc::new(server::russh_config(&new, keys));
     *shared.settings.write().await = Arc::new(new);
-    tracing::info!("SIGHUP: configuration reloaded from {}", loaded.config_path.display());
+    tracing::info!(
+        "SIGHUP: configuration reloaded from {}",
+        loaded.config_path.display()
+    );
 }

@@ -205,9 +205,12 @@ async fn run_connection(
         Ok(s) => s,
         Err(e) => {
             tracing::info!("connection {conn_id} from {peer}: setup failed: {e:#}");
-            shared
-                .audit
-                .event("disconnect", conn_id, &peer_s, &[("reason", Value::from(format!("{e:#}")))]);
+            shared.audit.event(
+                "disconnect",
+                conn_id,
+                &peer_s,
+                &[("reason", Value::from(format!("{e:#}")))],
+            );
             return;
         }
     };
@@ -232,9 +235,12 @@ async fn run_connection(
         Err(e) => format!("{e:#}"),
     };
     tracing::info!("connection {conn_id} from {peer} ended: {reason}");
-    shared
-        .audit
-        .event("disconnect", conn_id, &peer_s, &[("reason", Value::from(reason))]);
+    shared.audit.event(
+        "disconnect",
+        conn_id,
+        &peer_s,
+        &[("reason", Value::from(reason))],
+    );
 }
 
 /// Per-channel state before and after the process starts.
@@ -274,7 +280,11 @@ impl Conn {
             audit: self.shared.audit.clone(),
             conn_id: self.conn_id,
             peer: self.peer.to_string(),
-            user: self.account.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+            user: self
+                .account
+                .as_ref()
+                .map(|a| a.name.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -311,7 +321,12 @@ impl Conn {
 
     /// Builds the process environment as sshd does: fixed variables, then the client's
     /// accepted `env` requests, then the key's `environment=` options.
-    fn environment(&self, account: &Account, st: &ChanState, original: Option<&str>) -> Vec<(String, String)> {
+    fn environment(
+        &self,
+        account: &Account,
+        st: &ChanState,
+        original: Option<&str>,
+    ) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = Vec::new();
         let mut set = |k: &str, v: String| {
             env.retain(|(k2, _)| k2 != k);
@@ -340,7 +355,12 @@ impl Conn {
         );
         set(
             "SSH_CLIENT",
-            format!("{} {} {}", self.peer.ip(), self.peer.port(), self.local.port()),
+            format!(
+                "{} {} {}",
+                self.peer.ip(),
+                self.peer.port(),
+                self.local.port()
+            ),
         );
         if let Some(p) = &st.pty {
             set("TERM", p.term.clone());
@@ -379,7 +399,10 @@ impl Conn {
         requested: Option<String>,
         handle: russh::server::Handle,
     ) -> Result<(), String> {
-        let account = self.account.clone().ok_or("session request before authentication")?;
+        let account = self
+            .account
+            .clone()
+            .ok_or("session request before authentication")?;
         let forced = self.perms.as_ref().and_then(|p| p.forced_command.clone());
         let ctx = self.audit_ctx();
         let root_mode = self.settings.root_mode;
@@ -429,9 +452,16 @@ impl Conn {
         tracing::info!(
             "connection {}: {} for {}{}",
             self.conn_id,
-            command.as_deref().map(|c| format!("exec {c:?}")).unwrap_or_else(|| "shell".into()),
+            command
+                .as_deref()
+                .map(|c| format!("exec {c:?}"))
+                .unwrap_or_else(|| "shell".into()),
             account.name,
-            if forced.is_some() { " (forced by command=)" } else { "" }
+            if forced.is_some() {
+                " (forced by command=)"
+            } else {
+                ""
+            }
         );
         let running = session::start(launch, channel, handle, input, ctx)?;
         st.running = Some(running);
@@ -471,9 +501,11 @@ impl russh::server::Handler for Conn {
         let user_s = user.to_string();
         let k2 = key.clone();
         // getpwnam and file reads may block (NSS, NFS homes): keep them off the event loop.
-        let verdict = tokio::task::spawn_blocking(move || auth::decide(&settings, &user_s, &k2, peer_ip, own_uid))
-            .await
-            .unwrap_or_else(|e| Verdict::Reject(format!("internal error: {e}")));
+        let verdict = tokio::task::spawn_blocking(move || {
+            auth::decide(&settings, &user_s, &k2, peer_ip, own_uid)
+        })
+        .await
+        .unwrap_or_else(|e| Verdict::Reject(format!("internal error: {e}")));
         match verdict {
             Verdict::Accept { account, perms } => {
                 self.log_attempt(user, &key, "accepted", &perms.source);
@@ -524,7 +556,11 @@ impl russh::server::Handler for Conn {
         Ok(())
     }
 
-    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.channels.remove(&channel);
         Ok(())
     }
@@ -593,7 +629,11 @@ impl russh::server::Handler for Conn {
         Ok(())
     }
 
-    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.start(channel, None, session);
         Ok(())
     }
@@ -615,7 +655,10 @@ impl russh::server::Handler for Conn {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        tracing::info!("connection {}: subsystem {name:?} refused: none is configured", self.conn_id);
+        tracing::info!(
+            "connection {}: subsystem {name:?} refused: none is configured",
+            self.conn_id
+        );
         session.channel_failure(channel)?;
         Ok(())
     }
@@ -635,13 +678,19 @@ impl russh::server::Handler for Conn {
         );
         match self.channels.get_mut(&channel) {
             Some(ChanState {
-                running: Some(Running { resize: Some(tx), .. }),
+                running: Some(Running {
+                    resize: Some(tx), ..
+                }),
                 ..
             }) => {
                 let _ = tx.send(size);
                 session.channel_success(channel)?;
             }
-            Some(ChanState { pty: Some(p), running: None, .. }) => {
+            Some(ChanState {
+                pty: Some(p),
+                running: None,
+                ..
+            }) => {
                 p.cols = col_width;
                 p.rows = row_height;
                 session.channel_success(channel)?;
@@ -651,7 +700,12 @@ impl russh::server::Handler for Conn {
         Ok(())
     }
 
-    async fn signal(&mut self, channel: ChannelId, signal: Sig, session: &mut Session) -> Result<(), Self::Error> {
+    async fn signal(
+        &mut self,
+        channel: ChannelId,
+        signal: Sig,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         let pid = self
             .channels
             .get(&channel)
@@ -673,7 +727,11 @@ impl russh::server::Handler for Conn {
         Ok(())
     }
 
-    async fn channel_eof(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_eof(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         Ok(())
     }
 }

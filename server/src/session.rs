@@ -192,7 +192,10 @@ fn start_pipes(
         }
         bytes_in.abort();
         let bytes_in = 0u64;
-        finish(status, channel, &handle, &audit, started, bytes_in, bytes_out).await;
+        finish(
+            status, channel, &handle, &audit, started, bytes_in, bytes_out,
+        )
+        .await;
     });
     Ok(Running { pid, resize: None })
 }
@@ -229,9 +232,7 @@ fn start_pty(
     }
     let mut launch = launch;
     if let Some(p) = &tty_path {
-        launch
-            .env
-            .push(("SSH_TTY".into(), p.display().to_string()));
+        launch.env.push(("SSH_TTY".into(), p.display().to_string()));
     }
     let mut cmd = pty_process::Command::from(base_command(&launch));
     if let Some(id) = launch.identity.clone() {
@@ -339,7 +340,10 @@ async fn finish(
     let _ = handle.eof(channel).await;
     let mut fields: Vec<(&str, Value)> = vec![
         ("user", Value::from(audit.user.as_str())),
-        ("duration_ms", Value::from(started.elapsed().as_millis() as u64)),
+        (
+            "duration_ms",
+            Value::from(started.elapsed().as_millis() as u64),
+        ),
         ("bytes_out", Value::from(bytes_out)),
     ];
     if bytes_in > 0 {
@@ -429,7 +433,8 @@ pub fn from_ssh_sig(sig: &Sig) -> Option<Signal> {
 /// Applies the pty-req terminal modes (RFC 4254 §8) that have a termios equivalent here.
 fn apply_modes(pts: &pty_process::Pts, modes: &[(Pty, u32)]) {
     use nix::sys::termios::{
-        tcgetattr, tcsetattr, InputFlags, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices as C,
+        tcgetattr, tcsetattr, InputFlags, LocalFlags, OutputFlags, SetArg,
+        SpecialCharacterIndices as C,
     };
     let Ok(mut t) = tcgetattr(pts.as_fd()) else {
         return;

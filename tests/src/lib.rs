@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod mshd;
 pub mod sshd;
+pub mod users;
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};

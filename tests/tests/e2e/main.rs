@@ -5,3 +5,6 @@
 
 mod harness_selftest;
 mod keygen;
+mod msh_interactive;
+mod msh_to_sshd;
+mod ssh_to_mshd;

@@ -1,0 +1,311 @@
+//! Fixture: a real `mshd` on a free 127.0.0.1 port, with its own directory holding a host key
+//! (made by ssh-keygen), a client key and the authorized_keys file that lists it, a config
+//! file, and a log (`-vv`). The test never touches the real ~/.ssh: the authorized_keys path
+//! is passed with `--authorized-keys` unless the test asks for config patterns instead.
+//!
+//! ```ignore
+//! let d = Mshd::start("exec");                    // defaults: runs as the test's user
+//! let out = run(d.ssh(&["-T"], "echo hi"), b"", Duration::from_secs(20));
+//! assert_eq!(out.stdout_str(), "hi\n");
+//!
+//! let d = Mshd::builder("opts")
+//!     .authorized_keys_options("command=\"echo forced\"") // options before the test key
+//!     .toml("accept_env = [\"LANG\", \"MSHT_*\"]")         // extra config lines
+//!     .start();
+//! d.proc.wait_for_log("accepted publickey", Duration::from_secs(5));
+//! ```
+//!
+//! `known_hosts_line()` / `known_hosts` give a pinned known_hosts for the fixture's host key,
+//! so clients can run with StrictHostKeyChecking=yes.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::{bin, cmd, free_port, ssh_keygen_ed25519, tool, wait_for_port, Proc, TestDir};
+
+/// A running mshd and everything a client needs to talk to it.
+pub struct Mshd {
+    pub port: u16,
+    pub addr: SocketAddr,
+    /// Host private key (ed25519, from ssh-keygen) and its public line `ssh-ed25519 AAAA... c`.
+    pub host_key: PathBuf,
+    pub host_public: String,
+    /// `SHA256:...` of the host key, as mshd logs it and ssh-keygen -lf prints it.
+    pub host_fingerprint: String,
+    /// Client key whose public half is in `authorized_keys` (unless the test replaced it).
+    pub client_key: PathBuf,
+    pub client_public: String,
+    pub authorized_keys: PathBuf,
+    /// known_hosts holding `[127.0.0.1]:PORT <host key>`.
+    pub known_hosts: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    /// The user the fixture logs in as by default (the user mshd runs as).
+    pub user: String,
+    pub proc: Proc,
+    /// Dropped last: the process goes first, then its files.
+    pub dir: TestDir,
+}
+
+/// Options for [`Mshd`]; `start()` launches it.
+pub struct MshdBuilder {
+    name: String,
+    toml: Vec<String>,
+    ak_options: Option<String>,
+    ak_contents: Option<String>,
+    ak_mode: u32,
+    pass_authorized_keys_flag: bool,
+    run_as: Option<String>,
+    args: Vec<String>,
+    dir: Option<TestDir>,
+}
+
+/// The name of the user running the tests.
+pub fn current_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .expect("the test user has no passwd entry")
+}
+
+impl MshdBuilder {
+    /// Adds a line to mshd's config file (TOML), e.g. `max_sessions = 2`.
+    pub fn toml(mut self, line: &str) -> Self {
+        self.toml.push(line.to_string());
+        self
+    }
+
+    /// Writes the test key's authorized_keys line with these options in front of it.
+    pub fn authorized_keys_options(mut self, options: &str) -> Self {
+        self.ak_options = Some(options.to_string());
+        self
+    }
+
+    /// Replaces the authorized_keys file's contents; `{KEY}` is replaced by the test key's
+    /// public line (so garbage lines can be put around it).
+    pub fn authorized_keys_contents(mut self, text: &str) -> Self {
+        self.ak_contents = Some(text.to_string());
+        self
+    }
+
+    /// Mode of the authorized_keys file (default 0600).
+    pub fn authorized_keys_mode(mut self, mode: u32) -> Self {
+        self.ak_mode = mode;
+        self
+    }
+
+    /// Do not pass `--authorized-keys`: mshd then uses `authorized_keys_files` from the
+    /// config (add it with `toml(...)`) or its default `%h/.ssh/authorized_keys`.
+    pub fn use_config_authorized_keys(mut self) -> Self {
+        self.pass_authorized_keys_flag = false;
+        self
+    }
+
+    /// Runs mshd as this local user (via `runuser -u USER --`, so the tests must run as root);
+    /// the fixture's files are chowned to that user.
+    pub fn run_as(mut self, user: &str) -> Self {
+        self.run_as = Some(user.to_string());
+        self
+    }
+
+    /// Extra command-line arguments for mshd.
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.to_string());
+        self
+    }
+
+    /// Uses this directory instead of a fresh one.
+    pub fn dir(mut self, dir: TestDir) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// Starts mshd and waits (up to 20 s) until it accepts connections.
+    pub fn start(self) -> Mshd {
+        let dir = self.dir.unwrap_or_else(|| TestDir::new(&self.name));
+        let host_key = ssh_keygen_ed25519(&dir, "host_ed25519");
+        let host_public = std::fs::read_to_string(dir.join("host_ed25519.pub"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let client_key = ssh_keygen_ed25519(&dir, "id_ed25519");
+        let client_public = std::fs::read_to_string(dir.join("id_ed25519.pub"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let ak_text = match (&self.ak_contents, &self.ak_options) {
+            (Some(t), _) => t.replace("{KEY}", &client_public),
+            (None, Some(o)) => format!("{o} {client_public}\n"),
+            (None, None) => format!("{client_public}\n"),
+        };
+        let authorized_keys = dir.write("authorized_keys", ak_text, self.ak_mode);
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let known_hosts = dir.write(
+            "known_hosts",
+            format!("[127.0.0.1]:{port} {host_public}\n"),
+            0o644,
+        );
+        let config = dir.write("mshd.toml", self.toml.join("\n") + "\n", 0o644);
+        let log = dir.join("mshd.log");
+
+        if let Some(u) = &self.run_as {
+            for p in [&host_key, &authorized_keys, &config] {
+                chown(p, u);
+            }
+            chown(&dir.join("host_ed25519.pub"), u);
+        }
+
+        let mshd = bin("mshd");
+        let mut c = match &self.run_as {
+            Some(u) => {
+                let mut c = cmd(tool("runuser"), ["-u", u.as_str(), "--"]);
+                c.arg(&mshd);
+                c
+            }
+            None => Command::new(&mshd),
+        };
+        c.arg("--config").arg(&config);
+        c.arg("--listen").arg(addr.to_string());
+        c.arg("--host-key").arg(&host_key);
+        if self.pass_authorized_keys_flag {
+            c.arg("--authorized-keys").arg(&authorized_keys);
+        }
+        c.arg("-vv");
+        c.args(&self.args);
+        c.env_remove("RUST_LOG");
+        let proc = Proc::spawn("mshd", c, &log);
+        let start = std::time::Instant::now();
+        proc.wait_for_log("listening on", Duration::from_secs(20));
+        wait_for_port(
+            addr,
+            Duration::from_secs(20).saturating_sub(start.elapsed()),
+        );
+        let host_fingerprint = fingerprint_of(&dir.join("host_ed25519.pub"));
+        Mshd {
+            port,
+            addr,
+            host_key,
+            host_public,
+            host_fingerprint,
+            client_key,
+            client_public,
+            authorized_keys,
+            known_hosts,
+            config,
+            log,
+            user: self.run_as.clone().unwrap_or_else(current_user),
+            proc,
+            dir,
+        }
+    }
+}
+
+fn chown(path: &std::path::Path, user: &str) {
+    let u = nix::unistd::User::from_name(user)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no user {user}"));
+    nix::unistd::chown(path, Some(u.uid), Some(u.gid)).unwrap();
+}
+
+/// `SHA256:...` of a public key file, computed by ssh-keygen (the oracle).
+pub fn fingerprint_of(pubfile: &std::path::Path) -> String {
+    let mut c = cmd(tool("ssh-keygen"), ["-l", "-E", "sha256", "-f"]);
+    c.arg(pubfile);
+    let out = crate::run(c, b"", Duration::from_secs(10));
+    assert!(
+        out.status.success(),
+        "ssh-keygen -lf failed: {}",
+        out.stderr
+    );
+    out.stdout_str()
+        .split_whitespace()
+        .nth(1)
+        .expect("ssh-keygen -l output")
+        .to_string()
+}
+
+impl Mshd {
+    /// mshd with the defaults: runs as the current user, the test key authorized.
+    pub fn start(name: &str) -> Mshd {
+        Mshd::builder(name).start()
+    }
+
+    pub fn builder(name: &str) -> MshdBuilder {
+        MshdBuilder {
+            name: name.to_string(),
+            toml: Vec::new(),
+            ak_options: None,
+            ak_contents: None,
+            ak_mode: 0o600,
+            pass_authorized_keys_flag: true,
+            run_as: None,
+            args: Vec::new(),
+            dir: None,
+        }
+    }
+
+    /// `[127.0.0.1]:PORT ssh-ed25519 AAAA...` for a known_hosts file.
+    pub fn known_hosts_line(&self) -> String {
+        format!("[127.0.0.1]:{} {}", self.port, self.host_public)
+    }
+
+    /// OpenSSH `ssh` to this mshd as `self.user` with the fixture's key, pinned host key
+    /// (StrictHostKeyChecking=yes), BatchMode, no user config. `opts` go before the
+    /// destination (e.g. `["-tt"]`, `["-o", "SendEnv=LANG"]`), `remote` is the command.
+    pub fn ssh(&self, opts: &[&str], remote: &str) -> Command {
+        self.ssh_as(&self.user, opts, remote)
+    }
+
+    /// As [`Mshd::ssh`], logging in as `user`.
+    pub fn ssh_as(&self, user: &str, opts: &[&str], remote: &str) -> Command {
+        let mut c = Command::new(tool("ssh"));
+        c.args(["-F", "/dev/null"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .args([
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "ConnectTimeout=10",
+                "-i",
+            ])
+            .arg(&self.client_key)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-l")
+            .arg(user)
+            .args(opts)
+            .arg("127.0.0.1");
+        if !remote.is_empty() {
+            c.arg(remote);
+        }
+        c.env_remove("SSH_AUTH_SOCK");
+        c
+    }
+
+    /// mshd's log so far.
+    pub fn log_text(&self) -> String {
+        self.proc.log_text()
+    }
+
+    /// Waits for `needle` in mshd's log (panics with the log after `timeout`).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        self.proc.wait_for_log(needle, timeout)
+    }
+}
+
+/// Makes a file's mode exactly `mode` (for strict_modes tests).
+pub fn set_mode(path: &std::path::Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}

@@ -1,0 +1,208 @@
+//! OpenSSH's `ssh` client against mshd: exec with exit status and both output streams, a
+//! streamed upload, PTYs, environment passing, authorized_keys options, signals.
+
+use std::time::Duration;
+
+use msh_tests::mshd::Mshd;
+use msh_tests::*;
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn exec_returns_stdout_stderr_and_exit_status() {
+    let d = Mshd::start("exec");
+    let out = run(d.ssh(&[], "echo out; echo err >&2; exit 7"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(7),
+        "stderr: {}\nlog:\n{}",
+        out.stderr,
+        d.log_text()
+    );
+    assert_eq!(out.stdout_str(), "out\n");
+    assert!(out.stderr.contains("err\n"), "stderr: {}", out.stderr);
+    // The login is in the log with the key's fingerprint (from ssh-keygen, the oracle).
+    let fp = msh_tests::mshd::fingerprint_of(&d.dir.join("id_ed25519.pub"));
+    let log = d.wait_for_log("accepted publickey", Duration::from_secs(5));
+    assert!(log.contains(&fp), "fingerprint {fp} not in log:\n{log}");
+}
+
+#[test]
+fn stdin_is_streamed_to_the_command_with_eof() {
+    let d = Mshd::start("stdin");
+    // 8 MiB of non-repeating bytes; the remote side counts and checksums what it read,
+    // which also proves EOF arrived (cksum only prints after EOF).
+    let mut data = Vec::with_capacity(8 << 20);
+    let mut x: u32 = 12345;
+    while data.len() < 8 << 20 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    let local = run(cmd("cksum", Vec::<&str>::new()), &data, T);
+    let out = run(d.ssh(&[], "cksum"), &data, Duration::from_secs(60));
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), local.stdout_str());
+    // And the other way: the command's large output arrives whole.
+    let out = run(d.ssh(&[], "head -c 5000000 /dev/zero | tr '\\0' x"), b"", T);
+    assert_eq!(out.stdout.len(), 5_000_000);
+    assert!(out.stdout.iter().all(|b| *b == b'x'));
+}
+
+#[test]
+fn pty_session_has_a_terminal_of_the_requested_size() {
+    let d = Mshd::start("pty");
+    // ssh takes the window size from its own terminal: give it one with `script`.
+    let ssh = d.ssh(&["-tt"], "tty; stty size; echo TERM=$TERM");
+    let line = format!(
+        "stty rows 33 cols 101; TERM=xterm-256color {}",
+        shell_words(&ssh)
+    );
+    let out = run(cmd("script", ["-qec", line.as_str(), "/dev/null"]), b"", T);
+    let text = out.stdout_str();
+    assert_eq!(out.code(), Some(0), "out: {text} err: {}", out.stderr);
+    assert!(
+        text.contains("/dev/pts/"),
+        "tty did not print a pts: {text}"
+    );
+    assert!(text.contains("33 101"), "stty size is not 33 101: {text}");
+    assert!(
+        text.contains("TERM=xterm-256color"),
+        "TERM not passed: {text}"
+    );
+}
+
+/// The command line of `c` as one shell string (arguments single-quoted).
+fn shell_words(c: &std::process::Command) -> String {
+    let mut v = vec![c.get_program().to_string_lossy().into_owned()];
+    v.extend(c.get_args().map(|a| a.to_string_lossy().into_owned()));
+    v.iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn accepted_env_is_set_and_others_are_not() {
+    let d = Mshd::start("env");
+    let mut c = d.ssh(
+        &["-o", "SendEnv=LANG", "-o", "SendEnv=MSHT_SECRET"],
+        "echo LANG=$LANG; echo SECRET=${MSHT_SECRET-unset}",
+    );
+    c.env("LANG", "C.UTF-8").env("MSHT_SECRET", "leak");
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "LANG=C.UTF-8\nSECRET=unset\n");
+}
+
+#[test]
+fn session_environment_describes_the_login() {
+    let d = Mshd::start("envfixed");
+    let out = run(
+        d.ssh(
+            &[],
+            "echo $USER $LOGNAME; echo $HOME; pwd; echo $SSH_CONNECTION",
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    let u = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .unwrap();
+    let lines: Vec<String> = out.stdout_str().lines().map(String::from).collect();
+    assert_eq!(lines[0], format!("{} {}", u.name, u.name));
+    assert_eq!(lines[1], u.dir.display().to_string());
+    assert_eq!(lines[2], u.dir.display().to_string());
+    assert!(
+        lines[3].starts_with("127.0.0.1 ") && lines[3].ends_with(&format!(" 127.0.0.1 {}", d.port)),
+        "SSH_CONNECTION: {}",
+        lines[3]
+    );
+}
+
+#[test]
+fn forced_command_replaces_the_request_and_keeps_the_original() {
+    let d = Mshd::builder("forced")
+        .authorized_keys_options(r#"command="echo forced:$SSH_ORIGINAL_COMMAND""#)
+        .start();
+    let out = run(d.ssh(&[], "echo asked"), b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "forced:echo asked\n");
+}
+
+#[test]
+fn from_option_refuses_and_admits_by_address() {
+    let d = Mshd::builder("from-no")
+        .authorized_keys_options(r#"from="10.0.0.0/8""#)
+        .start();
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(255),
+        "a from= not admitting 127.0.0.1 let us in"
+    );
+    assert!(out.stdout.is_empty());
+    let log = d.wait_for_log("rejected publickey", Duration::from_secs(5));
+    assert!(log.contains("127.0.0.1"), "{log}");
+
+    let d = Mshd::builder("from-yes")
+        .authorized_keys_options(r#"from="10.0.0.0/8,127.0.0.1""#)
+        .start();
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "in\n");
+}
+
+#[test]
+fn no_pty_refuses_the_terminal() {
+    let d = Mshd::builder("nopty")
+        .authorized_keys_options("no-pty")
+        .start();
+    // An interactive login from a real terminal (script): ssh asks for a PTY on its own,
+    // is refused, and carries on with a shell without one, as it does against sshd.
+    let ssh = d.ssh(&[], "");
+    let out = run(
+        cmd("script", ["-qec", shell_words(&ssh).as_str(), "/dev/null"]),
+        b"tty; echo rc=$?; exit\n",
+        T,
+    );
+    let text = out.stdout_str();
+    assert!(
+        text.contains("not a tty"),
+        "stdout: {text} stderr: {}",
+        out.stderr
+    );
+    assert!(text.contains("rc=1"), "stdout: {text}");
+    assert!(
+        text.contains("PTY allocation request failed"),
+        "stdout: {text}"
+    );
+    // An explicit `-tt` makes the refusal fatal in OpenSSH's client: no command runs.
+    let out = run(d.ssh(&["-tt"], "tty"), b"", T);
+    assert!(
+        out.stderr.contains("PTY allocation request failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stdout_str().contains("/dev/pts"),
+        "{}",
+        out.stdout_str()
+    );
+    d.wait_for_log("pty-req refused", Duration::from_secs(5));
+}
+
+#[test]
+fn command_killed_by_a_signal_makes_ssh_exit_255() {
+    let d = Mshd::start("signal");
+    let out = run(d.ssh(&[], "echo before; kill -TERM $$"), b"", T);
+    assert_eq!(out.stdout_str(), "before\n");
+    assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
+    // OpenSSH reports the signal name it received in exit-signal.
+    let out = run(d.ssh(&["-v"], "kill -TERM $$"), b"", T);
+    assert!(
+        out.stderr.contains("signal TERM") || out.stderr.contains("exit-signal"),
+        "{}",
+        out.stderr
+    );
+}
