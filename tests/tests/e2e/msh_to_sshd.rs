@@ -1,0 +1,684 @@
+//! msh against a real OpenSSH sshd: exec with exit status and separate stderr, 64 MiB of
+//! stdin checksummed remotely, every host-verification rule (accept-new, yes, changed,
+//! @revoked, hashed, wildcards/negation, port rules, --pin), identities (encrypted key with
+//! the passphrase typed on a pty, a 0644 key refused, ssh-agent keys).
+//!
+//! Every msh here runs with HOME set to the test's directory (so no real ~/.ssh is used),
+//! without SSH_AUTH_SOCK unless the test starts its own agent, and with
+//! GlobalKnownHostsFile=/dev/null.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use msh_tests::sshd::Sshd;
+use msh_tests::*;
+
+pub(crate) const T: Duration = Duration::from_secs(60);
+
+/// An msh command for `port` as `user` with known_hosts `kh`, HOME = `dir`, no agent.
+pub(crate) fn msh_cmd(dir: &TestDir, port: u16, user: &str, kh: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin("msh"));
+    c.arg("-p")
+        .arg(port.to_string())
+        .arg("-l")
+        .arg(user)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args(["-o", "GlobalKnownHostsFile=/dev/null"])
+        .args(args)
+        .env("HOME", &dir.path)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// A fixture sshd with an authorized ed25519 user key and a known_hosts file that trusts it.
+pub(crate) struct Setup {
+    pub dir: TestDir,
+    pub sshd: Sshd,
+    pub id: PathBuf,
+    pub kh: PathBuf,
+}
+
+pub(crate) fn setup(name: &str) -> Setup {
+    let dir = TestDir::new(name);
+    let sshd = Sshd::start(&dir);
+    let id = ssh_keygen_ed25519(&dir, "id_user");
+    sshd.authorize(&id);
+    let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
+    Setup { dir, sshd, id, kh }
+}
+
+impl Setup {
+    /// msh with the user key, StrictHostKeyChecking=yes, BatchMode, then `args`.
+    pub fn msh(&self, args: &[&str]) -> Command {
+        let mut c = msh_cmd(&self.dir, self.sshd.port, &self.sshd.user, &self.kh, &[]);
+        c.arg("-i")
+            .arg(&self.id)
+            .args(["-o", "BatchMode=yes"])
+            .args(args);
+        c
+    }
+
+    pub fn host_key_line(&self) -> &str {
+        &self.sshd.host_key("ed25519").public_line
+    }
+
+    pub fn fingerprint(&self) -> String {
+        msh_common::keys::fingerprint(&self.sshd.host_key("ed25519").public)
+    }
+
+    pub fn name(&self) -> String {
+        format!("[127.0.0.1]:{}", self.sshd.port)
+    }
+}
+
+/// A different ed25519 public key line (`ssh-ed25519 AAAA...`), made by ssh-keygen.
+pub(crate) fn other_key_line(dir: &TestDir, name: &str) -> String {
+    let p = ssh_keygen_ed25519(dir, name);
+    let text = std::fs::read_to_string(msh_common::keys::public_key_path(&p)).unwrap();
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The remote part of stderr: the fixture's sshd runs with LogLevel DEBUG1 and `-e`, which
+/// makes it copy its session `debug1:` lines to the client's stderr.
+pub(crate) fn remote_stderr(stderr: &str) -> String {
+    stderr
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with("debug1: "))
+        .collect()
+}
+
+fn one_line(stderr: &str) -> bool {
+    stderr.trim_end().lines().count() == 1
+}
+
+#[test]
+fn exec_returns_exit_status_and_separates_stderr() {
+    let s = setup("msh-sshd-exec");
+    let out = run(
+        s.msh(&[
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "127.0.0.1",
+            "echo",
+            "out",
+            "words;",
+            "echo err >&2; exit 7",
+        ]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(7), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "out words\n");
+    assert_eq!(remote_stderr(&out.stderr), "err\n");
+}
+
+#[test]
+fn stdin_64mib_streams_with_matching_remote_sha256() {
+    let s = setup("msh-sshd-bulk");
+    let mut data = vec![0u8; 64 * 1024 * 1024];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut data[..]);
+    let file = s.dir.write("bulk.bin", &data, 0o600);
+    let local = run(
+        cmd("sha256sum", [file.as_os_str()]),
+        b"",
+        Duration::from_secs(30),
+    );
+    let local_sum = local
+        .stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let start = Instant::now();
+    let out = run(s.msh(&["127.0.0.1", "sha256sum"]), &data, T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    let remote_sum = out
+        .stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(remote_sum, local_sum, "64 MiB arrived altered");
+    eprintln!("64 MiB upload + checksum: {:?}", start.elapsed());
+}
+
+#[test]
+fn accept_new_appends_a_line_that_ssh_keygen_finds() {
+    let s = setup("msh-sshd-accept-new");
+    let kh = s.dir.join("fresh_known_hosts");
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
+    c.arg("-i").arg(&s.id).args([
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "127.0.0.1",
+        "echo ok",
+    ]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "ok\n");
+    assert!(out.stderr.contains("Permanently added"), "{}", out.stderr);
+    let found = run(
+        cmd(
+            tool("ssh-keygen"),
+            ["-F", &s.name(), "-f", kh.to_str().unwrap()],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(
+        found.code(),
+        Some(0),
+        "ssh-keygen -F found nothing: {}",
+        found.stderr
+    );
+    assert!(
+        found.stdout_str().contains(s.host_key_line()),
+        "{}",
+        found.stdout_str()
+    );
+    // Second connection: now trusted under StrictHostKeyChecking=yes, file unchanged.
+    let before = std::fs::read_to_string(&kh).unwrap();
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
+    c.arg("-i")
+        .arg(&s.id)
+        .args(["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]);
+    assert_eq!(run(c, b"", T).code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), before);
+}
+
+#[test]
+fn accept_new_with_hash_known_hosts_writes_a_hashed_line() {
+    let s = setup("msh-sshd-accept-hashed");
+    let kh = s.dir.join("hashed_known_hosts");
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
+    c.arg("-i").arg(&s.id).args([
+        "-q",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-o",
+        "HashKnownHosts=yes",
+        "127.0.0.1",
+        "true",
+    ]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(remote_stderr(&out.stderr), "", "-q must silence the notice");
+    let text = std::fs::read_to_string(&kh).unwrap();
+    assert!(text.starts_with("|1|"), "{text}");
+    assert!(!text.contains("127.0.0.1"), "{text}");
+    let found = run(
+        cmd(
+            tool("ssh-keygen"),
+            ["-F", &s.name(), "-f", kh.to_str().unwrap()],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(found.code(), Some(0), "{}", found.stderr);
+}
+
+#[test]
+fn unknown_host_with_yes_is_refused_and_file_unchanged() {
+    let s = setup("msh-sshd-unknown-yes");
+    let text = format!("otherhost {}\n", other_key_line(&s.dir, "k2"));
+    std::fs::write(&s.kh, &text).unwrap();
+    let out = run(
+        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert!(one_line(&out.stderr), "{}", out.stderr);
+    assert!(out.stderr.contains("accept-new"), "{}", out.stderr);
+    assert!(out.stderr.contains(&s.fingerprint()), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
+}
+
+#[test]
+fn default_ask_without_a_terminal_refuses_like_yes() {
+    let s = setup("msh-sshd-ask-notty");
+    std::fs::write(&s.kh, "").unwrap();
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &s.kh, &[]);
+    c.arg("-i").arg(&s.id).args(["127.0.0.1", "true"]);
+    // setsid: no controlling terminal, so /dev/tty cannot be opened.
+    let mut sc = Command::new("setsid");
+    sc.arg(c.get_program()).args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sc.env(k, v),
+            None => sc.env_remove(k),
+        };
+    }
+    let out = run(sc, b"", T);
+    assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("no terminal to ask on"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), "");
+}
+
+#[test]
+fn changed_key_is_refused_naming_file_and_line() {
+    let s = setup("msh-sshd-changed");
+    let text = format!(
+        "# first line is a comment\n{} {}\n",
+        s.name(),
+        other_key_line(&s.dir, "k2")
+    );
+    std::fs::write(&s.kh, &text).unwrap();
+    let out = run(
+        s.msh(&[
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "127.0.0.1",
+            "true",
+        ]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert!(one_line(&out.stderr), "{}", out.stderr);
+    let where_ = format!("{}:2", s.kh.display());
+    assert!(out.stderr.contains(&where_), "{}", out.stderr);
+    assert!(out.stderr.contains("CHANGED"), "{}", out.stderr);
+    assert!(out.stderr.contains(&s.fingerprint()), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("msh-keygen known-hosts remove '{}'", s.name())),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
+}
+
+#[test]
+fn revoked_key_is_refused_even_when_also_trusted() {
+    let s = setup("msh-sshd-revoked");
+    let text = format!(
+        "{} {}\n@revoked * {}\n",
+        s.name(),
+        s.host_key_line(),
+        s.host_key_line()
+    );
+    std::fs::write(&s.kh, &text).unwrap();
+    let out = run(
+        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert!(one_line(&out.stderr), "{}", out.stderr);
+    assert!(out.stderr.contains("@revoked"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("{}:2", s.kh.display())),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
+}
+
+#[test]
+fn hashed_entry_from_ssh_keygen_is_trusted() {
+    let s = setup("msh-sshd-hashed");
+    let out = run(
+        cmd(tool("ssh-keygen"), ["-H", "-f", s.kh.to_str().unwrap()]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(std::fs::read_to_string(&s.kh).unwrap().starts_with("|1|"));
+    let out = run(
+        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "echo ok"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "ok\n");
+}
+
+#[test]
+fn wildcard_trusts_and_negation_excludes() {
+    let s = setup("msh-sshd-wildcard");
+    let port = s.sshd.port;
+    std::fs::write(
+        &s.kh,
+        format!("[127.0.0.?]:{port},[other]:1 {}\n", s.host_key_line()),
+    )
+    .unwrap();
+    let out = run(
+        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "wildcard: {}", out.stderr);
+
+    std::fs::write(
+        &s.kh,
+        format!(
+            "[127.0.0.*]:{port},![127.0.0.1]:{port} {}\n",
+            s.host_key_line()
+        ),
+    )
+    .unwrap();
+    let out = run(
+        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255), "negation must exclude");
+    assert!(
+        out.stderr.contains("no known_hosts entry"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn port_rules_portless_matching_key_vouches_different_key_is_unknown() {
+    let s = setup("msh-sshd-ports");
+    // Same key recorded without a port: OpenSSH's "matching key w/out port" trusts it.
+    std::fs::write(&s.kh, format!("127.0.0.1 {}\n", s.host_key_line())).unwrap();
+    let out = run(
+        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "portless matching key: {}", out.stderr);
+
+    // A different key recorded without a port: the host on this port is unknown, not changed.
+    let text = format!("127.0.0.1 {}\n", other_key_line(&s.dir, "k2"));
+    std::fs::write(&s.kh, &text).unwrap();
+    let out = run(
+        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert!(
+        out.stderr.contains("no known_hosts entry"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("CHANGED"), "{}", out.stderr);
+
+    // The same different key under [host]:port is a change.
+    std::fs::write(
+        &s.kh,
+        format!("{} {}\n", s.name(), other_key_line(&s.dir, "k3")),
+    )
+    .unwrap();
+    let out = run(
+        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert!(out.stderr.contains("CHANGED"), "{}", out.stderr);
+}
+
+#[test]
+fn pin_right_connects_wrong_refuses_and_known_hosts_untouched() {
+    let s = setup("msh-sshd-pin");
+    let kh = s.dir.join("never_created");
+    let fp = s.fingerprint();
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
+    c.arg("-i").arg(&s.id).args([
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "--pin",
+        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "--pin",
+        &fp,
+        "127.0.0.1",
+        "echo pinned",
+    ]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "pinned\n");
+    assert!(!kh.exists(), "--pin must not write known_hosts");
+
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
+    c.arg("-i").arg(&s.id).args([
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "--pin",
+        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "127.0.0.1",
+        "echo pinned",
+    ]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(255));
+    assert!(one_line(&out.stderr), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--pin") && out.stderr.contains(&fp),
+        "{}",
+        out.stderr
+    );
+    assert!(!kh.exists(), "--pin must not write known_hosts");
+    // A pin also overrides a known_hosts that says "changed": known_hosts is not read.
+    std::fs::write(
+        &kh,
+        format!("{} {}\n", s.name(), other_key_line(&s.dir, "k2")),
+    )
+    .unwrap();
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
+    c.arg("-i")
+        .arg(&s.id)
+        .args(["--pin", &fp, "127.0.0.1", "true"]);
+    assert_eq!(run(c, b"", T).code(), Some(0));
+}
+
+#[test]
+fn private_key_readable_by_others_is_refused_with_the_fix() {
+    let s = setup("msh-sshd-keymode");
+    std::fs::set_permissions(&s.id, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(s.msh(&["127.0.0.1", "true"]), b"", T);
+    assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("UNPROTECTED PRIVATE KEY FILE"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("chmod 600 {}", s.id.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("permission denied (publickey)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn unauthorized_key_fails_with_one_line_listing_keys() {
+    let s = setup("msh-sshd-denied");
+    let stranger = ssh_keygen_ed25519(&s.dir, "id_stranger");
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &s.kh, &[]);
+    c.arg("-i").arg(&stranger).args(["127.0.0.1", "true"]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(255));
+    assert!(one_line(&out.stderr), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "msh: {}@127.0.0.1: permission denied (publickey); tried: {}",
+            s.sshd.user,
+            stranger.display()
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn ssh_agent_key_logs_in_without_identity_files() {
+    let s = setup("msh-sshd-agent");
+    let sock = s.dir.join("agent.sock");
+    let mut c = cmd(tool("ssh-agent"), ["-D", "-a"]);
+    c.arg(&sock);
+    let _agent = Proc::spawn("ssh-agent", c, &s.dir.join("agent.log"));
+    let start = Instant::now();
+    while !sock.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "ssh-agent did not create {}",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut add = cmd(tool("ssh-add"), [s.id.as_os_str()]);
+    add.env("SSH_AUTH_SOCK", &sock);
+    let out = run(add, b"", T);
+    assert_eq!(out.code(), Some(0), "ssh-add: {}", out.stderr);
+    // No -i, and HOME has no ~/.ssh/id_*: only the agent can authenticate.
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &s.kh, &[]);
+    c.env("SSH_AUTH_SOCK", &sock)
+        .args(["-o", "BatchMode=yes", "127.0.0.1", "echo agent-ok"]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "agent-ok\n");
+
+    // IdentitiesOnly with an -i file that is not the agent's key: the agent key is not used.
+    let stranger = ssh_keygen_ed25519(&s.dir, "id_stranger");
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &s.kh, &[]);
+    c.env("SSH_AUTH_SOCK", &sock)
+        .arg("-i")
+        .arg(&stranger)
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "127.0.0.1",
+            "true",
+        ]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
+    assert!(!out.stderr.contains("agent:"), "{}", out.stderr);
+}
+
+#[test]
+fn connection_refused_is_one_line_and_255() {
+    let dir = TestDir::new("msh-refused");
+    let port = free_port();
+    let kh = dir.join("kh");
+    let out = run(
+        msh_cmd(&dir, port, "nobody", &kh, &["127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert_eq!(
+        out.stderr,
+        format!("msh: connect to 127.0.0.1 port {port}: Connection refused\n")
+    );
+}
+
+#[test]
+fn strict_host_key_checking_no_is_refused_with_an_explanation() {
+    let dir = TestDir::new("msh-strict-no");
+    let kh = dir.join("kh");
+    let out = run(
+        msh_cmd(
+            &dir,
+            1,
+            "nobody",
+            &kh,
+            &["-o", "StrictHostKeyChecking=no", "127.0.0.1", "true"],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert!(one_line(&out.stderr), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("accept-new") && out.stderr.contains("--pin"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        msh_cmd(
+            &dir,
+            1,
+            "nobody",
+            &kh,
+            &["-o", "Tunnel=yes", "127.0.0.1", "true"],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert!(
+        out.stderr.contains("unknown option \"Tunnel\""),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The passphrase is typed on a real terminal: msh runs inside a detached tmux session and
+/// tmux send-keys types it when the prompt appears.
+#[test]
+fn encrypted_key_passphrase_is_asked_on_the_terminal() {
+    let s = setup("msh-sshd-passphrase");
+    let enc = s.dir.join("id_enc");
+    let out = run(
+        cmd(
+            tool("ssh-keygen"),
+            [
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "sekrit pass",
+                "-C",
+                "enc",
+                "-f",
+                enc.to_str().unwrap(),
+            ],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    s.sshd.authorize(&enc);
+    let tmux = crate::msh_interactive::Tmux::new(&s.dir);
+    let outf = s.dir.join("out.txt");
+    let rcf = s.dir.join("rc.txt");
+    let line = format!(
+        "HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
+         -o GlobalKnownHostsFile=/dev/null 127.0.0.1 'echo unlocked' > {out} 2>&1; echo $? > {rc}",
+        home = s.dir.path.display(),
+        msh = bin("msh").display(),
+        port = s.sshd.port,
+        user = s.sshd.user,
+        id = enc.display(),
+        kh = s.kh.display(),
+        out = outf.display(),
+        rc = rcf.display(),
+    );
+    tmux.start(&line);
+    tmux.wait_for_screen(&format!("Enter passphrase for key '{}':", enc.display()));
+    tmux.send_keys(&["sekrit pass", "Enter"]);
+    let rc = crate::msh_interactive::wait_for_file(&rcf);
+    assert_eq!(
+        rc.trim(),
+        "0",
+        "msh output: {}",
+        std::fs::read_to_string(&outf).unwrap_or_default()
+    );
+    assert_eq!(
+        remote_stderr(&std::fs::read_to_string(&outf).unwrap()),
+        "unlocked\n"
+    );
+}
