@@ -182,7 +182,7 @@ fn keygen(path: &Path) -> PublicKey {
         .output()
         .unwrap();
     assert!(out.status.success(), "ssh-keygen: {out:?}");
-    PublicKey::read_openssh_file(&path.with_extension("pub")).unwrap()
+    PublicKey::read_openssh_file(path.with_extension("pub")).unwrap()
 }
 
 /// What the session runs according to our decision, run locally: the forced command or the
