@@ -122,7 +122,8 @@ pub fn hash(a: FileArgs) -> anyhow::Result<Report> {
         ..Report::default()
     };
     for e in file.entries() {
-        if let (Marker::None, HostField::Patterns(list)) = (e.marker, &e.hosts) {
+        // ssh-keygen says this for marker lines too (it hashes none of those anyway).
+        if let HostField::Patterns(list) = &e.hosts {
             if list.contains(['*', '?', '!']) {
                 r.stderr.push_str(&format!(
                     "{}:{}: ignoring host name with wildcard: {list}\n",

@@ -396,3 +396,233 @@ fn scan_prints_the_sshd_host_keys() {
         out.stderr
     );
 }
+
+/// Public key lines (`type base64`) of three fresh keys: ed25519, ecdsa, rsa.
+fn three_keys(dir: &TestDir) -> [String; 3] {
+    let mut out = Vec::new();
+    for (t, name) in [("ed25519", "ka"), ("ecdsa", "kb"), ("rsa", "kc")] {
+        let p = dir.join(name);
+        let o = ssh_keygen(["-q", "-t", t, "-N", "", "-C", "", "-f", &s(&p)]);
+        assert_eq!(o.code(), Some(0), "{}", o.stderr);
+        let text = std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
+        out.push(
+            text.split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    out.try_into().unwrap()
+}
+
+/// A known_hosts file OpenSSH considers valid: comments, blank lines, comma lists, ports,
+/// wildcards, markers, a hashed entry (made by ssh-keygen), odd spacing.
+fn sample_known_hosts(dir: &TestDir) -> String {
+    let [a, b, c] = three_keys(dir);
+    // A hashed entry for hashed.example, written by ssh-keygen -H.
+    let h = dir.write("to-hash", format!("hashed.example {a} hashed\n"), 0o644);
+    let o = ssh_keygen(["-H", "-f", &s(&h)]);
+    assert_eq!(o.code(), Some(0), "{}", o.stderr);
+    let hashed = std::fs::read_to_string(&h).unwrap();
+    format!(
+        "# known hosts for the tests\n\
+         foo.example,10.0.0.1 {a} com1\n\
+         [foo.example]:2222 {c}\n\
+         \n\
+         *.example {b}\n\
+         @revoked foo.example {c}\n\
+         @cert-authority *.example {a}\n\
+         {hashed}\
+         bar.example\t{b}   two  spaces\n\
+         Foo.Example {b}\n"
+    )
+}
+
+/// `known-hosts find` prints what `ssh-keygen -F` prints and exits as it does, for plain,
+/// ported, wildcard, marker, hashed and absent hosts (a garbage line is skipped by both).
+#[test]
+fn known_hosts_find_matches_ssh_keygen_f() {
+    let dir = TestDir::new("kh-find");
+    let text = format!("{}garbage line\n", sample_known_hosts(&dir));
+    let f = s(&dir.write("known_hosts", &text, 0o644));
+    let cases: &[(&str, Option<&str>, &str)] = &[
+        ("foo.example", None, "foo.example"),
+        ("foo.example", Some("2222"), "[foo.example]:2222"),
+        ("x.example", None, "x.example"),
+        ("hashed.example", None, "hashed.example"),
+        ("bar.example", None, "bar.example"),
+        ("nothere", None, "nothere"),
+        ("10.0.0.1", None, "10.0.0.1"),
+    ];
+    for (host, port, openssh_name) in cases {
+        let theirs = ssh_keygen(["-F", openssh_name, "-f", &f]);
+        let mut args = vec!["known-hosts", "find", host, "-f", &f];
+        if let Some(p) = port {
+            args.extend(["-p", p]);
+        }
+        let ours = keygen(&args);
+        assert_eq!(ours.stdout_str(), theirs.stdout_str(), "{args:?}");
+        assert_eq!(ours.code(), theirs.code(), "{args:?}: {}", ours.stderr);
+    }
+    // Found something: exit 0, and the header names the line.
+    let ours = keygen(["known-hosts", "find", "foo.example", "-p", "2222", "-f", &f]);
+    assert_eq!(ours.code(), Some(0));
+    assert!(ours
+        .stdout_str()
+        .starts_with("# Host [foo.example]:2222 found: line 3 \n"));
+    // The garbage line is reported with file:line on stderr.
+    assert!(ours.stderr.contains(&format!("{f}:11:")), "{}", ours.stderr);
+    // A missing file is an error, not "not found".
+    let out = keygen(["known-hosts", "find", "x", "-f", &s(&dir.join("nope"))]);
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stderr.contains("nope"), "{}", out.stderr);
+}
+
+/// `known-hosts remove` deletes the same lines as `ssh-keygen -R`, prints the same, keeps the
+/// same FILE.old, and leaves comments, blank lines and marker lines in place.
+#[test]
+fn known_hosts_remove_matches_ssh_keygen_r() {
+    let dir = TestDir::new("kh-remove");
+    let text = sample_known_hosts(&dir);
+    for (host, port, openssh_name) in [
+        ("foo.example", None, "foo.example"),
+        ("foo.example", Some("2222"), "[foo.example]:2222"),
+        ("hashed.example", None, "hashed.example"),
+        ("bar.example", None, "bar.example"),
+    ] {
+        let theirs_f = s(&dir.write("theirs", &text, 0o644));
+        let ours_f = s(&dir.write("ours", &text, 0o644));
+        let _ = std::fs::remove_file(format!("{theirs_f}.old"));
+        let _ = std::fs::remove_file(format!("{ours_f}.old"));
+        let theirs = ssh_keygen(["-R", openssh_name, "-f", &theirs_f]);
+        let mut args = vec!["known-hosts", "remove", host, "-f", &ours_f];
+        if let Some(p) = port {
+            args.extend(["-p", p]);
+        }
+        let ours = keygen(&args);
+        assert_eq!(theirs.code(), Some(0), "{}", theirs.stderr);
+        assert_eq!(ours.code(), Some(0), "{args:?}: {}", ours.stderr);
+        assert_eq!(
+            ours.stdout_str(),
+            theirs.stdout_str().replace(&theirs_f, &ours_f),
+            "{args:?}"
+        );
+        let ours_text = std::fs::read_to_string(&ours_f).unwrap();
+        assert_eq!(
+            ours_text,
+            std::fs::read_to_string(&theirs_f).unwrap(),
+            "{args:?}"
+        );
+        assert_ne!(ours_text, text, "{args:?} removed nothing");
+        assert_eq!(
+            std::fs::read_to_string(format!("{ours_f}.old")).unwrap(),
+            text
+        );
+        assert!(ours_text.starts_with("# known hosts for the tests\n"));
+        assert!(ours_text.contains("@revoked foo.example "));
+        assert!(ours_text.contains("\n\n"));
+    }
+
+    // Not there: both leave the file alone, make no .old, say so on stderr, exit 0.
+    let ours_f = s(&dir.write("ours2", &text, 0o644));
+    let theirs_f = s(&dir.write("theirs2", &text, 0o644));
+    let ours = keygen(["known-hosts", "remove", "nothere", "-f", &ours_f]);
+    let theirs = ssh_keygen(["-R", "nothere", "-f", &theirs_f]);
+    assert_eq!((ours.code(), theirs.code()), (Some(0), Some(0)));
+    assert_eq!(ours.stderr, format!("Host nothere not found in {ours_f}\n"));
+    // OpenSSH's log lines end in \r\n.
+    assert_eq!(
+        theirs.stderr.replace("\r\n", "\n"),
+        format!("Host nothere not found in {theirs_f}\n")
+    );
+    assert!(ours.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&ours_f).unwrap(), text);
+    assert!(!std::path::Path::new(&format!("{ours_f}.old")).exists());
+
+    // A garbage line: ssh-keygen refuses to rewrite the file; msh-keygen removes the host and
+    // keeps the garbage line (reporting it), so nothing of the user's is lost either way.
+    let with_junk = format!("{text}garbage line\n");
+    let ours_f = s(&dir.write("ours3", &with_junk, 0o644));
+    let ours = keygen(["known-hosts", "remove", "bar.example", "-f", &ours_f]);
+    assert_eq!(ours.code(), Some(0), "{}", ours.stderr);
+    let after = std::fs::read_to_string(&ours_f).unwrap();
+    assert!(after.ends_with("garbage line\n"), "{after}");
+    assert!(!after.contains("bar.example"));
+    assert!(
+        ours.stderr.contains(&format!("{ours_f}:11:")),
+        "{}",
+        ours.stderr
+    );
+}
+
+/// `known-hosts hash` hashes what `ssh-keygen -H` hashes (same lines, same layout, wildcard
+/// and marker lines kept), keeps FILE.old, and each tool finds hosts in the other's output.
+#[test]
+fn known_hosts_hash_matches_ssh_keygen_h() {
+    let dir = TestDir::new("kh-hash");
+    let text = sample_known_hosts(&dir);
+    let theirs_f = s(&dir.write("theirs", &text, 0o644));
+    let ours_f = s(&dir.write("ours", &text, 0o644));
+    let theirs = ssh_keygen(["-H", "-f", &theirs_f]);
+    let ours = keygen(["known-hosts", "hash", "-f", &ours_f]);
+    assert_eq!(theirs.code(), Some(0), "{}", theirs.stderr);
+    assert_eq!(ours.code(), Some(0), "{}", ours.stderr);
+    assert_eq!(
+        ours.stdout_str(),
+        format!("{ours_f} updated.\nOriginal contents retained as {ours_f}.old\n")
+    );
+    assert_eq!(
+        ours.stdout_str(),
+        theirs.stdout_str().replace(&theirs_f, &ours_f)
+    );
+    assert_eq!(
+        ours.stderr,
+        theirs
+            .stderr
+            .replace(&theirs_f, &ours_f)
+            .replace("\r\n", "\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{ours_f}.old")).unwrap(),
+        text
+    );
+
+    // Line by line: hashed where ssh-keygen hashed (salts differ), identical elsewhere.
+    let o = std::fs::read_to_string(&ours_f).unwrap();
+    let t = std::fs::read_to_string(&theirs_f).unwrap();
+    assert_eq!(
+        o.lines().count(),
+        t.lines().count(),
+        "ours:\n{o}\ntheirs:\n{t}"
+    );
+    for (ol, tl) in o.lines().zip(t.lines()) {
+        if tl.starts_with("|1|") {
+            assert!(ol.starts_with("|1|"), "{ol} vs {tl}");
+            let rest = |l: &str| l.split_once(' ').unwrap().1.to_string();
+            assert_eq!(rest(ol), rest(tl));
+        } else {
+            assert_eq!(ol, tl);
+        }
+    }
+    assert!(
+        !o.contains("foo.example,") && !o.contains("bar.example"),
+        "{o}"
+    );
+
+    // Each finds hosts in the other's hashed file, with the same output.
+    for name in [
+        "foo.example",
+        "10.0.0.1",
+        "[foo.example]:2222",
+        "bar.example",
+        "hashed.example",
+    ] {
+        for f in [&ours_f, &theirs_f] {
+            let theirs = ssh_keygen(["-F", name, "-f", f]);
+            let ours = keygen(["known-hosts", "find", name, "-f", f]);
+            assert_eq!(theirs.code(), Some(0), "ssh-keygen -F {name} in {f}");
+            assert_eq!(ours.code(), Some(0), "find {name} in {f}: {}", ours.stderr);
+            assert_eq!(ours.stdout_str(), theirs.stdout_str(), "{name} in {f}");
+        }
+    }
+}
