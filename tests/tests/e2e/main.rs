@@ -6,5 +6,8 @@
 mod harness_selftest;
 mod keygen;
 mod msh_interactive;
+mod msh_to_mshd;
 mod msh_to_sshd;
+mod mshd_auth;
+mod root_mode;
 mod ssh_to_mshd;

@@ -1,0 +1,168 @@
+//! msh against a real mshd: exec with exit status, 64 MiB through `cat` both ways at once
+//! (checksums equal), stderr kept separate, EOF honoured, remote signal → 255 with the
+//! message, authentication failure and connection refused → 255 with one line.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use msh_tests::mshd::Mshd;
+use msh_tests::*;
+
+use crate::msh_to_sshd::msh_cmd;
+
+const T: Duration = Duration::from_secs(60);
+
+/// msh to `d` with the fixture's client key and pinned known_hosts, BatchMode.
+fn msh(d: &Mshd, args: &[&str]) -> Command {
+    let mut c = msh_cmd(&d.dir, d.port, &d.user, &d.known_hosts, &[]);
+    c.arg("-i")
+        .arg(&d.client_key)
+        .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+        .args(args);
+    c
+}
+
+fn sha256(data: &[u8], dir: &TestDir, name: &str) -> String {
+    let f = dir.write(name, data, 0o600);
+    let out = run(cmd("sha256sum", [f.as_os_str()]), b"", T);
+    let _ = std::fs::remove_file(&f);
+    out.stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn exec_exit_status_and_separate_stderr() {
+    let d = Mshd::start("msh-mshd-exec");
+    let out = run(
+        msh(&d, &["127.0.0.1", "echo out; echo err >&2; exit 42"]),
+        b"",
+        T,
+    );
+    assert_eq!(
+        out.code(),
+        Some(42),
+        "stderr: {}\nmshd log:\n{}",
+        out.stderr,
+        d.log_text()
+    );
+    assert_eq!(out.stdout_str(), "out\n");
+    assert_eq!(out.stderr, "err\n");
+}
+
+#[test]
+fn cat_64mib_both_ways_checksums_match() {
+    let d = Mshd::start("msh-mshd-bulk");
+    let mut data = vec![0u8; 64 * 1024 * 1024];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut data[..]);
+    let want = sha256(&data, &d.dir, "in.bin");
+    let start = Instant::now();
+    // Upload and download at the same time: needs flow control both ways, no deadlock.
+    let out = run(msh(&d, &["127.0.0.1", "cat"]), &data, T);
+    let took = start.elapsed();
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout.len(), data.len(), "byte count through cat");
+    assert_eq!(sha256(&out.stdout, &d.dir, "out.bin"), want);
+    eprintln!("64 MiB through remote cat: {took:?}");
+
+    // Upload alone, checksummed remotely.
+    let out = run(msh(&d, &["127.0.0.1", "sha256sum"]), &data, T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(
+        out.stdout_str().split_whitespace().next(),
+        Some(want.as_str())
+    );
+
+    // Download alone: the remote reads a file and we compare.
+    let f = d.dir.write("down.bin", &data, 0o644);
+    let out = run(
+        msh(&d, &["127.0.0.1", &format!("cat {}", f.display())]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(sha256(&out.stdout, &d.dir, "down-out.bin"), want);
+}
+
+#[test]
+fn stdin_eof_ends_remote_cat() {
+    let d = Mshd::start("msh-mshd-eof");
+    let out = run(msh(&d, &["127.0.0.1", "cat; echo done"]), b"hello\n", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "hello\ndone\n");
+    // Empty stdin: EOF at once.
+    let out = run(msh(&d, &["127.0.0.1", "wc -c"]), b"", T);
+    assert_eq!(out.stdout_str().trim(), "0");
+}
+
+#[test]
+fn remote_signal_exits_255_with_message() {
+    let d = Mshd::start("msh-mshd-signal");
+    let out = run(msh(&d, &["127.0.0.1", "kill -TERM $$"]), b"", T);
+    assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
+    assert_eq!(out.stderr, "msh: remote command killed by signal TERM\n");
+}
+
+#[test]
+fn auth_failure_is_255_with_one_line() {
+    let d = Mshd::start("msh-mshd-denied");
+    let stranger = ssh_keygen_ed25519(&d.dir, "id_stranger");
+    let mut c = msh_cmd(&d.dir, d.port, &d.user, &d.known_hosts, &[]);
+    c.arg("-i")
+        .arg(&stranger)
+        .args(["-o", "BatchMode=yes", "127.0.0.1", "true"]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(255));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "msh: {}@127.0.0.1: permission denied (publickey); tried: {}\n",
+            d.user,
+            stranger.display()
+        )
+    );
+}
+
+#[test]
+fn connection_refused_after_mshd_stops_is_255() {
+    let d = Mshd::start("msh-mshd-refused");
+    let port = d.port;
+    let dir = TestDir::new("msh-mshd-refused-client");
+    let kh = dir.write("kh", format!("{}\n", d.known_hosts_line()), 0o644);
+    drop(d);
+    let out = run(
+        msh_cmd(&dir, port, "nobody", &kh, &["127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert_eq!(
+        out.stderr,
+        format!("msh: connect to 127.0.0.1 port {port}: Connection refused\n")
+    );
+}
+
+#[test]
+fn accept_new_records_mshd_host_key() {
+    let d = Mshd::start("msh-mshd-hostkey");
+    let kh = d.dir.join("fresh_kh");
+    let mut c = msh_cmd(&d.dir, d.port, &d.user, &kh, &[]);
+    c.arg("-i").arg(&d.client_key).args([
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "127.0.0.1",
+        "echo first",
+    ]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "first\n");
+    let text = std::fs::read_to_string(&kh).unwrap();
+    let key: Vec<&str> = d.host_public.split_whitespace().take(2).collect();
+    assert_eq!(
+        text.split_whitespace().take(3).collect::<Vec<_>>(),
+        [format!("[127.0.0.1]:{}", d.port).as_str(), key[0], key[1]],
+        "{text}"
+    );
+}
