@@ -6,6 +6,7 @@
 mod harness_selftest;
 mod keygen;
 mod msh_interactive;
+mod msh_known_hosts;
 mod msh_to_mshd;
 mod msh_to_sshd;
 mod mshd_auth;
