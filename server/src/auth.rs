@@ -117,7 +117,7 @@ pub fn load_authorized_keys(settings: &Settings, account: &Account) -> Vec<Autho
                 msh_common::perms::check_strict_modes(&path, account.uid.as_raw(), &account.home)
             {
                 tracing::warn!(
-                    "authorized_keys {} refused by strict_modes: {e}; fix the ownership/mode (e.g. chmod go-w) or set strict_modes = false",
+                    "authorized_keys {} refused by strict_modes: {e}",
                     path.display()
                 );
                 continue;

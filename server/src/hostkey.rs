@@ -19,12 +19,8 @@ pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
         if *path == default && !path.exists() {
             generate(path)?;
         }
-        let key = keys::load_private_key(path, None).with_context(|| {
-            format!(
-                "cannot use host key {} (it must be an unencrypted private key readable only by its owner: chmod 600)",
-                path.display()
-            )
-        })?;
+        // The error names the path and the fix (e.g. "permissions 0644 are too open").
+        let key = keys::load_private_key(path, None).context("cannot use host key")?;
         tracing::info!(
             "host key {} {}",
             path.display(),

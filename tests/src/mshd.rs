@@ -60,6 +60,8 @@ pub struct MshdBuilder {
     pass_authorized_keys_flag: bool,
     run_as: Option<String>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
+    pass_host_key: bool,
     dir: Option<TestDir>,
 }
 
@@ -118,6 +120,19 @@ impl MshdBuilder {
         self
     }
 
+    /// Sets an environment variable for mshd (e.g. XDG_CONFIG_HOME).
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// Do not pass `--host-key`: mshd uses (and on first start generates) its default host
+    /// key. `host_key`/`host_public`/`known_hosts` then describe a key mshd does not use.
+    pub fn default_host_key(mut self) -> Self {
+        self.pass_host_key = false;
+        self
+    }
+
     /// Uses this directory instead of a fresh one.
     pub fn dir(mut self, dir: TestDir) -> Self {
         self.dir = Some(dir);
@@ -171,13 +186,18 @@ impl MshdBuilder {
         };
         c.arg("--config").arg(&config);
         c.arg("--listen").arg(addr.to_string());
-        c.arg("--host-key").arg(&host_key);
+        if self.pass_host_key {
+            c.arg("--host-key").arg(&host_key);
+        }
         if self.pass_authorized_keys_flag {
             c.arg("--authorized-keys").arg(&authorized_keys);
         }
         c.arg("-vv");
         c.args(&self.args);
         c.env_remove("RUST_LOG");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
         let proc = Proc::spawn("mshd", c, &log);
         let start = std::time::Instant::now();
         proc.wait_for_log("listening on", Duration::from_secs(20));
@@ -245,6 +265,8 @@ impl Mshd {
             pass_authorized_keys_flag: true,
             run_as: None,
             args: Vec::new(),
+            env: Vec::new(),
+            pass_host_key: true,
             dir: None,
         }
     }

@@ -1,0 +1,287 @@
+//! mshd's user authentication seen from OpenSSH's `ssh`: who is refused, why the log says
+//! so (naming files and lines), and that authorized_keys files are only ever read.
+
+use std::time::Duration;
+
+use msh_tests::mshd::{fingerprint_of, Mshd};
+use msh_tests::users::{require_root, TestUser};
+use msh_tests::*;
+
+const T: Duration = Duration::from_secs(30);
+const LOG: Duration = Duration::from_secs(5);
+
+#[test]
+fn unknown_key_is_refused() {
+    let d = Mshd::start("unknown-key");
+    let other = ssh_keygen_ed25519(&d.dir, "other_key");
+    let mut c = d.ssh(&[], "echo in");
+    // Replace the fixture's identity with a key that is not authorized.
+    let args: Vec<String> = c
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut c2 = std::process::Command::new(c.get_program());
+    for a in &args {
+        if *a == d.client_key.display().to_string() {
+            c2.arg(&other);
+        } else {
+            c2.arg(a);
+        }
+    }
+    c = c2;
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(255));
+    assert!(out.stdout.is_empty());
+    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+    let fp = fingerprint_of(&d.dir.join("other_key.pub"));
+    let log = d.wait_for_log("rejected publickey", LOG);
+    assert!(log.contains(&fp) && log.contains("key not in"), "{log}");
+}
+
+#[test]
+fn unknown_user_is_refused() {
+    let d = Mshd::start("unknown-user");
+    let out = run(d.ssh_as("msht-no-such-user", &[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    assert!(out.stdout.is_empty());
+    d.wait_for_log("no such local user \"msht-no-such-user\"", LOG);
+}
+
+#[test]
+fn deny_users_refuses_an_otherwise_good_key() {
+    let d = Mshd::builder("deny-users")
+        .toml(&format!(
+            "deny_users = [\"{}\"]",
+            msh_tests::mshd::current_user()
+        ))
+        .start();
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    d.wait_for_log("is in deny_users", LOG);
+}
+
+#[test]
+fn group_or_world_writable_authorized_keys_is_refused() {
+    for mode in [0o666, 0o620] {
+        let d = Mshd::builder("ak-writable")
+            .authorized_keys_mode(mode)
+            .start();
+        let out = run(d.ssh(&[], "echo in"), b"", T);
+        assert_eq!(out.code(), Some(255), "mode {mode:o} let the key in");
+        assert!(out.stdout.is_empty());
+        let log = d.wait_for_log("refused by strict_modes", LOG);
+        assert!(
+            log.contains(&d.authorized_keys.display().to_string()),
+            "log does not name {}: {log}",
+            d.authorized_keys.display()
+        );
+    }
+}
+
+#[test]
+fn garbage_line_is_skipped_with_its_line_number_and_the_file_is_untouched() {
+    // Line 2 is valid but does not admit 127.0.0.1, line 3 is garbage, line 4 admits.
+    let text = "# keys\nfrom=\"10.0.0.0/8\" {KEY}\nthis is not a key line\n{KEY}\n";
+    let d = Mshd::builder("ak-garbage")
+        .authorized_keys_contents(text)
+        .start();
+    let before = std::fs::read(&d.authorized_keys).unwrap();
+    let mtime = std::fs::metadata(&d.authorized_keys)
+        .unwrap()
+        .modified()
+        .unwrap();
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stderr: {}\nlog:\n{}",
+        out.stderr,
+        d.log_text()
+    );
+    assert_eq!(out.stdout_str(), "in\n");
+    let log = d.wait_for_log("accepted publickey", LOG);
+    let at = format!("{}:3", d.authorized_keys.display());
+    assert!(log.contains(&at), "no warning naming {at}: {log}");
+    assert!(
+        log.contains(&format!("{}:4", d.authorized_keys.display())),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&format!("{}:2: ", d.authorized_keys.display())),
+        "{log}"
+    );
+    assert_eq!(std::fs::read(&d.authorized_keys).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&d.authorized_keys)
+            .unwrap()
+            .modified()
+            .unwrap(),
+        mtime
+    );
+}
+
+#[test]
+fn expired_key_is_refused() {
+    let d = Mshd::builder("ak-expired")
+        .authorized_keys_options("expiry-time=\"20200101\"")
+        .start();
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    assert!(out.stdout.is_empty());
+    let log = d.wait_for_log("rejected publickey", LOG);
+    assert!(log.contains("expir"), "{log}");
+}
+
+#[test]
+fn audit_log_records_connect_auth_session_and_disconnect() {
+    let dir = TestDir::new("audit3");
+    let audit = dir.join("audit.jsonl");
+    let d = Mshd::builder("audit3")
+        .arg("--audit-log")
+        .arg(audit.to_str().unwrap())
+        .start();
+    let out = run(d.ssh(&[], "exit 3"), b"", T);
+    assert_eq!(out.code(), Some(3));
+    d.wait_for_log("ended", LOG);
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let events: Vec<&str> = text.lines().collect();
+    let has = |ev: &str, extra: &str| {
+        events
+            .iter()
+            .any(|l| l.contains(&format!("\"event\":\"{ev}\"")) && l.contains(extra))
+    };
+    assert!(has("connect", "\"peer\":\"127.0.0.1:"), "{text}");
+    assert!(has("auth", "\"outcome\":\"accepted\""), "{text}");
+    assert!(
+        has("auth", &fingerprint_of(&d.dir.join("id_ed25519.pub"))),
+        "{text}"
+    );
+    assert!(has("session_start", "\"command\":\"exit 3\""), "{text}");
+    assert!(has("session_end", "\"exit_status\":3"), "{text}");
+    assert!(has("disconnect", "\"conn_id\""), "{text}");
+    assert!(
+        events
+            .iter()
+            .all(|l| l.contains("\"v\":1") && l.contains("\"ts\":")),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_config_names_file_line_and_key() {
+    let dir = TestDir::new("check-config");
+    let good = dir.write(
+        "good.toml",
+        "listen = [\"127.0.0.1:2299\"]\nmax_auth_tries = 3\n",
+        0o644,
+    );
+    let out = run(
+        cmd(
+            bin("mshd"),
+            ["--check-config", "--config", good.to_str().unwrap()],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout_str().contains("max_auth_tries = 3"),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(
+        out.stdout_str().contains("127.0.0.1:2299"),
+        "{}",
+        out.stdout_str()
+    );
+
+    let bad = dir.write(
+        "bad.toml",
+        "listen = [\"127.0.0.1:2299\"]\n\nmax_auth_trys = 3\n",
+        0o644,
+    );
+    let out = run(
+        cmd(
+            bin("mshd"),
+            ["--check-config", "--config", bad.to_str().unwrap()],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr.contains(&format!("{}:3:", bad.display()))
+            && out.stderr.contains("max_auth_trys"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn host_key_is_generated_0600_on_first_start_and_its_fingerprint_logged() {
+    if !require_root("host_key_is_generated_0600_on_first_start_and_its_fingerprint_logged") {
+        return;
+    }
+    // The default path is under the user's config dir; as root it would be /etc/msh, which a
+    // test must not touch, so mshd runs unprivileged as a throwaway user.
+    let u = TestUser::new();
+    let d = Mshd::builder("hostkey-gen")
+        .run_as(&u.name)
+        .default_host_key()
+        .start();
+    let key = u.home.join(".config/msh/ssh_host_ed25519_key");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&key)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", key.display(), d.log_text()));
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    assert_eq!(meta.uid(), u.uid);
+    let fp = fingerprint_of(&u.home.join(".config/msh/ssh_host_ed25519_key.pub"));
+    let log = d.wait_for_log(&format!("host key {} {fp}", key.display()), LOG);
+    assert!(log.contains("generated new host key"), "{log}");
+    // The client sees that same key.
+    let out = run(
+        cmd(
+            tool("ssh-keyscan"),
+            ["-p", &d.port.to_string(), "-t", "ed25519", "127.0.0.1"],
+        ),
+        b"",
+        T,
+    );
+    let pubkey =
+        std::fs::read_to_string(u.home.join(".config/msh/ssh_host_ed25519_key.pub")).unwrap();
+    let b64 = pubkey.split_whitespace().nth(1).unwrap();
+    assert!(
+        out.stdout_str().contains(b64),
+        "keyscan: {}",
+        out.stdout_str()
+    );
+}
+
+#[test]
+fn host_key_readable_by_others_is_refused() {
+    let dir = TestDir::new("hostkey-mode");
+    let key = ssh_keygen_ed25519(&dir, "hk");
+    msh_tests::mshd::set_mode(&key, 0o644);
+    let cfg = dir.write("mshd.toml", "", 0o644);
+    let out = run(
+        cmd(
+            bin("mshd"),
+            [
+                "--config",
+                cfg.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--host-key",
+                key.to_str().unwrap(),
+            ],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr.contains(&key.display().to_string()),
+        "{}",
+        out.stderr
+    );
+}
