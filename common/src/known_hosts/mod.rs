@@ -10,7 +10,8 @@
 //! - `verify::check(files, host, port, key) -> HostKeyVerdict` (with HostKeyAlias: pass the
 //!   alias as `host` and port 22, or call `check_alias`).
 //! - `verify::find(file, host, port)`, `verify::cert_authorities_for(files, host, port)`,
-//!   `verify::entry_matches_host(entry, host, port)`.
+//!   `verify::entry_matches_host(entry, host, port)`, `verify::known_algorithms(files, host,
+//!   port)` (to prefer known host-key algorithms, as OpenSSH does).
 //! - `write::append(path, host, port, key, hash) -> Result<()>`: locked, atomic.
 //! - `write::remove_host(path, host, port) -> Result<usize>`, `write::hash_file(path) -> Result<usize>`: atomic
 //!   rewrite keeping `path.old`.
@@ -21,7 +22,8 @@ pub mod write;
 
 pub use parse::{Entry, HostField, KnownHostsFile, Line, Marker};
 pub use verify::{
-    cert_authorities_for, check, check_alias, entry_matches_host, find, HostKeyVerdict,
+    cert_authorities_for, check, check_alias, entry_matches_host, find, known_algorithms,
+    HostKeyVerdict,
 };
 
 /// The name under which a host is stored: `host` on port 22, `[host]:port` otherwise.

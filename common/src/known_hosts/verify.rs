@@ -107,6 +107,28 @@ pub fn cert_authorities_for<'a>(
     out
 }
 
+/// Algorithms of the plain keys on record for `host` on `port`, in file order without
+/// duplicates (RSA once, whatever its signature hash). OpenSSH's client puts these first in
+/// its host-key algorithm list (`order_hostkeyalgs`), so that a host known with an ECDSA key
+/// is asked for that key rather than for a new ed25519 one; callers that do the same get
+/// Trusted instead of Unknown for such hosts. Like OpenSSH, only the looked-up name counts
+/// (`[host]:port` on a non-22 port).
+pub fn known_algorithms(files: &[KnownHostsFile], host: &str, port: u16) -> Vec<Algorithm> {
+    let name = host_key_name(host, port);
+    let mut out: Vec<Algorithm> = Vec::new();
+    for f in files {
+        for e in f.entries() {
+            if e.marker == Marker::None && entry_matches_name(e, &name) {
+                let a = key_family(&e.key);
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The `@revoked` entry (in any file, for any host) that holds `key`, if one does.
 ///
 /// Deliberately stricter than OpenSSH, which honours `@revoked` only on lines whose host
@@ -166,6 +188,10 @@ fn check_name(files: &[KnownHostsFile], name: &str, key: &PublicKey) -> HostKeyV
 /// `[host]:port` entries leave the host Unknown, a portless `host` entry holding this very key
 /// vouches for it; a portless entry with a different key leaves it Unknown (never Changed).
 /// `@cert-authority` lines are not host keys and are skipped (see [`cert_authorities_for`]).
+///
+/// Differs from OpenSSH in one case, as msh's contract says: a host known only with keys of
+/// other algorithms is Unknown here, where OpenSSH reports it changed. OpenSSH rarely gets
+/// there because it asks for the known algorithms first: see [`known_algorithms`].
 ///
 /// With HostKeyAlias, pass the alias as `host` and port 22 (or call [`check_alias`]).
 pub fn check(files: &[KnownHostsFile], host: &str, port: u16, key: &PublicKey) -> HostKeyVerdict {
@@ -400,6 +426,29 @@ mod tests {
         assert_eq!(lines(cert_authorities_for(&f, "h", 22)), [2]);
         assert_eq!(lines(cert_authorities_for(&f, "h", 2222)), [3, 2]);
         assert!(cert_authorities_for(&f, "nope", 22).is_empty());
+    }
+
+    #[test]
+    fn known_algorithms_in_file_order() {
+        let f = [
+            file("/u", &format!("h {RSA1}\nh {ED1}\n@revoked h {ED2}\n")),
+            file("/g", &format!("h {ED2}\n[h]:2222 {ED3}\n*,!h {RSA1}\n")),
+        ];
+        assert_eq!(
+            known_algorithms(&f, "h", 22),
+            [Algorithm::Rsa { hash: None }, Algorithm::Ed25519]
+        );
+        // `*,!h` excludes `h` but not `[h]:2222`.
+        assert_eq!(
+            known_algorithms(&f, "h", 2222),
+            [Algorithm::Ed25519, Algorithm::Rsa { hash: None }]
+        );
+        assert_eq!(
+            known_algorithms(&f, "x", 22),
+            [Algorithm::Rsa { hash: None }]
+        );
+        let g = [file("/u", &format!("h {ED1}\n"))];
+        assert!(known_algorithms(&g, "h", 2222).is_empty());
     }
 
     #[test]
