@@ -68,8 +68,9 @@ pub fn format_line(host: &str, port: u16, key: &PublicKey, hash: bool) -> Result
 ///
 /// Creates the parent directory (0700) and the file (0600, owned by the directory's owner)
 /// when missing; an existing file keeps its mode and owner, and its bytes stay as they were
-/// (a final newline is added first if it lacked one). If another process recorded the same key for the same name
-/// meanwhile, nothing is written. A symlinked file is updated at its target.
+/// (a final newline is added first if it lacked one). If another process recorded the same
+/// key for the same name meanwhile, nothing is written. A symlinked file is updated at its
+/// target.
 pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
@@ -238,8 +239,8 @@ fn resolve_symlink(path: &Path) -> Result<PathBuf> {
 }
 
 /// Opens (creating if needed) the lock file for `target`. flock needs no write access, so an
-/// existing lock file is opened read-only: one left by root in a user's directory still
-/// works for the user. A new one gets the owner of its directory, for the same reason.
+/// existing lock file is opened read-only. A new one gets the owner of its directory, so
+/// that root writing in a user's ~/.ssh does not leave a lock file the user cannot open.
 fn open_lock_file(lock_path: &Path) -> Result<File> {
     match File::open(lock_path) {
         Ok(f) => return Ok(f),
