@@ -154,16 +154,15 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
         };
         let Some(msg) = msg else { break };
         match msg {
-            ChannelMsg::Data { data } => {
-                if stdout_ok {
-                    if let Err(e) = write_all_flush(&mut stdout, &data).await {
-                        // Broken pipe (e.g. `| head`): stop writing, keep draining so the
-                        // remote side is not blocked, as ssh does.
-                        tracing::debug!("stdout: {e}");
-                        stdout_ok = false;
-                    }
+            ChannelMsg::Data { data } if stdout_ok => {
+                if let Err(e) = write_all_flush(&mut stdout, &data).await {
+                    // Broken pipe (e.g. `| head`): stop writing, keep draining so the
+                    // remote side is not blocked.
+                    tracing::debug!("stdout: {e}");
+                    stdout_ok = false;
                 }
             }
+            ChannelMsg::Data { .. } => {}
             ChannelMsg::ExtendedData { data, ext: 1 } => {
                 let _ = write_all_flush(&mut stderr, &data).await;
             }
@@ -176,11 +175,10 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
                 pending.pop_front();
             }
             ChannelMsg::Failure => match pending.pop_front() {
-                Some("pty") => {
-                    if !settings.quiet {
-                        eprintln!("msh: PTY allocation request failed\r");
-                    }
+                Some("pty") if !settings.quiet => {
+                    eprintln!("msh: PTY allocation request failed\r");
                 }
+                Some("pty") => {}
                 Some(what) => {
                     drop(_raw);
                     bail!(
