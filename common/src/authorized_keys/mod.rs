@@ -8,6 +8,15 @@
 //!   equals `key` and whose `from=` / `expiry-time=` admit the peer gives `Accept(Permissions)`.
 //! - `policy::expand_tokens(pattern, user, home)` for `authorized_keys_files` (`%h`, `%u`, `%%`).
 //! - `AuthorizedKeys::warnings()`: one `path:line: reason` per unusable line.
+//! - `policy::authorize_cert_authority(files, ca, cert_principals, user, peer, now)`: the
+//!   `cert-authority` (+ `principals=`) lines, for user certificates.
+//! - `policy::match_from(list, peer)`: OpenSSH's `from=` matching on its own.
+//! - `parse::quote_option_value(v)`: writes a value that parses back to `v`.
+//!
+//! Where msh is stricter than sshd: a `from=` entry containing `/` that is not a valid
+//! network refuses the entry (sshd refuses host bits set and over-long masks, but treats other
+//! such text as a pattern that never matches); a certificate line (`*-cert-v01@openssh.com`)
+//! is reported as unusable, since it can never match a login.
 
 pub mod options;
 pub mod parse;

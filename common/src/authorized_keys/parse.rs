@@ -445,7 +445,7 @@ impl AuthorizedKeys {
         }
     }
 
-    /// Reads and parses `path`. A file that cannot be read (missing included) is an
+    /// Reads and parses `path`. A file that cannot be read, a missing one included, is an
     /// `Error::Io` naming it: the caller decides whether "missing" means "no keys".
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
