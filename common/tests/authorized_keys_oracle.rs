@@ -39,6 +39,8 @@ fn tool(name: &str) -> PathBuf {
 /// sshd, stopped by its PID when dropped.
 struct Sshd {
     child: Child,
+    /// `127.0.0.1` or `::1`.
+    host: IpAddr,
     port: u16,
     log: PathBuf,
 }
@@ -52,9 +54,18 @@ impl Drop for Sshd {
 
 impl Sshd {
     fn start(dir: &Path, authorized_keys: &Path, strict_modes: bool) -> Sshd {
+        Self::start_on(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            dir,
+            authorized_keys,
+            strict_modes,
+        )
+    }
+
+    fn start_on(host: IpAddr, dir: &Path, authorized_keys: &Path, strict_modes: bool) -> Sshd {
         let host_key = dir.join("host_key");
         keygen(&host_key);
-        let port = TcpListener::bind("127.0.0.1:0")
+        let port = TcpListener::bind((host, 0))
             .unwrap()
             .local_addr()
             .unwrap()
@@ -63,7 +74,7 @@ impl Sshd {
         std::fs::write(
             &config,
             format!(
-                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {}\nAuthorizedKeysFile {}\n\
+                "ListenAddress {host}\nPort {port}\nHostKey {}\nAuthorizedKeysFile {}\n\
                  PidFile none\nUsePAM no\nStrictModes {}\nUseDNS no\nPermitRootLogin yes\n\
                  PubkeyAuthentication yes\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nPermitUserEnvironment yes\nLogLevel DEBUG1\n\
@@ -90,9 +101,14 @@ impl Sshd {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut sshd = Sshd { child, port, log };
+        let mut sshd = Sshd {
+            child,
+            host,
+            port,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect((host, port)).is_err() {
             if let Ok(Some(status)) = sshd.child.try_wait() {
                 panic!("sshd exited ({status}): {}", sshd.log_text());
             }
@@ -136,7 +152,12 @@ impl Sshd {
                 "-i",
             ])
             .arg(key)
-            .args(["-p", &self.port.to_string(), "root@127.0.0.1", command])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                &format!("root@{}", self.host),
+                command,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -486,4 +507,63 @@ fn sshd_strict_modes_and_check_strict_modes_agree() {
         env!("CARGO_TARGET_TMPDIR")
     );
     assert!(!sshd_said["file 0664"] && !sshd_said[".ssh 1777"]);
+}
+
+#[test]
+fn sshd_and_authorize_agree_over_ipv6() {
+    let dir = fresh_dir("v6");
+    let id = dir.join("id");
+    let key = keygen(&id);
+    let k = key.to_openssh().unwrap();
+    let ak_path = dir.join("authorized_keys");
+    std::fs::write(&ak_path, "").unwrap();
+    let peer = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    let mut sshd = Sshd::start_on(peer, &dir, &ak_path, false);
+    let froms = [
+        "::1",
+        "::1/128",
+        "::/0",
+        "::/64",
+        "0:0:0:0:0:0:0:1",
+        "2001:db8::/32",
+        "!::1,*",
+        "!::/0,*",
+        "127.0.0.1",
+        "127.0.0.0/8",
+        "::?",
+        "::1/64",
+        "*",
+    ];
+    let mut disagreements = Vec::new();
+    let mut accepted = Vec::new();
+    for from in froms {
+        let text = format!("from=\"{from}\" {k}\n");
+        std::fs::write(&ak_path, &text).unwrap();
+        let theirs = sshd.login(&id, "true").is_some();
+        let files = [AuthorizedKeys::parse(&ak_path, &text)];
+        let ours = authorize(&files, &key, peer, SystemTime::now());
+        if matches!(ours, AuthDecision::Accept(_)) != theirs {
+            disagreements.push(format!(
+                "from=\"{from}\": sshd accepted={theirs}, msh {ours:?}"
+            ));
+        }
+        if theirs {
+            accepted.push(from);
+        }
+    }
+    drop(sshd);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+    assert_eq!(
+        accepted,
+        [
+            "::1",
+            "::1/128",
+            "::/0",
+            "::/64",
+            "0:0:0:0:0:0:0:1",
+            "::?",
+            "*"
+        ]
+    );
 }
