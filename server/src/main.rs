@@ -55,6 +55,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    sys::reset_inherited_signal_dispositions();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {

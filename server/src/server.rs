@@ -36,6 +36,8 @@ pub struct Shared {
     next_conn: AtomicU64,
     /// Open connections, so that SIGTERM can wait for them to end.
     live: AtomicU64,
+    /// Connections not authenticated yet (for max_startups).
+    unauth: AtomicU64,
     idle: tokio::sync::Notify,
 }
 
@@ -47,6 +49,7 @@ impl Shared {
             own_uid: nix::unistd::geteuid(),
             next_conn: AtomicU64::new(1),
             live: AtomicU64::new(0),
+            unauth: AtomicU64::new(0),
             idle: tokio::sync::Notify::new(),
         })
     }
@@ -156,6 +159,17 @@ pub async fn serve(
             _ = &mut shutdown => break,
             conn = rx.recv() => {
                 let Some((stream, peer, local)) = conn else { break };
+                let startups = shared.settings.read().await.max_startups;
+                let pending = shared.unauth.load(Ordering::SeqCst);
+                if should_drop(startups, pending, rand::random::<u32>() % 100) {
+                    tracing::warn!(
+                        "dropping connection from {peer}: {pending} connections are not authenticated yet (max_startups {}:{}:{})",
+                        startups.start, startups.rate, startups.full
+                    );
+                    drop(stream);
+                    continue;
+                }
+                shared.unauth.fetch_add(1, Ordering::SeqCst);
                 let cfg = config.read().await.clone();
                 let shared = shared.clone();
                 let guard = LiveGuard::new(shared.clone());
@@ -170,6 +184,28 @@ pub async fn serve(
         t.abort();
     }
     Ok(())
+}
+
+/// OpenSSH's MaxStartups: below `start` unauthenticated connections accept all; from `start`
+/// drop with probability `rate`%, rising linearly to 100% at `full`. `roll` is 0..100.
+fn should_drop(m: crate::config::MaxStartups, pending: u64, roll: u32) -> bool {
+    let (start, full) = (u64::from(m.start), u64::from(m.full));
+    if pending >= full {
+        return true;
+    }
+    if pending < start {
+        return false;
+    }
+    let span = full.saturating_sub(start).max(1);
+    let p = u64::from(m.rate) + (100 - u64::from(m.rate).min(100)) * (pending - start) / span;
+    u64::from(roll) < p
+}
+
+/// Marks the connection authenticated (or gone) once, releasing its max_startups slot.
+fn leave_unauth(shared: &Shared, authed: &AtomicBool) {
+    if !authed.swap(true, Ordering::SeqCst) {
+        shared.unauth.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn run_connection(
@@ -189,6 +225,9 @@ async fn run_connection(
     shared.audit.event("connect", conn_id, &peer_s, &[]);
     let authed = Arc::new(AtomicBool::new(false));
     let grace = settings.login_grace_time;
+    // The grace period covers everything before authentication, including a peer that
+    // never sends its version line (russh's run_stream waits for it).
+    let deadline = tokio::time::Instant::now() + grace;
     let handler = Conn {
         shared: shared.clone(),
         settings,
@@ -201,9 +240,11 @@ async fn run_connection(
         authed: authed.clone(),
         channels: HashMap::new(),
     };
-    let session = match russh::server::run_stream(cfg, stream, handler).await {
-        Ok(s) => s,
-        Err(e) => {
+    let setup = tokio::time::timeout_at(deadline, russh::server::run_stream(cfg, stream, handler));
+    let session = match setup.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            leave_unauth(&shared, &authed);
             tracing::info!("connection {conn_id} from {peer}: setup failed: {e:#}");
             shared.audit.event(
                 "disconnect",
@@ -213,11 +254,25 @@ async fn run_connection(
             );
             return;
         }
+        Err(_) => {
+            leave_unauth(&shared, &authed);
+            tracing::info!(
+                "connection {conn_id} from {peer}: no SSH version line within login_grace_time ({grace:?}), closing"
+            );
+            shared.audit.event(
+                "disconnect",
+                conn_id,
+                &peer_s,
+                &[("reason", Value::from("login grace time exceeded"))],
+            );
+            return;
+        }
     };
     let handle = session.handle();
+    let authed2 = authed.clone();
     let grace_timer = tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
-        if !authed.load(Ordering::SeqCst) {
+        tokio::time::sleep_until(deadline).await;
+        if !authed2.load(Ordering::SeqCst) {
             tracing::info!("connection {conn_id} from {peer}: not authenticated within login_grace_time ({grace:?}), disconnecting");
             let _ = handle
                 .disconnect(
@@ -230,6 +285,7 @@ async fn run_connection(
     });
     let result = session.await;
     grace_timer.abort();
+    leave_unauth(&shared, &authed);
     let reason = match &result {
         Ok(()) => "closed".to_string(),
         Err(e) => format!("{e:#}"),
@@ -511,7 +567,7 @@ impl russh::server::Handler for Conn {
                 self.log_attempt(user, &key, "accepted", &perms.source);
                 self.account = Some(account);
                 self.perms = Some(perms);
-                self.authed.store(true, Ordering::SeqCst);
+                leave_unauth(&self.shared, &self.authed);
                 Ok(Auth::Accept)
             }
             Verdict::Reject(reason) => {
@@ -742,5 +798,26 @@ impl Conn {
         self.user = Some(user.to_string());
         self.account = None;
         self.perms = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::should_drop;
+    use crate::config::MaxStartups;
+
+    #[test]
+    fn max_startups_drops_as_openssh() {
+        let m = MaxStartups {
+            start: 10,
+            rate: 30,
+            full: 100,
+        };
+        assert!(!should_drop(m, 9, 0));
+        assert!(should_drop(m, 10, 29));
+        assert!(!should_drop(m, 10, 30));
+        assert!(should_drop(m, 100, 99));
+        assert!(should_drop(m, 55, 64)); // 30 + 70 * 45/90 = 65 %
+        assert!(!should_drop(m, 55, 65));
     }
 }

@@ -13,6 +13,8 @@ use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -162,14 +164,15 @@ fn start_pipes(
     let stderr = child.stderr.take();
     let started = Instant::now();
 
-    let bytes_in = tokio::spawn(async move {
-        let Some(mut stdin) = stdin else { return 0u64 };
+    let bytes_in = Arc::new(AtomicU64::new(0));
+    let counter = bytes_in.clone();
+    let in_task = tokio::spawn(async move {
+        let Some(mut stdin) = stdin else { return };
         let mut input = input;
-        let mut n = 0u64;
         while let Some(msg) = input.recv().await {
             match msg {
                 Input::Data(d) => {
-                    n += d.len() as u64;
+                    counter.fetch_add(d.len() as u64, Ordering::Relaxed);
                     if stdin.write_all(&d).await.is_err() {
                         break;
                     }
@@ -178,7 +181,6 @@ fn start_pipes(
             }
         }
         // Dropping stdin closes the pipe: the process sees EOF.
-        n
     });
     let out_task = stdout.map(|r| tokio::spawn(pump_out(r, handle.clone(), channel, None)));
     let err_task = stderr.map(|r| tokio::spawn(pump_out(r, handle.clone(), channel, Some(1))));
@@ -190,8 +192,8 @@ fn start_pipes(
         for t in [out_task, err_task].into_iter().flatten() {
             bytes_out += t.await.unwrap_or(0);
         }
-        bytes_in.abort();
-        let bytes_in = 0u64;
+        in_task.abort();
+        let bytes_in = bytes_in.load(Ordering::Relaxed);
         finish(
             status, channel, &handle, &audit, started, bytes_in, bytes_out,
         )
@@ -246,15 +248,16 @@ fn start_pty(
     let (reader, mut writer) = pty.into_split();
     let (resize_tx, mut resize_rx) = mpsc::unbounded_channel::<(u16, u16)>();
 
+    let bytes_in = Arc::new(AtomicU64::new(0));
+    let counter = bytes_in.clone();
     let in_task = tokio::spawn(async move {
         let mut input = input;
-        let mut n = 0u64;
         let mut input_open = true;
         loop {
             tokio::select! {
                 msg = input.recv(), if input_open => match msg {
                     Some(Input::Data(d)) => {
-                        n += d.len() as u64;
+                        counter.fetch_add(d.len() as u64, Ordering::Relaxed);
                         if writer.write_all(&d).await.is_err() {
                             input_open = false;
                         }
@@ -271,7 +274,6 @@ fn start_pty(
                 },
             }
         }
-        n
     });
     let mut out_task = tokio::spawn(pump_out(reader, handle.clone(), channel, None));
 
@@ -287,7 +289,11 @@ fn start_pty(
             }
         };
         in_task.abort();
-        finish(status, channel, &handle, &audit, started, 0, bytes_out).await;
+        let bytes_in = bytes_in.load(Ordering::Relaxed);
+        finish(
+            status, channel, &handle, &audit, started, bytes_in, bytes_out,
+        )
+        .await;
     });
     Ok(Running {
         pid,
@@ -346,9 +352,7 @@ async fn finish(
         ),
         ("bytes_out", Value::from(bytes_out)),
     ];
-    if bytes_in > 0 {
-        fields.push(("bytes_in", Value::from(bytes_in)));
-    }
+    fields.push(("bytes_in", Value::from(bytes_in)));
     match status {
         Ok(st) => {
             if let Some(code) = st.code() {

@@ -62,3 +62,28 @@ pub fn drop_privileges_pty(cmd: pty_process::Command, id: Identity) -> pty_proce
     // before the fork, no allocation.
     unsafe { cmd.pre_exec(move || become_user(&id)) }
 }
+
+/// Restores default dispositions for signals that were ignored when mshd started (a shell
+/// starting a background job ignores SIGINT and SIGQUIT, for instance). Ignored signals stay
+/// ignored across exec, so without this every user session would inherit them. SIGPIPE is
+/// left as Rust set it: std restores it to the default in spawned children.
+/// Call once at startup, before any handler is installed.
+pub fn reset_inherited_signal_dispositions() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL replaces no Rust handler (none is installed yet: this
+        // runs first thing in main, before tokio registers its own), so no code that relies
+        // on a previous handler can be affected.
+        let _ = unsafe { sigaction(sig, &dfl) };
+    }
+    // An inherited blocked-signal mask would also pass on to sessions: clear it.
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        None,
+    );
+}

@@ -285,3 +285,25 @@ fn host_key_readable_by_others_is_refused() {
         out.stderr
     );
 }
+
+#[test]
+fn silent_connection_is_closed_after_login_grace_time() {
+    use std::io::Read;
+    let d = Mshd::builder("grace")
+        .toml("login_grace_time = \"1s\"")
+        .start();
+    let mut s = std::net::TcpStream::connect(d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = Vec::new();
+    // mshd sends its version line, then hangs up once the grace time is over.
+    let r = s.read_to_end(&mut buf);
+    assert!(r.is_ok(), "connection not closed: {r:?}");
+    assert!(String::from_utf8_lossy(&buf).starts_with("SSH-2.0-"));
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    d.wait_for_log("login_grace_time", LOG);
+}

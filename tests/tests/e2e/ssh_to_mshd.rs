@@ -206,3 +206,52 @@ fn command_killed_by_a_signal_makes_ssh_exit_255() {
         out.stderr
     );
 }
+
+#[test]
+fn sigterm_stops_accepting_but_lets_running_sessions_finish() {
+    let mut d = Mshd::start("sigterm");
+    let long = d.ssh(&[], "sleep 2; echo finished; exit 4");
+    let session = std::thread::spawn(move || run(long, b"", T));
+    d.wait_for_log("exec \"sleep 2", Duration::from_secs(10));
+    d.proc.signal(nix::sys::signal::Signal::SIGTERM);
+    d.wait_for_log("no longer accepting", Duration::from_secs(5));
+    // New connections are refused at once...
+    let out = run(d.ssh(&[], "echo new"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    assert!(out.stdout.is_empty());
+    // ...while the running command completes with its output and status.
+    let out = session.join().unwrap();
+    assert_eq!(out.stdout_str(), "finished\n", "stderr: {}", out.stderr);
+    assert_eq!(out.code(), Some(4));
+    // Then mshd exits by itself, successfully.
+    let st = d
+        .proc
+        .wait_timeout(Duration::from_secs(10))
+        .expect("mshd still running after its last session");
+    assert!(st.success(), "mshd exit status {st:?}\n{}", d.log_text());
+}
+
+#[test]
+fn sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad() {
+    let d = Mshd::start("sighup");
+    assert_eq!(run(d.ssh(&[], "echo a"), b"", T).stdout_str(), "a\n");
+    let user = msh_tests::mshd::current_user();
+    std::fs::write(&d.config, format!("deny_users = [\"{user}\"]\n")).unwrap();
+    d.proc.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_for_log("configuration reloaded", Duration::from_secs(5));
+    let out = run(d.ssh(&[], "echo b"), b"", T);
+    assert_eq!(out.code(), Some(255), "deny_users not applied after SIGHUP");
+    d.wait_for_log("is in deny_users", Duration::from_secs(5));
+
+    // A broken file is reported with its line and the previous settings stay.
+    std::fs::write(&d.config, "deny_users = [\"x\"]\nbogus = 1\n").unwrap();
+    d.proc.signal(nix::sys::signal::Signal::SIGHUP);
+    let log = d.wait_for_log("config not reloaded", Duration::from_secs(5));
+    assert!(log.contains(&format!("{}:2:", d.config.display())), "{log}");
+    let out = run(d.ssh(&[], "echo c"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(255),
+        "the broken config replaced the previous one"
+    );
+}
