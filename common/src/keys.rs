@@ -393,16 +393,29 @@ pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<Private
         reason,
     };
     if text.contains(OPENSSH_BEGIN) {
-        let key = PrivateKey::from_openssh(text.trim())
-            .map_err(|e| key_err(format!("not a private key: invalid OpenSSH key: {e}")))?;
+        let key = match PrivateKey::from_openssh(text.trim()) {
+            Ok(k) => k,
+            Err(e) => {
+                return match p256_short_scalar::decode(&text, passphrase) {
+                    Some(r) => r.map_err(|reason| key_err(reason.into())),
+                    None => Err(key_err(format!(
+                        "not a private key: invalid OpenSSH key: {e}"
+                    ))),
+                }
+            }
+        };
         if !key.is_encrypted() {
             return Ok(key);
         }
         return match passphrase {
             None => Err(key_err(REASON_NEEDS_PASSPHRASE.into())),
-            Some(p) => key
-                .decrypt(p)
-                .map_err(|_| key_err(REASON_WRONG_PASSPHRASE.into())),
+            Some(p) => match key.decrypt(p) {
+                Ok(k) => Ok(k),
+                Err(_) => match p256_short_scalar::decode(&text, passphrase) {
+                    Some(r) => r.map_err(|reason| key_err(reason.into())),
+                    None => Err(key_err(REASON_WRONG_PASSPHRASE.into())),
+                },
+            },
         };
     }
     match russh::keys::decode_secret_key(&text, passphrase) {
@@ -442,11 +455,17 @@ pub fn is_wrong_passphrase(err: &Error) -> bool {
 pub fn is_encrypted(path: &Path) -> Result<bool> {
     let text = read_key_text(path)?;
     if text.contains(OPENSSH_BEGIN) {
-        let key = PrivateKey::from_openssh(text.trim()).map_err(|e| Error::Key {
-            path: path.to_path_buf(),
-            reason: format!("not a private key: invalid OpenSSH key: {e}"),
-        })?;
-        return Ok(key.is_encrypted());
+        return match PrivateKey::from_openssh(text.trim()) {
+            Ok(key) => Ok(key.is_encrypted()),
+            Err(e) => match p256_short_scalar::decode(&text, None) {
+                Some(Ok(_)) => Ok(false),
+                Some(Err(_)) => Ok(true),
+                None => Err(Error::Key {
+                    path: path.to_path_buf(),
+                    reason: format!("not a private key: invalid OpenSSH key: {e}"),
+                }),
+            },
+        };
     }
     if legacy_pem_encrypted(&text) {
         return Ok(true);
@@ -466,11 +485,16 @@ pub fn is_encrypted(path: &Path) -> Result<bool> {
 pub fn private_key_public_part(path: &Path) -> Result<PublicKey> {
     let text = read_key_text(path)?;
     if text.contains(OPENSSH_BEGIN) {
-        let key = PrivateKey::from_openssh(text.trim()).map_err(|e| Error::Key {
-            path: path.to_path_buf(),
-            reason: format!("not a private key: invalid OpenSSH key: {e}"),
-        })?;
-        return Ok(key.public_key().clone());
+        return match PrivateKey::from_openssh(text.trim()) {
+            Ok(key) => Ok(key.public_key().clone()),
+            Err(e) => match p256_short_scalar::decode(&text, None) {
+                Some(Ok(key)) => Ok(key.public_key().clone()),
+                _ => Err(Error::Key {
+                    path: path.to_path_buf(),
+                    reason: format!("not a private key: invalid OpenSSH key: {e}"),
+                }),
+            },
+        };
     }
     match russh::keys::decode_secret_key(&text, None) {
         Ok(k) => Ok(k.public_key().clone()),
@@ -482,6 +506,105 @@ pub fn private_key_public_part(path: &Path) -> Result<PublicKey> {
             path: path.to_path_buf(),
             reason: format!("not a private key: {e}"),
         }),
+    }
+}
+
+/// Works around ssh-key 0.7.0-rc.11 refusing NIST P-256 private keys whose secret scalar
+/// starts with a zero byte: OpenSSH stores the scalar as a minimal mpint, so about one key in
+/// 256 has a 31-byte scalar, which ssh-key rejects ("length invalid"). This decodes such a key
+/// (`openssh-key-v1`, unencrypted or with a non-AEAD cipher such as ssh-keygen's default
+/// aes256-ctr) by hand and pads the scalar. Returns None when the file is not such a key, so
+/// the caller reports its original error.
+mod p256_short_scalar {
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine as _;
+    use russh::keys::ssh_key::private::{EcdsaKeypair, EcdsaPrivateKey, KeypairData};
+    use russh::keys::ssh_key::public::{EcdsaPublicKey, KeyData};
+    use russh::keys::{PrivateKey, PublicKey};
+
+    use super::{REASON_NEEDS_PASSPHRASE, REASON_WRONG_PASSPHRASE};
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (head, tail) = self.0.split_at(n);
+            self.0 = tail;
+            Some(head)
+        }
+        fn u32(&mut self) -> Option<u32> {
+            let b = self.take(4)?;
+            Some(u32::from_be_bytes(b.try_into().ok()?))
+        }
+        fn string(&mut self) -> Option<&'a [u8]> {
+            let n = self.u32()? as usize;
+            self.take(n)
+        }
+    }
+
+    pub(super) fn decode(
+        text: &str,
+        passphrase: Option<&str>,
+    ) -> Option<Result<PrivateKey, &'static str>> {
+        let b64: String = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let raw = BASE64.decode(b64).ok()?;
+        let mut r = Reader(&raw);
+        if r.take(15)? != b"openssh-key-v1\0" {
+            return None;
+        }
+        let cipher_name = r.string()?;
+        let _kdf_name = r.string()?;
+        let _kdf_options = r.string()?;
+        if r.u32()? != 1 {
+            return None;
+        }
+        let public = PublicKey::from_bytes(r.string()?).ok()?;
+        let KeyData::Ecdsa(EcdsaPublicKey::NistP256(point)) = public.key_data() else {
+            return None;
+        };
+        let mut private = r.string()?.to_vec();
+        if cipher_name != b"none" {
+            let Some(pass) = passphrase else {
+                return Some(Err(REASON_NEEDS_PASSPHRASE));
+            };
+            // The header parses fine; only the private section trips ssh-key.
+            let enc = PrivateKey::from_openssh(text.trim()).ok()?;
+            if enc.cipher().has_tag() {
+                return None;
+            }
+            let (key, iv) = enc.kdf().derive_key_and_iv(enc.cipher(), pass).ok()?;
+            enc.cipher().decrypt(&key, &iv, &mut private, None).ok()?;
+        }
+        let mut p = Reader(&private);
+        if p.u32()? != p.u32()? {
+            return Some(Err(REASON_WRONG_PASSPHRASE));
+        }
+        if p.string()? != b"ecdsa-sha2-nistp256" {
+            return None;
+        }
+        let _curve = p.string()?;
+        if p.string()? != point.as_bytes() {
+            return None;
+        }
+        let scalar = p.string()?;
+        let first = scalar.iter().position(|b| *b != 0).unwrap_or(scalar.len());
+        let scalar = scalar.get(first..)?;
+        let mut bytes = [0u8; 32];
+        let start = 32usize.checked_sub(scalar.len())?;
+        bytes.get_mut(start..)?.copy_from_slice(scalar);
+        let comment = String::from_utf8_lossy(p.string()?).into_owned();
+        let pair = EcdsaKeypair::NistP256 {
+            public: *point,
+            private: EcdsaPrivateKey::from(bytes),
+        };
+        Some(PrivateKey::new(KeypairData::from(pair), comment).map_err(|_| REASON_WRONG_PASSPHRASE))
     }
 }
 
@@ -548,7 +671,7 @@ mod file_tests {
 
     #[test]
     fn written_pair_has_modes_and_decrypts_only_with_passphrase() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = unit_dir();
         let path = dir.path().join("id");
         let k = generate(KeyKind::Ed25519, "me@host").unwrap();
         write_key_pair(&path, &k, Some("sekrit")).unwrap();
@@ -575,5 +698,48 @@ mod file_tests {
         let k = generate(KeyKind::Rsa { bits: 1024 }, "r").unwrap();
         assert_eq!(key_bits(k.public_key()), 1024);
         assert_eq!(key_type_label(k.public_key()), "RSA");
+    }
+
+    /// A fresh directory under target/ (not /tmp, whose permissions are not ours).
+    fn unit_dir() -> tempfile::TempDir {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/unit-tmp");
+        std::fs::create_dir_all(&base).unwrap();
+        tempfile::Builder::new()
+            .prefix("keys-")
+            .tempdir_in(base)
+            .unwrap()
+    }
+
+    #[test]
+    fn load_private_key_tells_missing_from_wrong_passphrase_from_not_a_key() {
+        let dir = unit_dir();
+        let path = dir.path().join("id");
+        let k = generate(KeyKind::Ecdsa { bits: 256 }, "who@where").unwrap();
+        write_key_pair(&path, &k, Some("pw")).unwrap();
+
+        let e = load_private_key(&path, None).unwrap_err();
+        assert!(needs_passphrase(&e) && !is_wrong_passphrase(&e), "{e}");
+        assert!(e.to_string().contains(path.to_str().unwrap()), "{e}");
+        let e = load_private_key(&path, Some("nope")).unwrap_err();
+        assert!(is_wrong_passphrase(&e) && !needs_passphrase(&e), "{e}");
+        let loaded = load_private_key(&path, Some("pw")).unwrap();
+        assert_eq!(loaded.public_key().key_data(), k.public_key().key_data());
+        assert_eq!(loaded.comment().as_str_lossy(), "who@where");
+
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, "hello\n").unwrap();
+        std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = load_private_key(&junk, None).unwrap_err();
+        assert!(!needs_passphrase(&e) && !is_wrong_passphrase(&e));
+        assert!(e.to_string().contains("not a private key"), "{e}");
+        assert!(is_encrypted(&junk).is_err());
+
+        let plain = dir.path().join("plain");
+        write_key_pair(&plain, &k, None).unwrap();
+        assert!(!is_encrypted(&plain).unwrap());
+        assert!(load_private_key(&plain, None).is_ok());
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load_private_key(&plain, None).unwrap_err();
+        assert!(matches!(e, Error::Permissions { .. }), "{e}");
     }
 }

@@ -63,7 +63,7 @@ fn join_numbers(n: &[usize]) -> String {
 
 /// The fingerprint line of a private key file, as ssh-keygen: `PATH.pub` when it holds a
 /// key (an empty comment there prints as the .pub path), else the public half inside the
-/// private key file with the key's own comment (none when the key is encrypted).
+/// private key file with the key's own comment (`no comment` when the key is encrypted).
 fn private_key_line(path: &Path) -> anyhow::Result<String> {
     let pub_path = keys::public_key_path(path);
     if let Ok(public) = keys::load_public_key(&pub_path) {
@@ -76,8 +76,18 @@ fn private_key_line(path: &Path) -> anyhow::Result<String> {
         return Ok(keys::fingerprint_line(&public, &comment));
     }
     let public = keys::private_key_public_part(path)?;
-    let comment = public.comment().as_str_lossy().to_string();
-    Ok(keys::fingerprint_line(&public, &comment))
+    if keys::is_encrypted(path)? {
+        // The comment is inside the encrypted part.
+        return Ok(keys::fingerprint_line(&public, ""));
+    }
+    // An unencrypted key's own comment, printed even when empty, as ssh-keygen does.
+    Ok(format!(
+        "{} {} {} ({})",
+        keys::key_bits(&public),
+        keys::fingerprint(&public),
+        public.comment().as_str_lossy(),
+        keys::key_type_label(&public)
+    ))
 }
 
 /// A key from one line, with the comment ssh-keygen shows: a bare `keytype base64 [comment]`
