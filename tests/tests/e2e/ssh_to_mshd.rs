@@ -255,3 +255,48 @@ fn sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad() {
         "the broken config replaced the previous one"
     );
 }
+
+#[test]
+fn window_change_resizes_the_remote_terminal() {
+    let d = Mshd::start("winch");
+    let ssh = d.ssh(&["-tt"], "sleep 2; stty size");
+    // Inside script's terminal: start at 20x80, resize to 40x120 while the remote command
+    // sleeps; the kernel sends ssh SIGWINCH and ssh sends window-change.
+    let line = format!(
+        "stty rows 20 cols 80; (sleep 1; stty -F /dev/tty rows 40 cols 120) & {}; wait",
+        shell_words(&ssh)
+    );
+    let out = run(cmd("script", ["-qec", line.as_str(), "/dev/null"]), b"", T);
+    let text = out.stdout_str();
+    assert!(
+        text.contains("40 120"),
+        "size not updated: {text} {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn environment_option_sets_variables_for_the_session() {
+    let d = Mshd::builder("ak-environment")
+        .authorized_keys_options(r#"environment="MSHT_FROM_KEY=yes it is""#)
+        .start();
+    let out = run(d.ssh(&[], "echo \"$MSHT_FROM_KEY\""), b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "yes it is\n");
+}
+
+#[test]
+fn restrict_refuses_the_pty_and_forced_command_applies_to_shells() {
+    let d = Mshd::builder("ak-restrict")
+        .authorized_keys_options(r#"restrict,command="echo only-this; tty""#)
+        .start();
+    // No command: the shell request is replaced by the forced command; no PTY is given
+    // (ssh does not ask for one when stdin is not a terminal; the forced command runs).
+    let out = run(d.ssh(&[], ""), b"", T);
+    assert_eq!(
+        out.stdout_str(),
+        "only-this\nnot a tty\n",
+        "stderr: {}",
+        out.stderr
+    );
+}
