@@ -759,3 +759,38 @@ fn p256_key_with_short_scalar_loads_and_signs() {
         ssh_keygen(["-l", "-f", &s(&path)]).stdout_str()
     );
 }
+
+/// On a terminal without -N, generate asks for the passphrase twice (again on a mismatch)
+/// and encrypts the key with it. `script` gives msh-keygen a pseudo-terminal.
+#[test]
+fn generate_asks_for_passphrase_twice_on_a_tty() {
+    let dir = TestDir::new("keygen-tty");
+    let path = dir.join("id");
+    let line = format!("{} generate -C tty -f {}", s(&bin("msh-keygen")), s(&path));
+    let out = run(
+        cmd(tool("script"), ["-qec", &line, "/dev/null"]),
+        b"first\nsecond\ntyped twice\ntyped twice\n",
+        T,
+    );
+    let text = out.stdout_str();
+    assert_eq!(out.code(), Some(0), "{text} {}", out.stderr);
+    assert_eq!(
+        text.matches("Enter passphrase (empty for no passphrase): ")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("Enter same passphrase again: ").count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains("Passphrases do not match.  Try again."),
+        "{text}"
+    );
+    let o = ssh_keygen(["-y", "-P", "typed twice", "-f", &s(&path)]);
+    assert_eq!(o.code(), Some(0), "{}", o.stderr);
+    let o = ssh_keygen(["-y", "-P", "", "-f", &s(&path)]);
+    assert_ne!(o.code(), Some(0), "key was not encrypted");
+}
