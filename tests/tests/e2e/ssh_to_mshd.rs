@@ -300,3 +300,46 @@ fn restrict_refuses_the_pty_and_forced_command_applies_to_shells() {
         out.stderr
     );
 }
+
+#[test]
+fn max_sessions_limits_channels_on_one_connection() {
+    let d = Mshd::builder("max-sessions")
+        .toml("max_sessions = 1")
+        .start();
+    // One connection, shared through an OpenSSH control master (a harness Proc).
+    let ctl = d.dir.join("ctl");
+    let mut master = d.ssh(&["-M", "-S", ctl.to_str().unwrap(), "-N"], "");
+    master.stdin(std::process::Stdio::null());
+    let master = Proc::spawn("ssh-master", master, &d.dir.join("master.log"));
+    let start = std::time::Instant::now();
+    while !ctl.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "control socket not created: {}",
+            master.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first = d.ssh(&["-S", ctl.to_str().unwrap()], "sleep 2; echo first");
+    let first = std::thread::spawn(move || run(first, b"", T));
+    d.wait_for_log("exec \"sleep 2", Duration::from_secs(10));
+    // When the multiplexed session is refused, OpenSSH falls back to a connection of its
+    // own; a failing ProxyCommand makes that fallback fail so the refusal is visible.
+    let out = run(
+        d.ssh(
+            &["-S", ctl.to_str().unwrap(), "-o", "ProxyCommand=false"],
+            "echo second",
+        ),
+        b"",
+        T,
+    );
+    assert_ne!(out.code(), Some(0));
+    assert!(out.stdout.is_empty(), "{}", out.stdout_str());
+    d.wait_for_log("max_sessions (1) reached", Duration::from_secs(5));
+    let out = first.join().unwrap();
+    assert_eq!(out.stdout_str(), "first\n", "{}", out.stderr);
+    // Once the first session is gone, a new one fits again.
+    let out = run(d.ssh(&["-S", ctl.to_str().unwrap()], "echo third"), b"", T);
+    assert_eq!(out.stdout_str(), "third\n", "{}", out.stderr);
+    drop(master);
+}
