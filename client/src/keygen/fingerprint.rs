@@ -2,6 +2,7 @@
 //! `.pub` beside it, else the public half stored in the key file), a public key, or a file of
 //! many keys (authorized_keys with options, known_hosts with host names): one line per key.
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -10,13 +11,23 @@ use msh_common::keys;
 use crate::Report;
 
 pub fn run(path: &Path) -> anyhow::Result<Report> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // `-` is standard input, as with ssh-keygen -lf - (public key lines only there).
+    let stdin = path.as_os_str() == "-";
+    let bytes = if stdin {
+        let mut v = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut v)
+            .context("cannot read standard input")?;
+        v
+    } else {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
     let text = String::from_utf8_lossy(&bytes);
     let first_line = text
         .lines()
         .map(|l| l.trim_start_matches([' ', '\t']))
         .find(|l| !l.is_empty() && !l.starts_with('#'));
-    if first_line.is_some_and(|l| l.contains("PRIVATE KEY")) {
+    if !stdin && first_line.is_some_and(|l| l.contains("PRIVATE KEY")) {
         return Ok(Report {
             stdout: format!("{}\n", private_key_line(path)?),
             ..Report::default()
@@ -40,7 +51,11 @@ pub fn run(path: &Path) -> anyhow::Result<Report> {
     if out.is_empty() {
         bail!(
             "{} is not a public key file (no line holds a key{})",
-            path.display(),
+            if stdin {
+                "(stdin)".to_string()
+            } else {
+                path.display().to_string()
+            },
             if skipped.is_empty() {
                 String::new()
             } else {

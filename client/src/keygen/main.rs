@@ -27,7 +27,8 @@ Examples:
     msh-keygen fingerprint ~/.ssh/id_ed25519.pub
     msh-keygen fingerprint ~/.ssh/authorized_keys
   Collect a host's keys as known_hosts lines (check the fingerprints before trusting them):
-    msh-keygen scan build.internal:2222 >> ~/.ssh/known_hosts
+    msh-keygen scan build.internal:2222 > new_hosts
+    msh-keygen fingerprint new_hosts && cat new_hosts >> ~/.ssh/known_hosts
   Look up, forget, or hash hosts in ~/.ssh/known_hosts:
     msh-keygen known-hosts find build.internal -p 2222
     msh-keygen known-hosts remove build.internal -p 2222
@@ -52,7 +53,7 @@ enum Command {
     /// Print `BITS SHA256:... COMMENT (TYPE)` for a key file, or for each key of an
     /// authorized_keys/known_hosts-style file, like `ssh-keygen -lf`.
     Fingerprint {
-        /// Public or private key file, or a file of many keys.
+        /// Public or private key file, a file of many keys, or `-` for standard input.
         path: PathBuf,
     },
     /// Connect to HOST[:PORT] once per host-key type and print its keys as known_hosts

@@ -254,6 +254,12 @@ fn fingerprint_of_key_lists_matches_ssh_keygen() {
         "{}",
         ours.stdout_str()
     );
+    // `-` reads standard input, as ssh-keygen -lf - does.
+    let list_text = std::fs::read(&list).unwrap();
+    let from_stdin = run(cmd(bin("msh-keygen"), ["fingerprint", "-"]), &list_text, T);
+    let theirs_stdin = run(cmd(tool("ssh-keygen"), ["-l", "-f", "-"]), &list_text, T);
+    assert_eq!(from_stdin.code(), Some(0), "{}", from_stdin.stderr);
+    assert_eq!(from_stdin.stdout_str(), theirs_stdin.stdout_str());
 
     let junk = dir.write("junk", "not a key\n", 0o644);
     let out = keygen(["fingerprint", &s(&junk)]);
