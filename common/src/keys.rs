@@ -20,6 +20,12 @@
 //!   `is_wrong_passphrase(&err)` (prompt again) and anything else (not a usable key).
 //! - `is_encrypted(path) -> Result<bool>`.
 //! - `parse_public_key_line(text)`: `keytype base64 [comment]` with the comment kept.
+//! - `public_key_line(key)`: that line back; `public_key_path(path)`: `PATH.pub`.
+//! - `private_key_public_part(path)`: the public key stored in a private key file, without
+//!   the passphrase (for fingerprints).
+//!
+//! Load private keys through `load_private_key`, not `russh::keys::load_secret_key`: ssh-key
+//! 0.7.0-rc.11 rejects about one OpenSSH P-256 key in 256 (see `p256_short_scalar`).
 
 use std::convert::Infallible;
 use std::fs::{File, OpenOptions};
@@ -288,8 +294,9 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
-        // The umask may have narrowed `mode`; never widen it beyond what was asked, but make
-        // a public file exactly `mode` (0644) as ssh-keygen's output is.
+        // Created with `mode` (or narrower, by the umask) before any byte is written, so a
+        // private key is never readable by others; then set exactly `mode`, so a .pub file is
+        // 0644 whatever the umask.
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(contents)?;
         f.sync_all()?;
