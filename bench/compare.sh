@@ -26,7 +26,8 @@ done
 SSHD=$(command -v sshd || echo /usr/sbin/sshd)
 
 cargo build --release --bins -q
-bin=$PWD/target/release
+# CARGO_TARGET_DIR lets the release build live apart from a shared debug target dir.
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release
 dir=$PWD/target/bench
 rm -rf "$dir"; mkdir -p "$dir"; chmod 0755 "$dir"
 user=$(id -un)
@@ -51,6 +52,8 @@ waitport() {
 ssh-keygen -q -t ed25519 -N '' -f "$dir/id_ed25519" -C bench
 cp "$dir/id_ed25519.pub" "$dir/authorized_keys"; chmod 0600 "$dir/authorized_keys"
 ssh-keygen -q -t ed25519 -N '' -f "$dir/sshd_host_key" -C sshd-host
+# mshd generates a host key only at its default path, so give it one here.
+ssh-keygen -q -t ed25519 -N '' -f "$dir/mshd_host_key" -C mshd-host
 
 # mshd
 mport=$(freeport)
@@ -80,7 +83,8 @@ sshd_pid=$!; pids+=("$sshd_pid")
 waitport "$mport"; waitport "$sport"
 
 # known_hosts for both, so both clients run with strict checking and no prompt
-"$bin/msh-keygen" scan "127.0.0.1:$mport" > "$dir/known_hosts" 2>/dev/null
+"$bin/msh-keygen" scan "127.0.0.1:$mport" > "$dir/known_hosts" 2>"$dir/scan.log" || {
+  echo "bench: msh-keygen scan of mshd failed: $(cat "$dir/scan.log"); see $dir/mshd.log" >&2; exit 1; }
 ssh-keyscan -p "$sport" -t ed25519 127.0.0.1 >> "$dir/known_hosts" 2>/dev/null
 
 MSH=("$bin/msh" -p "$mport" -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts"
