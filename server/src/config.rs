@@ -160,12 +160,16 @@ impl Settings {
         } else {
             over.listen.clone()
         };
+        let listen_where = if over.listen.is_empty() {
+            where_("listen")
+        } else {
+            "--listen".to_string()
+        };
         let mut listen = Vec::new();
         for l in &listen_src {
             let addr: SocketAddr = l.parse().with_context(|| {
                 format!(
-                    "{}: invalid listen address {l:?}: expected ADDR:PORT such as 127.0.0.1:2222 or [::1]:2222",
-                    where_("listen")
+                    "{listen_where}: invalid listen address {l:?}: expected ADDR:PORT such as 127.0.0.1:2222 or [::1]:2222"
                 )
             })?;
             listen.push(addr);
@@ -188,8 +192,13 @@ impl Settings {
             file.authorized_keys_files
                 .unwrap_or_else(|| vec!["%h/.ssh/authorized_keys".into()])
         };
+        let ak_where = if over.authorized_keys.is_empty() {
+            where_("authorized_keys_files")
+        } else {
+            "--authorized-keys".to_string()
+        };
         for p in &authorized_keys_files {
-            check_tokens(p).with_context(|| where_("authorized_keys_files"))?;
+            check_tokens(p).with_context(|| ak_where.clone())?;
         }
         if let Some(p) = &file.authorized_principals_file {
             check_tokens(p).with_context(|| where_("authorized_principals_file"))?;

@@ -20,7 +20,8 @@ pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
             generate(path)?;
         }
         // The error names the path and the fix (e.g. "permissions 0644 are too open").
-        let key = keys::load_private_key(path, None).context("cannot use host key")?;
+        let key = keys::load_private_key(path, None)
+            .map_err(|e| anyhow::anyhow!("cannot use host key: {e}"))?;
         tracing::info!(
             "host key {} {}",
             path.display(),
@@ -34,6 +35,24 @@ pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
     Ok(out)
 }
 
+/// For `--check-config`: every configured host key loads, except a missing default key,
+/// which the first start will generate (said on stderr).
+pub fn check(settings: &Settings) -> Result<()> {
+    let default = default_host_key_path(settings.root_mode);
+    for path in &settings.host_keys {
+        if *path == default && !path.exists() {
+            eprintln!(
+                "mshd: host key {} does not exist yet: it will be generated on first start",
+                path.display()
+            );
+            continue;
+        }
+        keys::load_private_key(path, None)
+            .map_err(|e| anyhow::anyhow!("cannot use host key: {e}"))?;
+    }
+    Ok(())
+}
+
 fn generate(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
@@ -44,8 +63,11 @@ fn generate(path: &Path) -> Result<()> {
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "mshd".into());
-    let key = keys::generate(KeyKind::Ed25519, &format!("root@{host}"))?;
-    keys::write_key_pair(path, &key, None)?;
+    // Display, not the error chain: msh-common's messages already include their cause.
+    let key = keys::generate(KeyKind::Ed25519, &format!("root@{host}"))
+        .map_err(|e| anyhow::anyhow!("cannot generate a host key: {e}"))?;
+    keys::write_key_pair(path, &key, None)
+        .map_err(|e| anyhow::anyhow!("cannot write the new host key: {e}"))?;
     tracing::info!("generated new host key {}", path.display());
     Ok(())
 }

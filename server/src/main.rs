@@ -124,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
     let root_mode = nix::unistd::geteuid().is_root();
     let loaded = load(&cli, root_mode)?;
     if cli.check_config {
+        hostkey::check(&loaded.settings)?;
         print!("{}", loaded.settings.to_toml()?);
         for key in loaded.settings.unenforced() {
             eprintln!("mshd: warning: `{key}` is parsed but not enforced yet");

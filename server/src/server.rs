@@ -103,8 +103,10 @@ pub fn russh_config(settings: &Settings, keys: Vec<PrivateKey>) -> russh::server
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys,
         max_auth_attempts: settings.max_auth_tries as usize,
-        // Applies before auth too; login_grace_time is enforced separately in `serve`.
-        inactivity_timeout: Some(Duration::from_secs(3600)),
+        // No idle cut-off: an idle shell is legitimate (OpenSSH has none by default). Dead
+        // peers are found by keepalives (3 unanswered, one a minute), and the pre-auth phase
+        // is bounded by login_grace_time in `run_connection`.
+        inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(60)),
         keepalive_max: 3,
         // Nagle + delayed ACK cost ~40 ms per handshake round trip (NOTES-russh).
