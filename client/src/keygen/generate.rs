@@ -53,6 +53,15 @@ fn refuse_existing(path: &Path) -> anyhow::Result<()> {
 
 pub fn run(a: GenerateArgs) -> anyhow::Result<Report> {
     let kind = KeyKind::parse(&a.key_type, a.bits)?;
+    if let Some(dir) = a.file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            bail!(
+                "directory {} does not exist; create it first (mkdir -m 700 -p {})",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
     if !a.force {
         refuse_existing(&a.file)?;
     }

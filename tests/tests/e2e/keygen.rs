@@ -313,6 +313,18 @@ fn generate_refuses_to_overwrite() {
     assert_eq!(std::fs::read_to_string(&lone).unwrap(), "keep me\n");
     assert!(!dir.join("lone").exists());
 
+    // A missing directory is named, with the fix.
+    let nodir = dir.join("no/such/dir/id");
+    let out = keygen(["generate", "-N", "", "-f", &s(&nodir)]);
+    assert_eq!(out.code(), Some(1));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "msh-keygen: directory {d} does not exist; create it first (mkdir -m 700 -p {d})\n",
+            d = s(&dir.join("no/such/dir"))
+        )
+    );
+
     let out = keygen(["generate", "-N", "", "--force", "-f", &s(&path)]);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_ne!(std::fs::read(&path).unwrap(), before);
