@@ -5,6 +5,7 @@
 //! separate modules; every function that touches a file takes its path.
 
 pub mod authorized_keys;
+pub mod certs;
 pub mod error;
 pub mod keys;
 pub mod known_hosts;
