@@ -285,6 +285,17 @@ impl Mshd {
 
     /// As [`Mshd::ssh`], logging in as `user`.
     pub fn ssh_as(&self, user: &str, opts: &[&str], remote: &str) -> Command {
+        self.ssh_with_key(user, &self.client_key, opts, remote)
+    }
+
+    /// As [`Mshd::ssh`], logging in as `user` with the private key `key`.
+    pub fn ssh_with_key(
+        &self,
+        user: &str,
+        key: &std::path::Path,
+        opts: &[&str],
+        remote: &str,
+    ) -> Command {
         let mut c = Command::new(tool("ssh"));
         c.args(["-F", "/dev/null"])
             .arg("-o")
@@ -302,7 +313,7 @@ impl Mshd {
                 "ConnectTimeout=10",
                 "-i",
             ])
-            .arg(&self.client_key)
+            .arg(key)
             .arg("-p")
             .arg(self.port.to_string())
             .arg("-l")

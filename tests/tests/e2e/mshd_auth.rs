@@ -14,21 +14,7 @@ const LOG: Duration = Duration::from_secs(5);
 fn unknown_key_is_refused() {
     let d = Mshd::start("unknown-key");
     let other = ssh_keygen_ed25519(&d.dir, "other_key");
-    let mut c = d.ssh(&[], "echo in");
-    // Replace the fixture's identity with a key that is not authorized.
-    let args: Vec<String> = c
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let mut c2 = std::process::Command::new(c.get_program());
-    for a in &args {
-        if *a == d.client_key.display().to_string() {
-            c2.arg(&other);
-        } else {
-            c2.arg(a);
-        }
-    }
-    c = c2;
+    let c = d.ssh_with_key(&d.user, &other, &[], "echo in");
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
     assert!(out.stdout.is_empty());
@@ -306,4 +292,49 @@ fn silent_connection_is_closed_after_login_grace_time() {
         "{took:?}"
     );
     d.wait_for_log("login_grace_time", LOG);
+}
+
+#[test]
+fn rsa_with_sha1_signatures_is_refused_and_sha2_accepted() {
+    let d = Mshd::start("rsa-sha1");
+    let rsa = d.dir.join("id_rsa");
+    let out = run(
+        cmd(
+            tool("ssh-keygen"),
+            [
+                "-q",
+                "-t",
+                "rsa",
+                "-b",
+                "2048",
+                "-N",
+                "",
+                "-f",
+                rsa.to_str().unwrap(),
+            ],
+        ),
+        b"",
+        T,
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    let line = std::fs::read_to_string(d.dir.join("id_rsa.pub")).unwrap();
+    // authorized_keys is read at each login: adding a line needs no restart.
+    let mut ak = std::fs::read_to_string(&d.authorized_keys).unwrap();
+    ak.push_str(&line);
+    std::fs::write(&d.authorized_keys, ak).unwrap();
+
+    let out = run(
+        d.ssh_with_key(
+            &d.user,
+            &rsa,
+            &["-o", "PubkeyAcceptedAlgorithms=ssh-rsa"],
+            "echo in",
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255), "ssh-rsa (SHA-1) signature accepted");
+    let out = run(d.ssh_with_key(&d.user, &rsa, &[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(0), "rsa-sha2 refused: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "in\n");
 }
