@@ -1,6 +1,7 @@
-//! Host keys: loaded from `host_keys`; when none is configured and the default key is missing,
-//! an ed25519 key is generated there (mode 0600) on first start. Every start logs each key's
-//! path and SHA256 fingerprint so an operator can tell clients what to pin.
+//! Host keys: loaded from `host_keys` (default: the one default path). A configured key file
+//! that does not exist yet is generated there as ed25519 (mode 0600, `.pub` beside it) on first
+//! start, as `ssh-keygen -A` would; an existing file is never replaced. Every start logs each
+//! key's path and SHA256 fingerprint so an operator can tell clients what to pin.
 #![forbid(unsafe_code)]
 
 use std::path::Path;
@@ -9,14 +10,13 @@ use anyhow::{bail, Context, Result};
 use msh_common::keys::{self, KeyKind};
 use russh::keys::PrivateKey;
 
-use crate::config::{default_host_key_path, Settings};
+use crate::config::Settings;
 
 /// Loads every configured host key, generating the default one if it does not exist yet.
 pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
-    let default = default_host_key_path(settings.root_mode);
     let mut out = Vec::new();
     for path in &settings.host_keys {
-        if *path == default && !path.exists() {
+        if std::fs::symlink_metadata(path).is_err() {
             generate(path)?;
         }
         // The error names the path and the fix (e.g. "permissions 0644 are too open").
@@ -35,12 +35,11 @@ pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
     Ok(out)
 }
 
-/// For `--check-config`: every configured host key loads, except a missing default key,
-/// which the first start will generate (said on stderr).
+/// For `--check-config`: every configured host key loads, except a missing one, which the
+/// first start will generate (said on stderr).
 pub fn check(settings: &Settings) -> Result<()> {
-    let default = default_host_key_path(settings.root_mode);
     for path in &settings.host_keys {
-        if *path == default && !path.exists() {
+        if std::fs::symlink_metadata(path).is_err() {
             eprintln!(
                 "mshd: host key {} does not exist yet: it will be generated on first start",
                 path.display()

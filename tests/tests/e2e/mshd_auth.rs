@@ -338,3 +338,31 @@ fn rsa_with_sha1_signatures_is_refused_and_sha2_accepted() {
     assert_eq!(out.code(), Some(0), "rsa-sha2 refused: {}", out.stderr);
     assert_eq!(out.stdout_str(), "in\n");
 }
+
+#[test]
+fn missing_configured_host_key_is_generated_once_then_reused() {
+    let dir = TestDir::new("hostkey-configured");
+    let key = dir.join("keys/ssh_host_ed25519_key");
+    let start = |name: &str| {
+        Mshd::builder(name)
+            .default_host_key()
+            .arg("--host-key")
+            .arg(key.to_str().unwrap())
+            .start()
+    };
+    let d = start("hostkey-configured-1");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&key)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", key.display(), d.log_text()));
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    let fp = fingerprint_of(&dir.join("keys/ssh_host_ed25519_key.pub"));
+    let log = d.wait_for_log(&format!("host key {} {fp}", key.display()), LOG);
+    assert!(log.contains("generated new host key"), "{log}");
+    let before = std::fs::read(&key).unwrap();
+    drop(d);
+    // Second start: the same key, not a new one.
+    let d = start("hostkey-configured-2");
+    let log = d.wait_for_log(&format!("host key {} {fp}", key.display()), LOG);
+    assert!(!log.contains("generated new host key"), "{log}");
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+}
