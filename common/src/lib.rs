@@ -11,5 +11,6 @@ pub mod keys;
 pub mod known_hosts;
 pub mod pattern;
 pub mod perms;
+pub mod revocation;
 
 pub use error::{Error, Result};
