@@ -66,7 +66,7 @@ fn real_main() -> i32 {
             eprintln!("msh: remote command killed by signal {sig}");
             255
         }
-        Ok(Outcome::NoStatus) => 255,
+        Ok(Outcome::NoStatus) | Ok(Outcome::BrokenPipe) => 255,
         Ok(Outcome::LocalSignal(sig)) => {
             eprintln!("msh: killed by signal {sig}");
             255
@@ -97,9 +97,13 @@ async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {
     let mut handle = connect::connect(settings).await?;
     auth::authenticate(&mut handle, settings, &identity_files).await?;
     let outcome = session::run(&handle, settings).await?;
-    let _ = handle
-        .disconnect(russh::Disconnect::ByApplication, "", "en")
-        .await;
+    // Bounded: after a broken pipe the session task may be stuck delivering data nobody
+    // reads, and the process exits right after anyway.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        handle.disconnect(russh::Disconnect::ByApplication, "", "en"),
+    )
+    .await;
     Ok(outcome)
 }
 

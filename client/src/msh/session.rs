@@ -23,6 +23,8 @@ pub enum Outcome {
     NoStatus,
     /// A signal told msh itself to stop (interactive session).
     LocalSignal(&'static str),
+    /// Our stdout was closed by its reader; msh closed the channel. Exit 255 quietly.
+    BrokenPipe,
 }
 
 /// Decides whether to request a PTY, printing ssh's notice when one cannot be had.
@@ -154,15 +156,15 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
         };
         let Some(msg) = msg else { break };
         match msg {
-            ChannelMsg::Data { data } if stdout_ok => {
+            ChannelMsg::Data { data } => {
                 if let Err(e) = write_all_flush(&mut stdout, &data).await {
-                    // Broken pipe (e.g. `| head`): stop writing, keep draining so the
-                    // remote side is not blocked.
+                    // Broken pipe (e.g. `| head`): nobody reads the output any more; end
+                    // the session quietly with 255, as ssh does.
                     tracing::debug!("stdout: {e}");
                     stdout_ok = false;
+                    break;
                 }
             }
-            ChannelMsg::Data { .. } => {}
             ChannelMsg::ExtendedData { data, ext: 1 } => {
                 let _ = write_all_flush(&mut stderr, &data).await;
             }
@@ -196,6 +198,9 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
         }
     }
     stdin_task.abort();
+    if !stdout_ok && !matches!(outcome, Outcome::Exited(_)) {
+        outcome = Outcome::BrokenPipe;
+    }
     let _ = stdout.flush().await;
     let _ = stderr.flush().await;
     Ok(outcome)
