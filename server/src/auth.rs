@@ -14,11 +14,13 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use msh_common::authorized_keys::{
-    authorize, expand_tokens, AuthDecision, AuthorizedKeys, Permissions,
+    authorize, authorize_cert_authority, expand_tokens, AuthDecision, AuthorizedKeys, Permissions,
 };
+use msh_common::certs::{check_user_cert, CertDecision, CertInfo, CertPermissions, PrincipalsFile};
 use msh_common::pattern::{match_list, ListMatch};
+use msh_common::revocation::RevocationList;
 use nix::unistd::{Gid, Uid, User};
-use russh::keys::PublicKey;
+use russh::keys::{Certificate, PublicKey};
 
 use crate::config::Settings;
 
@@ -35,15 +37,29 @@ pub struct Account {
     pub groups: Vec<Gid>,
 }
 
-/// The outcome of checking one verified key for one user.
+/// The outcome of checking one verified key or certificate for one user.
 #[derive(Debug, Clone)]
 pub enum Verdict {
     Accept {
         account: Account,
         perms: Permissions,
+        /// Set for a certificate login: key id, serial, CA fingerprint (for the log).
+        cert: Option<CertInfo>,
     },
     /// Refused, with a reason for the log (never sent to the client).
-    Reject(String),
+    Reject {
+        reason: String,
+        cert: Option<CertInfo>,
+    },
+}
+
+impl Verdict {
+    fn reject(reason: impl Into<String>) -> Self {
+        Verdict::Reject {
+            reason: reason.into(),
+            cert: None,
+        }
+    }
 }
 
 /// Looks a user up (getpwnam + getgrouplist). Blocking: call it off the event loop.
@@ -136,7 +152,19 @@ pub fn load_authorized_keys(settings: &Settings, account: &Account) -> Vec<Autho
     files
 }
 
-/// The whole decision for a key whose signature russh has verified.
+/// `revoked_keys`, read at each login like authorized_keys. Fails closed, as sshd: a list
+/// that cannot be read or parsed refuses every key, with the reason.
+fn revocation(settings: &Settings) -> Result<Option<RevocationList>, String> {
+    match &settings.revoked_keys {
+        None => Ok(None),
+        Some(path) => RevocationList::load(path).map(Some).map_err(|e| {
+            format!("revoked_keys unusable, refusing every key until it is fixed: {e}")
+        }),
+    }
+}
+
+/// The whole decision for a plain key whose signature russh has verified: the user, then
+/// revocation, then authorized_keys.
 pub fn decide(
     settings: &Settings,
     user: &str,
@@ -146,22 +174,249 @@ pub fn decide(
 ) -> Verdict {
     let account = match check_user(settings, user, own_uid) {
         Ok(a) => a,
-        Err(reason) => return Verdict::Reject(reason),
+        Err(reason) => return Verdict::reject(reason),
     };
+    match revocation(settings) {
+        Err(reason) => return Verdict::reject(reason),
+        Ok(Some(list)) => {
+            if let Some(why) = list.is_revoked(key) {
+                return Verdict::reject(why.to_string());
+            }
+        }
+        Ok(None) => {}
+    }
     let files = load_authorized_keys(settings, &account);
     if files.is_empty() {
-        return Verdict::Reject(format!(
-            "no usable authorized_keys file for {user:?} (looked at {})",
-            settings
-                .authorized_keys_files
-                .iter()
-                .map(|p| expand_tokens(p, &account.name, &account.home))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        return Verdict::reject(no_files(settings, &account));
     }
     match authorize(&files, key, peer, SystemTime::now()) {
-        AuthDecision::Accept(perms) => Verdict::Accept { account, perms },
-        AuthDecision::Reject(reason) => Verdict::Reject(reason),
+        AuthDecision::Accept(perms) => Verdict::Accept {
+            account,
+            perms,
+            cert: None,
+        },
+        AuthDecision::Reject(reason) => Verdict::reject(reason),
+    }
+}
+
+fn no_files(settings: &Settings, account: &Account) -> String {
+    format!(
+        "no usable authorized_keys file for {:?} (looked at {})",
+        account.name,
+        settings
+            .authorized_keys_files
+            .iter()
+            .map(|p| expand_tokens(p, &account.name, &account.home))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// CA keys from `trusted_user_ca_keys` (each file may hold several keys, one a line).
+/// Unreadable files and bad lines are logged and skipped: they trust nothing.
+fn trusted_cas(settings: &Settings) -> Vec<PublicKey> {
+    let mut cas = Vec::new();
+    for path in &settings.trusted_user_ca_keys {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("trusted_user_ca_keys {}: cannot read: {e}", path.display());
+                continue;
+            }
+        };
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            match msh_common::keys::parse_public_key_line(t) {
+                Ok(k) => cas.push(k),
+                Err(why) => tracing::warn!("{}:{}: {why}; line skipped", path.display(), i + 1),
+            }
+        }
+    }
+    cas
+}
+
+/// `authorized_principals_file` for this user: `Ok(None)` when not configured or absent
+/// (then the certificate must name the user), the file otherwise.
+fn principals_file(
+    settings: &Settings,
+    account: &Account,
+) -> Result<Option<PrincipalsFile>, String> {
+    let Some(pattern) = &settings.authorized_principals_file else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(expand_tokens(pattern, &account.name, &account.home));
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    if settings.strict_modes {
+        msh_common::perms::check_strict_modes(&path, account.uid.as_raw(), &account.home)
+            .map_err(|e| format!("authorized_principals_file refused by strict_modes: {e}"))?;
+    }
+    let file =
+        PrincipalsFile::load(&path).map_err(|e| format!("authorized_principals_file: {e}"))?;
+    for w in &file.warnings {
+        tracing::warn!("{w}; line skipped");
+    }
+    Ok(Some(file))
+}
+
+/// Folds the certificate's permissions into authorized_keys-style ones (both must allow).
+fn merge(
+    cert: &CertPermissions,
+    line: Option<&Permissions>,
+    source: String,
+) -> Result<Permissions, String> {
+    let mut p = Permissions {
+        pty: cert.pty,
+        port_forwarding: cert.port_forwarding,
+        agent_forwarding: cert.agent_forwarding,
+        x11_forwarding: cert.x11_forwarding,
+        user_rc: cert.user_rc,
+        forced_command: cert.force_command.clone(),
+        environment: Vec::new(),
+        source,
+    };
+    if let Some(l) = line {
+        p.pty &= l.pty;
+        p.port_forwarding &= l.port_forwarding;
+        p.agent_forwarding &= l.agent_forwarding;
+        p.x11_forwarding &= l.x11_forwarding;
+        p.user_rc &= l.user_rc;
+        p.environment = l.environment.clone();
+        match (&p.forced_command, &l.forced_command) {
+            (Some(a), Some(b)) if a != b => {
+                // As sshd: two different forced commands are a refusal, not a choice.
+                return Err(format!(
+                    "certificate force-command {a:?} conflicts with command={b:?} at {}",
+                    l.source
+                ));
+            }
+            (None, Some(b)) => p.forced_command = Some(b.clone()),
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+/// The decision for a user certificate whose key signed the request: the user, revocation
+/// (the certificate's key, its CA, serial or key id), then either a CA from
+/// `trusted_user_ca_keys` (principals: the user, or `authorized_principals_file`) or a
+/// `cert-authority` line in the user's authorized_keys (principals: the user, or `principals=`).
+pub fn decide_cert(
+    settings: &Settings,
+    user: &str,
+    cert: &Certificate,
+    peer: IpAddr,
+    own_uid: Uid,
+) -> Verdict {
+    let info = CertInfo::of(cert);
+    let reject = |reason: String| Verdict::Reject {
+        reason,
+        cert: Some(info.clone()),
+    };
+    let account = match check_user(settings, user, own_uid) {
+        Ok(a) => a,
+        Err(reason) => return reject(reason),
+    };
+    match revocation(settings) {
+        Err(reason) => return reject(reason),
+        Ok(Some(list)) => {
+            if let Some(why) = list.is_cert_revoked(cert) {
+                return reject(why.to_string());
+            }
+        }
+        Ok(None) => {}
+    }
+    let now_secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let ca = PublicKey::new(cert.signature_key().clone(), "");
+    let cas = trusted_cas(settings);
+    if cas.iter().any(|k| k.key_data() == ca.key_data()) {
+        let principals = match principals_file(settings, &account) {
+            Ok(p) => p,
+            Err(reason) => return reject(reason),
+        };
+        let names = principals.as_ref().map(|f| f.names());
+        let decision = check_user_cert(cert, user, &cas, names.as_deref(), peer, now_secs);
+        return match decision {
+            CertDecision::Accept {
+                info, permissions, ..
+            } => {
+                // Options on the principals-file line apply as an authorized_keys line would.
+                let line = principals.as_ref().and_then(|f| {
+                    f.find(cert.valid_principals()).map(|e| {
+                        Permissions::from_options(
+                            &e.options,
+                            format!("{}:{}", f.path.display(), e.line),
+                        )
+                    })
+                });
+                match merge(
+                    &permissions,
+                    line.as_ref(),
+                    format!("{info} (trusted_user_ca_keys)"),
+                ) {
+                    Ok(perms) => Verdict::Accept {
+                        account,
+                        perms,
+                        cert: Some(info),
+                    },
+                    Err(reason) => reject(reason),
+                }
+            }
+            CertDecision::Reject { reason, .. } => reject(reason),
+        };
+    }
+    // Not a trusted_user_ca_keys CA: a cert-authority line for it may still admit.
+    let files = load_authorized_keys(settings, &account);
+    if files.is_empty() {
+        return reject(format!(
+            "CA {} is not in trusted_user_ca_keys, and {}",
+            info.ca_fingerprint,
+            no_files(settings, &account)
+        ));
+    }
+    let line = match authorize_cert_authority(
+        &files,
+        &ca,
+        cert.valid_principals(),
+        user,
+        peer,
+        SystemTime::now(),
+    ) {
+        AuthDecision::Accept(p) => p,
+        AuthDecision::Reject(reason) => return reject(reason),
+    };
+    // The line vouched for the principals; the certificate itself must still be valid now,
+    // of user type, correctly signed, with acceptable critical options.
+    let all: Vec<String> = cert.valid_principals().to_vec();
+    match check_user_cert(
+        cert,
+        user,
+        std::slice::from_ref(&ca),
+        Some(&all),
+        peer,
+        now_secs,
+    ) {
+        CertDecision::Accept {
+            info, permissions, ..
+        } => match merge(
+            &permissions,
+            Some(&line),
+            format!("{info} (cert-authority at {})", line.source),
+        ) {
+            Ok(perms) => Verdict::Accept {
+                account,
+                perms,
+                cert: Some(info),
+            },
+            Err(reason) => reject(reason),
+        },
+        CertDecision::Reject { reason, .. } => reject(reason),
     }
 }

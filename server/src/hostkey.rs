@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use msh_common::keys::{self, KeyKind};
-use russh::keys::PrivateKey;
+use russh::keys::{Certificate, PrivateKey};
 
 use crate::config::Settings;
 
@@ -35,6 +35,39 @@ pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
     Ok(out)
 }
 
+/// Loads `host_certificates`; each must certify one of the host keys (russh presents a
+/// certificate only with its private key) and be a host certificate.
+pub fn load_certificates(settings: &Settings, keys: &[PrivateKey]) -> Result<Vec<Certificate>> {
+    let mut out = Vec::new();
+    for path in &settings.host_certificates {
+        let cert = msh_common::certs::load(path)
+            .map_err(|e| anyhow::anyhow!("cannot use host certificate: {e}"))?;
+        if !cert.cert_type().is_host() {
+            bail!(
+                "{}: a user certificate, not a host certificate (sign it with msh-keygen sign --host)",
+                path.display()
+            );
+        }
+        if !keys
+            .iter()
+            .any(|k| k.public_key().key_data() == cert.public_key())
+        {
+            bail!(
+                "{}: certifies a key that is not among host_keys ({}); sign the host key's .pub",
+                path.display(),
+                keys::fingerprint(&russh::keys::PublicKey::new(cert.public_key().clone(), ""))
+            );
+        }
+        tracing::info!(
+            "host certificate {} {}",
+            path.display(),
+            msh_common::certs::CertInfo::of(&cert)
+        );
+        out.push(cert);
+    }
+    Ok(out)
+}
+
 /// For `--check-config`: every configured host key loads, except a missing one, which the
 /// first start will generate (said on stderr).
 pub fn check(settings: &Settings) -> Result<()> {
@@ -48,6 +81,10 @@ pub fn check(settings: &Settings) -> Result<()> {
         }
         keys::load_private_key(path, None)
             .map_err(|e| anyhow::anyhow!("cannot use host key: {e}"))?;
+    }
+    for path in &settings.host_certificates {
+        msh_common::certs::load(path)
+            .map_err(|e| anyhow::anyhow!("cannot use host certificate: {e}"))?;
     }
     Ok(())
 }

@@ -153,6 +153,7 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
         }
     );
     let keys = hostkey::load_or_generate(&settings)?;
+    let certs = hostkey::load_certificates(&settings, &keys)?;
     let audit = audit::Audit::open(settings.audit_log.as_ref())?;
     let mut listeners = Vec::new();
     for addr in &settings.listen {
@@ -162,7 +163,9 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
         tracing::info!("listening on {}", l.local_addr().unwrap_or(*addr));
         listeners.push(l);
     }
-    let rcfg = Arc::new(RwLock::new(Arc::new(server::russh_config(&settings, keys))));
+    let rcfg = Arc::new(RwLock::new(Arc::new(server::russh_config(
+        &settings, keys, certs,
+    ))));
     let shared = server::Shared::new(settings, audit);
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -212,14 +215,16 @@ async fn reload(
     if new.listen != loaded.settings.listen {
         tracing::warn!("SIGHUP: `listen` changed; restart mshd to bind the new addresses");
     }
-    let keys = match hostkey::load_or_generate(&new) {
+    let keys = match hostkey::load_or_generate(&new)
+        .and_then(|k| hostkey::load_certificates(&new, &k).map(|c| (k, c)))
+    {
         Ok(k) => k,
         Err(e) => {
             tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
             return;
         }
     };
-    *rcfg.write().await = Arc::new(server::russh_config(&new, keys));
+    *rcfg.write().await = Arc::new(server::russh_config(&new, keys.0, keys.1));
     *shared.settings.write().await = Arc::new(new);
     tracing::info!(
         "SIGHUP: configuration reloaded from {}",

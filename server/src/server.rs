@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use msh_common::authorized_keys::Permissions;
+use msh_common::certs::CertInfo;
 use nix::unistd::Uid;
-use russh::keys::{PrivateKey, PublicKey};
+use russh::keys::{Certificate, PrivateKey, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, MethodKind, MethodSet, Pty, Sig};
 use serde_json::Value;
@@ -85,7 +86,11 @@ impl Drop for LiveGuard {
 }
 
 /// The russh server configuration for these settings and host keys.
-pub fn russh_config(settings: &Settings, keys: Vec<PrivateKey>) -> russh::server::Config {
+pub fn russh_config(
+    settings: &Settings,
+    keys: Vec<PrivateKey>,
+    certificates: Vec<Certificate>,
+) -> russh::server::Config {
     use russh::keys::Algorithm;
     let mut preferred = russh::Preferred::default();
     // No SHA-1 signatures: drop `ssh-rsa` from the accepted key algorithms.
@@ -102,6 +107,7 @@ pub fn russh_config(settings: &Settings, keys: Vec<PrivateKey>) -> russh::server
         auth_rejection_time: Duration::from_millis(200),
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys,
+        certificates,
         max_auth_attempts: settings.max_auth_tries as usize,
         // No idle cut-off: an idle shell is legitimate (OpenSSH has none by default). Dead
         // peers are found by keepalives (3 unanswered, one a minute), and the pre-auth phase
@@ -346,35 +352,74 @@ impl Conn {
         }
     }
 
-    fn log_attempt(&self, user: &str, key: &PublicKey, outcome: &str, reason: &str) {
-        let fp = fingerprint(key);
-        let kt = key_type(key);
+    /// Logs one auth attempt (and writes its audit event). `key` is the plain key or the
+    /// certificate's key; `cert` identifies a certificate.
+    fn log_attempt(
+        &self,
+        user: &str,
+        key_type: &str,
+        fp: &str,
+        cert: Option<&CertInfo>,
+        outcome: &str,
+        reason: &str,
+    ) {
+        let what = match cert {
+            Some(c) => format!("{key_type} {fp}, {c}"),
+            None => format!("{key_type} {fp}"),
+        };
         if outcome == "accepted" {
             tracing::info!(
-                "connection {} from {}: accepted publickey for {user} ({kt} {fp}): {reason}",
+                "connection {} from {}: accepted publickey for {user} ({what}): {reason}",
                 self.conn_id,
                 self.peer
             );
         } else {
             tracing::warn!(
-                "connection {} from {}: rejected publickey for {user} ({kt} {fp}): {reason}",
+                "connection {} from {}: rejected publickey for {user} ({what}): {reason}",
                 self.conn_id,
                 self.peer
             );
         }
-        self.shared.audit.event(
-            "auth",
-            self.conn_id,
-            &self.peer.to_string(),
-            &[
-                ("user", Value::from(user)),
-                ("method", Value::from("publickey")),
-                ("key_type", Value::from(kt)),
-                ("fingerprint", Value::from(fp)),
-                ("outcome", Value::from(outcome)),
-                ("reason", Value::from(reason)),
-            ],
-        );
+        let mut fields = vec![
+            ("user", Value::from(user)),
+            ("method", Value::from("publickey")),
+            ("key_type", Value::from(key_type)),
+            ("fingerprint", Value::from(fp)),
+            ("outcome", Value::from(outcome)),
+            ("reason", Value::from(reason)),
+        ];
+        if let Some(c) = cert {
+            fields.push(("cert_key_id", Value::from(c.key_id.as_str())));
+            fields.push(("cert_serial", Value::from(c.serial)));
+            fields.push((
+                "cert_ca_fingerprint",
+                Value::from(c.ca_fingerprint.as_str()),
+            ));
+        }
+        self.shared
+            .audit
+            .event("auth", self.conn_id, &self.peer.to_string(), &fields);
+    }
+
+    /// Applies a verdict: remembers the account and permissions, logs, answers russh.
+    fn conclude(&mut self, user: &str, key_type: &str, fp: &str, verdict: Verdict) -> Auth {
+        match verdict {
+            Verdict::Accept {
+                account,
+                perms,
+                cert,
+            } => {
+                self.log_attempt(user, key_type, fp, cert.as_ref(), "accepted", &perms.source);
+                self.account = Some(account);
+                self.perms = Some(perms);
+                leave_unauth(&self.shared, &self.authed);
+                Auth::Accept
+            }
+            Verdict::Reject { reason, cert } => {
+                self.log_attempt(user, key_type, fp, cert.as_ref(), "rejected", &reason);
+                Auth::reject()
+            }
+        }
     }
 
     /// Builds the process environment as sshd does: fixed variables, then the client's
@@ -563,20 +608,39 @@ impl russh::server::Handler for Conn {
             auth::decide(&settings, &user_s, &k2, peer_ip, own_uid)
         })
         .await
-        .unwrap_or_else(|e| Verdict::Reject(format!("internal error: {e}")));
-        match verdict {
-            Verdict::Accept { account, perms } => {
-                self.log_attempt(user, &key, "accepted", &perms.source);
-                self.account = Some(account);
-                self.perms = Some(perms);
-                leave_unauth(&self.shared, &self.authed);
-                Ok(Auth::Accept)
-            }
-            Verdict::Reject(reason) => {
-                self.log_attempt(user, &key, "rejected", &reason);
-                Ok(Auth::reject())
-            }
+        .unwrap_or_else(|e| Verdict::Reject {
+            reason: format!("internal error: {e}"),
+            cert: None,
+        });
+        Ok(self.conclude(user, &key_type(&key), &fingerprint(&key), verdict))
+    }
+
+    async fn auth_openssh_certificate(
+        &mut self,
+        user: &str,
+        certificate: &Certificate,
+    ) -> Result<Auth, Self::Error> {
+        // russh calls this once the request's signature verified with the certificate's key.
+        if self.user.as_deref() != Some(user) {
+            self.reset(user);
         }
+        let cert = certificate.clone();
+        let settings = self.settings.clone();
+        let own_uid = self.shared.own_uid;
+        let peer_ip = self.peer.ip();
+        let user_s = user.to_string();
+        let c2 = cert.clone();
+        let verdict = tokio::task::spawn_blocking(move || {
+            auth::decide_cert(&settings, &user_s, &c2, peer_ip, own_uid)
+        })
+        .await
+        .unwrap_or_else(|e| Verdict::Reject {
+            reason: format!("internal error: {e}"),
+            cert: None,
+        });
+        let inner = PublicKey::new(cert.public_key().clone(), "");
+        let kt = cert.algorithm().to_certificate_type();
+        Ok(self.conclude(user, &kt, &fingerprint(&inner), verdict))
     }
 
     async fn channel_open_session(

@@ -366,3 +366,242 @@ fn missing_configured_host_key_is_generated_once_then_reused() {
     assert!(!log.contains("generated new host key"), "{log}");
     assert_eq!(std::fs::read(&key).unwrap(), before);
 }
+
+/// Signs `key_pub` with `ca` using ssh-keygen (the oracle), writing `KEY-cert.pub`.
+fn sign(
+    ca: &std::path::Path,
+    key_pub: &std::path::Path,
+    id: &str,
+    principals: &str,
+    extra: &[&str],
+) {
+    let mut c = cmd(tool("ssh-keygen"), ["-q", "-s"]);
+    c.arg(ca)
+        .args(["-I", id, "-n", principals])
+        .args(extra)
+        .arg(key_pub);
+    let out = run(c, b"", T);
+    assert!(out.status.success(), "ssh-keygen -s failed: {}", out.stderr);
+}
+
+fn public_line(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+#[test]
+fn user_certificate_from_a_trusted_ca_logs_in_and_bad_ones_are_refused() {
+    let dir = TestDir::new("cert-trusted");
+    let ca = ssh_keygen_ed25519(&dir, "user_ca");
+    let d = Mshd::builder("cert-trusted")
+        .dir(dir)
+        // The bare key is not authorized: only the certificate can get in.
+        .authorized_keys_contents("")
+        .toml(&format!(
+            "trusted_user_ca_keys = [\"{}.pub\"]",
+            ca.display()
+        ))
+        .start();
+    let key_pub = d.dir.join("id_ed25519.pub");
+    let cert = d.dir.join("id_ed25519-cert.pub");
+
+    sign(
+        &ca,
+        &key_pub,
+        "alice-laptop",
+        &d.user,
+        &["-z", "42", "-V", "-5m:+1h"],
+    );
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stderr: {}\nlog:\n{}",
+        out.stderr,
+        d.log_text()
+    );
+    assert_eq!(out.stdout_str(), "in\n");
+    let ca_fp = fingerprint_of(&d.dir.join("user_ca.pub"));
+    let log = d.wait_for_log("accepted publickey", LOG);
+    assert!(
+        log.contains("key id \"alice-laptop\" serial 42") && log.contains(&ca_fp),
+        "{log}"
+    );
+
+    // Principal that is not the user.
+    sign(&ca, &key_pub, "bob", "someone-else", &[]);
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    d.wait_for_log("not in certificate principals", LOG);
+
+    // Expired.
+    sign(&ca, &key_pub, "old", &d.user, &["-V", "20200101:20200201"]);
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    // russh refuses a certificate outside its validity window before mshd's policy runs.
+    d.wait_for_log("Certificate is expired or not yet valid", LOG);
+
+    // Signed by a CA nobody trusts.
+    let rogue = ssh_keygen_ed25519(&d.dir, "rogue_ca");
+    sign(&rogue, &key_pub, "rogue", &d.user, &[]);
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    d.wait_for_log("key id \"rogue\"", LOG);
+    assert!(cert.exists());
+}
+
+#[test]
+fn cert_authority_line_with_principals_and_force_command() {
+    let dir = TestDir::new("cert-authority");
+    let ca = ssh_keygen_ed25519(&dir, "user_ca");
+    let ca_line = public_line(&dir.join("user_ca.pub"));
+    let d = Mshd::builder("cert-authority")
+        .dir(dir)
+        .authorized_keys_contents(&format!("cert-authority,principals=\"ops\" {ca_line}\n"))
+        .start();
+    let key_pub = d.dir.join("id_ed25519.pub");
+    sign(
+        &ca,
+        &key_pub,
+        "ops-cert",
+        "ops",
+        &["-O", "force-command=echo forced-by-cert"],
+    );
+    let out = run(d.ssh(&[], "echo asked"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stderr: {}\nlog:\n{}",
+        out.stderr,
+        d.log_text()
+    );
+    assert_eq!(out.stdout_str(), "forced-by-cert\n");
+    // A principal not in principals= is refused.
+    sign(&ca, &key_pub, "dev-cert", "dev", &[]);
+    let out = run(d.ssh(&[], "echo asked"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    d.wait_for_log("not in principals=\"ops\"", LOG);
+}
+
+#[test]
+fn authorized_principals_file_maps_certificate_principals_to_the_user() {
+    let dir = TestDir::new("cert-principals");
+    let ca = ssh_keygen_ed25519(&dir, "user_ca");
+    let principals = dir.write("principals-%u", "", 0o600);
+    let _ = principals;
+    let pattern = dir.join("principals-%u");
+    let d = Mshd::builder("cert-principals")
+        .dir(dir)
+        .authorized_keys_contents("")
+        .toml(&format!(
+            "trusted_user_ca_keys = [\"{}.pub\"]",
+            ca.display()
+        ))
+        .toml(&format!(
+            "authorized_principals_file = \"{}\"",
+            pattern.display()
+        ))
+        .start();
+    let file = d.dir.join(format!("principals-{}", d.user));
+    std::fs::write(&file, "# who may log in\nops-team\n").unwrap();
+    msh_tests::mshd::set_mode(&file, 0o600);
+    let key_pub = d.dir.join("id_ed25519.pub");
+    sign(&ca, &key_pub, "team", "ops-team", &[]);
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stderr: {}\nlog:\n{}",
+        out.stderr,
+        d.log_text()
+    );
+    // The user's own name is not enough once a principals file exists.
+    sign(&ca, &key_pub, "self", &d.user, &[]);
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    d.wait_for_log("is authorized for", LOG);
+}
+
+#[test]
+fn revoked_keys_refuse_a_key_and_its_certificates() {
+    let dir = TestDir::new("revoked");
+    let revoked = dir.write("revoked_keys", "", 0o644);
+    let ca = ssh_keygen_ed25519(&dir, "user_ca");
+    let d = Mshd::builder("revoked")
+        .dir(dir)
+        .toml(&format!("revoked_keys = \"{}\"", revoked.display()))
+        .toml(&format!(
+            "trusted_user_ca_keys = [\"{}.pub\"]",
+            ca.display()
+        ))
+        .start();
+    assert_eq!(run(d.ssh(&[], "echo in"), b"", T).code(), Some(0));
+    // Read at each login: no restart needed.
+    std::fs::write(&revoked, format!("# stolen laptop\n{}\n", d.client_public)).unwrap();
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    let log = d.wait_for_log("is revoked", LOG);
+    assert!(log.contains(&format!("{}:2", revoked.display())), "{log}");
+    // A certificate of the revoked key is refused too.
+    sign(
+        &ca,
+        &d.dir.join("id_ed25519.pub"),
+        "cert-of-revoked",
+        &d.user,
+        &[],
+    );
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    d.wait_for_log("key id \"cert-of-revoked\"", LOG);
+    // An unreadable list fails closed.
+    std::fs::write(&revoked, "not a key\n").unwrap();
+    std::fs::remove_file(d.dir.join("id_ed25519-cert.pub")).unwrap();
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    d.wait_for_log("revoked_keys unusable", LOG);
+}
+
+#[test]
+fn host_certificate_is_presented_and_verified_by_openssh() {
+    let dir = TestDir::new("host-cert");
+    let ca = ssh_keygen_ed25519(&dir, "host_ca");
+    let hk = ssh_keygen_ed25519(&dir, "signed_host_key");
+    sign(
+        &ca,
+        &dir.join("signed_host_key.pub"),
+        "host-cert",
+        "127.0.0.1",
+        &["-h"],
+    );
+    let d = Mshd::builder("host-cert")
+        .dir(dir)
+        .default_host_key()
+        .arg("--host-key")
+        .arg(hk.to_str().unwrap())
+        .toml(&format!(
+            "host_certificates = [\"{}\"]",
+            d_path(&hk, "-cert.pub")
+        ))
+        .start();
+    d.wait_for_log("host certificate", LOG);
+    // known_hosts trusts only the CA: the connection works only if mshd presents the cert.
+    let ca_line = public_line(&d.dir.join("host_ca.pub"));
+    std::fs::write(
+        &d.known_hosts,
+        format!("@cert-authority [127.0.0.1]:{} {ca_line}\n", d.port),
+    )
+    .unwrap();
+    let out = run(d.ssh(&["-v"], "echo in"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stderr: {}\nlog:\n{}",
+        out.stderr,
+        d.log_text()
+    );
+    assert_eq!(out.stdout_str(), "in\n");
+    assert!(out.stderr.contains("ED25519-CERT"), "{}", out.stderr);
+}
+
+fn d_path(key: &std::path::Path, suffix: &str) -> String {
+    format!("{}{suffix}", key.display())
+}
