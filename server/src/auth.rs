@@ -345,7 +345,9 @@ pub fn decide_cert(
         let decision = check_user_cert(cert, user, &cas, names.as_deref(), peer, now_secs);
         return match decision {
             CertDecision::Accept {
-                info, permissions, ..
+                info,
+                permissions,
+                principal,
             } => {
                 // Options on the principals-file line apply as an authorized_keys line would.
                 let line = principals.as_ref().and_then(|f| {
@@ -359,7 +361,7 @@ pub fn decide_cert(
                 match merge(
                     &permissions,
                     line.as_ref(),
-                    format!("{info} (trusted_user_ca_keys)"),
+                    format!("CA in trusted_user_ca_keys, principal {principal:?}"),
                 ) {
                     Ok(perms) => Verdict::Accept {
                         account,
@@ -408,7 +410,7 @@ pub fn decide_cert(
         } => match merge(
             &permissions,
             Some(&line),
-            format!("{info} (cert-authority at {})", line.source),
+            format!("cert-authority at {}", line.source),
         ) {
             Ok(perms) => Verdict::Accept {
                 account,

@@ -605,3 +605,31 @@ fn host_certificate_is_presented_and_verified_by_openssh() {
 fn d_path(key: &std::path::Path, suffix: &str) -> String {
     format!("{}{suffix}", key.display())
 }
+
+#[test]
+fn revoked_keys_as_a_binary_krl_from_ssh_keygen() {
+    let dir = TestDir::new("revoked-krl");
+    let krl = dir.join("revoked.krl");
+    let d = Mshd::builder("revoked-krl")
+        .dir(dir)
+        .toml(&format!("revoked_keys = \"{}\"", krl.display()))
+        .start();
+    // No file yet: fail closed.
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    d.wait_for_log("revoked_keys unusable", LOG);
+    // A KRL revoking another key: the test key gets in.
+    let other = ssh_keygen_ed25519(&d.dir, "other");
+    let mut c = cmd(tool("ssh-keygen"), ["-q", "-k", "-f"]);
+    c.arg(&krl).arg(d.dir.join("other.pub"));
+    assert!(run(c, b"", T).status.success());
+    let _ = other;
+    assert_eq!(run(d.ssh(&[], "echo in"), b"", T).stdout_str(), "in\n");
+    // Updated (-u) to revoke the test key too.
+    let mut c = cmd(tool("ssh-keygen"), ["-q", "-k", "-u", "-f"]);
+    c.arg(&krl).arg(d.dir.join("id_ed25519.pub"));
+    assert!(run(c, b"", T).status.success());
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    d.wait_for_log("is revoked", LOG);
+}
