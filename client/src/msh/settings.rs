@@ -147,6 +147,30 @@ impl Settings {
     }
 }
 
+/// The ssh_config keys msh understands (lowercase), for -o and -F alike.
+const KNOWN_KEYS: &[&str] = &[
+    "stricthostkeychecking",
+    "userknownhostsfile",
+    "globalknownhostsfile",
+    "batchmode",
+    "connecttimeout",
+    "identityfile",
+    "identitiesonly",
+    "certificatefile",
+    "port",
+    "user",
+    "hashknownhosts",
+    "hostkeyalias",
+    "sendenv",
+    "setenv",
+    "serveraliveinterval",
+    "loglevel",
+];
+
+const KNOWN_KEYS_DISPLAY: &str = "StrictHostKeyChecking, UserKnownHostsFile, \
+GlobalKnownHostsFile, BatchMode, ConnectTimeout, IdentityFile, IdentitiesOnly, CertificateFile, \
+Port, User, HashKnownHosts, HostKeyAlias, SendEnv, SetEnv, ServerAliveInterval, LogLevel";
+
 /// One `Key Value` pair with where it came from, for error messages.
 #[derive(Debug, Clone)]
 struct RawOption {
@@ -334,12 +358,10 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                 }
             }
             _ => bail!(
-                "{}: unknown option {:?}; msh accepts: StrictHostKeyChecking, \
-                 UserKnownHostsFile, GlobalKnownHostsFile, BatchMode, ConnectTimeout, \
-                 IdentityFile, IdentitiesOnly, CertificateFile, Port, User, HashKnownHosts, \
-                 HostKeyAlias, SendEnv, SetEnv, ServerAliveInterval, LogLevel",
+                "{}: unknown option {:?}; msh accepts: {}",
                 o.origin,
-                o.key
+                o.key,
+                KNOWN_KEYS_DISPLAY
             ),
         }
     }
@@ -446,6 +468,11 @@ fn parse_config(path: &Path, text: &str, host: &str) -> Result<Vec<RawOption>> {
             "match" | "include" => bail!(
                 "{}:{lineno}: {key} is not supported by msh; use Host blocks",
                 path.display()
+            ),
+            k if !KNOWN_KEYS.contains(&k) => bail!(
+                "{}:{lineno}: unknown option {key:?}; msh accepts: {}",
+                path.display(),
+                KNOWN_KEYS_DISPLAY
             ),
             _ if active => out.push(RawOption {
                 key,
@@ -605,6 +632,12 @@ mod tests {
         assert_eq!(o.len(), 2);
         let e = parse_config(Path::new("c"), "Match all\n", "x").unwrap_err();
         assert!(format!("{e}").contains("c:1"));
+        // Unknown keys are errors even in blocks that do not apply.
+        let e = parse_config(Path::new("c"), "Host other\n\n  ProxyJump x\n", "x").unwrap_err();
+        assert!(
+            format!("{e}").contains("c:3: unknown option \"ProxyJump\""),
+            "{e}"
+        );
     }
 
     #[test]

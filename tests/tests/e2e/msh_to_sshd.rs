@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use msh_tests::sshd::Sshd;
+use msh_tests::sshd::{Sshd, SshdOptions};
 use msh_tests::*;
 
 pub(crate) const T: Duration = Duration::from_secs(60);
@@ -43,8 +43,12 @@ pub(crate) struct Setup {
 }
 
 pub(crate) fn setup(name: &str) -> Setup {
+    setup_with(name, SshdOptions::default())
+}
+
+pub(crate) fn setup_with(name: &str, opts: SshdOptions) -> Setup {
     let dir = TestDir::new(name);
-    let sshd = Sshd::start(&dir);
+    let sshd = Sshd::start_with(&dir, opts);
     let id = ssh_keygen_ed25519(&dir, "id_user");
     sshd.authorize(&id);
     let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
@@ -681,4 +685,218 @@ fn encrypted_key_passphrase_is_asked_on_the_terminal() {
         remote_stderr(&std::fs::read_to_string(&outf).unwrap()),
         "unlocked\n"
     );
+}
+
+#[test]
+fn config_file_host_block_supplies_port_identity_and_strictness() {
+    let s = setup("msh-sshd-config");
+    let kh = s.dir.join("cfg_known_hosts");
+    let config = s.dir.write(
+        "msh_config",
+        format!(
+            "# comment\nHost nomatch\n  Port 1\nHost 127.0.0.*\n  Port {port}\n  \
+             IdentityFile {id}\n  User {user}\n  StrictHostKeyChecking accept-new\n  \
+             UserKnownHostsFile {kh}\n  GlobalKnownHostsFile /dev/null\n",
+            port = s.sshd.port,
+            id = s.id.display(),
+            user = s.sshd.user,
+            kh = kh.display()
+        ),
+        0o644,
+    );
+    let mut c = Command::new(bin("msh"));
+    c.arg("-F")
+        .arg(&config)
+        .args(["-q", "-o", "BatchMode=yes", "127.0.0.1", "echo from-config"])
+        .env("HOME", &s.dir.path)
+        .env_remove("SSH_AUTH_SOCK");
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "from-config\n");
+    assert!(std::fs::read_to_string(&kh)
+        .unwrap()
+        .contains(s.host_key_line()));
+
+    // An unknown key in the file is an error naming file:line, before any connection.
+    let bad = s
+        .dir
+        .write("bad_config", "Host *\n  ForwardAgent yes\n", 0o644);
+    let mut c = Command::new(bin("msh"));
+    c.arg("-F").arg(&bad).args(["127.0.0.1", "true"]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(255));
+    assert!(
+        out.stderr.contains(&format!(
+            "{}:2: unknown option \"ForwardAgent\"",
+            bad.display()
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn setenv_and_sendenv_reach_the_remote_command() {
+    let s = setup_with(
+        "msh-sshd-env",
+        SshdOptions {
+            extra_config: vec!["AcceptEnv MSHT_*".into()],
+            ..Default::default()
+        },
+    );
+    let mut c = s.msh(&[
+        "-o",
+        "SetEnv=MSHT_A=set",
+        "-o",
+        "SendEnv=MSHT_B*",
+        "127.0.0.1",
+        "echo \"$MSHT_A/$MSHT_B1/${MSHT_C:-unset}\"",
+    ]);
+    c.env("MSHT_B1", "sent").env("MSHT_C", "not-sent");
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "set/sent/unset\n");
+}
+
+#[test]
+fn verbose_names_the_known_hosts_line_that_vouched() {
+    let s = setup("msh-sshd-verbose");
+    let out = run(s.msh(&["-v", "127.0.0.1", "true"]), b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("found in {}:1", s.kh.display())),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn malformed_known_hosts_line_is_warned_about_and_kept() {
+    let s = setup("msh-sshd-malformed");
+    let text = format!(
+        "this line is not a known_hosts entry\n{} {}\n",
+        s.name(),
+        s.host_key_line()
+    );
+    std::fs::write(&s.kh, &text).unwrap();
+    let out = run(s.msh(&["127.0.0.1", "echo ok"]), b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("{}:1", s.kh.display())),
+        "no warning naming the line: {}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
+
+    // accept-new appending for another name keeps the bad line as it was.
+    let out = run(
+        s.msh(&[
+            "-q",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "HostKeyAlias=alias.test",
+            "127.0.0.1",
+            "true",
+        ]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    let after = std::fs::read_to_string(&s.kh).unwrap();
+    assert!(after.starts_with(&text), "{after}");
+    assert!(
+        after.contains(&format!(
+            "[alias.test]:{} {}",
+            s.sshd.port,
+            s.host_key_line()
+        )),
+        "{after}"
+    );
+}
+
+#[test]
+fn connect_timeout_on_a_server_that_never_speaks() {
+    let dir = TestDir::new("msh-timeout");
+    // Accepts TCP connections (kernel backlog) but never sends an SSH banner.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kh = dir.join("kh");
+    let start = Instant::now();
+    let out = run(
+        msh_cmd(
+            &dir,
+            port,
+            "nobody",
+            &kh,
+            &["-o", "ConnectTimeout=1", "127.0.0.1", "true"],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "msh: connection to 127.0.0.1 port {port} timed out during the SSH handshake \
+             (ConnectTimeout=1s)\n"
+        )
+    );
+    drop(listener);
+}
+
+#[test]
+fn pty_only_when_asked_and_shell_reads_piped_stdin() {
+    let s = setup("msh-sshd-tty");
+    // -tt forces a PTY even with stdin from a pipe.
+    let out = run(s.msh(&["-tt", "127.0.0.1", "tty"]), b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    // (The fixture's sshd also copies its debug1 lines onto the PTY.)
+    assert!(
+        out.stdout_str().lines().any(|l| l.starts_with("/dev/pts/")),
+        "{}",
+        out.stdout_str()
+    );
+    // A command alone gets no PTY.
+    let out = run(s.msh(&["127.0.0.1", "tty"]), b"", T);
+    assert_eq!(out.stdout_str(), "not a tty\n");
+    // No command and stdin not a terminal: no PTY, the shell reads commands from stdin.
+    let out = run(s.msh(&["127.0.0.1"]), b"echo via-shell $((40+2))\n", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "via-shell 42\n");
+    assert!(
+        out.stderr
+            .contains("Pseudo-terminal will not be allocated because stdin is not a terminal."),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn closed_stdout_ends_msh_quietly() {
+    let s = setup("msh-sshd-epipe");
+    let mut c = s.msh(&["127.0.0.1", "yes"]);
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = [0u8; 4];
+    std::io::Read::read_exact(&mut stdout, &mut buf).unwrap();
+    assert_eq!(&buf, b"y\ny\n");
+    drop(stdout);
+    let mut p = Proc {
+        child,
+        name: "msh yes".into(),
+        log: None,
+    };
+    let st = p
+        .wait_timeout(Duration::from_secs(15))
+        .expect("msh kept running after its stdout was closed");
+    assert_eq!(st.code(), Some(255));
+    let mut err = String::new();
+    std::io::Read::read_to_string(p.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(remote_stderr(&err), "", "quiet exit expected");
 }
