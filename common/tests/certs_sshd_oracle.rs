@@ -379,7 +379,7 @@ fn sshd_and_msh_agree_on_user_certificates() {
         let decision = check_user_cert(
             &cert,
             "root",
-            &[ca_pub.clone()],
+            std::slice::from_ref(&ca_pub),
             None,
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             now(),
@@ -442,7 +442,7 @@ fn sshd_and_msh_agree_on_user_certificates() {
         let decision = check_user_cert(
             &cert,
             "root",
-            &[ca_pub.clone()],
+            std::slice::from_ref(&ca_pub),
             Some(&names),
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             now(),
