@@ -476,3 +476,34 @@ fn timestamps_are_formatted_local_and_utc() {
         "after 2027-01-01T05:30:00"
     );
 }
+
+/// Deliberate deviation: ssh-keygen 9.2 reads a local date with `mktime` and `tm_isdst = 0`,
+/// so in summer it applies standard time and lands one hour late. msh uses the offset in
+/// force on that date. In winter the two agree.
+#[test]
+fn local_dates_in_summer_use_daylight_saving_time_unlike_ssh_keygen() {
+    let d = Dir::new();
+    let ca = key(&d, "ca", "ed25519");
+    let user = key(&d, "u", "ed25519");
+    let berlin = TimeZone::get("Europe/Berlin").unwrap();
+    let spec = "20260701:20261201";
+    let out = Command::new(ssh_keygen())
+        .env("TZ", "Europe/Berlin")
+        .args(["-q", "-s", ca.to_str().unwrap(), "-I", "x", "-V", spec])
+        .arg(pub_path(&user))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let theirs = certs::load(&d.join("u-cert.pub")).unwrap();
+    let ours = validity::parse_in(spec, now(), &berlin).unwrap();
+    assert_eq!(
+        validity::format_utc(ours.valid_after),
+        "2026-06-30T22:00:00Z"
+    );
+    assert_eq!(theirs.valid_after(), ours.valid_after + 3600);
+    assert_eq!(
+        validity::format_utc(ours.valid_before),
+        "2026-11-30T23:00:00Z"
+    );
+    assert_eq!(theirs.valid_before(), ours.valid_before);
+}

@@ -11,6 +11,11 @@
 //!
 //! TIME is `convtime`'s syntax: numbers with optional units `s` `m` `h` `d` `w` (either case),
 //! concatenated (`1h30m`); a bare number is seconds; the total must fit in a signed 32-bit int.
+//!
+//! One deliberate difference: ssh-keygen 9.2 converts local dates with `mktime` and
+//! `tm_isdst = 0`, so a summer date in a zone with daylight saving time comes out one hour
+//! late; msh uses the offset actually in force on that date (jiff's "compatible" rule for
+//! times that fall in a gap or an overlap).
 
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
