@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use msh_common::certs::{self, check_user_cert, CertDecision, PrincipalsFile};
 use msh_common::keys::load_public_key;
-use msh_common::revocation::RevocationList;
+use msh_common::revocation::{append_revoked, RevocationList, Revokee};
 
 fn tool(name: &str) -> PathBuf {
     [
@@ -358,9 +358,22 @@ fn sshd_and_msh_agree_on_user_certificates() {
         let _ = std::fs::remove_file(&revoked);
         match &c.revoke {
             Revoke::Nothing => std::fs::write(&revoked, "").unwrap(),
-            Revoke::KeyText => std::fs::copy(pubp(&user), &revoked).map(drop).unwrap(),
-            Revoke::CaText => std::fs::copy(pubp(&ca), &revoked).map(drop).unwrap(),
-            Revoke::CertText => std::fs::copy(&cert_path, &revoked).map(drop).unwrap(),
+            // Text lists are written by append_revoked (msh-keygen revoke), so sshd reading
+            // them also checks what we write.
+            Revoke::KeyText => {
+                let k = load_public_key(&pubp(&user)).unwrap();
+                assert_eq!(append_revoked(&revoked, &[Revokee::Key(k)]).unwrap(), 1);
+            }
+            Revoke::CaText => {
+                assert_eq!(
+                    append_revoked(&revoked, &[Revokee::Key(ca_pub.clone())]).unwrap(),
+                    1
+                );
+            }
+            Revoke::CertText => {
+                let c = Box::new(cert.clone());
+                assert_eq!(append_revoked(&revoked, &[Revokee::Cert(c)]).unwrap(), 1);
+            }
             Revoke::KrlSpec(spec) => {
                 let spec_path = dir.join(format!("spec{i}"));
                 std::fs::write(&spec_path, spec).unwrap();
