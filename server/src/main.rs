@@ -56,6 +56,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     sys::reset_inherited_signal_dispositions();
+    sys::cloexec_inherited_fds();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {

@@ -87,3 +87,26 @@ pub fn reset_inherited_signal_dispositions() {
         None,
     );
 }
+
+/// Marks every inherited descriptor above stderr close-on-exec, as sshd's closefrom(3) does
+/// at startup: whatever the starting process left open (a log pipe, a terminal) must not leak
+/// into user sessions. Call first thing in main, before mshd opens anything of its own.
+pub fn cloexec_inherited_fds() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: the descriptor is only borrowed for this one fcntl call; setting FD_CLOEXEC
+        // does not close it or change what it refers to. A number that is no longer open
+        // (e.g. the read_dir handle, closed by now) makes fcntl fail with EBADF, ignored.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let _ = nix::fcntl::fcntl(
+            borrowed,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+}
