@@ -252,7 +252,9 @@ fn common_checks(
     info: &CertInfo,
 ) -> Result<(), String> {
     let ca = cert.signature_key();
-    if !trusted_cas.iter().any(|k| plain(k.key_data()) == ca) {
+    // Plain key equality, as sshd's `sshkey_in_file(..., strict_type)`: a certificate listed
+    // as a CA does not stand for its key.
+    if !trusted_cas.iter().any(|k| k.key_data() == ca) {
         return Err(format!("CA {} not trusted", info.ca_fingerprint));
     }
     cert.verify_signature()
@@ -270,14 +272,6 @@ fn common_checks(
         ));
     }
     Ok(())
-}
-
-/// A trusted CA given as a certificate line stands for its inner key.
-fn plain(k: &russh::keys::ssh_key::public::KeyData) -> &russh::keys::ssh_key::public::KeyData {
-    match k.certificate() {
-        Some(c) => c.public_key(),
-        None => k,
-    }
 }
 
 /// OpenSSH's `addr_match_cidr_list` syntax for `source-address`: comma-separated addresses
