@@ -633,3 +633,38 @@ fn revoked_keys_as_a_binary_krl_from_ssh_keygen() {
     assert_eq!(out.code(), Some(255));
     d.wait_for_log("is revoked", LOG);
 }
+
+#[test]
+fn max_startups_drops_connections_beyond_the_unauthenticated_limit() {
+    let d = Mshd::builder("startups")
+        .toml("max_startups = \"1\"")
+        .start();
+    // The fixture's readiness probe was connection 1: wait until it is gone, so that the
+    // silent connection below is the only unauthenticated one (connection 2).
+    d.wait_for_log(": setup failed", LOG);
+    let silent = std::net::TcpStream::connect(d.addr).unwrap();
+    d.wait_for_log("connection 2 from", LOG);
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(255),
+        "a second unauthenticated connection was served"
+    );
+    d.wait_for_log("not authenticated yet (max_startups 1:100:1)", LOG);
+    // Once the slot is free, logins work again.
+    drop(silent);
+    let start = std::time::Instant::now();
+    loop {
+        let out = run(d.ssh(&[], "echo in"), b"", T);
+        if out.code() == Some(0) {
+            assert_eq!(out.stdout_str(), "in\n");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "slot never freed:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

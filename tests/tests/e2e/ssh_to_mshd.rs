@@ -343,3 +343,60 @@ fn max_sessions_limits_channels_on_one_connection() {
     assert_eq!(out.stdout_str(), "third\n", "{}", out.stderr);
     drop(master);
 }
+
+#[test]
+fn sessions_get_neither_mshd_descriptors_nor_its_environment() {
+    let d = Mshd::builder("hygiene")
+        .env("MSHT_MSHD_ONLY", "leak")
+        .start();
+    let out = run(
+        d.ssh(
+            &[],
+            "echo ${MSHT_MSHD_ONLY-unset}; ls -l /proc/$$/fd | tail -n +2",
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    let text = out.stdout_str();
+    assert!(
+        text.starts_with("unset\n"),
+        "mshd's environment reached the session: {text}"
+    );
+    // Only stdin/stdout/stderr (plus what the shell itself opens): no listening socket,
+    // no other connection, no PTY master of another session.
+    assert!(
+        !text.contains("socket:"),
+        "a socket leaked into the session:\n{text}"
+    );
+    assert!(
+        !text.contains("/dev/ptmx"),
+        "a PTY master leaked into the session:\n{text}"
+    );
+}
+
+#[test]
+fn only_publickey_is_offered() {
+    let d = Mshd::start("methods");
+    let out = run(
+        d.ssh(
+            &[
+                "-o",
+                "PubkeyAuthentication=no",
+                "-o",
+                "PasswordAuthentication=yes",
+                "-o",
+                "KbdInteractiveAuthentication=yes",
+            ],
+            "echo in",
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(255));
+    assert!(
+        out.stderr.contains("Permission denied (publickey)"),
+        "{}",
+        out.stderr
+    );
+}
