@@ -449,3 +449,41 @@ fn revoked_key_serial_and_ca_in_text_lists_and_krls() {
     );
     let _ = cert_path;
 }
+
+#[test]
+fn trusted_ca_key_files_hold_several_keys_and_name_bad_lines() {
+    let f = Fixture::new();
+    let other = load_public_key(&pub_of(&f.other_ca)).unwrap();
+    let path = f.dir.path().join("trusted_user_ca_keys");
+    std::fs::write(
+        &path,
+        format!(
+            "# CAs\n\n{}\n  {}\n",
+            std::fs::read_to_string(pub_of(&f.ca)).unwrap().trim(),
+            std::fs::read_to_string(pub_of(&f.other_ca)).unwrap().trim()
+        ),
+    )
+    .unwrap();
+    let cas = certs::load_ca_keys(&path).unwrap();
+    assert_eq!(cas.len(), 2);
+    assert_eq!(cas[1].key_data(), other.key_data());
+    let (foreign, cert_path) = f.sign_with(&f.other_ca, &["-n", "alice"]);
+    assert!(check_user_cert(&foreign, "alice", &cas, None, ip(LOCAL), now()).is_accepted());
+
+    std::fs::write(
+        &path,
+        format!("{}\n", std::fs::read_to_string(&cert_path).unwrap().trim()),
+    )
+    .unwrap();
+    let err = certs::load_ca_keys(&path).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}:1: a certificate is not a CA key",
+            path.display()
+        )),
+        "{err}"
+    );
+    std::fs::write(&path, "# x\nssh-ed25519 AAAA\n").unwrap();
+    let err = certs::load_ca_keys(&path).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}:2: ", path.display())), "{err}");
+}

@@ -38,3 +38,39 @@ pub fn load(path: &Path) -> Result<Certificate> {
         reason,
     })
 }
+
+/// Pure: the CA keys of a `trusted_user_ca_keys` file (OpenSSH public-key list: one key a
+/// line, blank lines and `#` comments skipped). A line that is not a plain public key is an
+/// error naming `path:line`, as sshd then trusts nothing from the file.
+pub fn parse_ca_keys(path: &Path, text: &str) -> Result<Vec<russh::keys::PublicKey>> {
+    let mut keys = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let t = raw.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r');
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let parse_err = |reason: String| Error::Parse {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason,
+        };
+        if t.split([' ', '\t'])
+            .next()
+            .is_some_and(|ty| ty.ends_with("-cert-v01@openssh.com"))
+        {
+            return Err(parse_err(
+                "a certificate is not a CA key; list the CA's public key (ca.pub)".into(),
+            ));
+        }
+        let key = crate::keys::parse_public_key_line(t)
+            .map_err(|why| parse_err(format!("not a public key line: {why}")))?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Reads a `trusted_user_ca_keys` file (see [`parse_ca_keys`]).
+pub fn load_ca_keys(path: &Path) -> Result<Vec<russh::keys::PublicKey>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_ca_keys(path, &text)
+}
