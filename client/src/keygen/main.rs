@@ -52,15 +52,17 @@ enum Command {
     Generate(GenerateArgs),
     /// Print `BITS SHA256:... COMMENT (TYPE)` for a key file, or for each key of an
     /// authorized_keys/known_hosts-style file, like `ssh-keygen -lf`.
+    #[command(after_long_help = EXAMPLES)]
     Fingerprint {
         /// Public or private key file, a file of many keys, or `-` for standard input.
         path: PathBuf,
     },
     /// Connect to HOST[:PORT] once per host-key type and print its keys as known_hosts
     /// lines (stdout) with their fingerprints (stderr), like ssh-keyscan.
+    #[command(after_long_help = EXAMPLES)]
     Scan(scan::ScanArgs),
     /// Find, remove or hash host entries in a known_hosts file (ssh-keygen -F, -R, -H).
-    #[command(subcommand)]
+    #[command(subcommand, after_long_help = EXAMPLES)]
     KnownHosts(KnownHostsCommand),
 }
 
@@ -92,10 +94,13 @@ struct GenerateArgs {
 #[derive(Debug, Subcommand)]
 enum KnownHostsCommand {
     /// Print the lines that match HOST, like `ssh-keygen -F`; exit 1 when none does.
+    #[command(after_long_help = EXAMPLES)]
     Find(known_hosts::HostArgs),
     /// Delete the lines for HOST (keeping FILE.old), like `ssh-keygen -R`.
+    #[command(after_long_help = EXAMPLES)]
     Remove(known_hosts::HostArgs),
     /// Replace plain host names by hashed ones (keeping FILE.old), like `ssh-keygen -H`.
+    #[command(after_long_help = EXAMPLES)]
     Hash(known_hosts::FileArgs),
 }
 

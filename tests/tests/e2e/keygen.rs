@@ -812,3 +812,31 @@ fn generate_asks_for_passphrase_twice_on_a_tty() {
     let o = ssh_keygen(["-y", "-P", "", "-f", &s(&path)]);
     assert_ne!(o.code(), Some(0), "key was not encrypted");
 }
+
+/// `-h` is short, `--help` has examples, a usage error exits 1 with clap's message.
+#[test]
+fn help_and_usage_errors() {
+    let short = keygen(["-h"]);
+    assert_eq!(short.code(), Some(0));
+    assert!(short.stdout_str().contains("Usage: msh-keygen <COMMAND>"));
+    assert!(!short.stdout_str().contains("Examples:"));
+    let long = keygen(["--help"]);
+    assert_eq!(long.code(), Some(0));
+    assert!(long.stdout_str().contains("Examples:"));
+    assert!(long
+        .stdout_str()
+        .contains("msh-keygen known-hosts remove build.internal -p 2222"));
+    let bad = keygen(["generate", "-t", "dsa", "-f", "x"]);
+    assert_eq!(bad.code(), Some(1));
+    assert_eq!(
+        bad.stderr,
+        "msh-keygen: unknown key type \"dsa\": use ed25519, ecdsa or rsa\n"
+    );
+    let bad = keygen(["frobnicate"]);
+    assert_eq!(bad.code(), Some(1));
+    assert!(
+        bad.stderr.contains("unrecognized subcommand 'frobnicate'"),
+        "{}",
+        bad.stderr
+    );
+}
