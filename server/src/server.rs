@@ -102,6 +102,9 @@ pub fn russh_config(
         .collect();
     preferred.key = key_algos.into();
     russh::server::Config {
+        server_id: russh::SshId::Standard(
+            concat!("SSH-2.0-mshd_", env!("CARGO_PKG_VERSION")).into(),
+        ),
         methods: MethodSet::from(&[MethodKind::PublicKey][..]),
         // Constant-time rejection, but no delay on OpenSSH's initial `none` probe.
         auth_rejection_time: Duration::from_millis(200),
