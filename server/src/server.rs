@@ -238,7 +238,13 @@ async fn run_connection(
     let grace = settings.login_grace_time;
     // The grace period covers everything before authentication, including a peer that
     // never sends its version line (russh's run_stream waits for it).
-    let deadline = tokio::time::Instant::now() + grace;
+    // As OpenSSH, 0 means no limit (a far deadline keeps one code path).
+    let deadline = tokio::time::Instant::now()
+        + if grace.is_zero() {
+            Duration::from_secs(100 * 365 * 86_400)
+        } else {
+            grace
+        };
     let handler = Conn {
         shared: shared.clone(),
         settings,
