@@ -199,6 +199,52 @@ pub fn decide(
     }
 }
 
+/// At the offer stage (no signature yet): `Some(reason)` when this key can certainly not log
+/// in, so the client is not asked to sign with it (which could mean a passphrase prompt or a
+/// token touch for nothing). Never accepts anything: the decision is made again, in full,
+/// once a signature verified. As the offered key may be a certificate's inner key (russh shows
+/// no difference here), a key is only refused when no certificate could help: no
+/// `trusted_user_ca_keys` and no `cert-authority` line.
+pub fn screen_offer(
+    settings: &Settings,
+    user: &str,
+    key: &PublicKey,
+    peer: IpAddr,
+    own_uid: Uid,
+) -> Option<String> {
+    let account = match check_user(settings, user, own_uid) {
+        Ok(a) => a,
+        Err(reason) => return Some(reason),
+    };
+    match revocation(settings) {
+        Err(reason) => return Some(reason),
+        // A revoked key also revokes every certificate of it.
+        Ok(Some(list)) => {
+            if let Some(why) = list.is_revoked(key) {
+                return Some(why.to_string());
+            }
+        }
+        Ok(None) => {}
+    }
+    if !settings.trusted_user_ca_keys.is_empty() {
+        return None;
+    }
+    let files = load_authorized_keys(settings, &account);
+    if files
+        .iter()
+        .any(|f| f.entries().any(|e| e.options.cert_authority))
+    {
+        return None;
+    }
+    if files.is_empty() {
+        return Some(no_files(settings, &account));
+    }
+    match authorize(&files, key, peer, SystemTime::now()) {
+        AuthDecision::Accept(_) => None,
+        AuthDecision::Reject(reason) => Some(reason),
+    }
+}
+
 fn no_files(settings: &Settings, account: &Account) -> String {
     format!(
         "no usable authorized_keys file for {:?} (looked at {})",

@@ -587,15 +587,38 @@ impl russh::server::Handler for Conn {
     async fn auth_publickey_offered(
         &mut self,
         user: &str,
-        _offer: PublicKeyOffer<'_>,
+        offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        // Decisions are made once the signature verified (auth_publickey). Refusing unknown
-        // keys here would break certificate logins: at this stage a certificate shows up as
-        // its bare inner key (NOTES-russh).
         if self.user.as_deref() != Some(user) {
             self.reset(user);
         }
-        Ok(Auth::Accept)
+        // Only screens out keys that cannot succeed (see auth::screen_offer); acceptance is
+        // decided in auth_publickey / auth_openssh_certificate after the signature verified.
+        let key: PublicKey = offer.public_key.clone();
+        let settings = self.settings.clone();
+        let own_uid = self.shared.own_uid;
+        let peer_ip = self.peer.ip();
+        let user_s = user.to_string();
+        let k2 = key.clone();
+        let refusal = tokio::task::spawn_blocking(move || {
+            auth::screen_offer(&settings, &user_s, &k2, peer_ip, own_uid)
+        })
+        .await
+        .unwrap_or_else(|e| Some(format!("internal error: {e}")));
+        match refusal {
+            None => Ok(Auth::Accept),
+            Some(reason) => {
+                self.log_attempt(
+                    user,
+                    &key_type(&key),
+                    &fingerprint(&key),
+                    None,
+                    "rejected",
+                    &format!("{reason} (refused at the offer, no signature asked)"),
+                );
+                Ok(Auth::reject())
+            }
+        }
     }
 
     async fn auth_publickey(

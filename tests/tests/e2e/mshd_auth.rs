@@ -14,11 +14,14 @@ const LOG: Duration = Duration::from_secs(5);
 fn unknown_key_is_refused() {
     let d = Mshd::start("unknown-key");
     let other = ssh_keygen_ed25519(&d.dir, "other_key");
-    let c = d.ssh_with_key(&d.user, &other, &[], "echo in");
+    let c = d.ssh_with_key(&d.user, &other, &["-v"], "echo in");
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
     assert!(out.stdout.is_empty());
     assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+    // Refused at the offer: the client is never asked to sign (or unlock) this key.
+    assert!(out.stderr.contains("Offering public key"), "{}", out.stderr);
+    assert!(!out.stderr.contains("Server accepts key"), "{}", out.stderr);
     let fp = fingerprint_of(&d.dir.join("other_key.pub"));
     let log = d.wait_for_log("rejected publickey", LOG);
     assert!(log.contains(&fp) && log.contains("key not in"), "{log}");
@@ -285,7 +288,10 @@ fn silent_connection_is_closed_after_login_grace_time() {
     // mshd sends its version line, then hangs up once the grace time is over.
     let r = s.read_to_end(&mut buf);
     assert!(r.is_ok(), "connection not closed: {r:?}");
-    assert!(String::from_utf8_lossy(&buf).starts_with("SSH-2.0-mshd_"), "{buf:?}");
+    assert!(
+        String::from_utf8_lossy(&buf).starts_with("SSH-2.0-mshd_"),
+        "{buf:?}"
+    );
     let took = start.elapsed();
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
@@ -549,9 +555,22 @@ fn revoked_keys_refuse_a_key_and_its_certificates() {
         &d.user,
         &[],
     );
+    let before = d.log_text().matches("is revoked").count();
     let out = run(d.ssh(&[], "echo in"), b"", T);
     assert_eq!(out.code(), Some(255));
-    d.wait_for_log("key id \"cert-of-revoked\"", LOG);
+    // Refused at the offer already: the certificate's key is the revoked one, so no
+    // signature is even asked for (russh shows a certificate's inner key at that stage).
+    let log = d.wait_for_log("no signature asked", LOG);
+    assert!(log.matches("is revoked").count() > before, "{log}");
+    // Revoking the CA revokes its certificates (the key itself is not listed; only the
+    // certificate could log in, authorized_keys is emptied).
+    std::fs::write(&d.authorized_keys, "").unwrap();
+    let ca_line = std::fs::read_to_string(d.dir.join("user_ca.pub")).unwrap();
+    std::fs::write(&revoked, &ca_line).unwrap();
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255));
+    let log = d.wait_for_log("signing CA", LOG);
+    assert!(log.contains("key id \"cert-of-revoked\""), "{log}");
     // An unreadable list fails closed.
     std::fs::write(&revoked, "not a key\n").unwrap();
     std::fs::remove_file(d.dir.join("id_ed25519-cert.pub")).unwrap();
