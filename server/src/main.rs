@@ -11,6 +11,8 @@ mod hostkey;
 mod server;
 mod session;
 mod sys;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
