@@ -400,3 +400,60 @@ fn only_publickey_is_offered() {
         out.stderr
     );
 }
+
+#[test]
+fn listens_on_several_addresses_including_ipv6_loopback() {
+    let port6 = {
+        let l = std::net::TcpListener::bind("[::1]:0").expect("no IPv6 loopback on this machine");
+        l.local_addr().unwrap().port()
+    };
+    let d = Mshd::builder("ipv6")
+        .arg("--listen")
+        .arg(&format!("[::1]:{port6}"))
+        .start();
+    d.wait_for_log(
+        &format!("listening on [::1]:{port6}"),
+        Duration::from_secs(5),
+    );
+    let kh = d.dir.write(
+        "known_hosts6",
+        format!("[::1]:{port6} {}\n", d.host_public),
+        0o644,
+    );
+    let mut c = cmd(
+        tool("ssh"),
+        [
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+        ],
+    );
+    c.arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .arg("-i")
+        .arg(&d.client_key)
+        .args([
+            "-p",
+            &port6.to_string(),
+            "-l",
+            &d.user,
+            "::1",
+            "echo $SSH_CONNECTION",
+        ]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert!(
+        out.stdout_str().starts_with("::1 ")
+            && out
+                .stdout_str()
+                .trim_end()
+                .ends_with(&format!("::1 {port6}")),
+        "{}",
+        out.stdout_str()
+    );
+    // The IPv4 listener still works too.
+    assert_eq!(run(d.ssh(&[], "echo v4"), b"", T).stdout_str(), "v4\n");
+}
