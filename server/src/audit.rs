@@ -13,38 +13,50 @@ use serde_json::{Map, Value};
 
 use crate::config::AuditTarget;
 
-/// Where audit lines are written; cheap to clone, a no-op when disabled.
+/// Where audit lines are written; cheap to clone (all clones share the sink), a no-op when
+/// disabled. `reopen` swaps the sink for every clone at once (SIGHUP, log rotation).
 #[derive(Clone, Default)]
 pub struct Audit {
-    out: Option<Arc<Mutex<Box<dyn Write + Send>>>>,
+    out: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+}
+
+fn open_target(target: Option<&AuditTarget>) -> Result<Option<Box<dyn Write + Send>>> {
+    Ok(match target {
+        None => None,
+        Some(AuditTarget::Stdout) => Some(Box::new(std::io::stdout())),
+        Some(AuditTarget::File(p)) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            Some(Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(p)
+                    .with_context(|| format!("cannot open audit log {}", p.display()))?,
+            ))
+        }
+    })
 }
 
 impl Audit {
     /// Opens the target (append mode, created 0600).
     pub fn open(target: Option<&AuditTarget>) -> Result<Self> {
-        let out: Box<dyn Write + Send> = match target {
-            None => return Ok(Audit::default()),
-            Some(AuditTarget::Stdout) => Box::new(std::io::stdout()),
-            Some(AuditTarget::File(p)) => {
-                use std::os::unix::fs::OpenOptionsExt;
-                Box::new(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .mode(0o600)
-                        .open(p)
-                        .with_context(|| format!("cannot open audit log {}", p.display()))?,
-                )
-            }
-        };
         Ok(Audit {
-            out: Some(Arc::new(Mutex::new(out))),
+            out: Arc::new(Mutex::new(open_target(target)?)),
         })
+    }
+
+    /// Re-opens (a rotated file) or switches the target; on error the old sink stays.
+    pub fn reopen(&self, target: Option<&AuditTarget>) -> Result<()> {
+        let new = open_target(target)?;
+        if let Ok(mut g) = self.out.lock() {
+            *g = new;
+        }
+        Ok(())
     }
 
     /// Writes one event. `fields` are added after the common ones.
     pub fn event(&self, event: &str, conn_id: u64, peer: &str, fields: &[(&str, Value)]) {
-        let Some(out) = &self.out else { return };
         let mut m = Map::new();
         m.insert("v".into(), Value::from(1));
         m.insert("ts".into(), Value::from(now_rfc3339()));
@@ -58,9 +70,11 @@ impl Audit {
         }
         let line = Value::Object(m).to_string();
         // A short line written under a lock; a failing audit sink is reported, not fatal.
-        if let Ok(mut w) = out.lock() {
-            if let Err(e) = writeln!(w, "{line}").and_then(|()| w.flush()) {
-                tracing::error!("audit log write failed: {e}");
+        if let Ok(mut g) = self.out.lock() {
+            if let Some(w) = g.as_mut() {
+                if let Err(e) = writeln!(w, "{line}").and_then(|()| w.flush()) {
+                    tracing::error!("audit log write failed: {e}");
+                }
             }
         }
     }

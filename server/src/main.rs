@@ -227,6 +227,11 @@ async fn reload(
             return;
         }
     };
+    // Re-opened even when unchanged, so that a rotated audit log file is followed.
+    if let Err(e) = shared.audit.reopen(new.audit_log.as_ref()) {
+        tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
+        return;
+    }
     *rcfg.write().await = Arc::new(server::russh_config(&new, keys.0, keys.1));
     *shared.settings.write().await = Arc::new(new);
     tracing::info!(

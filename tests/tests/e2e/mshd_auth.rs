@@ -687,3 +687,38 @@ fn max_startups_drops_connections_beyond_the_unauthenticated_limit() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn sighup_reopens_a_rotated_audit_log() {
+    let dir = TestDir::new("audit-rotate");
+    let audit = dir.join("audit.jsonl");
+    let d = Mshd::builder("audit-rotate")
+        .dir(dir)
+        .arg("--audit-log")
+        .arg(audit.to_str().unwrap())
+        .start();
+    assert_eq!(run(d.ssh(&[], "echo first"), b"", T).code(), Some(0));
+    d.wait_for_log("connection 2 from 127.0.0.1", LOG);
+    let rotated = d.dir.join("audit.jsonl.1");
+    std::fs::rename(&audit, &rotated).unwrap();
+    d.proc.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_for_log("configuration reloaded", LOG);
+    assert_eq!(run(d.ssh(&[], "exit 9"), b"", T).code(), Some(9));
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let start = std::time::Instant::now();
+    let new = loop {
+        let t = std::fs::read_to_string(&audit).unwrap_or_default();
+        if t.contains("\"exit_status\":9") || start.elapsed() > LOG {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(old.contains("\"command\":\"echo first\""), "{old}");
+    assert!(!old.contains("exit 9"), "{old}");
+    assert!(
+        new.contains("\"command\":\"exit 9\"") && new.contains("\"exit_status\":9"),
+        "{new}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&audit).unwrap().mode() & 0o777, 0o600);
+}
