@@ -111,6 +111,39 @@ pub fn check_user(settings: &Settings, name: &str, own_uid: Uid) -> Result<Accou
     Ok(account)
 }
 
+/// sshd reads a user's authorized_keys with the user's own uid; mshd reads it as root (one
+/// multi-threaded process cannot switch uid per file safely), so it first checks that the
+/// user could read the file (owner, group or other read bit, after resolving symlinks). This
+/// stops a user from pointing `~/.ssh/authorized_keys` at a root-only file such as
+/// /etc/shadow and getting its lines echoed in mshd's parse warnings.
+fn user_can_read(path: &std::path::Path, account: &Account) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if account.uid.is_root() {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mode = meta.mode();
+    let readable = if meta.uid() == account.uid.as_raw() {
+        mode & 0o400 != 0
+    } else if account.groups.iter().any(|g| g.as_raw() == meta.gid()) {
+        mode & 0o040 != 0
+    } else {
+        mode & 0o004 != 0
+    };
+    if readable {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} (uid {}) could not read it itself (owner uid {}, gid {}, mode {:04o}); mshd reads only what the user can",
+            account.name,
+            account.uid,
+            meta.uid(),
+            meta.gid(),
+            mode & 0o7777
+        ))
+    }
+}
+
 /// Reads the user's authorized_keys files, skipping (with a warning) files that fail
 /// strict_modes and lines that do not parse. Blocking: call it off the event loop.
 pub fn load_authorized_keys(settings: &Settings, account: &Account) -> Vec<AuthorizedKeys> {
@@ -138,6 +171,10 @@ pub fn load_authorized_keys(settings: &Settings, account: &Account) -> Vec<Autho
                 );
                 continue;
             }
+        }
+        if let Err(e) = user_can_read(&path, account) {
+            tracing::warn!("authorized_keys {} refused: {e}", path.display());
+            continue;
         }
         match AuthorizedKeys::load(&path) {
             Ok(ak) => {
@@ -301,6 +338,8 @@ fn principals_file(
         msh_common::perms::check_strict_modes(&path, account.uid.as_raw(), &account.home)
             .map_err(|e| format!("authorized_principals_file refused by strict_modes: {e}"))?;
     }
+    user_can_read(&path, account)
+        .map_err(|e| format!("authorized_principals_file {} refused: {e}", path.display()))?;
     let file =
         PrincipalsFile::load(&path).map_err(|e| format!("authorized_principals_file: {e}"))?;
     for w in &file.warnings {

@@ -162,3 +162,40 @@ fn unprivileged_mshd_serves_only_its_own_user() {
     let log = d.wait_for_log("rejected publickey for root", LOG);
     assert!(log.contains("serves only its own user"), "{log}");
 }
+
+#[test]
+fn root_mode_reads_only_authorized_keys_the_user_could_read() {
+    if !require_root("root_mode_reads_only_authorized_keys_the_user_could_read") {
+        return;
+    }
+    let u = TestUser::new();
+    let d = Mshd::builder("root-unreadable")
+        .use_config_authorized_keys()
+        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+        .start();
+    // A root-only file (0600 root, like /etc/shadow) holding the key, linked from the
+    // user's home: strict_modes allows root-owned files, but the user cannot read it.
+    let secret = d
+        .dir
+        .write("root-only-keys", format!("{}\n", d.client_public), 0o600);
+    let ak = u.write_authorized_keys("");
+    std::fs::remove_file(&ak).unwrap();
+    std::os::unix::fs::symlink(&secret, &ak).unwrap();
+    let out = run(d.ssh_as(&u.name, &[], "id -un"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(255),
+        "a root-only file authorized {}",
+        u.name
+    );
+    d.wait_for_log("could not read it itself", LOG);
+    // The same file made readable by the user works.
+    nix::unistd::chown(&secret, Some(nix::unistd::Uid::from_raw(u.uid)), None).unwrap();
+    let out = run(d.ssh_as(&u.name, &[], "id -un"), b"", T);
+    assert_eq!(
+        out.stdout_str(),
+        format!("{}\n", u.name),
+        "{}",
+        d.log_text()
+    );
+}
