@@ -143,6 +143,32 @@ while stack:
 print(total)
 PY
 }
+sleepers() { # number of `sleep 600` processes below daemon pid $1
+  python3 - "$1" <<'PY'
+import os, sys
+n, stack, seen = 0, [int(sys.argv[1])], set()
+while stack:
+    p = stack.pop()
+    if p in seen: continue
+    seen.add(p)
+    try:
+        if open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")[:2] == [b"sleep", b"600"]:
+            n += 1
+    except OSError:
+        pass
+    # Threads other than the main one can be parents too (tokio spawns from workers).
+    try:
+        for t in os.listdir(f"/proc/{p}/task"):
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    stack.extend(int(x) for x in f.read().split())
+            except OSError:
+                pass
+    except OSError:
+        pass
+print(n)
+PY
+}
 idle_per_session() { # $1 = daemon pid, rest = client command
   local daemon=$1; shift
   local before; before=$(rss_kib "$daemon")
@@ -151,7 +177,15 @@ idle_per_session() { # $1 = daemon pid, rest = client command
     "$@" 'sleep 600' </dev/null >/dev/null 2>&1 &
     cpids+=($!)
   done
-  sleep 3
+  # Measure only once every session is really open: its `sleep 600` runs under the daemon.
+  local open=0
+  for _ in $(seq 1 300); do
+    open=$(sleepers "$daemon")
+    [ "$open" -ge "$idle" ] && break
+    sleep 0.2
+  done
+  [ "$open" -ge "$idle" ] || echo "bench: only $open of $idle idle sessions opened in 60 s" >&2
+  sleep 1
   local after; after=$(rss_kib "$daemon")
   for p in "${cpids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${cpids[@]}"; do wait "$p" 2>/dev/null || true; done
