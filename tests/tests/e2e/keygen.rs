@@ -64,6 +64,42 @@ fn sshd_fixture_accepts_real_ssh_with_authorized_key_only() {
     );
 }
 
+/// Extra config lines take effect (they come before the fixture's own, so they win), and a
+/// Match block in them lands at the end of the file where sshd accepts it.
+#[test]
+fn sshd_fixture_applies_extra_config_and_match_blocks() {
+    let dir = TestDir::new("sshd-extra");
+    let sshd = Sshd::start_with(
+        &dir,
+        SshdOptions {
+            extra_config: vec![
+                "ForceCommand echo forced-by-extra-config".into(),
+                "Match User nobody-at-all".into(),
+                "  ForceCommand false".into(),
+            ],
+            ..Default::default()
+        },
+    );
+    let id = ssh_keygen_ed25519(&dir, "id");
+    sshd.authorize(&id);
+    let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
+    let out = run(sshd.ssh_command(&id, &kh, "echo not-forced"), b"", T);
+    assert_eq!(
+        out.stdout_str(),
+        "forced-by-extra-config\n",
+        "{}\n{}",
+        out.stderr,
+        sshd.log()
+    );
+    let config = std::fs::read_to_string(&sshd.config).unwrap();
+    assert!(
+        config
+            .trim_end()
+            .ends_with("Match User nobody-at-all\n  ForceCommand false"),
+        "{config}"
+    );
+}
+
 fn keygen<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,
