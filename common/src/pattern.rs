@@ -40,7 +40,8 @@ pub fn glob_match(s: &str, pattern: &str) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
 }
 
 /// Matches `s` against a comma-separated pattern list. A matching negated entry wins over
@@ -98,7 +99,10 @@ mod tests {
             match_list("good.example.com", "*.example.com,!bad.example.com", true),
             ListMatch::Matched
         );
-        assert_eq!(match_list("other", "*.example.com", true), ListMatch::NoMatch);
+        assert_eq!(
+            match_list("other", "*.example.com", true),
+            ListMatch::NoMatch
+        );
         assert_eq!(match_list("HOST", "host", true), ListMatch::Matched);
     }
 }

@@ -1,6 +1,11 @@
 //! authorized_keys parser: quoting, escapes, option names, every option, and invalid lines
 //! reported with their line number and reason while the other lines stay usable.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::SystemTime;
 

@@ -1,7 +1,12 @@
 //! Oracle tests: the real `ssh-keygen -F / -H / -R` against our known_hosts matcher and
 //! rewriter, on generated files. Disagreement with OpenSSH is a bug on our side unless the
 //! test names it as a documented deviation.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,12 @@
 //! End-to-end and interop tests: real mshd, msh, msh-keygen, OpenSSH ssh/sshd/ssh-keygen
 //! processes on loopback. Build the workspace first (scripts/test.sh does).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod harness_selftest;
 mod keygen;
