@@ -38,7 +38,7 @@ pub async fn authenticate(
     // ext-info.
     let mut rsa_hash: Option<Option<HashAlg>> = None;
 
-    // Public halves of the -i files, to filter agent keys under IdentitiesOnly.
+    // Public halves of the identity files, to filter agent keys under IdentitiesOnly.
     let wanted: Vec<PublicKey> = identity_files
         .iter()
         .filter_map(|p| file_public_key(p))
@@ -54,7 +54,6 @@ pub async fn authenticate(
                             continue;
                         };
                         if settings.identities_only
-                            && settings.identities_explicit
                             && !wanted.iter().any(|w| w.key_data() == key.key_data())
                         {
                             continue;

@@ -66,7 +66,14 @@ fn real_main() -> i32 {
             eprintln!("msh: remote command killed by signal {sig}");
             255
         }
-        Ok(Outcome::NoStatus) | Ok(Outcome::BrokenPipe) => 255,
+        Ok(Outcome::NoStatus) => {
+            eprintln!(
+                "msh: {}@{}: the connection ended without an exit status from the remote side",
+                settings.user, settings.host
+            );
+            255
+        }
+        Ok(Outcome::BrokenPipe) => 255,
         Ok(Outcome::LocalSignal(sig)) => {
             eprintln!("msh: killed by signal {sig}");
             255

@@ -268,6 +268,15 @@ fn default_ask_without_a_terminal_refuses_like_yes() {
         out.stderr
     );
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), "");
+    // BatchMode=yes never asks, terminal or not.
+    let out = run(s.msh(&["127.0.0.1", "true"]), b"", T);
+    assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("BatchMode=yes forbids asking"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), "");
 }
 
 #[test]
