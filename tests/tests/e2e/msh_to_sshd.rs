@@ -909,3 +909,62 @@ fn closed_stdout_ends_msh_quietly() {
     std::io::Read::read_to_string(p.child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(remote_stderr(&err), "", "quiet exit expected");
 }
+
+#[test]
+fn rsa_host_key_and_rsa_user_key_use_sha2_signatures() {
+    let s = setup_with(
+        "msh-sshd-rsa",
+        SshdOptions {
+            host_key_types: vec!["rsa".into()],
+            // Refuse SHA-1 RSA signatures on both sides: a login proves rsa-sha2 was used.
+            extra_config: vec![
+                "PubkeyAcceptedAlgorithms rsa-sha2-512,rsa-sha2-256".into(),
+                "HostKeyAlgorithms rsa-sha2-512,rsa-sha2-256".into(),
+            ],
+        },
+    );
+    let rsa = s.dir.join("id_rsa_user");
+    let out = run(
+        cmd(
+            tool("ssh-keygen"),
+            [
+                "-q",
+                "-t",
+                "rsa",
+                "-b",
+                "2048",
+                "-N",
+                "",
+                "-f",
+                rsa.to_str().unwrap(),
+            ],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    s.sshd.authorize(&rsa);
+    let kh = s.dir.write(
+        "rsa_known_hosts",
+        format!("{} {}\n", s.name(), s.sshd.host_key("rsa").public_line),
+        0o644,
+    );
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
+    c.arg("-i").arg(&rsa).args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "127.0.0.1",
+        "echo rsa-ok",
+    ]);
+    let out = run(c, b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stderr: {}\nsshd log:\n{}",
+        out.stderr,
+        s.sshd.log()
+    );
+    assert_eq!(out.stdout_str(), "rsa-ok\n");
+}
