@@ -1,5 +1,5 @@
-//! msh-keygen: create keys, print fingerprints, collect a host's keys, and maintain
-//! known_hosts files, in OpenSSH's formats (what it writes, ssh-keygen/ssh read, and back).
+//! msh-keygen: create keys, print fingerprints, collect a host's keys, maintain known_hosts
+//! files, and issue, inspect and revoke certificates, in OpenSSH's formats (what it writes, ssh-keygen/ssh read, and back).
 //!
 //! Exit status: 0 on success; 1 on any error, and for `known-hosts find` when the host is not
 //! in the file (as `ssh-keygen -F`). Errors are printed once, as `msh-keygen: ...`.
@@ -8,8 +8,11 @@
 
 mod fingerprint;
 mod generate;
+mod inspect;
 mod known_hosts;
+mod revoke;
 mod scan;
+mod sign;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,11 +36,24 @@ Examples:
     msh-keygen known-hosts find build.internal -p 2222
     msh-keygen known-hosts remove build.internal -p 2222
     msh-keygen known-hosts hash
+  Certify a user key for a year, and a host key (for mshd's host_certificates):
+    msh-keygen sign --ca ca_key --id alice@corp --principals alice,ops --validity +52w \
+      ~/.ssh/id_ed25519.pub
+    msh-keygen sign --ca host_ca --host --id web1 --principals web1.corp,10.0.0.5 \
+      /etc/msh/ssh_host_ed25519_key.pub
+  Restrict a certificate to a command and a network, with a serial to revoke it by:
+    msh-keygen sign --ca ca_key --id backup --principals backup --serial 7 \
+      --force-command 'rsync --server ...' --source-address 10.0.0.0/8 backup.pub
+  Show a certificate (what ssh-keygen -L shows):
+    msh-keygen inspect ~/.ssh/id_ed25519-cert.pub
+  Revoke a key or a certificate's key (mshd's revoked_keys, sshd's RevokedKeys):
+    msh-keygen revoke --file /etc/msh/revoked_keys stolen_laptop.pub
+  (To revoke one certificate by serial, use a KRL: ssh-keygen -k -f revoked.krl -s ca.pub spec)
 
 Exit status: 0 on success, 1 on error (and for `known-hosts find` when nothing matched).";
 
-/// Create keys, show fingerprints, scan host keys, and edit known_hosts files
-/// (OpenSSH formats).
+/// Create keys, show fingerprints, scan host keys, edit known_hosts files, and sign,
+/// inspect and revoke certificates (OpenSSH formats).
 #[derive(Debug, Parser)]
 #[command(name = "msh-keygen", version, after_long_help = EXAMPLES)]
 struct Cli {
@@ -61,6 +77,18 @@ enum Command {
     /// lines (stdout) with their fingerprints (stderr), like ssh-keyscan.
     #[command(after_long_help = EXAMPLES)]
     Scan(scan::ScanArgs),
+    /// Certify public keys with a CA key, writing KEY-cert.pub beside each (ssh-keygen -s).
+    #[command(after_long_help = EXAMPLES)]
+    Sign(sign::SignArgs),
+    /// Show a certificate as `ssh-keygen -L` does (plus its validity in UTC).
+    #[command(after_long_help = EXAMPLES)]
+    Inspect {
+        /// Certificate file (KEY-cert.pub), or `-` for standard input.
+        cert: PathBuf,
+    },
+    /// Add keys (or certificates' keys) to a revocation list read by mshd and sshd.
+    #[command(after_long_help = EXAMPLES)]
+    Revoke(revoke::RevokeArgs),
     /// Find, remove or hash host entries in a known_hosts file (ssh-keygen -F, -R, -H).
     #[command(subcommand, after_long_help = EXAMPLES)]
     KnownHosts(KnownHostsCommand),
@@ -118,6 +146,9 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::Generate(a) => generate::run(a),
         Command::Fingerprint { path } => fingerprint::run(&path),
         Command::Scan(a) => scan::run(a),
+        Command::Sign(a) => sign::run(a),
+        Command::Inspect { cert } => inspect::run(&cert),
+        Command::Revoke(a) => revoke::run(a),
         Command::KnownHosts(KnownHostsCommand::Find(a)) => known_hosts::find(a),
         Command::KnownHosts(KnownHostsCommand::Remove(a)) => known_hosts::remove(a),
         Command::KnownHosts(KnownHostsCommand::Hash(a)) => known_hosts::hash(a),
