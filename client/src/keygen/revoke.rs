@@ -32,7 +32,7 @@ struct Item {
 }
 
 fn plain_fingerprint_line(key: &PublicKey) -> String {
-    keys::fingerprint_line(key, &key.comment().as_str_lossy())
+    keys::fingerprint_line(key, key.comment().as_str_lossy())
 }
 
 fn read_items(path: &Path) -> anyhow::Result<Vec<Item>> {
