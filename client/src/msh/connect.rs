@@ -79,27 +79,40 @@ impl Client {
 }
 
 /// russh client configuration for msh.
-fn russh_config(settings: &Settings) -> client::Config {
+fn russh_config(settings: &Settings, known: &[Algorithm]) -> client::Config {
+    // No `ssh-rsa` (SHA-1 signatures) for host keys or our own keys.
+    let mut key_algs = vec![
+        Algorithm::Ed25519,
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        },
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP384,
+        },
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP521,
+        },
+        Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512),
+        },
+        Algorithm::Rsa {
+            hash: Some(HashAlg::Sha256),
+        },
+    ];
+    // Algorithms of keys already in known_hosts go first, as OpenSSH orders them, so the
+    // server proves itself with a key we can check instead of one we have never seen.
+    key_algs.sort_by_key(|a| {
+        let family = match a {
+            Algorithm::Rsa { .. } => Algorithm::Rsa { hash: None },
+            other => other.clone(),
+        };
+        known
+            .iter()
+            .position(|k| *k == family)
+            .unwrap_or(usize::MAX)
+    });
     let preferred = Preferred {
-        // No `ssh-rsa` (SHA-1 signatures) for host keys or our own keys.
-        key: Cow::Owned(vec![
-            Algorithm::Ed25519,
-            Algorithm::Ecdsa {
-                curve: EcdsaCurve::NistP256,
-            },
-            Algorithm::Ecdsa {
-                curve: EcdsaCurve::NistP384,
-            },
-            Algorithm::Ecdsa {
-                curve: EcdsaCurve::NistP521,
-            },
-            Algorithm::Rsa {
-                hash: Some(HashAlg::Sha512),
-            },
-            Algorithm::Rsa {
-                hash: Some(HashAlg::Sha256),
-            },
-        ]),
+        key: Cow::Owned(key_algs),
         // AES-GCM first: with AES-NI it is several times faster than chacha20-poly1305 (bulk
         // copies are cipher-bound on loopback), and both are AEADs.
         cipher: Cow::Owned(vec![
@@ -135,7 +148,14 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
     let host = settings.host.as_str();
     let port = settings.port;
     let timeout = settings.connect_timeout;
-    let config = Arc::new(russh_config(settings));
+    let verify_cfg = Arc::new(VerifyConfig::from_settings(settings));
+    let known = {
+        let cfg = verify_cfg.clone();
+        tokio::task::spawn_blocking(move || verify::known_algorithms(&cfg))
+            .await
+            .unwrap_or_default()
+    };
+    let config = Arc::new(russh_config(settings, &known));
     let shared = Arc::new(Shared::default());
 
     let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
@@ -181,7 +201,7 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
     tracing::info!("connected to {host} port {port}");
 
     let handler = Client {
-        cfg: Arc::new(VerifyConfig::from_settings(settings)),
+        cfg: verify_cfg,
         shared: shared.clone(),
     };
     let handshake = client::connect_stream(config, stream, handler);

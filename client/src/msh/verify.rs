@@ -36,9 +36,15 @@ pub struct VerifyConfig {
 
 impl VerifyConfig {
     pub fn from_settings(s: &Settings) -> Self {
+        // As OpenSSH: a HostKeyAlias is the known_hosts name verbatim, without `[..]:port`.
+        let port = if s.host_key_alias.is_some() {
+            22
+        } else {
+            s.port
+        };
         VerifyConfig {
             name: s.known_hosts_name().to_string(),
-            port: s.port,
+            port,
             pins: s.pins.clone(),
             strict: s.strict,
             batch_mode: s.batch_mode,
@@ -119,6 +125,22 @@ pub fn verify(cfg: &VerifyConfig, key: &PublicKey) -> Decision {
             "host key verification failed for {name}: {other:?}"
         )),
     }
+}
+
+/// Host-key algorithms already on record for this host, for OpenSSH's trick of asking the
+/// server for a key we can verify (a host known by its ECDSA key is asked for that key
+/// rather than for a new ed25519 one). Empty with --pin.
+pub fn known_algorithms(cfg: &VerifyConfig) -> Vec<russh::keys::Algorithm> {
+    if !cfg.pins.is_empty() {
+        return Vec::new();
+    }
+    let files: Vec<KnownHostsFile> = cfg
+        .user_files
+        .iter()
+        .chain(cfg.global_files.iter())
+        .filter_map(|p| KnownHostsFile::load(p).ok())
+        .collect();
+    known_hosts::verify::known_algorithms(&files, &cfg.name, cfg.port)
 }
 
 fn load_files(cfg: &VerifyConfig) -> Vec<KnownHostsFile> {

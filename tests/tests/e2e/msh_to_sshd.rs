@@ -816,11 +816,7 @@ fn malformed_known_hosts_line_is_warned_about_and_kept() {
     let after = std::fs::read_to_string(&s.kh).unwrap();
     assert!(after.starts_with(&text), "{after}");
     assert!(
-        after.contains(&format!(
-            "[alias.test]:{} {}",
-            s.sshd.port,
-            s.host_key_line()
-        )),
+        after.contains(&format!("\nalias.test {}", s.host_key_line())),
         "{after}"
     );
 }
@@ -967,4 +963,34 @@ fn rsa_host_key_and_rsa_user_key_use_sha2_signatures() {
         s.sshd.log()
     );
     assert_eq!(out.stdout_str(), "rsa-ok\n");
+}
+
+/// OpenSSH asks the server for the key type it already knows; so must msh, or a host
+/// recorded with its ECDSA key would look unknown when it also has an ed25519 key.
+#[test]
+fn host_known_by_its_ecdsa_key_is_trusted_although_ed25519_is_preferred() {
+    let s = setup_with(
+        "msh-sshd-ecdsa-known",
+        SshdOptions {
+            host_key_types: vec!["ed25519".into(), "ecdsa".into()],
+            ..Default::default()
+        },
+    );
+    std::fs::write(
+        &s.kh,
+        format!("{} {}\n", s.name(), s.sshd.host_key("ecdsa").public_line),
+    )
+    .unwrap();
+    let out = run(
+        s.msh(&[
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "127.0.0.1",
+            "echo ecdsa-ok",
+        ]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "ecdsa-ok\n");
 }
