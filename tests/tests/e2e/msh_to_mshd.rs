@@ -166,3 +166,40 @@ fn accept_new_records_mshd_host_key() {
         "{text}"
     );
 }
+
+#[test]
+fn refused_pty_is_reported_and_the_command_still_runs() {
+    let d = Mshd::builder("msh-mshd-nopty")
+        .authorized_keys_options("no-pty")
+        .start();
+    let out = run(msh(&d, &["-tt", "127.0.0.1", "tty; exit 4"]), b"", T);
+    assert_eq!(out.code(), Some(4), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "not a tty\n");
+    assert!(
+        out.stderr.contains("PTY allocation request failed"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn setenv_reaches_mshd_when_accept_env_allows() {
+    let d = Mshd::builder("msh-mshd-env")
+        .toml("accept_env = [\"MSHT_*\"]")
+        .start();
+    let out = run(
+        msh(
+            &d,
+            &[
+                "-o",
+                "SetEnv=MSHT_X=1 OTHER_Y=2",
+                "127.0.0.1",
+                "echo \"$MSHT_X/${OTHER_Y:-unset}\"",
+            ],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "1/unset\n");
+}
