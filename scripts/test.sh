@@ -17,6 +17,8 @@ have useradd || missing+=(passwd)
 have runuser || missing+=(util-linux)
 have setpriv || missing+=(util-linux)
 have sha256sum || missing+=(coreutils)
+have python3 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]} from apt" >&2
   SUDO=""
@@ -27,6 +29,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # sshd refuses to start (even with its own config) without its privilege-separation dir.
 if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd && chmod 0755 /run/sshd; fi
+
+# Wire probes (tests/probes/sshprobe.py: paramiko) and ssh-audit for mshd's hardening tests,
+# in a venv under target/ so nothing is installed system-wide.
+venv=target/probe-venv
+if ! "$venv/bin/python" -c 'import paramiko' >/dev/null 2>&1 || [ ! -x "$venv/bin/ssh-audit" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'paramiko>=3.4,<5' 'ssh-audit==3.9.*'
+fi
 
 # The end-to-end tests run the built binaries, so build them first.
 cargo build --workspace --bins

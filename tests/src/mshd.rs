@@ -63,6 +63,7 @@ pub struct MshdBuilder {
     env: Vec<(String, String)>,
     pass_host_key: bool,
     dir: Option<TestDir>,
+    audit_log: bool,
 }
 
 /// The name of the user running the tests.
@@ -133,6 +134,13 @@ impl MshdBuilder {
         self
     }
 
+    /// Writes the audit log to `<dir>/audit.jsonl` (`--audit-log`); read it with
+    /// [`Mshd::audit_events`].
+    pub fn audit_log(mut self) -> Self {
+        self.audit_log = true;
+        self
+    }
+
     /// Uses this directory instead of a fresh one.
     pub fn dir(mut self, dir: TestDir) -> Self {
         self.dir = Some(dir);
@@ -191,6 +199,9 @@ impl MshdBuilder {
         }
         if self.pass_authorized_keys_flag {
             c.arg("--authorized-keys").arg(&authorized_keys);
+        }
+        if self.audit_log {
+            c.arg("--audit-log").arg(dir.join("audit.jsonl"));
         }
         c.arg("-vv");
         c.args(&self.args);
@@ -268,6 +279,7 @@ impl Mshd {
             env: Vec::new(),
             pass_host_key: true,
             dir: None,
+            audit_log: false,
         }
     }
 
@@ -327,6 +339,24 @@ impl Mshd {
         c
     }
 
+    /// `<dir>/audit.jsonl`, where [`MshdBuilder::audit_log`] sends the audit log.
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.join("audit.jsonl")
+    }
+
+    /// Every audit event so far, each line parsed as JSON (panics, naming the line, on one
+    /// that is not JSON).
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.audit_path()).unwrap_or_default();
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("audit.jsonl:{}: not JSON ({e}): {l}", i + 1))
+            })
+            .collect()
+    }
+
     /// mshd's log so far.
     pub fn log_text(&self) -> String {
         self.proc.log_text()
@@ -341,4 +371,61 @@ impl Mshd {
 /// Makes a file's mode exactly `mode` (for strict_modes tests).
 pub fn set_mode(path: &std::path::Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The Python of the probe venv that scripts/test.sh makes (`target/probe-venv`, with
+/// paramiko and ssh-audit from PyPI). Fails, never skips, when it is missing.
+pub fn probe_python() -> PathBuf {
+    let p = probe_venv().join("bin/python");
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/test.sh, which creates the venv with paramiko and ssh-audit",
+        p.display()
+    );
+    p
+}
+
+/// `target/probe-venv`.
+pub fn probe_venv() -> PathBuf {
+    crate::target_dir()
+        .parent()
+        .expect("target dir")
+        .join("probe-venv")
+}
+
+/// `ssh-audit` from the probe venv.
+pub fn ssh_audit() -> PathBuf {
+    let p = probe_venv().join("bin/ssh-audit");
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/test.sh, which installs ssh-audit 3.9 into the probe venv",
+        p.display()
+    );
+    p
+}
+
+/// A `Command` running `tests/probes/sshprobe.py SUBCOMMAND ARGS...`.
+pub fn probe_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(probe_python());
+    c.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("probes/sshprobe.py"));
+    c.args(args);
+    c
+}
+
+/// Runs a wire probe (see tests/probes/sshprobe.py) and returns the JSON it printed.
+pub fn probe(args: &[&str], timeout: Duration) -> serde_json::Value {
+    let out = crate::run(probe_cmd(args), b"", timeout);
+    assert!(
+        out.status.success(),
+        "sshprobe.py {args:?} failed ({:?}): {}",
+        out.code(),
+        out.stderr
+    );
+    let text = out.stdout_str();
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "sshprobe.py {args:?} printed no JSON ({e}): {text}\n{}",
+            out.stderr
+        )
+    })
 }

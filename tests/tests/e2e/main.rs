@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod hardening_preauth;
 mod harness_selftest;
 mod keygen;
 mod msh_interactive;
