@@ -224,3 +224,38 @@ fn ask_prompt_answered_yes_records_the_host() {
         "known_hosts: {text}"
     );
 }
+
+#[test]
+fn interactive_shell_on_mshd_window_size_and_exit_status() {
+    let d = msh_tests::mshd::Mshd::builder("msh-interactive-mshd")
+        .toml("accept_env = [\"MSHT_*\"]")
+        .start();
+    let tmux = Tmux::new(&d.dir);
+    tmux.start("sh");
+    tmux.send_keys(&[
+        &format!(
+            "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
+             -o GlobalKnownHostsFile=/dev/null -o SetEnv=MSHT_SIDE=remote 127.0.0.1; echo RC=$?",
+            home = d.dir.path.display(),
+            msh = bin("msh").display(),
+            port = d.port,
+            user = d.user,
+            id = d.client_key.display(),
+            kh = d.known_hosts.display(),
+        ),
+        "Enter",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    // MSHT_SIDE is set only in the remote session (SetEnv): proof the shell is mshd's.
+    tmux.send_keys(&["echo SIDE-${MSHT_SIDE:-local}-$((6*7))", "Enter"]);
+    tmux.wait_for_screen("SIDE-remote-42");
+    tmux.send_keys(&["stty size", "Enter"]);
+    tmux.wait_for_screen("30 100");
+    tmux.resize(110, 35);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.send_keys(&["stty size", "Enter"]);
+    tmux.wait_for_screen("35 110");
+    tmux.send_keys(&["exit 3", "Enter"]);
+    tmux.wait_for_screen("RC=3");
+    assert_terminal_restored(&tmux);
+}
