@@ -14,7 +14,7 @@ mod verify;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Parser;
 
 use crate::session::Outcome;
@@ -104,6 +104,22 @@ async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {
     let mut handle = connect::connect(settings).await?;
     auth::authenticate(&mut handle, settings, &identity_files).await?;
     let outcome = session::run(&handle, settings).await?;
+    if matches!(outcome, Outcome::NoStatus) && handle.is_closed() {
+        // The connection itself ended: say why (russh keeps the reason in its task).
+        let (host, port) = (&settings.host, settings.port);
+        match tokio::time::timeout(std::time::Duration::from_secs(1), handle).await {
+            Ok(Err(russh::Error::KeepaliveTimeout)) => bail!(
+                "{host} port {port}: the server stopped answering (no reply to 3 keepalives \
+                 sent every {}s, ServerAliveInterval)",
+                settings
+                    .server_alive_interval
+                    .map(|d| d.as_secs())
+                    .unwrap_or_default()
+            ),
+            Ok(Err(e)) => bail!("connection to {host} port {port} lost: {e}"),
+            _ => bail!("connection to {host} port {port} closed by the server"),
+        }
+    }
     // Bounded: after a broken pipe the session task may be stuck delivering data nobody
     // reads, and the process exits right after anyway.
     let _ = tokio::time::timeout(

@@ -203,3 +203,37 @@ fn setenv_reaches_mshd_when_accept_env_allows() {
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "1/unset\n");
 }
+
+#[test]
+fn server_alive_interval_detects_a_frozen_server() {
+    let d = Mshd::start("msh-mshd-alive");
+    let mut c = msh(
+        &d,
+        &["-o", "ServerAliveInterval=1", "127.0.0.1", "sleep 60"],
+    );
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut p = Proc {
+        child: c.spawn().unwrap(),
+        name: "msh sleep".into(),
+        log: None,
+    };
+    d.wait_for_log("sleep 60", Duration::from_secs(10));
+    // Freeze mshd: the TCP connection stays open but nothing answers the keepalives.
+    d.proc.signal(nix::sys::signal::Signal::SIGSTOP);
+    let st = p.wait_timeout(Duration::from_secs(20));
+    d.proc.signal(nix::sys::signal::Signal::SIGCONT);
+    let st = st.expect("msh did not notice the frozen server within 20 s");
+    assert_eq!(st.code(), Some(255));
+    let mut err = String::new();
+    std::io::Read::read_to_string(p.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "msh: 127.0.0.1 port {}: the server stopped answering (no reply to 3 keepalives \
+             sent every 1s, ServerAliveInterval)\n",
+            d.port
+        )
+    );
+}
