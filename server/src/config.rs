@@ -31,6 +31,7 @@ pub struct FileConfig {
     pub deny_users: Option<Vec<String>>,
     pub accept_env: Option<Vec<String>>,
     pub audit_log: Option<String>,
+    pub post_quantum_only: Option<bool>,
 }
 
 /// What the command line may override (already parsed by clap in `main`).
@@ -87,6 +88,8 @@ pub struct Settings {
     pub accept_env: Vec<String>,
     #[serde(serialize_with = "ser_audit")]
     pub audit_log: Option<AuditTarget>,
+    /// Offer only the hybrid post-quantum key exchange (mlkem768x25519-sha256).
+    pub post_quantum_only: bool,
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -247,6 +250,7 @@ impl Settings {
                 .accept_env
                 .unwrap_or_else(|| vec!["LANG".into(), "LC_*".into()]),
             audit_log,
+            post_quantum_only: file.post_quantum_only.unwrap_or(false),
         })
     }
 

@@ -101,6 +101,21 @@ pub fn russh_config(
         .cloned()
         .collect();
     preferred.key = key_algos.into();
+    preferred.kex = kex_algorithms(settings.post_quantum_only).into();
+    // Encrypt-then-MAC only (the AEAD ciphers ignore the MAC): the plain hmac-sha2-* modes
+    // MAC the plaintext (encrypt-and-MAC). SHA-1 MACs are not in russh's list at all.
+    preferred.mac = vec![russh::mac::HMAC_SHA512_ETM, russh::mac::HMAC_SHA256_ETM].into();
+    preferred.cipher = vec![
+        russh::cipher::CHACHA20_POLY1305,
+        russh::cipher::AES_256_GCM,
+        russh::cipher::AES_256_CTR,
+        russh::cipher::AES_192_CTR,
+        russh::cipher::AES_128_CTR,
+    ]
+    .into();
+    // No compression: zlib before authentication is attack surface for no gain on the links
+    // msh is for (OpenSSH's server offers only the delayed zlib@openssh.com).
+    preferred.compression = vec![russh::compression::NONE].into();
     russh::server::Config {
         server_id: russh::SshId::Standard(
             concat!("SSH-2.0-mshd_", env!("CARGO_PKG_VERSION")).into(),
@@ -131,6 +146,24 @@ pub fn russh_config(
         preferred,
         ..Default::default()
     }
+}
+
+/// Key exchanges offered, best first: hybrid post-quantum ML-KEM-768 + X25519, then (unless
+/// `post_quantum_only`) classical X25519 for clients without ML-KEM (OpenSSH < 9.9). No
+/// finite-field DH (slow, and group14's 2048-bit modulus is weak) and no NIST curves. The
+/// `ext-info-s` and strict-kex (Terrapin countermeasure) markers are always advertised.
+pub fn kex_algorithms(post_quantum_only: bool) -> Vec<russh::kex::Name> {
+    use russh::kex;
+    let mut v = vec![kex::MLKEM768X25519_SHA256];
+    if !post_quantum_only {
+        v.push(kex::CURVE25519);
+        v.push(kex::CURVE25519_PRE_RFC_8731);
+    }
+    v.extend([
+        kex::EXTENSION_SUPPORT_AS_SERVER,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+    ]);
+    v
 }
 
 /// Serves connections from `listeners` until `shutdown` completes; then stops accepting and

@@ -8,7 +8,9 @@
     clippy::indexing_slicing
 )]
 
+mod hardening_algorithms;
 mod hardening_preauth;
+mod certs_mshd;
 mod harness_selftest;
 mod keygen;
 mod msh_interactive;
