@@ -32,7 +32,13 @@ or --pin) before sending any credential, authenticates with public keys (agent, 
 Exit status: the remote command's status; 255 when msh itself fails (connection, host \
 verification, authentication, refused option) or the remote command was killed by a signal.",
     after_long_help = "Examples:\n  msh build.internal uptime\n  msh -p 2222 ops@10.0.0.5\n  \
-msh -o StrictHostKeyChecking=accept-new host true\n  msh --pin SHA256:abc... host 'cat /etc/os-release'"
+msh -o StrictHostKeyChecking=accept-new host true\n  msh --pin SHA256:abc... host 'cat /etc/os-release'\n\n\
+-o keys: StrictHostKeyChecking (ask [default], accept-new, yes; `no` is refused), \
+UserKnownHostsFile, GlobalKnownHostsFile, BatchMode, ConnectTimeout, IdentityFile, IdentitiesOnly, \
+CertificateFile (accepted; certificate login not yet implemented), Port, User, HashKnownHosts, \
+HostKeyAlias, SendEnv, SetEnv, ServerAliveInterval, LogLevel.\n\n\
+With `ask` and no terminal to ask on (or BatchMode=yes), an unknown host is refused as with `yes`.\n\
+Precedence: user@host, then -l/-p, then -o in order, then -F's Host blocks: the first value wins."
 )]
 pub struct Args {
     /// Port to connect to (default 22).

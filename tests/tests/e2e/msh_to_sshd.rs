@@ -994,3 +994,36 @@ fn host_known_by_its_ecdsa_key_is_trusted_although_ed25519_is_preferred() {
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ecdsa-ok\n");
 }
+
+#[test]
+fn default_identity_in_home_ssh_is_used_without_i() {
+    let s = setup("msh-sshd-default-id");
+    let ssh_dir = s.dir.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::copy(&s.id, ssh_dir.join("id_ed25519")).unwrap();
+    std::fs::set_permissions(
+        ssh_dir.join("id_ed25519"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &s.kh, &[]);
+    c.args(["-o", "BatchMode=yes", "127.0.0.1", "echo default-id"]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "default-id\n");
+    // With an explicit -o IdentityFile that is not authorized, the default is not tried.
+    let stranger = ssh_keygen_ed25519(&s.dir, "id_stranger");
+    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &s.kh, &[]);
+    c.arg("-o")
+        .arg(format!("IdentityFile={}", stranger.display()))
+        .args(["-o", "BatchMode=yes", "127.0.0.1", "true"]);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("tried: {}\n", stranger.display())),
+        "{}",
+        out.stderr
+    );
+}
