@@ -102,6 +102,18 @@ fn load_subject(path: &Path) -> anyhow::Result<(PublicKey, PathBuf)> {
         })?;
         return Ok((key, public));
     }
+    let is_cert = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .and_then(|l| l.split([' ', '\t']).next())
+        .is_some_and(|t| t.ends_with("-cert-v01@openssh.com"));
+    if is_cert {
+        bail!(
+            "{} is already a certificate; sign the plain public key (KEY.pub) to renew it",
+            path.display()
+        );
+    }
     let key = keys::load_public_key(path)
         .with_context(|| format!("{} is not a public key file", path.display()))?;
     Ok((key, path.to_path_buf()))

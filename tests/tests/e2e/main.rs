@@ -9,7 +9,9 @@
 )]
 
 mod hardening_algorithms;
+mod hardening_limits;
 mod hardening_preauth;
+mod certs_keygen;
 mod certs_mshd;
 mod harness_selftest;
 mod keygen;
