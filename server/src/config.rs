@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub login_grace_time: Option<String>,
     pub max_startups: Option<String>,
     pub max_sessions: Option<u32>,
+    pub per_source_max_startups: Option<u32>,
     pub allow_users: Option<Vec<String>>,
     pub deny_users: Option<Vec<String>>,
     pub accept_env: Option<Vec<String>>,
@@ -83,6 +84,8 @@ pub struct Settings {
     #[serde(serialize_with = "ser_startups")]
     pub max_startups: MaxStartups,
     pub max_sessions: u32,
+    /// Unauthenticated connections one source address may hold (0 = no limit).
+    pub per_source_max_startups: u32,
     pub allow_users: Vec<String>,
     pub deny_users: Vec<String>,
     pub accept_env: Vec<String>,
@@ -244,6 +247,7 @@ impl Settings {
             login_grace_time,
             max_startups,
             max_sessions,
+            per_source_max_startups: file.per_source_max_startups.unwrap_or(5),
             allow_users: file.allow_users.unwrap_or_default(),
             deny_users: file.deny_users.unwrap_or_default(),
             accept_env: file

@@ -155,6 +155,13 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
             "unprivileged mode: serves only the user running mshd"
         }
     );
+    match sys::raise_nofile_limit() {
+        Ok((before, after)) if before != after => {
+            tracing::info!("open-file limit raised from {before} to {after}")
+        }
+        Ok((_, after)) => tracing::debug!("open-file limit {after}"),
+        Err(e) => tracing::warn!("cannot read or raise the open-file limit: {e}"),
+    }
     let keys = hostkey::load_or_generate(&settings)?;
     let certs = hostkey::load_certificates(&settings, &keys)?;
     let audit = audit::Audit::open(settings.audit_log.as_ref())?;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +39,8 @@ pub struct Shared {
     live: AtomicU64,
     /// Connections not authenticated yet (for max_startups).
     unauth: AtomicU64,
+    /// The same, per source address (for per_source_max_startups).
+    unauth_by_source: std::sync::Mutex<HashMap<IpAddr, u64>>,
     idle: tokio::sync::Notify,
 }
 
@@ -51,6 +53,7 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             live: AtomicU64::new(0),
             unauth: AtomicU64::new(0),
+            unauth_by_source: std::sync::Mutex::new(HashMap::new()),
             idle: tokio::sync::Notify::new(),
         })
     }
@@ -203,9 +206,23 @@ pub async fn serve(
             _ = &mut shutdown => break,
             conn = rx.recv() => {
                 let Some((stream, peer, local)) = conn else { break };
-                let startups = shared.settings.read().await.max_startups;
+                let (startups, per_source) = {
+                    let s = shared.settings.read().await;
+                    (s.max_startups, s.per_source_max_startups)
+                };
+                let source = source_key(peer.ip());
+                // Checked first, so that one address's flood is turned away before it can
+                // use up the global max_startups budget that everyone else shares.
+                if !shared.enter_source(source, per_source) {
+                    tracing::warn!(
+                        "dropping connection from {peer}: {source} already has {per_source} unauthenticated connections (per_source_max_startups)"
+                    );
+                    drop(stream);
+                    continue;
+                }
                 let pending = shared.unauth.load(Ordering::SeqCst);
                 if should_drop(startups, pending, rand::random::<u32>() % 100) {
+                    shared.leave_source(source);
                     tracing::warn!(
                         "dropping connection from {peer}: {pending} connections are not authenticated yet (max_startups {}:{}:{})",
                         startups.start, startups.rate, startups.full
@@ -245,10 +262,47 @@ fn should_drop(m: crate::config::MaxStartups, pending: u64, roll: u32) -> bool {
     u64::from(roll) < p
 }
 
-/// Marks the connection authenticated (or gone) once, releasing its max_startups slot.
-fn leave_unauth(shared: &Shared, authed: &AtomicBool) {
+/// The address a per-source limit counts: IPv4-mapped IPv6 as IPv4.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+impl Shared {
+    /// Counts one more unauthenticated connection from `source`, unless it already has
+    /// `limit` (0 = no limit): then false and nothing counted.
+    fn enter_source(&self, source: IpAddr, limit: u32) -> bool {
+        let Ok(mut m) = self.unauth_by_source.lock() else {
+            return true;
+        };
+        let n = m.entry(source).or_insert(0);
+        if limit != 0 && *n >= u64::from(limit) {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn leave_source(&self, source: IpAddr) {
+        if let Ok(mut m) = self.unauth_by_source.lock() {
+            if let Some(n) = m.get_mut(&source) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&source);
+                }
+            }
+        }
+    }
+}
+
+/// Marks the connection authenticated (or gone) once, releasing its max_startups slot and
+/// its per-source slot.
+fn leave_unauth(shared: &Shared, authed: &AtomicBool, peer: IpAddr) {
     if !authed.swap(true, Ordering::SeqCst) {
         shared.unauth.fetch_sub(1, Ordering::SeqCst);
+        shared.leave_source(source_key(peer));
     }
 }
 
@@ -294,7 +348,7 @@ async fn run_connection(
     let session = match setup.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            leave_unauth(&shared, &authed);
+            leave_unauth(&shared, &authed, peer.ip());
             tracing::info!("connection {conn_id} from {peer}: setup failed: {e:#}");
             shared.audit.event(
                 "disconnect",
@@ -305,7 +359,7 @@ async fn run_connection(
             return;
         }
         Err(_) => {
-            leave_unauth(&shared, &authed);
+            leave_unauth(&shared, &authed, peer.ip());
             tracing::info!(
                 "connection {conn_id} from {peer}: no SSH version line within login_grace_time ({grace:?}), closing"
             );
@@ -335,7 +389,7 @@ async fn run_connection(
     });
     let result = session.await;
     grace_timer.abort();
-    leave_unauth(&shared, &authed);
+    leave_unauth(&shared, &authed, peer.ip());
     let reason = match &result {
         Ok(()) => "closed".to_string(),
         Err(e) => format!("{e:#}"),
@@ -454,7 +508,7 @@ impl Conn {
                 self.log_attempt(user, key_type, fp, cert.as_ref(), "accepted", &perms.source);
                 self.account = Some(account);
                 self.perms = Some(perms);
-                leave_unauth(&self.shared, &self.authed);
+                leave_unauth(&self.shared, &self.authed, self.peer.ip());
                 Auth::Accept
             }
             Verdict::Reject { reason, cert } => {
@@ -936,6 +990,29 @@ impl Conn {
 mod tests {
     use super::should_drop;
     use crate::config::MaxStartups;
+
+    #[test]
+    fn per_source_limit_counts_each_address_and_ipv4_mapped_as_ipv4() {
+        use std::net::IpAddr;
+        let settings = crate::config::Settings::resolve(
+            Default::default(),
+            std::path::Path::new("m.toml"),
+            &Default::default(),
+            false,
+        )
+        .unwrap();
+        let sh = super::Shared::new(settings, crate::audit::Audit::default());
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        let mapped = super::source_key("::ffff:127.0.0.2".parse().unwrap());
+        assert_eq!(mapped, a);
+        assert!(sh.enter_source(a, 2));
+        assert!(sh.enter_source(mapped, 2));
+        assert!(!sh.enter_source(a, 2));
+        assert!(sh.enter_source("127.0.0.1".parse().unwrap(), 2));
+        sh.leave_source(a);
+        assert!(sh.enter_source(a, 2));
+        assert!(sh.enter_source(a, 0), "0 = no limit");
+    }
 
     #[test]
     fn max_startups_drops_as_openssh() {

@@ -110,3 +110,15 @@ pub fn cloexec_inherited_fds() {
         );
     }
 }
+
+/// Raises the soft open-file limit to the hard limit (each connection is one descriptor, and
+/// a flood of unauthenticated connections must hit max_startups, not EMFILE). Returns
+/// (before, after) soft limits, or the error.
+pub fn raise_nofile_limit() -> Result<(u64, u64), nix::Error> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok((soft, hard.max(soft)))
+}

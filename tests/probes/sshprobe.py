@@ -378,6 +378,30 @@ def cmd_unopened_channel_request(a):
     return res
 
 
+def cmd_auth_tries(a):
+    # auth-tries HOST PORT USER KEY N: N signed requests with a key that is not authorized,
+    # on one connection; reports each answer and whether the server disconnected.
+    t, q = transport(a[0], int(a[1]))
+    service_userauth(t, q)
+    k = load_key(a[3])
+    replies = []
+    for _ in range(int(a[4])):
+        if not t.is_active():
+            break
+        try:
+            userauth_pubkey(t, a[2], k, sign=True)
+        except Exception:  # the server closed the connection under us
+            break
+        r = auth_reply(q, 5.0)
+        if r.get("type") is None:
+            break
+        replies.append(r["type"])
+    time.sleep(0.5)
+    closed = not t.is_active()
+    t.close()
+    return {"replies": replies, "closed": closed}
+
+
 def timing_series(host, port, user, key, n):
     """n offer-stage and n signed-stage attempts (fresh connection per pair, so max_auth_tries
     never interferes); each entry is (reply, seconds from send to reply)."""
@@ -467,6 +491,7 @@ COMMANDS = {
     "login-exec": cmd_login_exec,
     "unopened-channel-request": cmd_unopened_channel_request,
     "enum-timing": cmd_enum_timing,
+    "auth-tries": cmd_auth_tries,
     "flood": cmd_flood,
 }
 
