@@ -19,7 +19,13 @@ fn twenty_concurrent_accept_new_clients_lose_no_line() {
     let sshd = Sshd::start(&dir);
     let id = ssh_keygen_ed25519(&dir, "id_user");
     sshd.authorize(&id);
-    let mshd = Mshd::start("msh-kh-concurrent-mshd");
+    // Ten clients at once from one address would meet mshd's startup limits (max_startups
+    // 10:30:100, per_source_max_startups 5), which rightly drop some unauthenticated
+    // connections: raise them for this test.
+    let mshd = Mshd::builder("msh-kh-concurrent-mshd")
+        .toml("max_startups = \"50:30:100\"")
+        .toml("per_source_max_startups = 50")
+        .start();
     let kh = dir.write("known_hosts", "# shared by 20 clients\n", 0o644);
 
     // Half the clients go to sshd, half to mshd; each records its own alias.
@@ -66,7 +72,11 @@ fn twenty_concurrent_accept_new_clients_lose_no_line() {
             if let Some(e) = p.child.stderr.as_mut() {
                 let _ = std::io::Read::read_to_string(e, &mut err);
             }
-            panic!("{} failed ({st}): {err}", p.name);
+            panic!(
+                "{} failed ({st}): {err}\nmshd log:\n{}",
+                p.name,
+                mshd.log_text()
+            );
         }
     }
 
