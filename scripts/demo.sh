@@ -5,11 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. scripts/lib.sh
+msh_pick_target_dir
 cargo build --workspace --bins -q
-bin=target/debug
+bin=$MSH_TARGET_DIR/debug
 # Not under /tmp: /tmp is world-writable, and mshd's strict_modes (like sshd's StrictModes)
 # rightly refuses an authorized_keys file below a world-writable directory.
-demo=$PWD/target/demo
+demo=$MSH_TARGET_DIR/demo
 rm -rf "$demo"
 mkdir -p "$demo"
 chmod 0755 "$demo"

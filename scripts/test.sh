@@ -19,6 +19,8 @@ have setpriv || missing+=(util-linux)
 have sha256sum || missing+=(coreutils)
 have python3 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+have python3 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]} from apt" >&2
   SUDO=""
@@ -30,9 +32,12 @@ fi
 # sshd refuses to start (even with its own config) without its privilege-separation dir.
 if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd && chmod 0755 /run/sshd; fi
 
+. scripts/lib.sh
+msh_pick_target_dir
+
 # Wire probes (tests/probes/sshprobe.py: paramiko) and ssh-audit for mshd's hardening tests,
 # in a venv under target/ so nothing is installed system-wide.
-venv=target/probe-venv
+venv=$MSH_TARGET_DIR/probe-venv
 if ! "$venv/bin/python" -c 'import paramiko' >/dev/null 2>&1 || [ ! -x "$venv/bin/ssh-audit" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'paramiko>=3.4,<5' 'ssh-audit==3.9.*'
