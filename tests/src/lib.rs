@@ -61,6 +61,15 @@ pub struct TestDir {
 impl TestDir {
     pub fn new(name: &str) -> Self {
         let base = target_dir().join("e2e-tmp");
+        if let Some(bad) = writable_ancestor(&target_dir()) {
+            panic!(
+                "{} is below {}, which others can write to: strict_modes (mshd's and sshd's) \
+                 rightly refuses files there. Run scripts/test.sh (it builds elsewhere) or set \
+                 CARGO_TARGET_DIR to a directory whose ancestors are not group/world-writable",
+                target_dir().display(),
+                bad.display()
+            );
+        }
         std::fs::create_dir_all(&base).unwrap();
         std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -89,6 +98,17 @@ impl TestDir {
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.join(name)).unwrap_or_default()
     }
+}
+
+/// The first of `path` and its ancestors that is group- or world-writable (e.g. /tmp).
+pub fn writable_ancestor(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o022 != 0)
+                .unwrap_or(false)
+        })
+        .map(Path::to_path_buf)
 }
 
 impl Drop for TestDir {
