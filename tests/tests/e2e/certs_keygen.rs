@@ -32,8 +32,16 @@ fn ok(out: Output, what: &str) -> Output {
 
 /// `ssh-keygen -L -f CERT` (the oracle).
 fn ssh_keygen_l(cert: &Path) -> String {
+    ssh_keygen_l_tz(cert, None)
+}
+
+/// `ssh-keygen -L -f CERT` with local times in `tz` (the `TZ` variable), if given.
+fn ssh_keygen_l_tz(cert: &Path, tz: Option<&str>) -> String {
     let mut c = cmd(tool("ssh-keygen"), ["-L", "-f"]);
     c.arg(cert);
+    if let Some(tz) = tz {
+        c.env("TZ", tz);
+    }
     let out = run(c, b"", T);
     assert!(out.status.success(), "ssh-keygen -L: {}", out.stderr);
     out.stdout_str()
@@ -41,7 +49,17 @@ fn ssh_keygen_l(cert: &Path) -> String {
 
 /// `msh-keygen inspect CERT` without the extra `Valid (UTC):` line.
 fn inspect_without_utc(cert: &Path) -> String {
-    let out = ok(keygen(&["inspect"], &[cert]), "msh-keygen inspect");
+    inspect_without_utc_tz(cert, None)
+}
+
+/// [`inspect_without_utc`] with local times in `tz`, if given.
+fn inspect_without_utc_tz(cert: &Path, tz: Option<&str>) -> String {
+    let mut c = cmd(bin("msh-keygen"), ["inspect"]);
+    c.arg(cert);
+    if let Some(tz) = tz {
+        c.env("TZ", tz);
+    }
+    let out = ok(run(c, b"", T), "msh-keygen inspect");
     let text = out.stdout_str();
     assert_eq!(
         text.matches("        Valid (UTC): ").count(),
@@ -197,6 +215,7 @@ fn inspect_equals_ssh_keygen_l_on_certificates_ssh_keygen_made() {
     let key = ssh_keygen_key(&dir, "user", "ed25519");
     let cases: &[&[&str]] = &[
         &["-n", "alice", "-z", "1"],
+        &["-n", "summer", "-V", "20300701123000:20301231235959"],
         &[
             "-n",
             "alice,bob",
@@ -241,11 +260,14 @@ fn inspect_equals_ssh_keygen_l_on_certificates_ssh_keygen_made() {
         let out = run(c, b"", T);
         assert!(out.status.success(), "case {i}: {}", out.stderr);
         let cert = dir.join("user-cert.pub");
-        assert_eq!(
-            inspect_without_utc(&cert),
-            ssh_keygen_l(&cert),
-            "case {i} {extra:?}"
-        );
+        // Local times as ssh-keygen prints them, in zones with and without daylight saving.
+        for tz in [None, Some("America/New_York"), Some("Asia/Kolkata")] {
+            assert_eq!(
+                inspect_without_utc_tz(&cert, tz),
+                ssh_keygen_l_tz(&cert, tz),
+                "case {i} {extra:?} TZ {tz:?}"
+            );
+        }
     }
     // Not a certificate: the file and line are named.
     let out = keygen(&["inspect"], &[&pubfile(&key)]);

@@ -63,8 +63,12 @@ struct Setup {
 }
 
 impl Setup {
-    fn start(name: &str, extra_toml: &[String]) -> Setup {
-        let dir = TestDir::new(name);
+    fn start(name: &str) -> Setup {
+        Setup::start_in(TestDir::new(name), name, None)
+    }
+
+    /// Starts mshd in `dir`, with `revoked_keys = LIST` when `revoked` is given.
+    fn start_in(dir: TestDir, name: &str, revoked: Option<&Path>) -> Setup {
         let ca = ssh_keygen_ed25519(&dir, "user_ca");
         let audit = dir.join("audit.jsonl");
         let mut b = Mshd::builder(name)
@@ -76,8 +80,8 @@ impl Setup {
                 "trusted_user_ca_keys = [\"{}.pub\"]",
                 ca.display()
             ));
-        for line in extra_toml {
-            b = b.toml(line);
+        if let Some(list) = revoked {
+            b = b.toml(&format!("revoked_keys = \"{}\"", list.display()));
         }
         let d = b.start();
         let key_pub = d.dir.join("id_ed25519.pub");
@@ -182,7 +186,7 @@ fn ca_fingerprint(s: &Setup) -> String {
 
 #[test]
 fn ssh_keygen_user_cert_logs_in_beside_the_key_and_as_certificate_file() {
-    let s = Setup::start("cm-interop-user", &[]);
+    let s = Setup::start("cm-interop-user");
     ssh_sign(
         &s.ca,
         &s.key_pub,
@@ -211,7 +215,7 @@ fn ssh_keygen_user_cert_logs_in_beside_the_key_and_as_certificate_file() {
 
 #[test]
 fn msh_keygen_user_cert_logs_in_to_mshd() {
-    let s = Setup::start("cm-msh-user", &[]);
+    let s = Setup::start("cm-msh-user");
     msh_sign(
         &s.ca,
         &s.key_pub,
@@ -307,7 +311,7 @@ fn host_cert_for_another_name_is_refused_by_openssh() {
 
 #[test]
 fn expired_and_not_yet_valid_certs_are_refused() {
-    let s = Setup::start("cm-validity", &[]);
+    let s = Setup::start("cm-validity");
     msh_sign(
         &s.ca,
         &s.key_pub,
@@ -335,7 +339,7 @@ fn expired_and_not_yet_valid_certs_are_refused() {
 
 #[test]
 fn wrong_principal_and_host_cert_as_user_cert_are_refused() {
-    let s = Setup::start("cm-principal", &[]);
+    let s = Setup::start("cm-principal");
     msh_sign(&s.ca, &s.key_pub, "someone", "someone-else,ops", &[]);
     s.assert_refused(
         &format!(
@@ -401,7 +405,7 @@ fn wrong_principal_and_host_cert_as_user_cert_are_refused() {
 
 #[test]
 fn unknown_critical_option_and_source_address_mismatch_are_refused() {
-    let s = Setup::start("cm-critical", &[]);
+    let s = Setup::start("cm-critical");
     ssh_sign(
         &s.ca,
         &s.key_pub,
@@ -431,7 +435,7 @@ fn unknown_critical_option_and_source_address_mismatch_are_refused() {
 
 #[test]
 fn untrusted_ca_is_refused() {
-    let s = Setup::start("cm-untrusted", &[]);
+    let s = Setup::start("cm-untrusted");
     let rogue = ssh_keygen_ed25519(&s.d.dir, "rogue_ca");
     msh_sign(&rogue, &s.key_pub, "rogue-cert", &s.d.user, &[]);
     let rogue_fp = fingerprint_of(&s.d.dir.join("rogue_ca.pub"));
@@ -452,7 +456,7 @@ fn untrusted_ca_is_refused() {
 
 #[test]
 fn force_command_in_the_certificate_is_honoured() {
-    let s = Setup::start("cm-force", &[]);
+    let s = Setup::start("cm-force");
     msh_sign(
         &s.ca,
         &s.key_pub,
@@ -511,31 +515,7 @@ fn key_revoked_with_msh_keygen_revoke_is_refused() {
 fn setup_with_revocation_list(name: &str) -> (Setup, PathBuf) {
     let dir = TestDir::new(name);
     let list = dir.join("revoked");
-    let ca = ssh_keygen_ed25519(&dir, "user_ca");
-    let audit = dir.join("audit.jsonl");
-    let d = Mshd::builder(name)
-        .dir(dir)
-        .authorized_keys_contents("")
-        .arg("--audit-log")
-        .arg(audit.to_str().unwrap())
-        .toml(&format!(
-            "trusted_user_ca_keys = [\"{}.pub\"]",
-            ca.display()
-        ))
-        .toml(&format!("revoked_keys = \"{}\"", list.display()))
-        .start();
-    let key_pub = d.dir.join("id_ed25519.pub");
-    let cert = d.dir.join("id_ed25519-cert.pub");
-    (
-        Setup {
-            d,
-            ca,
-            audit,
-            key_pub,
-            cert,
-        },
-        list,
-    )
+    (Setup::start_in(dir, name, Some(&list)), list)
 }
 
 /// `ssh-keygen -k -f KRL [-s CA.pub] ARG` (the oracle writes the KRL).
@@ -583,8 +563,7 @@ fn serial_revoked_in_a_krl_by_ssh_keygen_is_refused() {
 #[test]
 fn key_in_a_krl_made_by_ssh_keygen_is_refused_with_its_certificates() {
     let (s, krl) = setup_with_revocation_list("cm-krl-key");
-    let other = ssh_keygen_ed25519(&s.d.dir, "other");
-    let _ = other;
+    ssh_keygen_ed25519(&s.d.dir, "other");
     ssh_keygen_krl(&krl, None, &s.d.dir.join("other.pub"));
     msh_sign(&s.ca, &s.key_pub, "before", &s.d.user, &[]);
     s.assert_login_ok("before");
@@ -638,7 +617,7 @@ fn assert_same_process(s: &Setup, pid: i32) {
 
 #[test]
 fn renewed_certificate_works_on_the_next_login_of_the_same_mshd() {
-    let s = Setup::start("cm-renew", &[]);
+    let s = Setup::start("cm-renew");
     let pid = s.d.proc.pid();
     msh_sign(
         &s.ca,
