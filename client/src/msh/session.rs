@@ -96,14 +96,14 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
 
     // Raw mode only with a PTY on a local terminal; the guard restores it on every return
     // from this function (and the panic hook on a panic).
-    let _raw = if pty && stdin_tty {
+    let raw_guard = if pty && stdin_tty {
         Some(terminal::RawGuard::enable()?)
     } else {
         None
     };
     // Catch the signals that would otherwise kill msh with the terminal still raw. Only in
     // raw mode: elsewhere the default actions (die on SIGINT) are what a user expects.
-    let mut signals = if _raw.is_some() {
+    let mut signals = if raw_guard.is_some() {
         Some(Signals::new()?)
     } else {
         None
@@ -182,7 +182,7 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
                 }
                 Some("pty") => {}
                 Some(what) => {
-                    drop(_raw);
+                    drop(raw_guard);
                     bail!(
                         "{}@{}: the server refused the {what} request",
                         settings.user,
