@@ -6,77 +6,198 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
 use crate::config::AuditTarget;
 
-/// Where audit lines are written; cheap to clone (all clones share the sink), a no-op when
+/// Events waiting for the writer thread. A full queue drops new events (counted), so a
+/// stalled sink (hung disk, a pipe nobody reads) never blocks a connection.
+pub const QUEUE_EVENTS: usize = 4096;
+
+type Sink = Box<dyn Write + Send>;
+
+enum Msg {
+    Line(String),
+    /// Swap the sink (already opened by the caller).
+    Switch(Option<Sink>),
+    /// Answered once every earlier message is written.
+    Flush(SyncSender<()>),
+}
+
+struct Inner {
+    tx: SyncSender<Msg>,
+    /// Events lost since the last report (queue full or write failed).
+    dropped: Arc<AtomicU64>,
+}
+
+/// Where audit lines go; cheap to clone (all clones share one writer thread), a no-op when
 /// disabled. `reopen` swaps the sink for every clone at once (SIGHUP, log rotation).
 #[derive(Clone, Default)]
 pub struct Audit {
-    out: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+    inner: Option<Arc<Inner>>,
 }
 
-fn open_target(target: Option<&AuditTarget>) -> Result<Option<Box<dyn Write + Send>>> {
+/// Opens the target: a file in append mode, created 0600. `O_NONBLOCK` at open only, so a
+/// FIFO without a reader is an immediate error instead of a hang; writes then block, but only
+/// the writer thread.
+fn open_target(target: Option<&AuditTarget>) -> Result<Option<Sink>> {
     Ok(match target {
         None => None,
         Some(AuditTarget::Stdout) => Some(Box::new(std::io::stdout())),
         Some(AuditTarget::File(p)) => {
+            use nix::fcntl::{fcntl, FcntlArg, OFlag};
             use std::os::unix::fs::OpenOptionsExt;
-            Some(Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .open(p)
-                    .with_context(|| format!("cannot open audit log {}", p.display()))?,
-            ))
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .custom_flags(nix::libc::O_NONBLOCK)
+                .open(p)
+                .with_context(|| format!("cannot open audit log {}", p.display()))?;
+            let flags = fcntl(&f, FcntlArg::F_GETFL)
+                .with_context(|| format!("audit log {}", p.display()))?;
+            let mut flags = OFlag::from_bits_truncate(flags);
+            flags.remove(OFlag::O_NONBLOCK);
+            fcntl(&f, FcntlArg::F_SETFL(flags))
+                .with_context(|| format!("audit log {}", p.display()))?;
+            Some(Box::new(f))
         }
     })
 }
 
+fn writer(rx: Receiver<Msg>, mut sink: Option<Sink>, dropped: Arc<AtomicU64>) {
+    let write = |sink: &mut Option<Sink>, line: &str| -> bool {
+        match sink.as_mut() {
+            None => true,
+            Some(w) => match writeln!(w, "{line}").and_then(|()| w.flush()) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!("audit log write failed, event lost: {e}");
+                    false
+                }
+            },
+        }
+    };
+    for m in rx {
+        match m {
+            Msg::Line(line) => {
+                if !write(&mut sink, &line) {
+                    dropped.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+                let n = dropped.swap(0, Ordering::SeqCst);
+                if n > 0 {
+                    tracing::warn!(
+                        "audit log: {n} events were dropped (the log did not keep up); recorded as an audit_dropped event"
+                    );
+                    let ev = render("audit_dropped", 0, "", &[("dropped", Value::from(n))]);
+                    if !write(&mut sink, &ev) {
+                        dropped.fetch_add(n + 1, Ordering::SeqCst);
+                    }
+                }
+            }
+            Msg::Switch(new) => sink = new,
+            Msg::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// One event as a JSON line.
+fn render(event: &str, conn_id: u64, peer: &str, fields: &[(&str, Value)]) -> String {
+    let mut m = Map::new();
+    m.insert("v".into(), Value::from(1));
+    m.insert("ts".into(), Value::from(now_rfc3339()));
+    m.insert("event".into(), Value::from(event));
+    m.insert("conn_id".into(), Value::from(conn_id));
+    m.insert("peer".into(), Value::from(peer));
+    for (k, v) in fields {
+        if !v.is_null() {
+            m.insert((*k).to_string(), v.clone());
+        }
+    }
+    Value::Object(m).to_string()
+}
+
 impl Audit {
-    /// Opens the target (append mode, created 0600).
+    /// Opens the target and starts the writer thread (none when disabled).
     pub fn open(target: Option<&AuditTarget>) -> Result<Self> {
+        Self::with_queue(target, QUEUE_EVENTS)
+    }
+
+    /// As [`Audit::open`] with a queue of `events` lines.
+    pub fn with_queue(target: Option<&AuditTarget>, events: usize) -> Result<Self> {
+        let sink = open_target(target)?;
+        let (tx, rx) = sync_channel(events);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let d2 = dropped.clone();
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer(rx, sink, d2))
+            .context("cannot start the audit log writer thread")?;
         Ok(Audit {
-            out: Arc::new(Mutex::new(open_target(target)?)),
+            inner: Some(Arc::new(Inner { tx, dropped })),
         })
     }
 
-    /// Re-opens (a rotated file) or switches the target; on error the old sink stays.
+    /// Re-opens (a rotated file) or switches the target; on error the old sink stays. The
+    /// open happens here (so errors are reported to the caller), the swap in the writer.
     pub fn reopen(&self, target: Option<&AuditTarget>) -> Result<()> {
         let new = open_target(target)?;
-        if let Ok(mut g) = self.out.lock() {
-            *g = new;
+        if let Some(inner) = &self.inner {
+            inner.tx.try_send(Msg::Switch(new)).map_err(|_| {
+                anyhow::anyhow!(
+                    "the audit log writer is stalled (its queue is full); the old log stays"
+                )
+            })?;
         }
         Ok(())
     }
 
-    /// Writes one event. `fields` are added after the common ones.
+    /// Queues one event (`fields` after the common ones). Never blocks: when the queue is
+    /// full the event is dropped and counted; the count is written as an `audit_dropped`
+    /// event once the log accepts lines again.
     pub fn event(&self, event: &str, conn_id: u64, peer: &str, fields: &[(&str, Value)]) {
-        let mut m = Map::new();
-        m.insert("v".into(), Value::from(1));
-        m.insert("ts".into(), Value::from(now_rfc3339()));
-        m.insert("event".into(), Value::from(event));
-        m.insert("conn_id".into(), Value::from(conn_id));
-        m.insert("peer".into(), Value::from(peer));
-        for (k, v) in fields {
-            if !v.is_null() {
-                m.insert((*k).to_string(), v.clone());
-            }
-        }
-        let line = Value::Object(m).to_string();
-        // A short line written under a lock; a failing audit sink is reported, not fatal.
-        if let Ok(mut g) = self.out.lock() {
-            if let Some(w) = g.as_mut() {
-                if let Err(e) = writeln!(w, "{line}").and_then(|()| w.flush()) {
-                    tracing::error!("audit log write failed: {e}");
+        let Some(inner) = &self.inner else { return };
+        let line = render(event, conn_id, peer, fields);
+        match inner.tx.try_send(Msg::Line(line)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                if inner.dropped.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tracing::warn!(
+                        "audit log is not keeping up (stalled disk or pipe?): dropping events; the number dropped will be logged"
+                    );
                 }
             }
         }
+    }
+
+    /// Waits (up to `timeout`) until every queued event is written: called at exit.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let Some(inner) = &self.inner else {
+            return true;
+        };
+        let (tx, rx) = sync_channel(1);
+        if inner.tx.try_send(Msg::Flush(tx)).is_err() {
+            return false;
+        }
+        rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// Events dropped and not yet reported.
+    #[cfg(test)]
+    pub fn dropped(&self) -> u64 {
+        self.inner
+            .as_ref()
+            .map(|i| i.dropped.load(Ordering::SeqCst))
+            .unwrap_or(0)
     }
 }
 
@@ -109,6 +230,50 @@ fn now_rfc3339() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn full_queue_drops_and_counts_then_reports() {
+        // A sink that blocks until released stands for a stalled disk or pipe.
+        struct Gate(
+            std::sync::mpsc::Receiver<()>,
+            Arc<std::sync::Mutex<Vec<u8>>>,
+        );
+        impl Write for Gate {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                let _ = self.0.recv();
+                self.1.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (open_tx, open_rx) = std::sync::mpsc::channel();
+        let out = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let a = Audit::with_queue(None, 2).unwrap();
+        a.inner
+            .as_ref()
+            .unwrap()
+            .tx
+            .send(Msg::Switch(Some(Box::new(Gate(open_rx, out.clone())))))
+            .unwrap();
+        let start = std::time::Instant::now();
+        for i in 0..10 {
+            a.event("connect", i, "127.0.0.1:1", &[]);
+        }
+        assert!(start.elapsed() < Duration::from_secs(1), "event() blocked");
+        assert!(a.dropped() >= 7, "{}", a.dropped());
+        for _ in 0..1000 {
+            let _ = open_tx.send(());
+        }
+        a.event("connect", 99, "127.0.0.1:1", &[]);
+        assert!(a.flush(Duration::from_secs(5)));
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("\"event\":\"audit_dropped\""), "{text}");
+        assert_eq!(a.dropped(), 0);
+    }
+
     #[test]
     fn timestamp_shape() {
         let t = super::now_rfc3339();

@@ -200,6 +200,9 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
     // Connections already open keep going on the runtime; exit once none is left.
     shared.wait_idle().await;
     tracing::info!("all sessions ended; exiting");
+    if !shared.audit.flush(std::time::Duration::from_secs(2)) {
+        tracing::warn!("audit log: queued events could not be written within 2 s of exit");
+    }
     Ok(())
 }
 

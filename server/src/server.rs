@@ -394,13 +394,15 @@ async fn run_connection(
         Ok(()) => "closed".to_string(),
         Err(e) => format!("{e:#}"),
     };
-    tracing::info!("connection {conn_id} from {peer} ended: {reason}");
+    // The audit event is queued before the log line, so whoever sees "ended" in the log
+    // finds the event written (or about to be).
     shared.audit.event(
         "disconnect",
         conn_id,
         &peer_s,
-        &[("reason", Value::from(reason))],
+        &[("reason", Value::from(reason.as_str()))],
     );
+    tracing::info!("connection {conn_id} from {peer} ended: {reason}");
 }
 
 /// Per-channel state before and after the process starts.

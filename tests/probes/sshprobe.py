@@ -483,6 +483,32 @@ def cmd_flood(a):
     return {"opened": len(socks), "refused": refused, "closed_by_server": closed}
 
 
+def cmd_fifo_hold(a):
+    # fifo-hold FIFO DRAIN_FLAG OUT: holds FIFO open (read+write) with its buffer full and
+    # never reads, so a writer stalls; once DRAIN_FLAG exists, copies everything to OUT.
+    fifo, flag, out = a
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    n = 0
+    for chunk in (b"\n" * 4096, b"\n"):
+        while True:
+            try:
+                n += os.write(fd, chunk)
+            except BlockingIOError:
+                break
+    sys.stderr.write("full %d\n" % n)
+    sys.stderr.flush()
+    while not os.path.exists(flag):
+        time.sleep(0.05)
+    with open(out, "ab") as f:
+        while True:
+            try:
+                d = os.read(fd, 65536)
+                f.write(d)
+                f.flush()
+            except BlockingIOError:
+                time.sleep(0.05)
+
+
 COMMANDS = {
     "kex": cmd_kex,
     "preauth-channel": cmd_preauth_channel,
@@ -492,6 +518,7 @@ COMMANDS = {
     "unopened-channel-request": cmd_unopened_channel_request,
     "enum-timing": cmd_enum_timing,
     "auth-tries": cmd_auth_tries,
+    "fifo-hold": cmd_fifo_hold,
     "flood": cmd_flood,
 }
 

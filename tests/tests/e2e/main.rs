@@ -9,6 +9,7 @@
 )]
 
 mod hardening_algorithms;
+mod hardening_audit;
 mod hardening_enumeration;
 mod hardening_limits;
 mod hardening_preauth;
