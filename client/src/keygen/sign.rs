@@ -32,7 +32,7 @@ pub struct SignArgs {
     /// Default: forever, as ssh-keygen.
     #[arg(long, value_name = "INTERVAL", allow_hyphen_values = true)]
     validity: Option<String>,
-    /// Serial number (default 0), revocable with a KRL `serial:` line.
+    /// Serial number, revocable with a KRL `serial:` line.
     #[arg(long, default_value_t = 0)]
     serial: u64,
     /// Critical option force-command: run CMD instead of whatever the user asks.
@@ -41,7 +41,7 @@ pub struct SignArgs {
     /// Critical option source-address: logins only from these addresses/CIDRs.
     #[arg(long, value_name = "CIDR,...")]
     source_address: Option<String>,
-    /// Public keys to certify (KEY.pub; KEY alone means KEY.pub).
+    /// Public keys to certify (KEY.pub; a private key KEY means the KEY.pub beside it).
     #[arg(required = true, value_name = "KEY.pub")]
     keys: Vec<PathBuf>,
 }
