@@ -9,15 +9,22 @@
 #
 # Installs cargo-fuzz (`cargo install --locked cargo-fuzz`) when it is missing. cargo-fuzz
 # needs nightly compiler flags (-Zsanitizer, -Cpasses=sancov); this project has one stable
-# toolchain, so RUSTC_BOOTSTRAP=1 unlocks them (see fuzz/README.md). Builds go to
-# fuzz/target (separate from the workspace's target/); new inputs the fuzzer finds go to
-# fuzz/target/smoke-corpus/, never into the committed corpus.
+# toolchain, so RUSTC_BOOTSTRAP=1 unlocks them (see fuzz/README.md).
+#
+# FUZZ_SANITIZER (default none) is passed to `cargo fuzz -s`: the parsers are safe Rust, so a
+# bug shows as a panic (overflow checks and debug assertions are on either way); `address`
+# (AddressSanitizer) builds and runs about twice as slowly. Builds go to
+# fuzz/target/<sanitizer>/ (separate from the workspace's target/, and one per sanitizer so
+# switching does not rebuild); new inputs the fuzzer finds go to fuzz/target/smoke-corpus/,
+# never into the committed corpus.
 set -euo pipefail
 
 secs="${1:-10}"
 case "$secs" in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 root="$(cd "$(dirname "$0")/.." && pwd)"
 fuzz="$root/fuzz"
+san="${FUZZ_SANITIZER:-none}"
+opts=(-s "$san" --target-dir "$fuzz/target/$san")
 export RUSTC_BOOTSTRAP=1
 # A CARGO_TARGET_DIR set for the workspace must not pull the instrumented build in there.
 unset CARGO_TARGET_DIR
@@ -31,8 +38,8 @@ cd "$root"
 start=$(date +%s)
 mapfile -t targets < <(cargo fuzz list)
 [ "${#targets[@]}" -gt 0 ] || { echo "fuzz-smoke: no targets in $fuzz" >&2; exit 1; }
-echo "fuzz-smoke: building ${targets[*]}"
-cargo fuzz build
+echo "fuzz-smoke: building ${targets[*]} (sanitizer $san)"
+cargo fuzz build "${opts[@]}"
 built=$(date +%s)
 
 passed=0
@@ -45,7 +52,7 @@ for t in "${targets[@]}"; do
     dirs=("$work" "$fuzz/corpus/$t")
     [ -d "$fuzz/artifacts-regressions/$t" ] && dirs+=("$fuzz/artifacts-regressions/$t")
     echo "fuzz-smoke: $t for ${secs}s"
-    if cargo fuzz run "$t" "${dirs[@]}" -- -max_total_time="$secs" -timeout=10 \
+    if cargo fuzz run "${opts[@]}" "$t" "${dirs[@]}" -- -max_total_time="$secs" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
         passed=$((passed + 1))
     else

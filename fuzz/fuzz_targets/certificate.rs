@@ -14,7 +14,7 @@ mod fixtures;
 use libfuzzer_sys::fuzz_target;
 use msh_common::certs::{self, check_host_cert, check_user_cert, CertDecision, CertInfo};
 use russh::keys::ssh_key::certificate::Builder;
-use russh::keys::Certificate;
+use russh::keys::{Algorithm, Certificate};
 
 const USER: &str = "alice";
 const HOST: &str = "host.example.com";
@@ -22,7 +22,11 @@ const HOST: &str = "host.example.com";
 fn exercise(cert: &Certificate, fx: &fixtures::Fixtures) {
     let _ = certs::inspect::render_in("fuzz", cert, &jiff::tz::TimeZone::UTC);
     let _ = CertInfo::of(cert).to_string();
-    if let Ok(line) = certs::to_line(cert) {
+    // ssh-key's from_bytes accepts any algorithm name (even one with control bytes, see
+    // artifacts-regressions/certificate/), which its own line parser then refuses; the
+    // round trip is only promised for the algorithms OpenSSH knows.
+    let known = !matches!(cert.algorithm(), Algorithm::Other(_));
+    if let (true, Ok(line)) = (known, certs::to_line(cert)) {
         match certs::parse(&line) {
             Ok(back) => assert_eq!(back.to_bytes().ok(), cert.to_bytes().ok(), "{line}"),
             Err(why) => panic!("to_line wrote {line:?}, which does not parse: {why}"),
