@@ -531,7 +531,7 @@ fn ssh_keygen_krl(krl: &Path, ca_pub: Option<&Path>, arg: &Path) {
 }
 
 #[test]
-fn serial_revoked_in_a_krl_by_ssh_keygen_is_refused() {
+fn serial_and_key_id_revoked_in_a_krl_by_ssh_keygen_are_refused() {
     let (s, krl) = setup_with_revocation_list("cm-krl-serial");
     let spec = s.d.dir.write("krl.spec", "serial: 40-42\n", 0o644);
     ssh_keygen_krl(&krl, Some(&s.ca_pub()), &spec);
@@ -558,6 +558,28 @@ fn serial_revoked_in_a_krl_by_ssh_keygen_is_refused() {
         true,
     );
     s.wait_audit("rejected", &["\"cert_serial\":41"]);
+    // The KRL updated (-u) with a key id: that certificate is refused, whatever its serial.
+    let spec = s.d.dir.write("krl-id.spec", "id: doomed id\n", 0o644);
+    let mut c = cmd(tool("ssh-keygen"), ["-q", "-k", "-u", "-f"]);
+    c.arg(&krl).arg("-s").arg(s.ca_pub()).arg(&spec);
+    assert!(run(c, b"", T).status.success());
+    msh_sign(
+        &s.ca,
+        &s.key_pub,
+        "doomed id",
+        &s.d.user,
+        &["--serial", "43"],
+    );
+    s.assert_refused(
+        &format!(
+            "certificate key id \"doomed id\" of CA {} is revoked",
+            ca_fingerprint(&s)
+        ),
+        true,
+    );
+    // Serial 43 under another id still gets in.
+    msh_sign(&s.ca, &s.key_pub, "fine id", &s.d.user, &["--serial", "43"]);
+    s.assert_login_ok("fine id");
 }
 
 #[test]
