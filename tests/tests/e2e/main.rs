@@ -8,13 +8,14 @@
     clippy::indexing_slicing
 )]
 
+mod certs_keygen;
+mod certs_mshd;
 mod hardening_algorithms;
 mod hardening_audit;
 mod hardening_enumeration;
 mod hardening_limits;
 mod hardening_preauth;
-mod certs_keygen;
-mod certs_mshd;
+mod hardening_signals;
 mod harness_selftest;
 mod keygen;
 mod msh_interactive;
