@@ -38,23 +38,19 @@ impl client::Handler for Client {
         &mut self,
         server_public_key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let key = match server_public_key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(_) => {
-                // We do not advertise certificate host-key algorithms yet (host
-                // certificates are the next issue's work), so a server must not send one.
-                self.refuse(
-                    "the server presented a host certificate, which msh does not verify yet".into(),
-                );
-                return Ok(false);
-            }
+        let presented = match server_public_key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => Presented::Key(key.clone()),
+            PublicKeyOrCertificate::Certificate(cert) => Presented::Cert(Box::new(cert.clone())),
         };
         let cfg = self.cfg.clone();
         let shared = self.shared.clone();
         // Verification may prompt on /dev/tty and write known_hosts: keep it off the executor.
         let decision = tokio::task::spawn_blocking(move || {
             shared.prompting.store(true, Ordering::SeqCst);
-            let d = verify::verify(&cfg, &key);
+            let d = match &presented {
+                Presented::Key(key) => verify::verify(&cfg, key),
+                Presented::Cert(cert) => verify::verify_cert(&cfg, cert),
+            };
             shared.prompting.store(false, Ordering::SeqCst);
             d
         })
@@ -70,6 +66,12 @@ impl client::Handler for Client {
     }
 }
 
+/// What the server proved itself with, moved into the blocking verification task.
+enum Presented {
+    Key(russh::keys::PublicKey),
+    Cert(Box<russh::keys::Certificate>),
+}
+
 impl Client {
     fn refuse(&self, msg: String) {
         if let Ok(mut r) = self.shared.refusal.lock() {
@@ -79,7 +81,9 @@ impl Client {
 }
 
 /// russh client configuration for msh.
-fn russh_config(settings: &Settings, known: &[Algorithm]) -> client::Config {
+/// `certificates`: also offer certificate host-key algorithms (ahead of plain keys), so a
+/// server holding a host certificate presents it.
+fn russh_config(settings: &Settings, known: &[Algorithm], certificates: bool) -> client::Config {
     // No `ssh-rsa` (SHA-1 signatures) for host keys or our own keys.
     let mut key_algs = vec![
         Algorithm::Ed25519,
@@ -111,8 +115,14 @@ fn russh_config(settings: &Settings, known: &[Algorithm]) -> client::Config {
             .position(|k| *k == family)
             .unwrap_or(usize::MAX)
     });
+    let host_key_certificates = if certificates {
+        key_algs.clone()
+    } else {
+        Vec::new()
+    };
     let preferred = Preferred {
         key: Cow::Owned(key_algs),
+        host_key_certificates: Cow::Owned(host_key_certificates),
         // AES-GCM first: with AES-NI it is several times faster than chacha20-poly1305 (bulk
         // copies are cipher-bound on loopback), and both are AEADs.
         cipher: Cow::Owned(vec![
@@ -149,13 +159,18 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
     let port = settings.port;
     let timeout = settings.connect_timeout;
     let verify_cfg = Arc::new(VerifyConfig::from_settings(settings));
-    let known = {
+    let (known, certificates) = {
         let cfg = verify_cfg.clone();
-        tokio::task::spawn_blocking(move || verify::known_algorithms(&cfg))
-            .await
-            .unwrap_or_default()
+        tokio::task::spawn_blocking(move || {
+            (
+                verify::known_algorithms(&cfg),
+                verify::wants_certificates(&cfg),
+            )
+        })
+        .await
+        .unwrap_or_default()
     };
-    let config = Arc::new(russh_config(settings, &known));
+    let config = Arc::new(russh_config(settings, &known, certificates));
     let shared = Arc::new(Shared::default());
 
     let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {

@@ -1,13 +1,15 @@
 //! Host verification, run from russh's `check_server_key` before any user authentication is
 //! sent: `--pin` fingerprints, else the known_hosts files (user file, then global) with
-//! StrictHostKeyChecking deciding what an unknown host means. The decision's message is kept
-//! by the caller because russh's own error ("unknown key") says nothing a user can act on.
+//! StrictHostKeyChecking deciding what an unknown host means. Host certificates (`verify_cert`)
+//! are accepted through `@cert-authority` lines and never recorded. The decision's message is
+//! kept by the caller because russh's own error ("unknown key") says nothing a user can act on.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use msh_common::known_hosts::{self, HostKeyVerdict, KnownHostsFile};
-use russh::keys::PublicKey;
+use msh_common::certs::{self, CertDecision, CertInfo};
+use msh_common::known_hosts::{self, HostKeyVerdict, KnownHostsFile, Marker};
+use russh::keys::{Certificate, PublicKey};
 
 use crate::settings::{Settings, StrictHostKeyChecking};
 
@@ -119,12 +121,243 @@ pub fn verify(cfg: &VerifyConfig, key: &PublicKey) -> Decision {
             path.display(),
             path.display()
         )),
-        HostKeyVerdict::Unknown => unknown_host(cfg, key, &fp, &name),
+        HostKeyVerdict::Unknown => match other_type_entry(&files, cfg, key) {
+            Some(known) => other_type_known(cfg, key, &fp, &name, &known),
+            None => unknown_host(cfg, key, &fp, &name),
+        },
         #[allow(unreachable_patterns)]
         other => Decision::Refuse(format!(
             "host key verification failed for {name}: {other:?}"
         )),
     }
+}
+
+/// A plain entry for the host holding a key of another type than `key`: (file, line, type,
+/// fingerprint). The library calls such a host Unknown; msh treats it as a changed identity
+/// (see `other_type_known`).
+struct OtherType {
+    path: PathBuf,
+    line: usize,
+    label: &'static str,
+    fingerprint: String,
+}
+
+fn other_type_entry(
+    files: &[KnownHostsFile],
+    cfg: &VerifyConfig,
+    key: &PublicKey,
+) -> Option<OtherType> {
+    files.iter().find_map(|f| {
+        known_hosts::verify::find(f, &cfg.name, cfg.port)
+            .into_iter()
+            .find(|e| e.marker == Marker::None && e.key.algorithm() != key.algorithm())
+            .map(|e| OtherType {
+                path: f.path.clone(),
+                line: e.line,
+                label: key_label(&e.key),
+                fingerprint: fingerprint(&e.key),
+            })
+    })
+}
+
+/// The host is known, but with a key of another type: the server no longer offers the type
+/// we asked for first (`known_algorithms`), which is what a man in the middle without the old
+/// key would do. Never recorded silently: `accept-new` and `yes` refuse like a changed key;
+/// `ask` warns loudly before asking.
+fn other_type_known(
+    cfg: &VerifyConfig,
+    key: &PublicKey,
+    fp: &str,
+    name: &str,
+    known: &OtherType,
+) -> Decision {
+    let path = known.path.display();
+    let line = known.line;
+    let warning = format!(
+        "WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! {name} presented a {} key {fp}, but \
+         it is known with a {} key ({}) in {path}:{line}, and no longer offers that key. \
+         Someone could be intercepting the connection (man-in-the-middle), or the host's keys \
+         were replaced.",
+        key_label(key),
+        known.label,
+        known.fingerprint,
+    );
+    let fix = format!(
+        "If the change is expected, confirm the new fingerprint with the host's administrator, \
+         then remove the old entry with: msh-keygen known-hosts remove '{name}' -f {path} (or \
+         connect once with --pin {fp})"
+    );
+    if cfg.strict != StrictHostKeyChecking::Ask || cfg.batch_mode {
+        return Decision::Refuse(format!("{warning} Refusing to connect. {fix}"));
+    }
+    if !cfg.quiet {
+        eprintln!("msh: {warning}");
+    }
+    match ask(name, key, fp) {
+        Ok(true) => record(cfg, key, name),
+        Ok(false) => Decision::Refuse(format!(
+            "host key verification failed: {name} ({} key {fp}) was not accepted",
+            key_label(key)
+        )),
+        Err(e) => Decision::Refuse(format!(
+            "{warning} No terminal to ask on ({e}); refusing to connect. {fix}"
+        )),
+    }
+}
+
+/// Does host verification want the server's certificate? Yes when an `@cert-authority` line
+/// could vouch for this host, or with `--pin` (which may name a CA), as OpenSSH offers
+/// certificate algorithms only when it can check them.
+pub fn wants_certificates(cfg: &VerifyConfig) -> bool {
+    if !cfg.pins.is_empty() {
+        return true;
+    }
+    let files: Vec<KnownHostsFile> = cfg
+        .user_files
+        .iter()
+        .chain(cfg.global_files.iter())
+        .filter_map(|p| KnownHostsFile::load(p).ok())
+        .collect();
+    !known_hosts::verify::cert_authorities_for(&files, &cfg.name, cfg.port).is_empty()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Decides whether the host certificate `cert` vouches for the host, as OpenSSH does: a
+/// `@revoked` certificate key or CA refuses; a CA from an `@cert-authority` line for this
+/// host makes `check_host_cert` decide (type, validity, principals, signature); otherwise the
+/// certified key is checked as a plain key (a known_hosts entry for it still works). Nothing
+/// is ever written to known_hosts for a certificate accepted through its CA.
+pub fn verify_cert(cfg: &VerifyConfig, cert: &Certificate) -> Decision {
+    let key = PublicKey::new(cert.public_key().clone(), "");
+    let ca = PublicKey::new(cert.signature_key().clone(), "");
+    let info = CertInfo::of(cert);
+    let name = cfg.display_name();
+    let refuse = |reason: &str, fix: &str| {
+        Decision::Refuse(format!(
+            "host certificate verification failed for {name}: {reason} ({} key {}, {info}); \
+             refusing to connect. {fix}",
+            key_label(&key),
+            info.key_fingerprint
+        ))
+    };
+
+    if !cfg.pins.is_empty() {
+        if cfg.pins.iter().any(|p| *p == info.key_fingerprint) {
+            tracing::info!(
+                "host key {} for {name} matches a --pin",
+                info.key_fingerprint
+            );
+            return Decision::Accept;
+        }
+        if cfg.pins.iter().any(|p| *p == info.ca_fingerprint) {
+            return match certs::check_host_cert(cert, &cfg.name, &[ca], now()) {
+                CertDecision::Accept { .. } => {
+                    tracing::info!("host certificate of {name} signed by pinned CA: {info}");
+                    Decision::Accept
+                }
+                CertDecision::Reject { reason, .. } => refuse(
+                    &reason,
+                    "The CA is pinned, but the certificate itself is not valid for this host; \
+                     ask the host's administrator to renew it.",
+                ),
+            };
+        }
+        return Decision::Refuse(format!(
+            "host key verification failed: {name} presented a certificate for {} key {} signed \
+             by CA {}, neither of which matches the --pin fingerprints ({}); check the pin with \
+             the host's administrator",
+            key_label(&key),
+            info.key_fingerprint,
+            info.ca_fingerprint,
+            cfg.pins.join(", ")
+        ));
+    }
+
+    let files = load_files(cfg);
+    for (what, k) in [("certified key", &key), ("CA key", &ca)] {
+        if let Some((f, e)) = known_hosts::verify::revoked_entry(&files, k) {
+            return refuse(
+                &format!(
+                    "the {what} {} is marked @revoked in {}:{}",
+                    fingerprint(k),
+                    f.path.display(),
+                    e.line
+                ),
+                "Ask the host's administrator for a certificate from a CA you trust.",
+            );
+        }
+    }
+
+    let authorities = known_hosts::verify::cert_authorities_for(&files, &cfg.name, cfg.port);
+    let matching: Vec<_> = authorities
+        .iter()
+        .filter(|e| e.key.key_data() == cert.signature_key())
+        .collect();
+    if let Some(entry) = matching.first() {
+        let at = entry_location(&files, entry);
+        let cas: Vec<PublicKey> = matching.iter().map(|e| e.key.clone()).collect();
+        return match certs::check_host_cert(cert, &cfg.name, &cas, now()) {
+            CertDecision::Accept { .. } => {
+                tracing::info!(
+                    "host certificate of {name} accepted via @cert-authority {at}: {info}"
+                );
+                Decision::Accept
+            }
+            CertDecision::Reject { reason, .. } => refuse(
+                &reason,
+                &format!(
+                    "The CA is trusted by {at}, but this certificate is not valid for {}; ask \
+                     the host's administrator to issue a correct one.",
+                    cfg.name
+                ),
+            ),
+        };
+    }
+
+    // No trusted CA signed it: OpenSSH then checks the certified key as a plain host key.
+    match known_hosts::check(&files, &cfg.name, cfg.port, &key) {
+        HostKeyVerdict::Trusted { path, line } => {
+            tracing::info!(
+                "host key {} for {name} (in a certificate from an untrusted CA) found in {}:{line}",
+                info.key_fingerprint,
+                path.display()
+            );
+            Decision::Accept
+        }
+        _ if !authorities.is_empty() => {
+            let listed: Vec<String> = authorities
+                .iter()
+                .map(|e| format!("{} ({})", fingerprint(&e.key), entry_location(&files, e)))
+                .collect();
+            refuse(
+                &format!(
+                    "CA {} is not trusted for {}: the @cert-authority lines for it list {}",
+                    info.ca_fingerprint,
+                    cfg.name,
+                    listed.join(", ")
+                ),
+                "Check with the host's administrator which CA signs its certificate.",
+            )
+        }
+        // Unreachable in practice (certificates are only asked for when a CA line applies,
+        // or with --pin, handled above); treat as a plain key.
+        _ => verify(cfg, &key),
+    }
+}
+
+/// `file:line` of a known_hosts entry, for messages.
+fn entry_location(files: &[KnownHostsFile], entry: &known_hosts::Entry) -> String {
+    files
+        .iter()
+        .find(|f| f.entries().any(|e| std::ptr::eq(e, entry)))
+        .map(|f| format!("{}:{}", f.path.display(), entry.line))
+        .unwrap_or_else(|| format!("line {}", entry.line))
 }
 
 /// Host-key algorithms already on record for this host, for OpenSSH's trick of asking the
