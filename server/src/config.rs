@@ -33,6 +33,7 @@ pub struct FileConfig {
     pub accept_env: Option<Vec<String>>,
     pub audit_log: Option<String>,
     pub post_quantum_only: Option<bool>,
+    pub shutdown_grace_time: Option<String>,
 }
 
 /// What the command line may override (already parsed by clap in `main`).
@@ -93,6 +94,9 @@ pub struct Settings {
     pub audit_log: Option<AuditTarget>,
     /// Offer only the hybrid post-quantum key exchange (mlkem768x25519-sha256).
     pub post_quantum_only: bool,
+    /// How long sessions may go on after SIGTERM before they are hung up.
+    #[serde(serialize_with = "ser_duration")]
+    pub shutdown_grace_time: Duration,
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -226,6 +230,10 @@ impl Settings {
             Some(s) => parse_startups(s).with_context(|| where_("max_startups"))?,
         };
         let max_sessions = file.max_sessions.unwrap_or(10);
+        let shutdown_grace_time = match &file.shutdown_grace_time {
+            None => Duration::from_secs(10),
+            Some(s) => parse_duration(s).with_context(|| where_("shutdown_grace_time"))?,
+        };
         let audit_src = over.audit_log.clone().or(file.audit_log);
         let audit_log = match audit_src.as_deref() {
             None | Some("") => None,
@@ -255,6 +263,7 @@ impl Settings {
                 .unwrap_or_else(|| vec!["LANG".into(), "LC_*".into()]),
             audit_log,
             post_quantum_only: file.post_quantum_only.unwrap_or(false),
+            shutdown_grace_time,
         })
     }
 

@@ -192,13 +192,27 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
     });
     let shutdown = async move {
         tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: no longer accepting connections; open sessions continue until they end"),
+            _ = term.recv() => tracing::info!("SIGTERM: no longer accepting connections; open sessions are told and closed after shutdown_grace_time"),
             _ = int.recv() => tracing::info!("SIGINT: no longer accepting connections"),
         }
     };
     server::serve(listeners, shared.clone(), rcfg, shutdown).await?;
-    // Connections already open keep going on the runtime; exit once none is left.
-    shared.wait_idle().await;
+    // Each open connection now ends on its own (graceful_end): a note on every session's
+    // stderr, shutdown_grace_time, SIGHUP to what still runs, disconnect. The bound below only
+    // guards against a connection that does not go away.
+    shared.begin_shutdown();
+    let grace = shared.settings.read().await.shutdown_grace_time;
+    if tokio::time::timeout(
+        grace + std::time::Duration::from_secs(10),
+        shared.wait_idle(),
+    )
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            "connections still open {grace:?} + 10 s after shutdown began; exiting anyway"
+        );
+    }
     tracing::info!("all sessions ended; exiting");
     if !shared.audit.flush(std::time::Duration::from_secs(2)) {
         tracing::warn!("audit log: queued events could not be written within 2 s of exit");

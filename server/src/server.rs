@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, RwLock};
 use crate::audit::Audit;
 use crate::auth::{self, Account, Verdict};
 use crate::config::Settings;
-use crate::session::{self, AuditCtx, Input, Launch, PtyReq, Running};
+use crate::session::{self, AuditCtx, Input, Launch, LiveSessions, PtyReq, Running};
 use crate::sys::Identity;
 
 /// State shared by every connection; `settings` is replaced on SIGHUP.
@@ -42,6 +42,8 @@ pub struct Shared {
     /// The same, per source address (for per_source_max_startups).
     unauth_by_source: std::sync::Mutex<HashMap<IpAddr, u64>>,
     idle: tokio::sync::Notify,
+    /// Set once on SIGTERM: every connection starts its graceful end.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -55,7 +57,13 @@ impl Shared {
             unauth: AtomicU64::new(0),
             unauth_by_source: std::sync::Mutex::new(HashMap::new()),
             idle: tokio::sync::Notify::new(),
+            stopping: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// SIGTERM: tells every open connection to end (see `graceful_end`).
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Waits until no connection is open.
@@ -322,6 +330,8 @@ async fn run_connection(
     tracing::info!("connection {conn_id} from {peer}");
     shared.audit.event("connect", conn_id, &peer_s, &[]);
     let authed = Arc::new(AtomicBool::new(false));
+    let live = LiveSessions::default();
+    let stop_grace = settings.shutdown_grace_time;
     let grace = settings.login_grace_time;
     // The grace period covers everything before authentication, including a peer that
     // never sends its version line (russh's run_stream waits for it).
@@ -343,6 +353,7 @@ async fn run_connection(
         perms: None,
         authed: authed.clone(),
         channels: HashMap::new(),
+        live: live.clone(),
     };
     let setup = tokio::time::timeout_at(deadline, russh::server::run_stream(cfg, stream, handler));
     let session = match setup.await {
@@ -387,7 +398,15 @@ async fn run_connection(
                 .await;
         }
     });
-    let result = session.await;
+    let mut stopping = shared.stopping.subscribe();
+    let end_handle = session.handle();
+    tokio::pin!(session);
+    let result = tokio::select! {
+        r = &mut session => r,
+        _ = async { let _ = stopping.wait_for(|s| *s).await; } => {
+            graceful_end(conn_id, &end_handle, &live, authed.load(Ordering::SeqCst), stop_grace, session.as_mut()).await
+        }
+    };
     grace_timer.abort();
     leave_unauth(&shared, &authed, peer.ip());
     let reason = match &result {
@@ -403,6 +422,76 @@ async fn run_connection(
         &[("reason", Value::from(reason.as_str()))],
     );
     tracing::info!("connection {conn_id} from {peer} ended: {reason}");
+}
+
+/// SIGTERM for one connection: an unauthenticated one is disconnected at once; an
+/// authenticated one is told on each session's stderr, gets `grace` to finish, then its
+/// processes get SIGHUP (as when a terminal hangs up) and the connection is disconnected with
+/// the reason "mshd is shutting down".
+async fn graceful_end<F>(
+    conn_id: u64,
+    handle: &russh::server::Handle,
+    live: &LiveSessions,
+    authed: bool,
+    grace: Duration,
+    mut session: std::pin::Pin<&mut F>,
+) -> Result<(), anyhow::Error>
+where
+    F: Future<Output = Result<(), anyhow::Error>>,
+{
+    let channels: Vec<ChannelId> = live
+        .lock()
+        .map(|m| m.keys().copied().collect())
+        .unwrap_or_default();
+    if authed && !channels.is_empty() && !grace.is_zero() {
+        let note = format!(
+            "\r\nmshd: the server is shutting down; this session will be closed in {} s\r\n",
+            grace.as_secs_f64().ceil()
+        );
+        for ch in &channels {
+            let _ = handle
+                .extended_data(*ch, 1, note.clone().into_bytes())
+                .await;
+        }
+        tracing::info!(
+            "connection {conn_id}: shutting down, {} session(s) get {grace:?} to end",
+            channels.len()
+        );
+        if let Ok(r) = tokio::time::timeout(grace, session.as_mut()).await {
+            return r;
+        }
+        let pids: Vec<i32> = live
+            .lock()
+            .map(|m| m.values().copied().filter(|p| *p > 0).collect())
+            .unwrap_or_default();
+        for pid in pids {
+            tracing::info!(
+                "connection {conn_id}: shutdown grace time over, SIGHUP to session pid {pid}"
+            );
+            // The session leads its own process group: hang up all of it (a `sleep` run by
+            // the shell holds the output pipe open as long as it lives).
+            let p = nix::unistd::Pid::from_raw(pid);
+            let hup = nix::sys::signal::Signal::SIGHUP;
+            if nix::sys::signal::killpg(p, hup).is_err() {
+                let _ = nix::sys::signal::kill(p, hup);
+            }
+        }
+        // Let the exit status reach the client before the disconnect.
+        if let Ok(r) = tokio::time::timeout(Duration::from_secs(2), session.as_mut()).await {
+            return r;
+        }
+    }
+    let _ = handle
+        .disconnect(
+            russh::Disconnect::ByApplication,
+            "mshd is shutting down".into(),
+            String::new(),
+        )
+        .await;
+    match tokio::time::timeout(Duration::from_secs(2), session.as_mut()).await {
+        Ok(r) => r,
+        Err(_) => Err(anyhow::anyhow!("closed at shutdown")),
+    }
 }
 
 /// Per-channel state before and after the process starts.
@@ -426,6 +515,7 @@ pub struct Conn {
     perms: Option<Permissions>,
     authed: Arc<AtomicBool>,
     channels: HashMap<ChannelId, ChanState>,
+    live: LiveSessions,
 }
 
 fn key_type(key: &PublicKey) -> String {
@@ -447,6 +537,7 @@ impl Conn {
                 .as_ref()
                 .map(|a| a.name.clone())
                 .unwrap_or_default(),
+            live: self.live.clone(),
         }
     }
 
@@ -665,6 +756,9 @@ impl Conn {
             }
         );
         let running = session::start(launch, channel, handle, input, ctx)?;
+        if let Ok(mut m) = self.live.lock() {
+            m.insert(channel, running.pid);
+        }
         st.running = Some(running);
         Ok(())
     }
@@ -795,6 +889,9 @@ impl russh::server::Handler for Conn {
                 running: None,
             },
         );
+        if let Ok(mut m) = self.live.lock() {
+            m.insert(id, 0);
+        }
         reply.accept().await;
         Ok(())
     }
@@ -805,6 +902,11 @@ impl russh::server::Handler for Conn {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.channels.remove(&channel);
+        if let Ok(mut m) = self.live.lock() {
+            if m.get(&channel) == Some(&0) {
+                m.remove(&channel);
+            }
+        }
         Ok(())
     }
 

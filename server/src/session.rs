@@ -73,7 +73,13 @@ pub struct AuditCtx {
     pub conn_id: u64,
     pub peer: String,
     pub user: String,
+    /// The connection's running sessions (channel -> pid), for shutdown; `finish` removes
+    /// its entry as soon as the process has been reaped, so a stale pid is never signalled.
+    pub live: LiveSessions,
 }
+
+/// Channel -> pid of each session process that still runs on a connection.
+pub type LiveSessions = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<ChannelId, i32>>>;
 
 /// Drains the channel's message queue from the moment it opens, passing stdin on through a
 /// bounded queue (capacity 8 chunks: enough to keep a pipe busy, small enough to stop a
@@ -138,6 +144,10 @@ fn base_command(launch: &Launch) -> tokio::process::Command {
         .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&launch.cwd)
         .kill_on_drop(false);
+    // Its own process group (sshd uses setsid): mshd's terminal signals never reach it, and
+    // shutdown can hang up the whole command with killpg. (A PTY session gets setsid from
+    // pty-process.)
+    cmd.process_group(0);
     cmd
 }
 
@@ -343,6 +353,9 @@ async fn finish(
     bytes_in: u64,
     bytes_out: u64,
 ) {
+    if let Ok(mut m) = audit.live.lock() {
+        m.remove(&channel);
+    }
     let _ = handle.eof(channel).await;
     let mut fields: Vec<(&str, Value)> = vec![
         ("user", Value::from(audit.user.as_str())),
