@@ -2,9 +2,18 @@
 //! (`-i` / IdentityFile, else the default `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` that
 //! exist). Encrypted keys ask for their passphrase on /dev/tty; RSA keys sign with
 //! rsa-sha2-512/256, never SHA-1.
+//!
+//! User certificates: `FILE-cert.pub` beside each identity file and every `CertificateFile`
+//! are read at each run (so a renewed certificate is simply picked up) and offered, before
+//! the plain key, for the key they certify — whether that key signs from a file or from the
+//! agent. Expired (or not yet valid) certificates are skipped with a warning; one that
+//! expires within a day is used with a warning.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use msh_common::certs;
+use russh::keys::Certificate;
 
 use anyhow::{bail, Result};
 use msh_common::keys;
@@ -44,14 +53,60 @@ pub async fn authenticate(
         .filter_map(|p| file_public_key(p))
         .collect();
 
+    let cert_files = load_certificates(settings, identity_files);
+    // Certificates already offered (through the agent), not offered again from the file.
+    let mut offered: Vec<PathBuf> = Vec::new();
+
     if std::env::var_os("SSH_AUTH_SOCK").is_some() {
         match AgentClient::connect_env().await {
             Ok(mut agent) => match agent.request_identities().await {
                 Ok(ids) => {
                     for id in ids {
-                        let AgentIdentity::PublicKey { key, comment } = id else {
-                            // Agent-held certificates are the certificate issue's work.
-                            continue;
+                        let (key, comment) = match id {
+                            AgentIdentity::PublicKey { key, comment } => (key, comment),
+                            AgentIdentity::Certificate {
+                                certificate,
+                                comment,
+                            } => {
+                                // A certificate the agent holds with its key (ssh-add loads
+                                // KEY-cert.pub along with KEY).
+                                let key = PublicKey::new(certificate.public_key().clone(), "");
+                                if settings.identities_only
+                                    && !wanted.iter().any(|w| w.key_data() == key.key_data())
+                                {
+                                    continue;
+                                }
+                                if !usable(
+                                    settings,
+                                    &format!("agent certificate {comment}"),
+                                    &certificate,
+                                ) {
+                                    continue;
+                                }
+                                let hash = hash_for(handle, &key, &mut rsa_hash).await;
+                                let label = format!("agent certificate {comment}");
+                                tracing::info!("offering {label}");
+                                match handle
+                                    .authenticate_certificate_with(
+                                        user,
+                                        certificate,
+                                        hash,
+                                        &mut agent,
+                                    )
+                                    .await
+                                {
+                                    Ok(AuthResult::Success) => {
+                                        tracing::info!("authenticated with {label}");
+                                        return Ok(());
+                                    }
+                                    Ok(AuthResult::Failure { .. }) => {}
+                                    Err(e) => {
+                                        tracing::warn!("agent could not sign with {label}: {e}")
+                                    }
+                                }
+                                tried.push(label);
+                                continue;
+                            }
                         };
                         if settings.identities_only
                             && !wanted.iter().any(|w| w.key_data() == key.key_data())
@@ -59,6 +114,24 @@ pub async fn authenticate(
                             continue;
                         }
                         let hash = hash_for(handle, &key, &mut rsa_hash).await;
+                        // Certificate files for this key first, signed by the agent.
+                        for (path, cert) in certs_for(&cert_files, &key) {
+                            let label = path.display().to_string();
+                            tracing::info!("offering certificate {label} (signed by the agent)");
+                            match handle
+                                .authenticate_certificate_with(user, cert.clone(), hash, &mut agent)
+                                .await
+                            {
+                                Ok(AuthResult::Success) => {
+                                    tracing::info!("authenticated with certificate {label}");
+                                    return Ok(());
+                                }
+                                Ok(AuthResult::Failure { .. }) => {}
+                                Err(e) => tracing::warn!("agent could not sign for {label}: {e}"),
+                            }
+                            offered.push(path.clone());
+                            tried.push(label);
+                        }
                         let label = format!(
                             "agent:{} {} {comment}",
                             keys::key_type_label(&key),
@@ -92,6 +165,22 @@ pub async fn authenticate(
         let Some(key) = load_identity(path, settings)? else {
             continue;
         };
+        let key = Arc::new(key);
+        for (cert_path, cert) in certs_for(&cert_files, key.public_key()) {
+            if offered.contains(cert_path) {
+                continue;
+            }
+            let label = cert_path.display().to_string();
+            tracing::info!("offering certificate {label} for {}", path.display());
+            let res = handle
+                .authenticate_openssh_cert(user, key.clone(), cert.clone())
+                .await?;
+            if res.success() {
+                tracing::info!("authenticated with certificate {label}");
+                return Ok(());
+            }
+            tried.push(label);
+        }
         let hash = hash_for(handle, key.public_key(), &mut rsa_hash).await;
         let label = path.display().to_string();
         tracing::info!(
@@ -100,7 +189,7 @@ pub async fn authenticate(
             keys::fingerprint(key.public_key())
         );
         let res = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
             .await?;
         if res.success() {
             tracing::info!("authenticated with {label}");
@@ -119,6 +208,90 @@ pub async fn authenticate(
         "{user}@{}: permission denied (publickey); tried: {tried}",
         settings.host
     )
+}
+
+/// The certificates to offer: `FILE-cert.pub` beside each identity file, then the
+/// `CertificateFile`s, each read now and kept only while valid (see `usable`).
+fn load_certificates(
+    settings: &Settings,
+    identity_files: &[PathBuf],
+) -> Vec<(PathBuf, Certificate)> {
+    let mut out: Vec<(PathBuf, Certificate)> = Vec::new();
+    let beside = identity_files.iter().map(|p| (certs::cert_path(p), false));
+    let named = settings.certificate_files.iter().map(|p| (p.clone(), true));
+    for (path, explicit) in beside.chain(named) {
+        if out.iter().any(|(p, _)| *p == path) {
+            continue;
+        }
+        if !explicit && !path.exists() {
+            continue;
+        }
+        match certs::load(&path) {
+            Ok(cert) => {
+                if usable(settings, &path.display().to_string(), &cert) {
+                    out.push((path, cert));
+                }
+            }
+            Err(e) => warn(settings, &format!("cannot use certificate: {e} (skipped)")),
+        }
+    }
+    out
+}
+
+/// The loaded certificates that certify `key`.
+fn certs_for<'a>(
+    certs: &'a [(PathBuf, Certificate)],
+    key: &'a PublicKey,
+) -> impl Iterator<Item = &'a (PathBuf, Certificate)> + 'a {
+    certs
+        .iter()
+        .filter(move |(_, c)| c.public_key() == key.key_data())
+}
+
+/// Is the certificate valid now? An expired or not yet valid one is skipped with a warning
+/// (always shown: it explains a failed login); one that expires within a day is used, with
+/// a warning unless -q.
+fn usable(settings: &Settings, name: &str, cert: &Certificate) -> bool {
+    let now = crate::verify::now();
+    let before = cert.valid_before();
+    if now >= before {
+        eprintln!(
+            "msh: warning: certificate {name} expired at {} (skipped; renew it, e.g. \
+             msh-keygen sign, and connect again)",
+            certs::validity::format_utc(before)
+        );
+        return false;
+    }
+    if now < cert.valid_after() {
+        eprintln!(
+            "msh: warning: certificate {name} is not valid until {} (skipped)",
+            certs::validity::format_utc(cert.valid_after())
+        );
+        return false;
+    }
+    let left = before - now;
+    if left < 24 * 3600 {
+        warn(
+            settings,
+            &format!(
+                "certificate {name} expires at {} (in {}); renew it soon",
+                certs::validity::format_utc(before),
+                duration_words(left)
+            ),
+        );
+    }
+    true
+}
+
+/// `3h`, `2h 59m`, `12m`, `40s`.
+fn duration_words(secs: u64) -> String {
+    let (h, m) = (secs / 3600, secs % 3600 / 60);
+    match (h, m) {
+        (0, 0) => format!("{secs}s"),
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h {m}m"),
+    }
 }
 
 /// For RSA keys, the best SHA-2 hash the server supports (rsa-sha2-512, then -256); SHA-1

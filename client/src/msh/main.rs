@@ -96,11 +96,6 @@ async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {
             .map(auth::default_identities)
             .unwrap_or_default()
     };
-    if !settings.certificate_files.is_empty() {
-        tracing::info!(
-            "CertificateFile accepted; certificate login is not implemented yet, offering plain keys"
-        );
-    }
     let mut handle = connect::connect(settings).await?;
     auth::authenticate(&mut handle, settings, &identity_files).await?;
     let outcome = session::run(&handle, settings).await?;

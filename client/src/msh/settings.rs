@@ -35,7 +35,8 @@ verification, authentication, refused option) or the remote command was killed b
 msh -o StrictHostKeyChecking=accept-new host true\n  msh --pin SHA256:abc... host 'cat /etc/os-release'\n\n\
 -o keys: StrictHostKeyChecking (ask [default], accept-new, yes; `no` is refused), \
 UserKnownHostsFile, GlobalKnownHostsFile, BatchMode, ConnectTimeout, IdentityFile, IdentitiesOnly, \
-CertificateFile (accepted; certificate login not yet implemented), Port, User, HashKnownHosts, \
+CertificateFile (a user certificate, offered with the identity whose key it certifies; \
+KEY-cert.pub beside a key is offered without it), Port, User, HashKnownHosts, \
 HostKeyAlias, SendEnv, SetEnv, ServerAliveInterval, LogLevel.\n\n\
 With `ask` and no terminal to ask on (or BatchMode=yes), an unknown host is refused as with `yes`.\n\
 Precedence: user@host, then -l/-p, then -o in order, then -F's Host blocks: the first value wins."
@@ -68,8 +69,9 @@ pub struct Args {
     /// An option in ssh_config syntax, e.g. -o StrictHostKeyChecking=accept-new (repeatable).
     #[arg(short = 'o', value_name = "Key=Value", action = ArgAction::Append)]
     pub options: Vec<String>,
-    /// Trust the host only if its key has this SHA256 fingerprint (repeatable: any one
-    /// matches). known_hosts is then neither read nor written.
+    /// Trust the host only if its key (or, for a host certificate, its CA's key) has this
+    /// SHA256 fingerprint (repeatable: any one matches). known_hosts is then neither read
+    /// nor written.
     #[arg(long = "pin", value_name = "SHA256:...", action = ArgAction::Append)]
     pub pins: Vec<String>,
     /// Host to connect to, optionally with the user: [user@]host.
@@ -122,8 +124,8 @@ pub struct Settings {
     /// True when identities came from -i / IdentityFile (no default ~/.ssh/id_* then).
     pub identities_explicit: bool,
     pub identities_only: bool,
-    /// CertificateFile: accepted and validated as a path list; certificate login is the
-    /// next issue's work, so these are not offered yet.
+    /// CertificateFile: user certificates, offered with the identity (file or agent key)
+    /// they certify, before that plain key.
     pub certificate_files: Vec<PathBuf>,
     pub strict: StrictHostKeyChecking,
     pub user_known_hosts: Vec<PathBuf>,

@@ -221,7 +221,8 @@ pub fn wants_certificates(cfg: &VerifyConfig) -> bool {
     !known_hosts::verify::cert_authorities_for(&files, &cfg.name, cfg.port).is_empty()
 }
 
-fn now() -> u64 {
+/// Seconds since the epoch (0 if the clock is before 1970).
+pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -248,14 +249,14 @@ pub fn verify_cert(cfg: &VerifyConfig, cert: &Certificate) -> Decision {
     };
 
     if !cfg.pins.is_empty() {
-        if cfg.pins.iter().any(|p| *p == info.key_fingerprint) {
+        if cfg.pins.contains(&info.key_fingerprint) {
             tracing::info!(
                 "host key {} for {name} matches a --pin",
                 info.key_fingerprint
             );
             return Decision::Accept;
         }
-        if cfg.pins.iter().any(|p| *p == info.ca_fingerprint) {
+        if cfg.pins.contains(&info.ca_fingerprint) {
             return match certs::check_host_cert(cert, &cfg.name, &[ca], now()) {
                 CertDecision::Accept { .. } => {
                     tracing::info!("host certificate of {name} signed by pinned CA: {info}");
