@@ -184,11 +184,22 @@ impl Audit {
         let Some(inner) = &self.inner else {
             return true;
         };
+        let deadline = std::time::Instant::now() + timeout;
         let (tx, rx) = sync_channel(1);
-        if inner.tx.try_send(Msg::Flush(tx)).is_err() {
-            return false;
+        let mut msg = Msg::Flush(tx);
+        // The queue may be full for a moment: retry until the deadline, never block forever.
+        loop {
+            match inner.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return false,
+            }
         }
-        rx.recv_timeout(timeout).is_ok()
+        rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .is_ok()
     }
 
     /// Events dropped and not yet reported.

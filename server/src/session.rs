@@ -144,10 +144,6 @@ fn base_command(launch: &Launch) -> tokio::process::Command {
         .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&launch.cwd)
         .kill_on_drop(false);
-    // Its own process group (sshd uses setsid): mshd's terminal signals never reach it, and
-    // shutdown can hang up the whole command with killpg. (A PTY session gets setsid from
-    // pty-process.)
-    cmd.process_group(0);
     cmd
 }
 
@@ -159,6 +155,10 @@ fn start_pipes(
     audit: AuditCtx,
 ) -> Result<Running, String> {
     let mut cmd = base_command(&launch);
+    // Its own process group (sshd uses setsid): mshd's terminal signals never reach it, and
+    // shutdown can hang up the whole command with killpg. Not for a PTY session: pty-process
+    // calls setsid, which a process group leader may not.
+    cmd.process_group(0);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
