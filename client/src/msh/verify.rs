@@ -271,8 +271,8 @@ pub fn verify_cert(cfg: &VerifyConfig, cert: &Certificate) -> Decision {
         }
         return Decision::Refuse(format!(
             "host key verification failed: {name} presented a certificate for {} key {} signed \
-             by CA {}, neither of which matches the --pin fingerprints ({}); check the pin with \
-             the host's administrator",
+             by CA {}; neither matches any of the --pin fingerprints ({}); check the pin with the \
+             host's administrator",
             key_label(&key),
             info.key_fingerprint,
             info.ca_fingerprint,
