@@ -19,6 +19,9 @@ pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
         if std::fs::symlink_metadata(path).is_err() {
             generate(path)?;
         }
+        if settings.strict_modes {
+            check_strict(path)?;
+        }
         // The error names the path and the fix (e.g. "permissions 0644 are too open").
         let key = keys::load_private_key(path, None)
             .map_err(|e| anyhow::anyhow!("cannot use host key: {e}"))?;
@@ -33,6 +36,30 @@ pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
         bail!("no host key configured");
     }
     Ok(out)
+}
+
+/// strict_modes for a host key: owned by mshd's user or root, readable by nobody else, and in
+/// directories (up to `/`) that only their owner (mshd's user or root) can write, so no other
+/// user can read or replace the key.
+fn check_strict(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::geteuid().as_raw();
+    msh_common::perms::check_strict_modes(path, uid, Path::new("/")).map_err(|e| {
+        anyhow::anyhow!(
+            "host key {} refused by strict_modes: {e} (or set strict_modes = false)",
+            path.display()
+        )
+    })?;
+    let meta = std::fs::metadata(path).with_context(|| format!("host key {}", path.display()))?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "host key {}: permissions {mode:04o} are too open (strict_modes): fix with chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Loads `host_certificates`; each must certify one of the host keys (russh presents a
@@ -78,6 +105,9 @@ pub fn check(settings: &Settings) -> Result<()> {
                 path.display()
             );
             continue;
+        }
+        if settings.strict_modes {
+            check_strict(path)?;
         }
         keys::load_private_key(path, None)
             .map_err(|e| anyhow::anyhow!("cannot use host key: {e}"))?;

@@ -13,6 +13,7 @@ mod certs_mshd;
 mod hardening_algorithms;
 mod hardening_audit;
 mod hardening_enumeration;
+mod hardening_files;
 mod hardening_limits;
 mod hardening_preauth;
 mod hardening_signals;
