@@ -5,8 +5,10 @@
 //!
 //! User certificates: `FILE-cert.pub` beside each identity file and every `CertificateFile`
 //! are read at each run (so a renewed certificate is simply picked up) and offered, before
-//! the plain key, for the key they certify — whether that key signs from a file or from the
-//! agent. Expired (or not yet valid) certificates are skipped with a warning; one that
+//! the plain key, with the identity file whose key they certify. The agent's own
+//! certificates (ssh-add loads `KEY-cert.pub` with `KEY`) are offered too. A certificate file
+//! for a key held only by the agent is not: russh asks the agent to sign with the
+//! certificate blob, which ssh-agent refuses when it holds only the key. Expired (or not yet valid) certificates are skipped with a warning; one that
 //! expires within a day is used with a warning.
 
 use std::path::{Path, PathBuf};
@@ -54,8 +56,6 @@ pub async fn authenticate(
         .collect();
 
     let cert_files = load_certificates(settings, identity_files);
-    // Certificates already offered (through the agent), not offered again from the file.
-    let mut offered: Vec<PathBuf> = Vec::new();
 
     if std::env::var_os("SSH_AUTH_SOCK").is_some() {
         match AgentClient::connect_env().await {
@@ -114,24 +114,6 @@ pub async fn authenticate(
                             continue;
                         }
                         let hash = hash_for(handle, &key, &mut rsa_hash).await;
-                        // Certificate files for this key first, signed by the agent.
-                        for (path, cert) in certs_for(&cert_files, &key) {
-                            let label = path.display().to_string();
-                            tracing::info!("offering certificate {label} (signed by the agent)");
-                            match handle
-                                .authenticate_certificate_with(user, cert.clone(), hash, &mut agent)
-                                .await
-                            {
-                                Ok(AuthResult::Success) => {
-                                    tracing::info!("authenticated with certificate {label}");
-                                    return Ok(());
-                                }
-                                Ok(AuthResult::Failure { .. }) => {}
-                                Err(e) => tracing::warn!("agent could not sign for {label}: {e}"),
-                            }
-                            offered.push(path.clone());
-                            tried.push(label);
-                        }
                         let label = format!(
                             "agent:{} {} {comment}",
                             keys::key_type_label(&key),
@@ -167,9 +149,6 @@ pub async fn authenticate(
         };
         let key = Arc::new(key);
         for (cert_path, cert) in certs_for(&cert_files, key.public_key()) {
-            if offered.contains(cert_path) {
-                continue;
-            }
             let label = cert_path.display().to_string();
             tracing::info!("offering certificate {label} for {}", path.display());
             let res = handle

@@ -550,13 +550,13 @@ fn user_certificate_beside_the_key_logs_in_to_mshd() {
         &d.dir.join("id_ed25519.pub"),
         &d.user,
         false,
-        "-5m:+1d",
+        "-5m:+2d",
     );
     let out = mshd_login(&d, &[]);
     assert_ok(&out, "KEY-cert.pub to mshd");
     assert!(
         !out.stderr.contains("expires"),
-        "no warning for a cert valid a day: {}",
+        "no warning for a cert valid two more days: {}",
         out.stderr
     );
     d.wait_for_log("msh-certs-test", LOG);
@@ -673,4 +673,85 @@ fn user_certificate_logs_in_to_openssh_sshd() {
         log.contains("Accepted publickey") && log.contains("ED25519-CERT"),
         "sshd accepted the certificate: {log}"
     );
+}
+
+/// Starts `ssh-agent -D -a SOCK` in `dir`; returns the process and the socket.
+fn start_agent(dir: &Path) -> (Proc, PathBuf) {
+    let sock = dir.join("agent.sock");
+    let mut c = cmd(tool("ssh-agent"), ["-D", "-a"]);
+    c.arg(&sock);
+    let agent = Proc::spawn("ssh-agent", c, &dir.join("agent.log"));
+    let start = std::time::Instant::now();
+    while !sock.exists() {
+        assert!(
+            start.elapsed() < LOG,
+            "ssh-agent made no socket {}",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (agent, sock)
+}
+
+fn ssh_add(sock: &Path, args: &[&Path]) -> Output {
+    let mut c = Command::new(tool("ssh-add"));
+    c.args(args).env("SSH_AUTH_SOCK", sock);
+    let out = run(c, b"", T);
+    assert!(out.status.success(), "ssh-add {args:?}: {}", out.stderr);
+    out
+}
+
+#[test]
+fn user_certificate_held_by_ssh_agent() {
+    let (d, ca) = user_ca_mshd("mc-agent-cert");
+    let cert = ssh_sign(
+        &ca,
+        &d.dir.join("id_ed25519.pub"),
+        &d.user,
+        false,
+        "-5m:+1d",
+    );
+    let (_agent, sock) = start_agent(&d.dir.path);
+    // ssh-add loads KEY-cert.pub with KEY: the agent holds the certificate itself.
+    let out = ssh_add(&sock, &[&d.client_key]);
+    assert!(out.stderr.contains("Certificate added"), "{}", out.stderr);
+    // No -i and no ~/.ssh keys under HOME: only the agent can sign.
+    let agent_msh = |extra: &[&str]| {
+        let mut c = msh_cmd(
+            &d.dir,
+            d.port,
+            &d.user,
+            &d.known_hosts,
+            &[
+                "-v",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+            ],
+        );
+        c.args(extra)
+            .args(["127.0.0.1", "echo ok"])
+            .env("SSH_AUTH_SOCK", &sock);
+        run(c, b"", T)
+    };
+    let out = agent_msh(&[]);
+    assert_ok(&out, "agent-held certificate");
+    assert!(
+        out.stderr.contains("authenticated with agent certificate"),
+        "{}",
+        out.stderr
+    );
+
+    // The agent holds only the key (its certificate moved away): the bare key is refused.
+    let moved = d.dir.join("elsewhere-cert.pub");
+    std::fs::rename(&cert, &moved).unwrap();
+    let mut del = Command::new(tool("ssh-add"));
+    del.arg("-D").env("SSH_AUTH_SOCK", &sock);
+    assert!(run(del, b"", T).status.success());
+    let out = ssh_add(&sock, &[&d.client_key]);
+    assert!(!out.stderr.contains("Certificate added"), "{}", out.stderr);
+    // Without the certificate the agent's bare key is refused.
+    let out = agent_msh(&[]);
+    assert_refused(&out, &["permission denied (publickey)"], "agent key alone");
 }
