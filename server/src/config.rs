@@ -390,6 +390,33 @@ mod tests {
     }
 
     #[test]
+    fn hardening_keys_defaults_and_values() {
+        let s = Settings::resolve(
+            FileConfig::default(),
+            Path::new("m.toml"),
+            &Overrides::default(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.per_source_max_startups, 5);
+        assert!(!s.post_quantum_only);
+        assert_eq!(s.shutdown_grace_time, Duration::from_secs(10));
+        let f = parse_file(
+            "per_source_max_startups = 0\npost_quantum_only = true\nshutdown_grace_time = \"1m\"\n",
+            Path::new("m.toml"),
+        )
+        .unwrap();
+        let s = Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap();
+        assert_eq!(s.per_source_max_startups, 0);
+        assert!(s.post_quantum_only);
+        assert_eq!(s.shutdown_grace_time, Duration::from_secs(60));
+        let f = parse_file("shutdown_grace_time = \"x\"\n", Path::new("m.toml")).unwrap();
+        let e =
+            Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap_err();
+        assert!(format!("{e:#}").contains("shutdown_grace_time"), "{e:#}");
+    }
+
+    #[test]
     fn bad_listen_is_an_error() {
         let f = FileConfig {
             listen: Some(vec!["nope".into()]),

@@ -1119,6 +1119,23 @@ mod tests {
     }
 
     #[test]
+    fn post_quantum_only_leaves_only_mlkem_and_the_markers() {
+        let names = |pq| -> Vec<String> {
+            super::kex_algorithms(pq)
+                .iter()
+                .map(|n| AsRef::<str>::as_ref(n).to_string())
+                .collect()
+        };
+        let all = names(false);
+        assert_eq!(all[0], "mlkem768x25519-sha256");
+        assert!(all.contains(&"curve25519-sha256".to_string()));
+        assert!(all.contains(&"kex-strict-s-v00@openssh.com".to_string()));
+        let pq = names(true);
+        assert!(!pq.iter().any(|n| n.starts_with("curve25519")), "{pq:?}");
+        assert!(pq.contains(&"kex-strict-s-v00@openssh.com".to_string()));
+    }
+
+    #[test]
     fn max_startups_drops_as_openssh() {
         let m = MaxStartups {
             start: 10,
