@@ -150,6 +150,18 @@ pub async fn authenticate(
         let key = Arc::new(key);
         for (cert_path, cert) in certs_for(&cert_files, key.public_key()) {
             let label = cert_path.display().to_string();
+            if key.public_key().algorithm().is_rsa() {
+                // russh signs certificate logins without a hash choice: ssh-rsa-cert-v01
+                // with SHA-1, which OpenSSH 8.8+ refuses by default.
+                warn(
+                    settings,
+                    &format!(
+                        "certificate {label} is for an RSA key, which msh can sign only as \
+                         ssh-rsa-cert-v01 (SHA-1); servers that refuse SHA-1 (OpenSSH 8.8+) \
+                         will reject it: use an ed25519 or ECDSA key for certificates"
+                    ),
+                );
+            }
             tracing::info!("offering certificate {label} for {}", path.display());
             let res = handle
                 .authenticate_openssh_cert(user, key.clone(), cert.clone())

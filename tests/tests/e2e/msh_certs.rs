@@ -755,3 +755,110 @@ fn user_certificate_held_by_ssh_agent() {
     let out = agent_msh(&[]);
     assert_refused(&out, &["permission denied (publickey)"], "agent key alone");
 }
+
+/// An ECDSA host certificate is negotiated and checked as such (sshd offers only ECDSA).
+#[test]
+fn ecdsa_host_certificate_from_sshd() {
+    let dir = TestDir::new("mc-ecdsa-host");
+    let host_ca = ssh_keygen_ed25519(&dir, "host_ca");
+    let mut c = cmd(
+        tool("ssh-keygen"),
+        ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-C", "", "-f"],
+    );
+    c.arg(dir.join("ecdsa_host"));
+    assert!(run(c, b"", T).status.success());
+    let host_cert = ssh_sign(
+        &host_ca,
+        &dir.join("ecdsa_host.pub"),
+        "127.0.0.1",
+        true,
+        "-1h:+2d",
+    );
+    let sshd = Sshd::start_with(
+        &dir,
+        SshdOptions {
+            extra_config: vec![
+                format!("HostKey {}", dir.join("ecdsa_host").display()),
+                format!("HostCertificate {}", host_cert.display()),
+                // Only the ECDSA key (and its certificate) may prove the host.
+                "HostKeyAlgorithms ecdsa-sha2-nistp256-cert-v01@openssh.com,ecdsa-sha2-nistp256"
+                    .to_string(),
+            ],
+            ..SshdOptions::default()
+        },
+    );
+    let id = ssh_keygen_ed25519(&dir, "id_user");
+    sshd.authorize(&id);
+    let kh = dir.write(
+        "known_hosts",
+        format!(
+            "@cert-authority * {}\n",
+            public_line(&dir.join("host_ca.pub"))
+        ),
+        0o644,
+    );
+    let out = run(msh(&dir, sshd.port, &sshd.user, &kh, &id, &["-v"]), b"", T);
+    assert_ok(&out, "ECDSA host cert");
+    assert!(
+        out.stderr.contains("accepted via @cert-authority"),
+        "{}",
+        out.stderr
+    );
+    let log = sshd.log();
+    assert!(
+        log.contains("kex: host key algorithm: ecdsa-sha2-nistp256-cert-v01@openssh.com"),
+        "sshd proved itself with its ECDSA certificate: {log}"
+    );
+}
+
+/// Known limitation (russh signs certificate logins as ssh-rsa-cert-v01, SHA-1): an RSA
+/// user certificate is still offered, but the user is told why OpenSSH refuses it.
+#[test]
+fn rsa_user_certificate_is_offered_with_a_warning_about_sha1() {
+    let dir = TestDir::new("mc-rsa-user");
+    let user_ca = ssh_keygen_ed25519(&dir, "user_ca");
+    let sshd = Sshd::start_with(
+        &dir,
+        SshdOptions {
+            extra_config: vec![format!(
+                "TrustedUserCAKeys {}",
+                msh_common::keys::public_key_path(&user_ca).display()
+            )],
+            ..SshdOptions::default()
+        },
+    );
+    let mut c = cmd(
+        tool("ssh-keygen"),
+        ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "", "-f"],
+    );
+    c.arg(dir.join("id_rsa"));
+    assert!(run(c, b"", T).status.success());
+    let cert = ssh_sign(
+        &user_ca,
+        &dir.join("id_rsa.pub"),
+        &sshd.user,
+        false,
+        "-5m:+2d",
+    );
+    let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
+    let out = run(
+        msh(&dir, sshd.port, &sshd.user, &kh, &dir.join("id_rsa"), &[]),
+        b"",
+        T,
+    );
+    assert_refused(
+        &out,
+        &[
+            &format!("certificate {} is for an RSA key", cert.display()),
+            "ssh-rsa-cert-v01 (SHA-1)",
+            "permission denied (publickey)",
+        ],
+        "RSA user certificate to OpenSSH",
+    );
+    assert!(
+        sshd.log()
+            .contains("ssh-rsa-cert-v01@openssh.com not in PubkeyAcceptedAlgorithms"),
+        "{}",
+        sshd.log()
+    );
+}
