@@ -862,3 +862,55 @@ fn rsa_user_certificate_is_offered_with_a_warning_about_sha1() {
         sshd.log()
     );
 }
+
+/// With `ask` on a terminal, a host known only by another key type gets the loud warning
+/// before the question; "no" refuses and records nothing, "yes" adds the new key.
+#[test]
+fn ask_warns_before_accepting_a_new_key_type() {
+    use crate::msh_interactive::Tmux;
+    let d = Mshd::start("mc-othertype-ask");
+    let mut c = cmd(
+        tool("ssh-keygen"),
+        ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f"],
+    );
+    c.arg(d.dir.join("old_ecdsa"));
+    assert!(run(c, b"", T).status.success());
+    let old = format!(
+        "[127.0.0.1]:{} {}\n",
+        d.port,
+        public_line(&d.dir.join("old_ecdsa.pub"))
+    );
+    std::fs::write(&d.known_hosts, &old).unwrap();
+    let line = format!(
+        "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
+         -o GlobalKnownHostsFile=/dev/null 127.0.0.1 echo IN-$((20+1)); echo RC=$?",
+        home = d.dir.path.display(),
+        msh = bin("msh").display(),
+        port = d.port,
+        user = d.user,
+        id = d.client_key.display(),
+        kh = d.known_hosts.display(),
+    );
+    let tmux = Tmux::new(&d.dir);
+    tmux.start("sh");
+    tmux.send_keys(&[&line, "Enter"]);
+    tmux.wait_for_screen("REMOTE HOST IDENTIFICATION HAS CHANGED");
+    let screen = tmux.wait_for_screen("Are you sure you want to continue connecting");
+    let flat = screen.replace('\n', "");
+    assert!(flat.contains(&d.host_fingerprint), "{screen}");
+    tmux.send_keys(&["no", "Enter"]);
+    tmux.wait_for_screen("RC=255");
+    assert_eq!(std::fs::read_to_string(&d.known_hosts).unwrap(), old);
+
+    tmux.send_keys(&["clear", "Enter"]);
+    tmux.send_keys(&[&line, "Enter"]);
+    tmux.wait_for_screen("Are you sure you want to continue connecting");
+    tmux.send_keys(&["yes", "Enter"]);
+    tmux.wait_for_screen("RC=0");
+    assert!(tmux.screen().contains("IN-21"), "{}", tmux.screen());
+    let text = std::fs::read_to_string(&d.known_hosts).unwrap();
+    assert!(
+        text.starts_with(&old) && text.contains(&d.host_public.split_whitespace().nth(1).unwrap()),
+        "the old line is kept and the new key added: {text}"
+    );
+}
