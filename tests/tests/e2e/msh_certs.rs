@@ -910,7 +910,7 @@ fn ask_warns_before_accepting_a_new_key_type() {
     assert!(tmux.screen().contains("IN-21"), "{}", tmux.screen());
     let text = std::fs::read_to_string(&d.known_hosts).unwrap();
     assert!(
-        text.starts_with(&old) && text.contains(&d.host_public.split_whitespace().nth(1).unwrap()),
+        text.starts_with(&old) && text.contains(d.host_public.split_whitespace().nth(1).unwrap()),
         "the old line is kept and the new key added: {text}"
     );
 }
