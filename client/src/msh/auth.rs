@@ -395,3 +395,16 @@ fn warn(settings: &Settings, msg: &str) {
         eprintln!("msh: warning: {msg}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::duration_words;
+
+    #[test]
+    fn time_left_reads_like_the_warning_promises() {
+        assert_eq!(duration_words(3 * 3600), "3h");
+        assert_eq!(duration_words(2 * 3600 - 1), "1h 59m");
+        assert_eq!(duration_words(12 * 60 + 5), "12m");
+        assert_eq!(duration_words(40), "40s");
+    }
+}
