@@ -1,6 +1,8 @@
 //! The connection: russh client configuration (algorithms, window sizes, keepalive), the TCP
 //! connect and handshake under ConnectTimeout, and the `Handler` whose `check_server_key`
-//! runs host verification before any user authentication is sent.
+//! runs host verification (of a plain host key or a host certificate) before any user
+//! authentication is sent. Certificate host-key algorithms are offered only when an
+//! `@cert-authority` line could vouch for the host or `--pin` is given, as OpenSSH does.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
