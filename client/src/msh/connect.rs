@@ -2,7 +2,9 @@
 //! connect and handshake under ConnectTimeout, and the `Handler` whose `check_server_key`
 //! runs host verification (of a plain host key or a host certificate) before any user
 //! authentication is sent. Certificate host-key algorithms are offered only when an
-//! `@cert-authority` line could vouch for the host or `--pin` is given, as OpenSSH does.
+//! `@cert-authority` line could vouch for the host or `--pin` is given (OpenSSH offers them
+//! always and falls back to the certified key as a plain key when no CA matches; asking only
+//! when a CA could apply reaches the same verdicts with a plain key on the wire).
 
 use std::borrow::Cow;
 use std::net::SocketAddr;

@@ -206,8 +206,8 @@ fn other_type_known(
 }
 
 /// Does host verification want the server's certificate? Yes when an `@cert-authority` line
-/// could vouch for this host, or with `--pin` (which may name a CA), as OpenSSH offers
-/// certificate algorithms only when it can check them.
+/// could vouch for this host, or with `--pin` (which may name a CA). Otherwise a certificate
+/// could only be checked as its plain key, so none is asked for.
 pub fn wants_certificates(cfg: &VerifyConfig) -> bool {
     if !cfg.pins.is_empty() {
         return true;
