@@ -253,16 +253,9 @@ pub fn screen_offer(
         Ok(a) => a,
         Err(reason) => return Some(reason),
     };
-    match revocation(settings) {
-        Err(reason) => return Some(reason),
-        // A revoked key also revokes every certificate of it.
-        Ok(Some(list)) => {
-            if let Some(why) = list.is_revoked(key) {
-                return Some(why.to_string());
-            }
-        }
-        Ok(None) => {}
-    }
+    // When a certificate could be on offer, revocation too waits for the signed request:
+    // only there does russh show the certificate, so that its refusal is logged with its key
+    // id, serial and CA rather than as a plain key (the cost: one signature by a revoked key).
     if !settings.trusted_user_ca_keys.is_empty() {
         return None;
     }
@@ -272,6 +265,15 @@ pub fn screen_offer(
         .any(|f| f.entries().any(|e| e.options.cert_authority))
     {
         return None;
+    }
+    match revocation(settings) {
+        Err(reason) => return Some(reason),
+        Ok(Some(list)) => {
+            if let Some(why) = list.is_revoked(key) {
+                return Some(why.to_string());
+            }
+        }
+        Ok(None) => {}
     }
     if files.is_empty() {
         return Some(no_files(settings, &account));
@@ -293,6 +295,24 @@ fn no_files(settings: &Settings, account: &Account) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// Why a certificate's CA was not trusted through `trusted_user_ca_keys`: the reason names
+/// the files looked at, so that a refusal points at both places a CA can be trusted.
+fn not_trusted(settings: &Settings, ca_fingerprint: &str) -> String {
+    if settings.trusted_user_ca_keys.is_empty() {
+        format!("CA {ca_fingerprint} is not in trusted_user_ca_keys (none configured)")
+    } else {
+        format!(
+            "CA {ca_fingerprint} is not in trusted_user_ca_keys ({})",
+            settings
+                .trusted_user_ca_keys
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 /// CA keys from `trusted_user_ca_keys` (each file may hold several keys, one a line).
@@ -463,8 +483,8 @@ pub fn decide_cert(
     let files = load_authorized_keys(settings, &account);
     if files.is_empty() {
         return reject(format!(
-            "CA {} is not in trusted_user_ca_keys, and {}",
-            info.ca_fingerprint,
+            "{}, and {}",
+            not_trusted(settings, &info.ca_fingerprint),
             no_files(settings, &account)
         ));
     }
@@ -477,7 +497,12 @@ pub fn decide_cert(
         SystemTime::now(),
     ) {
         AuthDecision::Accept(p) => p,
-        AuthDecision::Reject(reason) => return reject(reason),
+        AuthDecision::Reject(reason) => {
+            return reject(format!(
+                "{reason}; {}",
+                not_trusted(settings, &info.ca_fingerprint)
+            ))
+        }
     };
     // The line vouched for the principals; the certificate itself must still be valid now,
     // of user type, correctly signed, with acceptable critical options.

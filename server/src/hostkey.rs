@@ -90,9 +90,73 @@ pub fn load_certificates(settings: &Settings, keys: &[PrivateKey]) -> Result<Vec
             path.display(),
             msh_common::certs::CertInfo::of(&cert)
         );
+        if let Some(warning) = validity_warning(&cert, now_secs()) {
+            tracing::warn!("host certificate {}: {warning}", path.display());
+        }
         out.push(cert);
     }
     Ok(out)
+}
+
+/// A host certificate outside its validity window is still served (the client decides, and
+/// OpenSSH then falls back to the plain host key or refuses), but the operator is told at
+/// start and at each SIGHUP; so is one that expires within a day, while there is still time
+/// to renew it.
+pub fn validity_warning(cert: &Certificate, now: u64) -> Option<String> {
+    const RENEW: &str = "renew it with `msh-keygen sign --host` and send SIGHUP";
+    if now < cert.valid_after() {
+        return Some(format!(
+            "not valid yet (valid from {}): clients checking it will refuse it until then",
+            format_utc(cert.valid_after())
+        ));
+    }
+    if now >= cert.valid_before() {
+        return Some(format!(
+            "expired at {}: clients checking it will refuse it; {RENEW}",
+            format_utc(cert.valid_before())
+        ));
+    }
+    let left = cert.valid_before() - now;
+    (left < 86_400).then(|| {
+        format!(
+            "expires at {} (in {}h{:02}m); {RENEW}",
+            format_utc(cert.valid_before()),
+            left / 3600,
+            (left % 3600) / 60
+        )
+    })
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the epoch (days to civil date: H. Hinnant's
+/// algorithm); `forever` for OpenSSH's "no end" sentinel.
+fn format_utc(secs: u64) -> String {
+    if secs == u64::MAX {
+        return "forever".into();
+    }
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// For `--check-config`: every configured host key loads, except a missing one, which the

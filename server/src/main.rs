@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod config;
 mod hostkey;
+mod russh_watch;
 mod server;
 mod session;
 mod sys;
@@ -84,14 +85,23 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(
             std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .with_target(false)
+        .with_filter(filter);
+    // russh's certificate refusals become audit events whatever RUST_LOG shows on stderr.
+    let refusals =
+        russh_watch::RusshRefusals.with_filter(tracing::level_filters::LevelFilter::WARN);
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(refusals)
         .init();
 }
 

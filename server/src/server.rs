@@ -354,6 +354,7 @@ async fn run_connection(
         authed: authed.clone(),
         channels: HashMap::new(),
         live: live.clone(),
+        russh_task: None,
     };
     let setup = tokio::time::timeout_at(deadline, russh::server::run_stream(cfg, stream, handler));
     let session = match setup.await {
@@ -516,6 +517,14 @@ pub struct Conn {
     authed: Arc<AtomicBool>,
     channels: HashMap<ChannelId, ChanState>,
     live: LiveSessions,
+    /// The tokio task russh runs this handler in (see crate::russh_watch).
+    russh_task: Option<tokio::task::Id>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        crate::russh_watch::forget(self.russh_task);
+    }
 }
 
 fn key_type(key: &PublicKey) -> String {
@@ -767,11 +776,28 @@ impl Conn {
 impl russh::server::Handler for Conn {
     type Error = anyhow::Error;
 
+    /// russh calls this at the `ssh-userauth` service request, before any authentication
+    /// request, in the task that runs this connection: the task id lets russh's own
+    /// certificate refusals be audited for this connection (crate::russh_watch).
+    async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
+        if self.russh_task.is_none() {
+            self.russh_task =
+                crate::russh_watch::register(self.conn_id, self.peer, self.shared.clone());
+        }
+        Ok(None)
+    }
+
+    async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
+        crate::russh_watch::note_user(self.russh_task, user);
+        Ok(Auth::reject())
+    }
+
     async fn auth_publickey_offered(
         &mut self,
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
+        crate::russh_watch::note_user(self.russh_task, user);
         if self.user.as_deref() != Some(user) {
             self.reset(user);
         }
@@ -809,6 +835,7 @@ impl russh::server::Handler for Conn {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
+        crate::russh_watch::note_user(self.russh_task, user);
         if self.user.as_deref() != Some(user) {
             self.reset(user);
         }
@@ -835,6 +862,7 @@ impl russh::server::Handler for Conn {
         user: &str,
         certificate: &Certificate,
     ) -> Result<Auth, Self::Error> {
+        crate::russh_watch::note_user(self.russh_task, user);
         // russh calls this once the request's signature verified with the certificate's key.
         if self.user.as_deref() != Some(user) {
             self.reset(user);

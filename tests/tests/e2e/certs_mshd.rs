@@ -290,6 +290,69 @@ fn msh_keygen_host_cert_served_by_mshd_is_verified_by_openssh() {
 }
 
 #[test]
+fn expired_and_expiring_host_certs_are_warned_about_at_start_and_on_sighup() {
+    let dir = TestDir::new("cm-hostcert-expiry");
+    let ca = ssh_keygen_ed25519(&dir, "host_ca");
+    let hk = ssh_keygen_ed25519(&dir, "cert_host_key");
+    let hk_pub = dir.join("cert_host_key.pub");
+    msh_sign(
+        &ca,
+        &hk_pub,
+        "old-host",
+        "127.0.0.1",
+        &["--host", "--validity", "20200101:20200201"],
+    );
+    let cert = dir.join("cert_host_key-cert.pub");
+    let d = Mshd::builder("cm-hostcert-expiry")
+        .dir(dir)
+        .default_host_key()
+        .arg("--host-key")
+        .arg(hk.to_str().unwrap())
+        .toml(&format!("host_certificates = [\"{}\"]", cert.display()))
+        .start();
+    let log = d.wait_for_log("expired at 2020-02-01 00:00:00 UTC", LOG);
+    let line = log
+        .lines()
+        .find(|l| l.contains("expired at 2020-02-01"))
+        .unwrap();
+    assert!(
+        line.contains("WARN")
+            && line.contains(cert.to_str().unwrap())
+            && line.contains("msh-keygen sign --host"),
+        "{line}"
+    );
+    // Renewed, but for two hours only: SIGHUP reloads it and warns it expires soon.
+    msh_sign(
+        &ca,
+        &hk_pub,
+        "short-host",
+        "127.0.0.1",
+        &["--host", "--validity", "-1m:+2h"],
+    );
+    d.proc.signal(nix::sys::signal::Signal::SIGHUP);
+    let log = d.wait_for_log("expires at", LOG);
+    let line = log.lines().find(|l| l.contains("expires at")).unwrap();
+    assert!(
+        line.contains("WARN")
+            && line.contains(cert.to_str().unwrap())
+            && (line.contains("(in 2h00m)") || line.contains("(in 1h59m)")),
+        "{line}"
+    );
+    // A certificate valid for longer than a day gets no warning.
+    msh_sign(
+        &ca,
+        &hk_pub,
+        "long-host",
+        "127.0.0.1",
+        &["--host", "--validity", "-1m:+30d"],
+    );
+    d.proc.signal(nix::sys::signal::Signal::SIGHUP);
+    let log = d.wait_for_log("\"long-host\"", LOG);
+    assert_eq!(log.matches("expires at").count(), 1, "{log}");
+    assert_eq!(log.matches("expired at").count(), 1, "{log}");
+}
+
+#[test]
 fn host_cert_for_another_name_is_refused_by_openssh() {
     let d = host_cert_setup("cm-hostcert-wrong", "build.example");
     let out = run(d.ssh(&["-v"], "echo in"), b"", T);
@@ -319,9 +382,11 @@ fn expired_and_not_yet_valid_certs_are_refused() {
         &s.d.user,
         &["--validity", "20200101:20200201"],
     );
-    // russh checks the window itself, before mshd's policy: only its log line, no audit event
-    // (server/README.md).
-    s.assert_refused("Certificate is expired or not yet valid", false);
+    // russh checks the window itself, before mshd's policy and without showing mshd the
+    // certificate: mshd ties russh's refusal to the connection (server/README.md), so the
+    // audit event has the connection, peer and user, but no key id, serial or CA.
+    let reason = "certificate expired or not yet valid (refused by russh";
+    s.assert_refused(reason, true);
     msh_sign(
         &s.ca,
         &s.key_pub,
@@ -329,7 +394,39 @@ fn expired_and_not_yet_valid_certs_are_refused() {
         &s.d.user,
         &["--validity", "+1d:+2d"],
     );
-    s.assert_refused("Certificate is expired or not yet valid", false);
+    s.assert_refused(reason, true);
+    let events: Vec<_> =
+        s.d.audit_events()
+            .into_iter()
+            .filter(|e| {
+                e["event"] == "auth"
+                    && e["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("certificate expired or not yet valid"))
+            })
+            .collect();
+    assert_eq!(events.len(), 2, "one event per attempt: {events:?}");
+    for e in &events {
+        assert_eq!(e["outcome"], "rejected", "{e}");
+        assert_eq!(e["user"], s.d.user.as_str(), "{e}");
+        assert_eq!(e["method"], "publickey", "{e}");
+        assert!(e["conn_id"].as_u64().is_some_and(|c| c > 0), "{e}");
+        assert!(
+            e["peer"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("127.0.0.1:")),
+            "{e}"
+        );
+    }
+    assert_ne!(events[0]["conn_id"], events[1]["conn_id"], "{events:?}");
+    let log = s.d.log_text();
+    assert!(
+        log.lines().any(|l| l.contains(&format!(
+            "rejected publickey for {} (a certificate): certificate expired",
+            s.d.user
+        )) && l.contains("from 127.0.0.1:")),
+        "mshd's log names the connection and user:\n{log}"
+    );
     assert!(
         !s.audit_text().contains("\"outcome\":\"accepted\""),
         "{}",
@@ -452,6 +549,17 @@ fn untrusted_ca_is_refused() {
         line.contains(&format!("\"cert_ca_fingerprint\":\"{rogue_fp}\"")),
         "{line}"
     );
+    // The reason names both places a CA can be trusted.
+    s.wait_audit(
+        "rejected",
+        &[
+            "\"cert_key_id\":\"rogue-cert\"",
+            &format!(
+                "; CA {rogue_fp} is not in trusted_user_ca_keys ({})",
+                s.ca_pub().display()
+            ),
+        ],
+    );
 }
 
 #[test]
@@ -508,6 +616,20 @@ fn key_revoked_with_msh_keygen_revoke_is_refused() {
             revoked.display()
         ),
         true,
+    );
+    // The certificate is audited as a certificate, not refused at the offer as its bare key.
+    let line = s.wait_audit(
+        "rejected",
+        &[
+            &format!("key {key_fp} is revoked"),
+            "\"cert_key_id\":\"laptop\"",
+            "\"cert_serial\":5",
+            &format!("\"cert_ca_fingerprint\":\"{}\"", ca_fingerprint(&s)),
+        ],
+    );
+    assert!(
+        line.contains("\"key_type\":\"ssh-ed25519-cert-v01@openssh.com\""),
+        "{line}"
     );
 }
 
