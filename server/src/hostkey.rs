@@ -201,3 +201,18 @@ fn generate(path: &Path) -> Result<()> {
     tracing::info!("generated new host key {}", path.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::format_utc;
+
+    #[test]
+    fn utc_dates_as_openssh_prints_them() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(1_580_515_200), "2020-02-01 00:00:00 UTC");
+        // A leap day, and the last second of a year.
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_utc(1_767_225_599), "2025-12-31 23:59:59 UTC");
+        assert_eq!(format_utc(u64::MAX), "forever");
+    }
+}
