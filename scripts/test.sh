@@ -45,4 +45,4 @@ fi
 
 # The end-to-end tests run the built binaries, so build them first.
 cargo build --workspace --bins
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

@@ -265,6 +265,17 @@ fn start_pty(
         let mut input_open = true;
         loop {
             tokio::select! {
+                // Resizes first: a window-change reaches this task directly from the handler,
+                // while data that the client sent after it comes through the channel pump, so
+                // both can be pending at once; applying the resize first keeps the client's
+                // order (a `stty size` typed after a resize sees the new size).
+                biased;
+                sz = resize_rx.recv() => match sz {
+                    Some((rows, cols)) => {
+                        let _ = writer.resize(pty_process::Size::new(rows, cols));
+                    }
+                    None => break,
+                },
                 msg = input.recv(), if input_open => match msg {
                     Some(Input::Data(d)) => {
                         counter.fetch_add(d.len() as u64, Ordering::Relaxed);
@@ -275,12 +286,6 @@ fn start_pty(
                     // A PTY cannot be half-closed; as sshd, EOF from the client is noted
                     // and the terminal stays open for output.
                     Some(Input::Eof) | None => input_open = false,
-                },
-                sz = resize_rx.recv() => match sz {
-                    Some((rows, cols)) => {
-                        let _ = writer.resize(pty_process::Size::new(rows, cols));
-                    }
-                    None => break,
                 },
             }
         }
