@@ -49,8 +49,9 @@ fuzz_target!(|data: &[u8]| {
                 file.entries()
                     .filter(|e| !e.options.cert_authority && e.key.key_data() == key.key_data())
             };
-            let open = for_key()
-                .any(|e| e.options.from.is_none() && e.options.expiry_time.is_none_or(|t| t >= now));
+            let open = for_key().any(|e| {
+                e.options.from.is_none() && e.options.expiry_time.is_none_or(|t| t >= now)
+            });
             match &decision {
                 AuthDecision::Accept(p) => {
                     let line = p
@@ -64,7 +65,10 @@ fuzz_target!(|data: &[u8]| {
                     );
                 }
                 AuthDecision::Reject(why) => {
-                    assert!(!open, "an entry without from=/expiry admits {peer}, yet: {why}");
+                    assert!(
+                        !open,
+                        "an entry without from=/expiry admits {peer}, yet: {why}"
+                    );
                     assert!(!why.is_empty());
                 }
             }

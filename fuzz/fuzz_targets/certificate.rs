@@ -55,7 +55,10 @@ fn exercise(cert: &Certificate, fx: &fixtures::Fixtures) {
                     Some(list) => assert!(list.contains(&principal)),
                 }
                 for name in cert.critical_options().keys() {
-                    assert!(name == "force-command" || name == "source-address", "{name}");
+                    assert!(
+                        name == "force-command" || name == "source-address",
+                        "{name}"
+                    );
                 }
                 assert_eq!(
                     permissions.force_command.as_ref(),
@@ -124,7 +127,10 @@ fuzz_target!(|data: &[u8]| {
     };
     exercise(&cert, fx);
     if let Some(resigned) = resign(&cert, fx) {
-        assert!(resigned.verify_signature().is_ok(), "re-signed certificate must verify");
+        assert!(
+            resigned.verify_signature().is_ok(),
+            "re-signed certificate must verify"
+        );
         exercise(&resigned, fx);
     }
 });

@@ -58,11 +58,17 @@ fuzz_target!(|data: &[u8]| {
     let n_lines = text.split_inclusive('\n').count();
     assert_eq!(file.lines.len(), n_lines, "one Line per input line");
     for w in file.warnings() {
-        assert!(w.starts_with("fuzz/known_hosts:"), "warning without path: {w}");
+        assert!(
+            w.starts_with("fuzz/known_hosts:"),
+            "warning without path: {w}"
+        );
     }
     for l in &file.lines {
         if let Line::Entry(Entry { line, .. }) | Line::Invalid { line, .. } = l {
-            assert!((1..=n_lines).contains(line), "line number {line} of {n_lines}");
+            assert!(
+                (1..=n_lines).contains(line),
+                "line number {line} of {n_lines}"
+            );
         }
     }
 

@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(lo <= hi, "range {lo}-{hi} reversed");
             }
             for pair in serials.windows(2) {
-                assert!(pair[0].1 < pair[1].0, "ranges not sorted and merged: {pair:?}");
+                assert!(
+                    pair[0].1 < pair[1].0,
+                    "ranges not sorted and merged: {pair:?}"
+                );
             }
             let scan = |s: u64| s != 0 && serials.iter().any(|(lo, hi)| *lo <= s && s <= *hi);
             let mut probes = vec![0, 1, 7, 42, u64::MAX];
@@ -29,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
                 probes.extend([*lo, *hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
             }
             for s in probes {
-                assert_eq!(section.serial_revoked(s), scan(s), "serial {s} in {serials:?}");
+                assert_eq!(
+                    section.serial_revoked(s),
+                    scan(s),
+                    "serial {s} in {serials:?}"
+                );
             }
         }
     }
@@ -51,6 +58,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(revoked.is_some(), "key revoked but its certificate is not");
         }
         let as_key = russh::keys::PublicKey::new(cert.clone().into(), "");
-        assert_eq!(list.is_revoked(&as_key), revoked, "is_revoked(cert) != is_cert_revoked");
+        assert_eq!(
+            list.is_revoked(&as_key),
+            revoked,
+            "is_revoked(cert) != is_cert_revoked"
+        );
     }
 });

@@ -24,7 +24,13 @@ fn reference_glob(s: &[char], p: &[char]) -> bool {
 }
 
 fn reference_list(s: &str, list: &str, ignore_case: bool) -> ListMatch {
-    let fold = |t: &str| if ignore_case { t.to_ascii_lowercase() } else { t.to_string() };
+    let fold = |t: &str| {
+        if ignore_case {
+            t.to_ascii_lowercase()
+        } else {
+            t.to_string()
+        }
+    };
     let s: Vec<char> = fold(s).chars().collect();
     let mut result = ListMatch::NoMatch;
     for item in list.split(',') {
@@ -69,7 +75,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = match_list(list, name, true);
-    assert!(glob_match(name, name), "{name:?} must match itself as a pattern");
+    assert!(
+        glob_match(name, name),
+        "{name:?} must match itself as a pattern"
+    );
     assert!(glob_match(name, "*"), "{name:?} must match *");
     if small {
         let (s, p): (Vec<char>, Vec<char>) = (name.chars().collect(), list.chars().collect());
