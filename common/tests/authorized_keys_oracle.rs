@@ -10,191 +10,49 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::SystemTime;
+
+use support::{free_port, fresh_dir, tool, Sshd};
 
 use msh_common::authorized_keys::{authorize, AuthDecision, AuthorizedKeys};
 use russh::keys::PublicKey;
 
-fn tool(name: &str) -> PathBuf {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .chain(
-            std::env::var_os("PATH")
-                .iter()
-                .flat_map(std::env::split_paths)
-                .map(|d| d.join(name)),
-        )
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{name} not found: apt-get install openssh-server openssh-client")
-        })
+/// sshd serving root from `authorized_keys` on 127.0.0.1.
+fn start_sshd(dir: &Path, authorized_keys: &Path, strict_modes: bool) -> Sshd {
+    start_sshd_on(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        dir,
+        authorized_keys,
+        strict_modes,
+    )
 }
 
-/// sshd, stopped by its PID when dropped.
-struct Sshd {
-    child: Child,
-    /// `127.0.0.1` or `::1`.
-    host: IpAddr,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sshd {
-    fn start(dir: &Path, authorized_keys: &Path, strict_modes: bool) -> Sshd {
-        Self::start_on(
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            dir,
-            authorized_keys,
-            strict_modes,
-        )
-    }
-
-    fn start_on(host: IpAddr, dir: &Path, authorized_keys: &Path, strict_modes: bool) -> Sshd {
-        let host_key = dir.join("host_key");
-        keygen(&host_key);
-        let port = TcpListener::bind((host, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "ListenAddress {host}\nPort {port}\nHostKey {}\nAuthorizedKeysFile {}\n\
-                 PidFile none\nUsePAM no\nStrictModes {}\nUseDNS no\nPermitRootLogin yes\n\
-                 PubkeyAuthentication yes\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nPermitUserEnvironment yes\nLogLevel DEBUG1\n\
-                 MaxStartups 100\n",
-                host_key.display(),
-                authorized_keys.display(),
-                if strict_modes { "yes" } else { "no" },
-            ),
-        )
-        .unwrap();
-        let run_sshd = Path::new("/run/sshd");
-        if !run_sshd.exists() {
-            std::fs::create_dir_all(run_sshd).unwrap();
-            std::fs::set_permissions(run_sshd, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let log = dir.join("sshd.log");
-        let child = Command::new(tool("sshd"))
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut sshd = Sshd {
-            child,
-            host,
-            port,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect((host, port)).is_err() {
-            if let Ok(Some(status)) = sshd.child.try_wait() {
-                panic!("sshd exited ({status}): {}", sshd.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not listen in 15 s: {}",
-                sshd.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        sshd
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Logs in with `key` and runs `command`; `Some(stdout)` if sshd let us in.
-    fn login(&mut self, key: &Path, command: &str) -> Option<String> {
-        let mut child = Command::new(tool("ssh"))
-            .args([
-                "-F",
-                "/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args([
-                "-o",
-                "ConnectTimeout=10",
-                "-o",
-                "LogLevel=ERROR",
-                "-T",
-                "-i",
-            ])
-            .arg(key)
-            .args([
-                "-p",
-                &self.port.to_string(),
-                &format!("root@{}", self.host),
-                command,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("ssh did not finish in 30 s; sshd log: {}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        match status.code() {
-            Some(255) if err.contains("Permission denied") => None,
-            Some(0) => Some(out),
-            other => panic!("ssh exited {other:?}: {err}; sshd log: {}", self.log_text()),
-        }
-    }
+fn start_sshd_on(host: IpAddr, dir: &Path, authorized_keys: &Path, strict_modes: bool) -> Sshd {
+    let host_key = dir.join("host_key");
+    keygen(&host_key);
+    let port = free_port(host);
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "ListenAddress {host}\nPort {port}\nHostKey {}\nAuthorizedKeysFile {}\n\
+             PidFile none\nUsePAM no\nStrictModes {}\nUseDNS no\nPermitRootLogin yes\n\
+             PubkeyAuthentication yes\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitUserEnvironment yes\nLogLevel DEBUG1\n\
+             MaxStartups 100\n",
+            host_key.display(),
+            authorized_keys.display(),
+            if strict_modes { "yes" } else { "no" },
+        ),
+    )
+    .unwrap();
+    Sshd::spawn(host, port, &config, dir.join("sshd.log"))
 }
 
 fn keygen(path: &Path) -> PublicKey {
@@ -236,7 +94,7 @@ fn sshd_and_authorize_agree() {
     let o = other.to_openssh().unwrap();
     let ak_path = dir.join("authorized_keys");
     std::fs::write(&ak_path, "").unwrap();
-    let mut sshd = Sshd::start(&dir, &ak_path, false);
+    let sshd = start_sshd(&dir, &ak_path, false);
 
     let cases: Vec<(&str, String)> = vec![
         ("plain", format!("{k} me\n")),
@@ -286,7 +144,7 @@ fn sshd_and_authorize_agree() {
     let mut sshd_said = std::collections::HashMap::new();
     for (name, text) in &cases {
         std::fs::write(&ak_path, text).unwrap();
-        let theirs = sshd.login(&id, REQUESTED);
+        let theirs = sshd.login(&id, &[], REQUESTED);
         let files = [AuthorizedKeys::parse(&ak_path, text)];
         let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let ours = match authorize(&files, &key, peer, SystemTime::now()) {
@@ -320,17 +178,6 @@ fn sshd_and_authorize_agree() {
     assert_eq!(said("first admitting line wins").as_deref(), Some("b\n"));
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "authorized-keys-oracle-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
 /// Signs `id.pub` with `ca` as a user certificate for `principals`; writes `id-cert.pub`,
 /// which ssh offers with `-i id`.
 fn sign(ca: &Path, id: &Path, principals: &str) {
@@ -347,7 +194,7 @@ fn sign(ca: &Path, id: &Path, principals: &str) {
 #[test]
 fn sshd_and_authorize_cert_authority_agree() {
     use msh_common::authorized_keys::authorize_cert_authority;
-    let dir = fresh_dir("ca");
+    let dir = fresh_dir("authorized-keys-oracle-ca");
     let ca_path = dir.join("ca");
     let ca = keygen(&ca_path);
     let other_ca = keygen(&dir.join("other_ca"));
@@ -365,7 +212,7 @@ fn sshd_and_authorize_cert_authority_agree() {
         .collect();
     let ak_path = dir.join("authorized_keys");
     std::fs::write(&ak_path, "").unwrap();
-    let mut sshd = Sshd::start(&dir, &ak_path, false);
+    let sshd = start_sshd(&dir, &ak_path, false);
 
     let lines = [
         format!("cert-authority {c}\n"),
@@ -385,7 +232,7 @@ fn sshd_and_authorize_cert_authority_agree() {
         std::fs::write(&ak_path, text).unwrap();
         let files = [AuthorizedKeys::parse(&ak_path, text)];
         for (id, principals) in ids.iter().zip(principal_sets) {
-            let theirs = sshd.login(id, REQUESTED);
+            let theirs = sshd.login(id, &[], REQUESTED);
             let cert_principals: Vec<String> = principals.split(',').map(String::from).collect();
             let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
             let ours = match authorize_cert_authority(
@@ -423,14 +270,14 @@ fn sshd_and_authorize_cert_authority_agree() {
 #[test]
 fn sshd_strict_modes_and_check_strict_modes_agree() {
     use msh_common::perms::check_strict_modes;
-    let dir = fresh_dir("strict");
+    let dir = fresh_dir("authorized-keys-oracle-strict");
     let id = dir.join("id");
     let key = keygen(&id);
     let home = dir.join("home");
     let ssh = home.join(".ssh");
     let shared = dir.join("shared");
     let ak_path = ssh.join("authorized_keys");
-    let mut sshd = Sshd::start(&dir, &ak_path, true);
+    let sshd = start_sshd(&dir, &ak_path, true);
     let chmod =
         |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
     // Group 54321 has no entry: Debian's sshd accepts a group-writable file whose group is the
@@ -490,7 +337,7 @@ fn sshd_strict_modes_and_check_strict_modes_agree() {
         chown(&real_file, fowner);
         chown(&ssh, sowner);
         chown(&home, 0);
-        let theirs = sshd.login(&id, "true").is_some();
+        let theirs = sshd.login(&id, &[], "true").is_some();
         // sshd runs as root here: the user is root, home /root, and the file is outside it.
         let ours = check_strict_modes(&ak_path, 0, Path::new("/root"));
         if ours.is_ok() != theirs {
@@ -511,14 +358,14 @@ fn sshd_strict_modes_and_check_strict_modes_agree() {
 
 #[test]
 fn sshd_and_authorize_agree_over_ipv6() {
-    let dir = fresh_dir("v6");
+    let dir = fresh_dir("authorized-keys-oracle-v6");
     let id = dir.join("id");
     let key = keygen(&id);
     let k = key.to_openssh().unwrap();
     let ak_path = dir.join("authorized_keys");
     std::fs::write(&ak_path, "").unwrap();
     let peer = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
-    let mut sshd = Sshd::start_on(peer, &dir, &ak_path, false);
+    let sshd = start_sshd_on(peer, &dir, &ak_path, false);
     let froms = [
         "::1",
         "::1/128",
@@ -539,7 +386,7 @@ fn sshd_and_authorize_agree_over_ipv6() {
     for from in froms {
         let text = format!("from=\"{from}\" {k}\n");
         std::fs::write(&ak_path, &text).unwrap();
-        let theirs = sshd.login(&id, "true").is_some();
+        let theirs = sshd.login(&id, &[], "true").is_some();
         let files = [AuthorizedKeys::parse(&ak_path, &text)];
         let ours = authorize(&files, &key, peer, SystemTime::now());
         if matches!(ours, AuthDecision::Accept(_)) != theirs {

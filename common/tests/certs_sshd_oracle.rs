@@ -9,187 +9,50 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::process::Command;
 
 use msh_common::certs::{self, check_user_cert, CertDecision, PrincipalsFile};
 use msh_common::keys::load_public_key;
 use msh_common::revocation::{append_revoked, RevocationList, Revokee};
+use support::{free_port, now, pub_path, ssh_keygen_ok, Sshd};
 
-fn tool(name: &str) -> PathBuf {
-    [
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-        "/usr/local/bin",
-        "/usr/local/sbin",
-    ]
-    .iter()
-    .map(|d| Path::new(d).join(name))
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| panic!("{name} not found: apt-get install openssh-server openssh-client"))
+/// sshd serving root on 127.0.0.1 with the config lines `extra` added; files named NAME_*.
+fn start_sshd(dir: &Path, name: &str, extra: &str) -> Sshd {
+    let host_key = dir.join(format!("{name}_host_key"));
+    ssh_keygen_ok(&[
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-f",
+        host_key.to_str().unwrap(),
+    ]);
+    let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let port = free_port(host);
+    let config = dir.join(format!("{name}_config"));
+    std::fs::write(
+        &config,
+        format!(
+            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {}\nAuthorizedKeysFile none\n\
+             PidFile none\nUsePAM no\nStrictModes no\nUseDNS no\nPermitRootLogin yes\n\
+             PubkeyAuthentication yes\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nLogLevel DEBUG1\nMaxStartups 100\n{extra}",
+            host_key.display()
+        ),
+    )
+    .unwrap();
+    Sshd::spawn(host, port, &config, dir.join(format!("{name}.log")))
 }
 
-fn keygen(args: &[&str]) {
-    let out = Command::new(tool("ssh-keygen"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// sshd, stopped by its PID when dropped.
-struct Sshd {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sshd {
-    fn start(dir: &Path, name: &str, extra: &str) -> Sshd {
-        let host_key = dir.join(format!("{name}_host_key"));
-        keygen(&[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            host_key.to_str().unwrap(),
-        ]);
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.join(format!("{name}_config"));
-        std::fs::write(
-            &config,
-            format!(
-                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {}\nAuthorizedKeysFile none\n\
-                 PidFile none\nUsePAM no\nStrictModes no\nUseDNS no\nPermitRootLogin yes\n\
-                 PubkeyAuthentication yes\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nLogLevel DEBUG1\nMaxStartups 100\n{extra}",
-                host_key.display()
-            ),
-        )
-        .unwrap();
-        let run_sshd = Path::new("/run/sshd");
-        if !run_sshd.exists() {
-            std::fs::create_dir_all(run_sshd).unwrap();
-            std::fs::set_permissions(run_sshd, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new(tool("sshd"))
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut sshd = Sshd { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            if let Ok(Some(status)) = sshd.child.try_wait() {
-                panic!("sshd exited ({status}): {}", sshd.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not listen in 15 s: {}",
-                sshd.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        sshd
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Logs in as root with `key` (its `-cert.pub` beside it); `Some(stdout)` if admitted.
-    fn login(&self, key: &Path) -> Option<String> {
-        let mut child = Command::new(tool("ssh"))
-            .args([
-                "-F",
-                "/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args([
-                "-o",
-                "ConnectTimeout=10",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "KexAlgorithms=curve25519-sha256",
-                "-T",
-                "-i",
-            ])
-            .arg(key)
-            .args(["-p", &self.port.to_string(), "root@127.0.0.1", "echo in"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("ssh did not finish in 30 s; sshd log: {}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        match status.code() {
-            Some(255) if err.contains("Permission denied") => None,
-            Some(0) => Some(out),
-            other => panic!("ssh exited {other:?}: {err}; sshd log: {}", self.log_text()),
-        }
-    }
+/// Logs in as root with `key` (its `-cert.pub` beside it); `Some(stdout)` if admitted.
+fn login(sshd: &Sshd, key: &Path) -> Option<String> {
+    sshd.login(key, &["KexAlgorithms=curve25519-sha256"], "echo in")
 }
 
 struct Case {
@@ -225,13 +88,6 @@ fn case(name: &'static str, sign: &[&'static str], expect_admitted: bool) -> Cas
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 #[test]
 fn sshd_and_msh_agree_on_user_certificates() {
     let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("certs-sshd-oracle");
@@ -243,12 +99,11 @@ fn sshd_and_msh_agree_on_user_certificates() {
     let other_ca = dir.join("other_ca");
     let user = dir.join("user");
     for p in [&ca, &other_ca, &user] {
-        keygen(&["-q", "-t", "ed25519", "-N", "", "-f", p.to_str().unwrap()]);
+        ssh_keygen_ok(&["-q", "-t", "ed25519", "-N", "", "-f", p.to_str().unwrap()]);
     }
-    let pubp = |p: &Path| PathBuf::from(format!("{}.pub", p.display()));
-    let ca_pub = load_public_key(&pubp(&ca)).unwrap();
+    let ca_pub = load_public_key(&pub_path(&ca)).unwrap();
     let ca_keys = dir.join("trusted_ca_keys");
-    std::fs::copy(pubp(&ca), &ca_keys).unwrap();
+    std::fs::copy(pub_path(&ca), &ca_keys).unwrap();
     let revoked = dir.join("revoked_keys");
     let principals_dir = dir.join("principals");
     std::fs::create_dir_all(&principals_dir).unwrap();
@@ -264,8 +119,8 @@ fn sshd_and_msh_agree_on_user_certificates() {
         ca_keys.display(),
         revoked.display()
     );
-    let plain = Sshd::start(dir, "plain", &common);
-    let with_principals = Sshd::start(
+    let plain = start_sshd(dir, "plain", &common);
+    let with_principals = start_sshd(
         dir,
         "principals",
         &format!(
@@ -345,13 +200,13 @@ fn sshd_and_msh_agree_on_user_certificates() {
         let id = dir.join(format!("id{i}"));
         std::fs::copy(&user, &id).unwrap();
         std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::copy(pubp(&user), pubp(&id)).unwrap();
+        std::fs::copy(pub_path(&user), pub_path(&id)).unwrap();
         let signer = if c.other_ca { &other_ca } else { &ca };
         let mut args = vec!["-q", "-s", signer.to_str().unwrap(), "-I", "oracle"];
         args.extend(c.sign.iter());
-        let idpub = pubp(&id);
+        let idpub = pub_path(&id);
         args.push(idpub.to_str().unwrap());
-        keygen(&args);
+        ssh_keygen_ok(&args);
         let cert_path = dir.join(format!("id{i}-cert.pub"));
         let cert = certs::load(&cert_path).unwrap();
 
@@ -361,7 +216,7 @@ fn sshd_and_msh_agree_on_user_certificates() {
             // Text lists are written by append_revoked (msh-keygen revoke), so sshd reading
             // them also checks what we write.
             Revoke::KeyText => {
-                let k = load_public_key(&pubp(&user)).unwrap();
+                let k = load_public_key(&pub_path(&user)).unwrap();
                 assert_eq!(append_revoked(&revoked, &[Revokee::Key(k)]).unwrap(), 1);
             }
             Revoke::CaText => {
@@ -377,10 +232,10 @@ fn sshd_and_msh_agree_on_user_certificates() {
             Revoke::KrlSpec(spec) => {
                 let spec_path = dir.join(format!("spec{i}"));
                 std::fs::write(&spec_path, spec).unwrap();
-                keygen(&[
+                ssh_keygen_ok(&[
                     "-k",
                     "-s",
-                    pubp(&ca).to_str().unwrap(),
+                    pub_path(&ca).to_str().unwrap(),
                     "-f",
                     revoked.to_str().unwrap(),
                     spec_path.to_str().unwrap(),
@@ -399,7 +254,7 @@ fn sshd_and_msh_agree_on_user_certificates() {
         );
         let ours = revoked_reason.is_none() && decision.is_accepted();
 
-        let theirs = plain.login(&id);
+        let theirs = login(&plain, &id);
         assert_eq!(
             theirs.is_some(),
             ours,
@@ -440,8 +295,8 @@ fn sshd_and_msh_agree_on_user_certificates() {
         let id = dir.join(format!("p{i}"));
         std::fs::copy(&user, &id).unwrap();
         std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::copy(pubp(&user), pubp(&id)).unwrap();
-        keygen(&[
+        std::fs::copy(pub_path(&user), pub_path(&id)).unwrap();
+        ssh_keygen_ok(&[
             "-q",
             "-s",
             ca.to_str().unwrap(),
@@ -449,7 +304,7 @@ fn sshd_and_msh_agree_on_user_certificates() {
             "p",
             "-n",
             principal_list,
-            pubp(&id).to_str().unwrap(),
+            pub_path(&id).to_str().unwrap(),
         ]);
         let cert = certs::load(&dir.join(format!("p{i}-cert.pub"))).unwrap();
         let decision = check_user_cert(
@@ -460,7 +315,7 @@ fn sshd_and_msh_agree_on_user_certificates() {
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             now(),
         );
-        let theirs = with_principals.login(&id);
+        let theirs = login(&with_principals, &id);
         assert_eq!(
             theirs.is_some(),
             decision.is_accepted(),
