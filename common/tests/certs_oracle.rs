@@ -10,39 +10,20 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use jiff::tz::TimeZone;
 use msh_common::certs::{self, inspect, validity, CertRequest, Validity};
 use msh_common::keys::{load_private_key, load_public_key};
+use support::{key, now, pub_path, ssh_keygen, stdout_of_ok, Dir};
 
 const ZONE: &str = "Asia/Kolkata";
 
-fn ssh_keygen() -> PathBuf {
-    ["/usr/bin/ssh-keygen", "/usr/local/bin/ssh-keygen"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("ssh-keygen not found: apt-get install openssh-client"))
-}
-
 fn zone() -> TimeZone {
     TimeZone::get(ZONE).unwrap_or_else(|e| panic!("time zone {ZONE}: {e}; apt-get install tzdata"))
-}
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("certs-oracle");
-        std::fs::create_dir_all(&base).unwrap();
-        Dir(tempfile::Builder::new().tempdir_in(base).unwrap())
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.path().join(p)
-    }
 }
 
 fn keygen(args: &[&str]) -> std::process::Output {
@@ -53,41 +34,9 @@ fn keygen(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// ssh-keygen's stdout (in ZONE), failing the test unless it succeeds.
 fn keygen_ok(args: &[&str]) -> String {
-    let out = keygen(args);
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn key(dir: &Dir, name: &str, ty: &str) -> PathBuf {
-    let p = dir.join(name);
-    keygen_ok(&[
-        "-q",
-        "-t",
-        ty,
-        "-N",
-        "",
-        "-C",
-        name,
-        "-f",
-        p.to_str().unwrap(),
-    ]);
-    p
-}
-
-fn pub_path(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.pub", p.display()))
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    stdout_of_ok(args, keygen(args))
 }
 
 /// Our report without the UTC line must equal ssh-keygen -L's output byte for byte.
@@ -118,7 +67,7 @@ fn assert_same_report(cert_path: &Path) {
 
 #[test]
 fn certificates_we_issue_are_read_by_ssh_keygen() {
-    let d = Dir::new();
+    let d = Dir::new("certs-oracle");
     let cases = [
         ("ed25519", "ed25519"),
         ("ecdsa", "ed25519"),
@@ -194,7 +143,7 @@ fn certificates_we_issue_are_read_by_ssh_keygen() {
 
 #[test]
 fn issue_refuses_what_ssh_keygen_refuses() {
-    let d = Dir::new();
+    let d = Dir::new("certs-oracle");
     let ca_path = key(&d, "ca", "ed25519");
     let user_path = key(&d, "u", "ed25519");
     let ca = load_private_key(&ca_path, None).unwrap();
@@ -269,7 +218,7 @@ fn issue_refuses_what_ssh_keygen_refuses() {
 
 #[test]
 fn certificates_ssh_keygen_signs_are_parsed_and_reported_identically() {
-    let d = Dir::new();
+    let d = Dir::new("certs-oracle");
     let ca = key(&d, "ca", "ed25519");
     let rsa_ca = key(&d, "rsaca", "rsa");
     let cases: Vec<(&str, &Path, Vec<&str>)> = vec![
@@ -387,7 +336,7 @@ fn certificates_ssh_keygen_signs_are_parsed_and_reported_identically() {
 
 #[test]
 fn validity_syntax_agrees_with_ssh_keygen() {
-    let d = Dir::new();
+    let d = Dir::new("certs-oracle");
     let ca = key(&d, "ca", "ed25519");
     let user = key(&d, "u", "ed25519");
     let specs = [
@@ -482,7 +431,7 @@ fn timestamps_are_formatted_local_and_utc() {
 /// force on that date. In winter the two agree.
 #[test]
 fn local_dates_in_summer_use_daylight_saving_time_unlike_ssh_keygen() {
-    let d = Dir::new();
+    let d = Dir::new("certs-oracle");
     let ca = key(&d, "ca", "ed25519");
     let user = key(&d, "u", "ed25519");
     let berlin = TimeZone::get("Europe/Berlin").unwrap();

@@ -8,51 +8,20 @@
     clippy::indexing_slicing
 )]
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use msh_common::known_hosts::verify::{entry_matches_name, find};
 use msh_common::known_hosts::{check, write, HostKeyVerdict, KnownHostsFile, Line};
 use russh::keys::PublicKey;
-
-/// `ssh-keygen` from PATH; a missing one fails the test with how to install it.
-fn ssh_keygen() -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join("ssh-keygen"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("ssh-keygen not found in PATH: apt-get install openssh-client"))
-}
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("known-hosts-oracle");
-        std::fs::create_dir_all(&base).unwrap();
-        Dir(tempfile::Builder::new().tempdir_in(base).unwrap())
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.path().join(p)
-    }
-}
+use support::{key_line, ssh_keygen, Dir};
 
 /// A fresh key pair made by ssh-keygen; returns the public key line `type base64`.
 fn gen_key(dir: &Dir, name: &str, ty: &str) -> String {
-    let path = dir.join(name);
-    let out = Command::new(ssh_keygen())
-        .args(["-q", "-t", ty, "-N", "", "-C", "", "-f"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ssh-keygen -t {ty}: {out:?}");
-    let text = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-    text.split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
+    key_line(dir, name, ty).1
 }
 
 struct Keys {
@@ -152,7 +121,7 @@ const QUERIES: &[&str] = &[
 
 #[test]
 fn find_agrees_with_ssh_keygen_f_on_every_kind_of_line() {
-    let dir = Dir::new();
+    let dir = Dir::new("known-hosts-oracle");
     let k = keys(&dir);
     let path = dir.join("known_hosts");
     std::fs::write(&path, mixed_file(&k)).unwrap();
@@ -172,7 +141,7 @@ fn find_agrees_with_ssh_keygen_f_on_every_kind_of_line() {
 
 #[test]
 fn invalid_lines_are_the_ones_ssh_keygen_rejects() {
-    let dir = Dir::new();
+    let dir = Dir::new("known-hosts-oracle");
     let k = keys(&dir);
     let path = dir.join("known_hosts");
     std::fs::write(&path, mixed_file(&k)).unwrap();
@@ -198,7 +167,7 @@ fn invalid_lines_are_the_ones_ssh_keygen_rejects() {
 
 #[test]
 fn names_hashed_by_ssh_keygen_match_in_ours_and_ours_in_ssh_keygen() {
-    let dir = Dir::new();
+    let dir = Dir::new("known-hosts-oracle");
     let k = keys(&dir);
     let names = [
         "host1",
@@ -261,7 +230,7 @@ fn names_hashed_by_ssh_keygen_match_in_ours_and_ours_in_ssh_keygen() {
 /// hashed lines for the same names with the same remainder.
 #[test]
 fn hash_file_agrees_with_ssh_keygen_h() {
-    let dir = Dir::new();
+    let dir = Dir::new("known-hosts-oracle");
     let k = keys(&dir);
     // ssh-keygen -H refuses files with invalid lines: this one has none.
     let text: String = mixed_file(&k)
@@ -327,7 +296,7 @@ fn hash_file_agrees_with_ssh_keygen_h() {
 
 #[test]
 fn remove_host_agrees_with_ssh_keygen_r() {
-    let dir = Dir::new();
+    let dir = Dir::new("known-hosts-oracle");
     let k = keys(&dir);
     let valid: String = mixed_file(&k)
         .lines()

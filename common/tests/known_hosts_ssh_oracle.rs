@@ -10,68 +10,21 @@
     clippy::indexing_slicing
 )]
 
+mod support;
+
 use std::io::Read as _;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use msh_common::known_hosts::{check, check_alias, write, HostKeyVerdict, KnownHostsFile};
 use russh::keys::PublicKey;
-
-fn tool(name: &str, package: &str) -> PathBuf {
-    ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .chain(
-            std::env::var_os("PATH")
-                .iter()
-                .flat_map(std::env::split_paths)
-                .map(|d| d.join(name)),
-        )
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: apt-get install {package}"))
-}
-
-/// A process stopped by PID when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn gen_key(dir: &Path, name: &str, ty: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    let out = Command::new(tool("ssh-keygen", "openssh-client"))
-        .args(["-q", "-t", ty, "-N", "", "-C", "", "-f"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
-    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-    let line = public
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
-    (path, line)
-}
-
-struct Sshd {
-    _proc: Proc,
-    port: u16,
-    log: PathBuf,
-}
+use support::{free_port, key_line, tool, Dir, Sshd};
 
 fn start_sshd(dir: &Path, host_key: &Path) -> Sshd {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let port = free_port(host);
     let config = dir.join("sshd_config");
     std::fs::write(
         &config,
@@ -83,39 +36,7 @@ fn start_sshd(dir: &Path, host_key: &Path) -> Sshd {
         ),
     )
     .unwrap();
-    // sshd run as root needs its privilege-separation directory.
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let log = dir.join("sshd.log");
-    let child = Command::new(tool("sshd", "openssh-server"))
-        .arg("-D")
-        .arg("-e")
-        .arg("-f")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut proc = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = proc.0.try_wait().unwrap() {
-            panic!(
-                "sshd exited ({status}): {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sshd did not listen on {port} within 15 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Sshd {
-        _proc: proc,
-        port,
-        log,
-    }
+    Sshd::spawn(host, port, &config, dir.join("sshd.log"))
 }
 
 /// The verdict as a word, so that ssh's outcome and ours compare.
@@ -130,7 +51,7 @@ fn kind(v: &HostKeyVerdict) -> &'static str {
 
 /// Runs `ssh` with `known_hosts` as its only database and classifies what it did.
 fn ssh_verdict(sshd: &Sshd, known_hosts: &Path, alias: Option<&str>) -> &'static str {
-    let mut cmd = Command::new(tool("ssh", "openssh-client"));
+    let mut cmd = Command::new(tool("ssh"));
     cmd.args(["-F", "/dev/null", "-p", &sshd.port.to_string()])
         .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
         .arg("-o")
@@ -197,20 +118,18 @@ fn ssh_verdict(sshd: &Sshd, known_hosts: &Path, alias: Option<&str>) -> &'static
     } else {
         panic!(
             "unexpected ssh outcome: {err}\nsshd log: {}",
-            std::fs::read_to_string(&sshd.log).unwrap_or_default()
+            sshd.log_text()
         )
     }
 }
 
 #[test]
 fn check_decides_as_openssh_does() {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("known-hosts-ssh-oracle");
-    std::fs::create_dir_all(&base).unwrap();
-    let tmp = tempfile::Builder::new().tempdir_in(base).unwrap();
+    let tmp = Dir::new("known-hosts-ssh-oracle");
     let dir = tmp.path();
-    let (host_key_path, k) = gen_key(dir, "host_ed25519", "ed25519");
-    let (_, other) = gen_key(dir, "other_ed25519", "ed25519");
-    let (_, ecdsa) = gen_key(dir, "other_ecdsa", "ecdsa");
+    let (host_key_path, k) = key_line(dir, "host_ed25519", "ed25519");
+    let (_, other) = key_line(dir, "other_ed25519", "ed25519");
+    let (_, ecdsa) = key_line(dir, "other_ecdsa", "ecdsa");
     let sshd = start_sshd(dir, &host_key_path);
     let p = sshd.port;
     let key = PublicKey::from_openssh(&k).unwrap();

@@ -11,58 +11,18 @@
     clippy::indexing_slicing
 )]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use msh_common::revocation::{Reason, RevocationList};
 use russh::keys::{Certificate, PublicKey};
-
-fn ssh_keygen() -> PathBuf {
-    ["/usr/bin/ssh-keygen", "/usr/local/bin/ssh-keygen"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("ssh-keygen not found: apt-get install openssh-client"))
-}
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("revocation-oracle");
-        std::fs::create_dir_all(&base).unwrap();
-        Dir(tempfile::Builder::new().tempdir_in(base).unwrap())
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.path().join(p)
-    }
-}
-
-fn keygen_ok(args: &[&str]) -> String {
-    let out = Command::new(ssh_keygen()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::{pub_path, ssh_keygen, ssh_keygen_ok, Dir};
 
 /// A fresh ed25519 key pair `NAME`, `NAME.pub`.
 fn key(dir: &Dir, name: &str) -> PathBuf {
-    let p = dir.join(name);
-    keygen_ok(&[
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        name,
-        "-f",
-        p.to_str().unwrap(),
-    ]);
-    p
+    support::key(dir, name, "ed25519")
 }
 
 /// Signs `NAME.pub` with `ca` into `CERTNAME-cert.pub` (a copy of the key is made so that
@@ -70,7 +30,7 @@ fn key(dir: &Dir, name: &str) -> PathBuf {
 fn cert(dir: &Dir, ca: &Path, subject: &Path, certname: &str, id: &str, serial: u64) -> PathBuf {
     let copy = dir.join(&format!("{certname}.pub"));
     std::fs::copy(pub_path(subject), &copy).unwrap();
-    keygen_ok(&[
+    ssh_keygen_ok(&[
         "-q",
         "-s",
         ca.to_str().unwrap(),
@@ -83,10 +43,6 @@ fn cert(dir: &Dir, ca: &Path, subject: &Path, certname: &str, id: &str, serial: 
         copy.to_str().unwrap(),
     ]);
     dir.join(&format!("{certname}-cert.pub"))
-}
-
-fn pub_path(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.pub", p.display()))
 }
 
 /// What ssh-keygen -Q says about `file` (a `.pub` key or a `-cert.pub` certificate).
@@ -142,12 +98,12 @@ fn agree(krl: &Path, probes: &[(&str, &Path)], expected_revoked: &[&str]) {
 
 #[test]
 fn krl_from_plain_key_files() {
-    let d = Dir::new();
+    let d = Dir::new("revocation-oracle");
     let a = key(&d, "a");
     let b = key(&d, "b");
     let c = key(&d, "c");
     let krl = d.join("krl");
-    keygen_ok(&[
+    ssh_keygen_ok(&[
         "-k",
         "-f",
         krl.to_str().unwrap(),
@@ -179,14 +135,14 @@ fn krl_from_plain_key_files() {
 
 #[test]
 fn krl_revoking_a_ca_key_revokes_its_certificates() {
-    let d = Dir::new();
+    let d = Dir::new("revocation-oracle");
     let ca = key(&d, "ca");
     let ca2 = key(&d, "ca2");
     let u = key(&d, "u");
     let by_ca = cert(&d, &ca, &u, "u1", "u", 1);
     let by_ca2 = cert(&d, &ca2, &u, "u2", "u", 1);
     let krl = d.join("krl");
-    keygen_ok(&[
+    ssh_keygen_ok(&[
         "-k",
         "-f",
         krl.to_str().unwrap(),
@@ -203,7 +159,7 @@ fn krl_revoking_a_ca_key_revokes_its_certificates() {
 
 #[test]
 fn krl_from_certificate_files_revokes_by_serial_or_key_id() {
-    let d = Dir::new();
+    let d = Dir::new("revocation-oracle");
     let ca = key(&d, "ca");
     let u = key(&d, "u");
     let s5 = cert(&d, &ca, &u, "s5", "id-five", 5);
@@ -212,7 +168,7 @@ fn krl_from_certificate_files_revokes_by_serial_or_key_id() {
     let z = cert(&d, &ca, &u, "z", "zero-id", 0);
     let z_same_id = cert(&d, &ca, &u, "z2", "zero-id", 9);
     let krl = d.join("krl");
-    keygen_ok(&[
+    ssh_keygen_ok(&[
         "-k",
         "-f",
         krl.to_str().unwrap(),
@@ -234,7 +190,7 @@ fn krl_from_certificate_files_revokes_by_serial_or_key_id() {
 
 #[test]
 fn krl_spec_with_ca_serials_ranges_bitmaps_and_ids() {
-    let d = Dir::new();
+    let d = Dir::new("revocation-oracle");
     let ca = key(&d, "ca");
     let other_ca = key(&d, "other_ca");
     let u = key(&d, "u");
@@ -248,7 +204,7 @@ fn krl_spec_with_ca_serials_ranges_bitmaps_and_ids() {
     }
     std::fs::write(&spec, text).unwrap();
     let krl = d.join("krl");
-    keygen_ok(&[
+    ssh_keygen_ok(&[
         "-k",
         "-s",
         pub_path(&ca).to_str().unwrap(),
@@ -334,7 +290,7 @@ fn cert_subsection_types(b: &[u8]) -> Vec<u8> {
 
 #[test]
 fn krl_spec_without_ca_revokes_key_ids_for_any_ca_and_keys_by_hash() {
-    let d = Dir::new();
+    let d = Dir::new("revocation-oracle");
     let ca = key(&d, "ca");
     let ca2 = key(&d, "ca2");
     let u = key(&d, "u");
@@ -343,7 +299,7 @@ fn krl_spec_without_ca_revokes_key_ids_for_any_ca_and_keys_by_hash() {
     let by_hash = key(&d, "by_hash");
     let spared = key(&d, "spared");
     let fp = |p: &Path| {
-        let out = keygen_ok(&["-l", "-E", "sha256", "-f", pub_path(p).to_str().unwrap()]);
+        let out = ssh_keygen_ok(&["-l", "-E", "sha256", "-f", pub_path(p).to_str().unwrap()]);
         out.split_whitespace().nth(1).unwrap().to_string()
     };
     let line = |p: &Path| {
@@ -366,7 +322,7 @@ fn krl_spec_without_ca_revokes_key_ids_for_any_ca_and_keys_by_hash() {
     )
     .unwrap();
     let krl = d.join("krl");
-    keygen_ok(&["-k", "-f", krl.to_str().unwrap(), spec.to_str().unwrap()]);
+    ssh_keygen_ok(&["-k", "-f", krl.to_str().unwrap(), spec.to_str().unwrap()]);
     let by_key_cert = cert(&d, &ca, &by_key, "bkc", "desk", 4);
     agree(
         &krl,
@@ -400,14 +356,14 @@ fn krl_spec_without_ca_revokes_key_ids_for_any_ca_and_keys_by_hash() {
 /// still reads the result and stays the oracle.
 #[test]
 fn krl_any_ca_section_revokes_key_ids_and_serials_from_every_ca() {
-    let d = Dir::new();
+    let d = Dir::new("revocation-oracle");
     let ca = key(&d, "ca");
     let ca2 = key(&d, "ca2");
     let u = key(&d, "u");
     let spec = d.join("spec");
     std::fs::write(&spec, "id: lost-laptop\nserial: 77\n").unwrap();
     let krl = d.join("krl");
-    keygen_ok(&[
+    ssh_keygen_ok(&[
         "-k",
         "-s",
         pub_path(&ca).to_str().unwrap(),
@@ -449,18 +405,18 @@ fn krl_any_ca_section_revokes_key_ids_and_serials_from_every_ca() {
 
 #[test]
 fn krl_update_version_and_a_trailing_signature_section() {
-    let d = Dir::new();
+    let d = Dir::new("revocation-oracle");
     let a = key(&d, "a");
     let b = key(&d, "b");
     let signer = key(&d, "signer");
     let krl = d.join("krl");
-    keygen_ok(&[
+    ssh_keygen_ok(&[
         "-k",
         "-f",
         krl.to_str().unwrap(),
         pub_path(&a).to_str().unwrap(),
     ]);
-    keygen_ok(&[
+    ssh_keygen_ok(&[
         "-k",
         "-u",
         "-z",
@@ -511,10 +467,10 @@ fn krl_update_version_and_a_trailing_signature_section() {
 
 #[test]
 fn malformed_krl_is_an_error_naming_path_and_offset() {
-    let d = Dir::new();
+    let d = Dir::new("revocation-oracle");
     let a = key(&d, "a");
     let krl = d.join("krl");
-    keygen_ok(&[
+    ssh_keygen_ok(&[
         "-k",
         "-f",
         krl.to_str().unwrap(),

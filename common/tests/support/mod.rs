@@ -14,7 +14,7 @@ use std::io::Read as _;
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// An OpenSSH tool (`ssh`, `sshd`, `ssh-keygen`) from the usual directories or PATH; a
@@ -46,7 +46,15 @@ pub fn ssh_keygen() -> PathBuf {
 
 /// Runs `ssh-keygen ARGS`, failing the test with its stderr unless it succeeds; its stdout.
 pub fn ssh_keygen_ok(args: &[&str]) -> String {
-    let out = Command::new(ssh_keygen()).args(args).output().unwrap();
+    stdout_of_ok(
+        args,
+        Command::new(ssh_keygen()).args(args).output().unwrap(),
+    )
+}
+
+/// The stdout of `ssh-keygen ARGS` that ended as `out`, failing the test with its stderr
+/// unless it succeeded.
+pub fn stdout_of_ok(args: &[&str], out: Output) -> String {
     assert!(
         out.status.success(),
         "ssh-keygen {args:?} failed: {}",
@@ -58,6 +66,47 @@ pub fn ssh_keygen_ok(args: &[&str]) -> String {
 /// `PATH.pub`: where ssh-keygen puts the public half of the key at PATH.
 pub fn pub_path(p: &Path) -> PathBuf {
     PathBuf::from(format!("{}.pub", p.display()))
+}
+
+/// A fresh key pair `DIR/NAME`, `DIR/NAME.pub` of type `ty`, commented NAME.
+pub fn key(dir: impl AsRef<Path>, name: &str, ty: &str) -> PathBuf {
+    let p = dir.as_ref().join(name);
+    ssh_keygen_ok(&[
+        "-q",
+        "-t",
+        ty,
+        "-N",
+        "",
+        "-C",
+        name,
+        "-f",
+        p.to_str().unwrap(),
+    ]);
+    p
+}
+
+/// A fresh key pair `DIR/NAME` of type `ty` with no comment; its path and its public key line
+/// `type base64`.
+pub fn key_line(dir: impl AsRef<Path>, name: &str, ty: &str) -> (PathBuf, String) {
+    let path = dir.as_ref().join(name);
+    ssh_keygen_ok(&[
+        "-q",
+        "-t",
+        ty,
+        "-N",
+        "",
+        "-C",
+        "",
+        "-f",
+        path.to_str().unwrap(),
+    ]);
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    let line = public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    (path, line)
 }
 
 /// Seconds since the epoch.
@@ -82,6 +131,12 @@ impl Dir {
     }
     pub fn join(&self, p: &str) -> PathBuf {
         self.0.path().join(p)
+    }
+}
+
+impl AsRef<Path> for Dir {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
     }
 }
 
