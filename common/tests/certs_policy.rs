@@ -9,26 +9,19 @@
     clippy::indexing_slicing
 )]
 
+mod support;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use msh_common::certs::{self, check_host_cert, check_user_cert, CertDecision, PrincipalsFile};
 use msh_common::keys::load_public_key;
 use msh_common::revocation::{append_revoked, Reason, RevocationList, Revokee};
 use russh::keys::{Certificate, PublicKey};
-
-fn ssh_keygen() -> PathBuf {
-    ["/usr/bin/ssh-keygen", "/usr/local/bin/ssh-keygen"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("ssh-keygen not found: apt-get install openssh-client"))
-}
+use support::{key, now, pub_path, ssh_keygen_ok, Dir};
 
 struct Fixture {
-    dir: tempfile::TempDir,
+    dir: Dir,
     ca: PathBuf,
     ca_pub: PublicKey,
     other_ca: PathBuf,
@@ -38,28 +31,12 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("certs-policy");
-        std::fs::create_dir_all(&base).unwrap();
-        let dir = tempfile::Builder::new().tempdir_in(base).unwrap();
-        let gen = |name: &str| {
-            let p = dir.path().join(name);
-            run(&[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                name,
-                "-f",
-                p.to_str().unwrap(),
-            ]);
-            p
-        };
+        let dir = Dir::new("certs-policy");
+        let gen = |name: &str| key(&dir, name, "ed25519");
         let ca = gen("ca");
         let other_ca = gen("other_ca");
         let user = gen("user");
-        let ca_pub = load_public_key(&pub_of(&ca)).unwrap();
+        let ca_pub = load_public_key(&pub_path(&ca)).unwrap();
         Fixture {
             dir,
             ca,
@@ -75,7 +52,7 @@ impl Fixture {
         let n = self.n.get() + 1;
         self.n.set(n);
         let copy = self.dir.path().join(format!("c{n}.pub"));
-        std::fs::copy(pub_of(&self.user), &copy).unwrap();
+        std::fs::copy(pub_path(&self.user), &copy).unwrap();
         let mut all = vec![
             "-q",
             "-s",
@@ -87,7 +64,7 @@ impl Fixture {
         ];
         all.extend_from_slice(args);
         all.push(copy.to_str().unwrap());
-        run(&all);
+        ssh_keygen_ok(&all);
         let path = self.dir.path().join(format!("c{n}-cert.pub"));
         (certs::load(&path).unwrap(), path)
     }
@@ -99,26 +76,6 @@ impl Fixture {
     fn trusted(&self) -> Vec<PublicKey> {
         vec![self.ca_pub.clone()]
     }
-}
-
-fn run(args: &[&str]) {
-    let out = Command::new(ssh_keygen()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn pub_of(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.pub", p.display()))
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 const LOCAL: &str = "127.0.0.1";
@@ -266,7 +223,7 @@ fn each_reject_reason_is_specific() {
         ip(LOCAL),
         now,
     ));
-    let other_fp = msh_common::keys::fingerprint(&load_public_key(&pub_of(&f.other_ca)).unwrap());
+    let other_fp = msh_common::keys::fingerprint(&load_public_key(&pub_path(&f.other_ca)).unwrap());
     assert_eq!(reason, format!("CA {other_fp} not trusted"));
     assert_eq!(
         rejected(&check_user_cert(&alice, "alice", &[], None, ip(LOCAL), now)),
@@ -378,8 +335,8 @@ fn revoked_key_serial_and_ca_in_text_lists_and_krls() {
 
     // Nothing listed yet: an empty (missing-then-created) list revokes nothing.
     assert_eq!(append_revoked(&list_path, &[]).unwrap(), 0);
-    let user_key = load_public_key(&pub_of(&f.user)).unwrap();
-    let other = load_public_key(&pub_of(&f.other_ca)).unwrap();
+    let user_key = load_public_key(&pub_path(&f.user)).unwrap();
+    let other = load_public_key(&pub_path(&f.other_ca)).unwrap();
     assert_eq!(
         append_revoked(&list_path, &[Revokee::Key(other.clone())]).unwrap(),
         1
@@ -427,10 +384,10 @@ fn revoked_key_serial_and_ca_in_text_lists_and_krls() {
     let spec = f.dir.path().join("spec");
     std::fs::write(&spec, "serial: 17\n").unwrap();
     let krl = f.dir.path().join("krl");
-    run(&[
+    ssh_keygen_ok(&[
         "-k",
         "-s",
-        pub_of(&f.ca).to_str().unwrap(),
+        pub_path(&f.ca).to_str().unwrap(),
         "-f",
         krl.to_str().unwrap(),
         spec.to_str().unwrap(),
@@ -453,14 +410,16 @@ fn revoked_key_serial_and_ca_in_text_lists_and_krls() {
 #[test]
 fn trusted_ca_key_files_hold_several_keys_and_name_bad_lines() {
     let f = Fixture::new();
-    let other = load_public_key(&pub_of(&f.other_ca)).unwrap();
+    let other = load_public_key(&pub_path(&f.other_ca)).unwrap();
     let path = f.dir.path().join("trusted_user_ca_keys");
     std::fs::write(
         &path,
         format!(
             "# CAs\n\n{}\n  {}\n",
-            std::fs::read_to_string(pub_of(&f.ca)).unwrap().trim(),
-            std::fs::read_to_string(pub_of(&f.other_ca)).unwrap().trim()
+            std::fs::read_to_string(pub_path(&f.ca)).unwrap().trim(),
+            std::fs::read_to_string(pub_path(&f.other_ca))
+                .unwrap()
+                .trim()
         ),
     )
     .unwrap();
