@@ -249,8 +249,13 @@ pub async fn serve(
             }
         }
     }
-    for t in accept_tasks {
+    // abort() only asks; awaiting the tasks makes sure the listeners are closed (the port
+    // refuses connections) by the time serve returns.
+    for t in &accept_tasks {
         t.abort();
+    }
+    for t in accept_tasks {
+        let _ = t.await;
     }
     Ok(())
 }
