@@ -56,7 +56,7 @@ impl Tmux {
     }
 
     pub fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout_str()
+        self.cmd(&["capture-pane", "-p", "-J", "-t", "t"]).stdout_str()
     }
 
     /// Waits until the visible screen contains `needle`; panics showing the screen.
