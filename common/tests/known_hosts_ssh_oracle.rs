@@ -12,15 +12,14 @@
 
 mod support;
 
-use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use msh_common::known_hosts::{check, check_alias, write, HostKeyVerdict, KnownHostsFile};
 use russh::keys::PublicKey;
-use support::{free_port, key_line, tool, Dir, Sshd};
+use support::{finish, free_port, key_line, tool, Dir, Sshd};
 
 fn start_sshd(dir: &Path, host_key: &Path) -> Sshd {
     let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -83,29 +82,16 @@ fn ssh_verdict(sshd: &Sshd, known_hosts: &Path, alias: Option<&str>) -> &'static
     if let Some(a) = alias {
         cmd.arg("-o").arg(format!("HostKeyAlias={a}"));
     }
-    let mut child = cmd
+    let child = cmd
         .args(["127.0.0.1", "true"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ssh did not finish within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let Some((_, _, err)) = finish(child, Duration::from_secs(20)) else {
+        panic!("ssh did not finish within 20 s");
+    };
     if err.contains("REVOKED HOST KEY") {
         "revoked"
     } else if err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {

@@ -14,7 +14,7 @@ use std::io::Read as _;
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// An OpenSSH tool (`ssh`, `sshd`, `ssh-keygen`) from the usual directories or PATH; a
@@ -149,6 +149,32 @@ pub fn free_port(host: IpAddr) -> u16 {
         .port()
 }
 
+/// Waits up to `timeout` for `child` to exit; its status and what it wrote to its piped
+/// stdout and stderr (empty where not piped). `None`, with the child killed, on timeout.
+pub fn finish(mut child: Child, timeout: Duration) -> Option<(ExitStatus, String, String)> {
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        pipe.read_to_string(&mut out).unwrap();
+    }
+    let mut err = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut err).unwrap();
+    }
+    Some((status, out, err))
+}
+
 /// sshd, stopped by its PID when dropped.
 pub struct Sshd {
     child: Child,
@@ -211,7 +237,7 @@ impl Sshd {
     /// Logs in as root with `key` (and its `-cert.pub` beside it, if any), with the extra ssh
     /// `-o` options `opts`, and runs `command`; `Some(stdout)` if sshd let us in.
     pub fn login(&self, key: &Path, opts: &[&str], command: &str) -> Option<String> {
-        let mut child = Command::new(tool("ssh"))
+        let child = Command::new(tool("ssh"))
             .args([
                 "-F",
                 "/dev/null",
@@ -241,32 +267,9 @@ impl Sshd {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("ssh did not finish in 30 s; sshd log: {}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let Some((status, out, err)) = finish(child, Duration::from_secs(30)) else {
+            panic!("ssh did not finish in 30 s; sshd log: {}", self.log_text());
         };
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
         match status.code() {
             Some(255) if err.contains("Permission denied") => None,
             Some(0) => Some(out),
