@@ -142,20 +142,21 @@ impl HostCert {
     }
 }
 
-#[test]
-fn sshd_host_certificate_accepted_via_cert_authority_and_not_recorded() {
-    let dir = TestDir::new("mc-sshd-hostcert");
-    let ca = ssh_keygen_ed25519(&dir, "host_ca");
-    let hk = ssh_keygen_ed25519(&dir, "cert_host_key");
+/// OpenSSH's sshd proving itself with a fresh host key `cert_host_key` and its certificate
+/// for 127.0.0.1 (valid -1h:+1d) signed by a fresh CA `host_ca`: a host certificate, or
+/// with `host: false` a user certificate. A fresh client key `id_user` is authorized.
+fn sshd_with_host_cert(dir: &TestDir, host: bool) -> (Sshd, PathBuf) {
+    let ca = ssh_keygen_ed25519(dir, "host_ca");
+    let hk = ssh_keygen_ed25519(dir, "cert_host_key");
     let cert = ssh_sign(
         &ca,
         &dir.join("cert_host_key.pub"),
         "127.0.0.1",
-        true,
+        host,
         "-1h:+1d",
     );
     let sshd = Sshd::start_with(
-        &dir,
+        dir,
         SshdOptions {
             extra_config: vec![
                 format!("HostKey {}", hk.display()),
@@ -164,8 +165,15 @@ fn sshd_host_certificate_accepted_via_cert_authority_and_not_recorded() {
             ..SshdOptions::default()
         },
     );
-    let id = ssh_keygen_ed25519(&dir, "id_user");
+    let id = ssh_keygen_ed25519(dir, "id_user");
     sshd.authorize(&id);
+    (sshd, id)
+}
+
+#[test]
+fn sshd_host_certificate_accepted_via_cert_authority_and_not_recorded() {
+    let dir = TestDir::new("mc-sshd-hostcert");
+    let (sshd, id) = sshd_with_host_cert(&dir, true);
     // Only the CA, for a pattern matching the host: the plain host keys are unknown.
     let ca_line = format!(
         "@cert-authority [127.0.0.1]:{} {}\n",
@@ -276,27 +284,7 @@ fn expired_host_certificate_is_refused() {
 #[test]
 fn user_certificate_served_as_host_certificate_by_sshd_is_refused() {
     let dir = TestDir::new("mc-usercert-host");
-    let ca = ssh_keygen_ed25519(&dir, "host_ca");
-    let hk = ssh_keygen_ed25519(&dir, "cert_host_key");
-    let cert = ssh_sign(
-        &ca,
-        &dir.join("cert_host_key.pub"),
-        "127.0.0.1",
-        false,
-        "-1h:+1d",
-    );
-    let sshd = Sshd::start_with(
-        &dir,
-        SshdOptions {
-            extra_config: vec![
-                format!("HostKey {}", hk.display()),
-                format!("HostCertificate {}", cert.display()),
-            ],
-            ..SshdOptions::default()
-        },
-    );
-    let id = ssh_keygen_ed25519(&dir, "id_user");
-    sshd.authorize(&id);
+    let (sshd, id) = sshd_with_host_cert(&dir, false);
     let kh = dir.write(
         "known_hosts",
         format!(
