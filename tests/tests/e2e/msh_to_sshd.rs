@@ -58,11 +58,15 @@ pub(crate) fn setup_with(name: &str, opts: SshdOptions) -> Setup {
 impl Setup {
     /// msh with the user key, StrictHostKeyChecking=yes, BatchMode, then `args`.
     pub fn msh(&self, args: &[&str]) -> Command {
-        let mut c = msh_cmd(&self.dir, self.sshd.port, &self.sshd.user, &self.kh, &[]);
-        c.arg("-i")
-            .arg(&self.id)
-            .args(["-o", "BatchMode=yes"])
-            .args(args);
+        let mut c = self.msh_with(&self.kh, &self.id, &["-o", "BatchMode=yes"]);
+        c.args(args);
+        c
+    }
+
+    /// msh with known_hosts `kh` and key `key`, then `args` (no other options).
+    pub fn msh_with(&self, kh: &Path, key: &Path, args: &[&str]) -> Command {
+        let mut c = msh_cmd(&self.dir, self.sshd.port, &self.sshd.user, kh, &[]);
+        c.arg("-i").arg(key).args(args);
         c
     }
 
@@ -157,13 +161,16 @@ fn stdin_64mib_streams_with_matching_remote_sha256() {
 fn accept_new_appends_a_line_that_ssh_keygen_finds() {
     let s = setup("msh-sshd-accept-new");
     let kh = s.dir.join("fresh_known_hosts");
-    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
-    c.arg("-i").arg(&s.id).args([
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "127.0.0.1",
-        "echo ok",
-    ]);
+    let c = s.msh_with(
+        &kh,
+        &s.id,
+        &[
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "127.0.0.1",
+            "echo ok",
+        ],
+    );
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ok\n");
@@ -189,10 +196,11 @@ fn accept_new_appends_a_line_that_ssh_keygen_finds() {
     );
     // Second connection: now trusted under StrictHostKeyChecking=yes, file unchanged.
     let before = std::fs::read_to_string(&kh).unwrap();
-    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
-    c.arg("-i")
-        .arg(&s.id)
-        .args(["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]);
+    let c = s.msh_with(
+        &kh,
+        &s.id,
+        &["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"],
+    );
     assert_eq!(run(c, b"", T).code(), Some(0));
     assert_eq!(std::fs::read_to_string(&kh).unwrap(), before);
 }
@@ -201,16 +209,19 @@ fn accept_new_appends_a_line_that_ssh_keygen_finds() {
 fn accept_new_with_hash_known_hosts_writes_a_hashed_line() {
     let s = setup("msh-sshd-accept-hashed");
     let kh = s.dir.join("hashed_known_hosts");
-    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
-    c.arg("-i").arg(&s.id).args([
-        "-q",
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "-o",
-        "HashKnownHosts=yes",
-        "127.0.0.1",
-        "true",
-    ]);
+    let c = s.msh_with(
+        &kh,
+        &s.id,
+        &[
+            "-q",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "HashKnownHosts=yes",
+            "127.0.0.1",
+            "true",
+        ],
+    );
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(remote_stderr(&out.stderr), "", "-q must silence the notice");
@@ -249,8 +260,7 @@ fn unknown_host_with_yes_is_refused_and_file_unchanged() {
 fn default_ask_without_a_terminal_refuses_like_yes() {
     let s = setup("msh-sshd-ask-notty");
     std::fs::write(&s.kh, "").unwrap();
-    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &s.kh, &[]);
-    c.arg("-i").arg(&s.id).args(["127.0.0.1", "true"]);
+    let c = s.msh_with(&s.kh, &s.id, &["127.0.0.1", "true"]);
     // setsid: no controlling terminal, so /dev/tty cannot be opened.
     let mut sc = Command::new("setsid");
     sc.arg(c.get_program()).args(c.get_args());
@@ -443,31 +453,37 @@ fn pin_right_connects_wrong_refuses_and_known_hosts_untouched() {
     let s = setup("msh-sshd-pin");
     let kh = s.dir.join("never_created");
     let fp = s.fingerprint();
-    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
-    c.arg("-i").arg(&s.id).args([
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "--pin",
-        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "--pin",
-        &fp,
-        "127.0.0.1",
-        "echo pinned",
-    ]);
+    let c = s.msh_with(
+        &kh,
+        &s.id,
+        &[
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "--pin",
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "--pin",
+            &fp,
+            "127.0.0.1",
+            "echo pinned",
+        ],
+    );
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "pinned\n");
     assert!(!kh.exists(), "--pin must not write known_hosts");
 
-    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
-    c.arg("-i").arg(&s.id).args([
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "--pin",
-        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "127.0.0.1",
-        "echo pinned",
-    ]);
+    let c = s.msh_with(
+        &kh,
+        &s.id,
+        &[
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "--pin",
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "127.0.0.1",
+            "echo pinned",
+        ],
+    );
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
     assert!(one_line(&out.stderr), "{}", out.stderr);
@@ -483,10 +499,7 @@ fn pin_right_connects_wrong_refuses_and_known_hosts_untouched() {
         format!("{} {}\n", s.name(), other_key_line(&s.dir, "k2")),
     )
     .unwrap();
-    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
-    c.arg("-i")
-        .arg(&s.id)
-        .args(["--pin", &fp, "127.0.0.1", "true"]);
+    let c = s.msh_with(&kh, &s.id, &["--pin", &fp, "127.0.0.1", "true"]);
     assert_eq!(run(c, b"", T).code(), Some(0));
 }
 
@@ -518,8 +531,7 @@ fn private_key_readable_by_others_is_refused_with_the_fix() {
 fn unauthorized_key_fails_with_one_line_listing_keys() {
     let s = setup("msh-sshd-denied");
     let stranger = ssh_keygen_ed25519(&s.dir, "id_stranger");
-    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &s.kh, &[]);
-    c.arg("-i").arg(&stranger).args(["127.0.0.1", "true"]);
+    let c = s.msh_with(&s.kh, &stranger, &["127.0.0.1", "true"]);
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
     assert!(one_line(&out.stderr), "{}", out.stderr);
@@ -945,15 +957,18 @@ fn rsa_host_key_and_rsa_user_key_use_sha2_signatures() {
         format!("{} {}\n", s.name(), s.sshd.host_key("rsa").public_line),
         0o644,
     );
-    let mut c = msh_cmd(&s.dir, s.sshd.port, &s.sshd.user, &kh, &[]);
-    c.arg("-i").arg(&rsa).args([
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "127.0.0.1",
-        "echo rsa-ok",
-    ]);
+    let c = s.msh_with(
+        &kh,
+        &rsa,
+        &[
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "127.0.0.1",
+            "echo rsa-ok",
+        ],
+    );
     let out = run(c, b"", T);
     assert_eq!(
         out.code(),
