@@ -56,7 +56,8 @@ impl Tmux {
     }
 
     pub fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-J", "-t", "t"]).stdout_str()
+        self.cmd(&["capture-pane", "-p", "-J", "-t", "t"])
+            .stdout_str()
     }
 
     /// Waits until the visible screen contains `needle`; panics showing the screen.
