@@ -366,6 +366,19 @@ impl Mshd {
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
         self.proc.wait_for_log(needle, timeout)
     }
+
+    /// Asserts that a client run against this mshd exited 0, showing its stderr and mshd's
+    /// log otherwise.
+    #[track_caller]
+    pub fn assert_ok(&self, out: &crate::Output) {
+        assert_eq!(
+            out.code(),
+            Some(0),
+            "stderr: {}\nlog:\n{}",
+            out.stderr,
+            self.log_text()
+        );
+    }
 }
 
 /// Makes a file's mode exactly `mode` (for strict_modes tests).

@@ -264,13 +264,7 @@ fn host_cert_setup(name: &str, principal: &str) -> Mshd {
 fn msh_keygen_host_cert_served_by_mshd_is_verified_by_openssh() {
     let d = host_cert_setup("cm-hostcert", "127.0.0.1");
     let out = run(d.ssh(&["-v"], "echo in"), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nlog:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "in\n");
     assert!(
         out.stderr

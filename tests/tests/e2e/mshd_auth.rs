@@ -80,13 +80,7 @@ fn garbage_line_is_skipped_with_its_line_number_and_the_file_is_untouched() {
         .modified()
         .unwrap();
     let out = run(d.ssh(&[], "echo in"), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nlog:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "in\n");
     let log = d.wait_for_log("accepted publickey", LOG);
     let at = format!("{}:3", d.authorized_keys.display());
@@ -418,13 +412,7 @@ fn user_certificate_from_a_trusted_ca_logs_in_and_bad_ones_are_refused() {
         &["-z", "42", "-V", "-5m:+1h"],
     );
     let out = run(d.ssh(&[], "echo in"), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nlog:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "in\n");
     let ca_fp = fingerprint_of(&d.dir.join("user_ca.pub"));
     let log = d.wait_for_log("accepted publickey", LOG);
@@ -473,13 +461,7 @@ fn cert_authority_line_with_principals_and_force_command() {
         &["-O", "force-command=echo forced-by-cert"],
     );
     let out = run(d.ssh(&[], "echo asked"), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nlog:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "forced-by-cert\n");
     // A principal not in principals= is refused.
     sign(&ca, &key_pub, "dev-cert", "dev", &[]);
@@ -513,13 +495,7 @@ fn authorized_principals_file_maps_certificate_principals_to_the_user() {
     let key_pub = d.dir.join("id_ed25519.pub");
     sign(&ca, &key_pub, "team", "ops-team", &[]);
     let out = run(d.ssh(&[], "echo in"), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nlog:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     // The user's own name is not enough once a principals file exists.
     sign(&ca, &key_pub, "self", &d.user, &[]);
     let out = run(d.ssh(&[], "echo in"), b"", T);
@@ -610,13 +586,7 @@ fn host_certificate_is_presented_and_verified_by_openssh() {
     )
     .unwrap();
     let out = run(d.ssh(&["-v"], "echo in"), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nlog:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "in\n");
     assert!(out.stderr.contains("ED25519-CERT"), "{}", out.stderr);
 }

@@ -4,12 +4,19 @@
 
 use std::time::Duration;
 
-use msh_tests::mshd::Mshd;
+use msh_tests::mshd::{Mshd, MshdBuilder};
 use msh_tests::users::{require_root, TestUser};
 use msh_tests::*;
 
 const T: Duration = Duration::from_secs(30);
 const LOG: Duration = Duration::from_secs(5);
+
+/// mshd reading each user's own `~/.ssh/authorized_keys` (the fixture's file is not used).
+fn home_keys_mshd(name: &str) -> MshdBuilder {
+    Mshd::builder(name)
+        .use_config_authorized_keys()
+        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+}
 
 #[test]
 fn root_mode_session_runs_as_the_user() {
@@ -17,10 +24,7 @@ fn root_mode_session_runs_as_the_user() {
         return;
     }
     let u = TestUser::with_extra_group();
-    let d = Mshd::builder("root-mode")
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
-        .start();
+    let d = home_keys_mshd("root-mode").start();
     u.write_authorized_keys(&format!("{}\n", d.client_public));
     let out = run(
         d.ssh_as(
@@ -31,13 +35,7 @@ fn root_mode_session_runs_as_the_user() {
         b"",
         T,
     );
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nlog:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     let text = out.stdout_str();
     let lines: Vec<&str> = text.lines().collect();
     let (extra_name, extra_gid) = u.extra_group.clone().unwrap();
@@ -101,10 +99,7 @@ fn root_mode_key_of_one_user_does_not_open_another() {
     }
     let a = TestUser::new();
     let b = TestUser::new();
-    let d = Mshd::builder("root-two-users")
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
-        .start();
+    let d = home_keys_mshd("root-two-users").start();
     a.write_authorized_keys(&format!("{}\n", d.client_public));
     b.write_authorized_keys("");
     let out = run(d.ssh_as(&b.name, &[], "id -un"), b"", T);
@@ -120,9 +115,7 @@ fn allow_users_limits_who_may_log_in() {
         return;
     }
     let a = TestUser::new();
-    let d = Mshd::builder("root-allow")
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+    let d = home_keys_mshd("root-allow")
         .toml("allow_users = [\"nobody-else\"]")
         .start();
     a.write_authorized_keys(&format!("{}\n", d.client_public));
@@ -140,13 +133,7 @@ fn unprivileged_mshd_serves_only_its_own_user() {
     let d = Mshd::builder("unpriv").run_as(&u.name).start();
     d.wait_for_log("unprivileged mode", LOG);
     let out = run(d.ssh_as(&u.name, &[], "id -un; echo $HOME"), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nlog:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     assert_eq!(
         out.stdout_str(),
         format!("{}\n{}\n", u.name, u.home.display())
@@ -169,10 +156,7 @@ fn root_mode_reads_only_authorized_keys_the_user_could_read() {
         return;
     }
     let u = TestUser::new();
-    let d = Mshd::builder("root-unreadable")
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
-        .start();
+    let d = home_keys_mshd("root-unreadable").start();
     // A root-only file (0600 root, like /etc/shadow) holding the key, linked from the
     // user's home: strict_modes allows root-owned files, but the user cannot read it.
     let secret = d
