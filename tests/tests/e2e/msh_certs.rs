@@ -406,6 +406,24 @@ fn expired_host_certificate_is_refused_even_with_pinned_ca() {
     assert_refused(&out, &["certificate expired at"], "pinned CA, expired cert");
 }
 
+/// Makes the fixture's known_hosts know mshd only by a fresh ECDSA key `old_ecdsa` (mshd
+/// proves itself with ed25519); returns the file's text.
+fn known_by_old_ecdsa(d: &Mshd) -> String {
+    let mut c = cmd(
+        tool("ssh-keygen"),
+        ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f"],
+    );
+    c.arg(d.dir.join("old_ecdsa"));
+    assert!(run(c, b"", T).status.success());
+    let text = format!(
+        "[127.0.0.1]:{} {}\n",
+        d.port,
+        public_line(&d.dir.join("old_ecdsa.pub"))
+    );
+    std::fs::write(&d.known_hosts, &text).unwrap();
+    text
+}
+
 /// A host known only with a key of another type, now presenting a new type, is a changed
 /// identity: accept-new does not record it; the message names the known line and the fix.
 #[test]
@@ -461,18 +479,7 @@ fn host_known_with_another_key_type_is_not_silently_recorded() {
 
     // mshd (ed25519 host key) known by an ECDSA key.
     let d = Mshd::start("mc-othertype-mshd");
-    let mut c = cmd(
-        tool("ssh-keygen"),
-        ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f"],
-    );
-    c.arg(d.dir.join("old_ecdsa"));
-    assert!(run(c, b"", T).status.success());
-    let text = format!(
-        "[127.0.0.1]:{} {}\n",
-        d.port,
-        public_line(&d.dir.join("old_ecdsa.pub"))
-    );
-    std::fs::write(&d.known_hosts, &text).unwrap();
+    let text = known_by_old_ecdsa(&d);
     let out = run(
         msh(
             &d.dir,
@@ -857,18 +864,7 @@ fn rsa_user_certificate_is_offered_with_a_warning_about_sha1() {
 fn ask_warns_before_accepting_a_new_key_type() {
     use crate::msh_interactive::Tmux;
     let d = Mshd::start("mc-othertype-ask");
-    let mut c = cmd(
-        tool("ssh-keygen"),
-        ["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f"],
-    );
-    c.arg(d.dir.join("old_ecdsa"));
-    assert!(run(c, b"", T).status.success());
-    let old = format!(
-        "[127.0.0.1]:{} {}\n",
-        d.port,
-        public_line(&d.dir.join("old_ecdsa.pub"))
-    );
-    std::fs::write(&d.known_hosts, &old).unwrap();
+    let old = known_by_old_ecdsa(&d);
     let line = format!(
         "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
          -o GlobalKnownHostsFile=/dev/null 127.0.0.1 echo IN-$((20+1)); echo RC=$?",
