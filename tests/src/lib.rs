@@ -318,3 +318,21 @@ pub fn ssh_keygen_ed25519(dir: &TestDir, name: &str) -> PathBuf {
     assert!(out.status.success(), "ssh-keygen failed: {}", out.stderr);
     path
 }
+
+/// A 2048-bit RSA key pair `NAME`, `NAME.pub` in `dir` made by ssh-keygen (default comment).
+pub fn ssh_keygen_rsa(dir: &TestDir, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut c = cmd(
+        tool("ssh-keygen"),
+        ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"],
+    );
+    c.arg(&path);
+    let out = run(c, b"", Duration::from_secs(30));
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "ssh-keygen -t rsa failed: {}",
+        out.stderr
+    );
+    path
+}

@@ -931,26 +931,7 @@ fn rsa_host_key_and_rsa_user_key_use_sha2_signatures() {
             ],
         },
     );
-    let rsa = s.dir.join("id_rsa_user");
-    let out = run(
-        cmd(
-            tool("ssh-keygen"),
-            [
-                "-q",
-                "-t",
-                "rsa",
-                "-b",
-                "2048",
-                "-N",
-                "",
-                "-f",
-                rsa.to_str().unwrap(),
-            ],
-        ),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let rsa = ssh_keygen_rsa(&s.dir, "id_rsa_user");
     s.sshd.authorize(&rsa);
     let kh = s.dir.write(
         "rsa_known_hosts",
