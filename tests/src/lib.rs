@@ -111,6 +111,12 @@ pub fn writable_ancestor(path: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Drop for TestDir {
     fn drop(&mut self) {
         if std::env::var_os("MSH_KEEP_TEST_DIRS").is_none() {
@@ -308,30 +314,22 @@ pub fn is_root() -> bool {
 
 /// Generates an ed25519 key pair with OpenSSH's ssh-keygen at `dir/name` (mode 0600).
 pub fn ssh_keygen_ed25519(dir: &TestDir, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let mut c = cmd(
-        tool("ssh-keygen"),
-        ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"],
-    );
-    c.arg(&path);
-    let out = run(c, b"", Duration::from_secs(20));
-    assert!(out.status.success(), "ssh-keygen failed: {}", out.stderr);
-    path
+    ssh_keygen_key(dir, name, "ed25519")
 }
 
-/// A 2048-bit RSA key pair `NAME`, `NAME.pub` in `dir` made by ssh-keygen (default comment).
-pub fn ssh_keygen_rsa(dir: &TestDir, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let mut c = cmd(
-        tool("ssh-keygen"),
-        ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"],
-    );
-    c.arg(&path);
+/// A key pair of `kind` (`ed25519`, `ecdsa`, `rsa` with 2048 bits) made by ssh-keygen at
+/// `dir/name`, commented `name`, without a passphrase.
+pub fn ssh_keygen_key(dir: impl AsRef<Path>, name: &str, kind: &str) -> PathBuf {
+    let path = dir.as_ref().join(name);
+    let mut c = cmd(tool("ssh-keygen"), ["-q", "-N", "", "-C", name, "-t", kind]);
+    if kind == "rsa" {
+        c.args(["-b", "2048"]);
+    }
+    c.arg("-f").arg(&path);
     let out = run(c, b"", Duration::from_secs(30));
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "ssh-keygen -t rsa failed: {}",
+    assert!(
+        out.status.success(),
+        "ssh-keygen -t {kind} failed: {}",
         out.stderr
     );
     path

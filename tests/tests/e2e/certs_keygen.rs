@@ -72,18 +72,6 @@ fn inspect_without_utc_tz(cert: &Path, tz: Option<&str>) -> String {
         .collect()
 }
 
-/// ssh-keygen key of `kind` (`ed25519`, `ecdsa`, `rsa`) at `dir/name`.
-fn ssh_keygen_key(dir: &TestDir, name: &str, kind: &str) -> PathBuf {
-    let path = dir.join(name);
-    let mut c = cmd(tool("ssh-keygen"), ["-q", "-N", "", "-C", name, "-t", kind]);
-    if kind == "rsa" {
-        c.args(["-b", "2048"]);
-    }
-    c.arg("-f").arg(&path);
-    assert!(run(c, b"", T).status.success());
-    path
-}
-
 fn pubfile(key: &Path) -> PathBuf {
     msh_common::keys::public_key_path(key)
 }

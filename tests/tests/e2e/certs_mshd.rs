@@ -792,23 +792,11 @@ fn revocation_after_a_login_refuses_the_next_one_without_restart() {
     assert_same_process(&s, pid);
 }
 
-/// ssh-keygen CA key of `kind` at `dir/name`.
-fn ca_key(dir: &Path, name: &str, kind: &str) -> PathBuf {
-    let path = dir.join(name);
-    let mut c = cmd(tool("ssh-keygen"), ["-q", "-N", "", "-C", name, "-t", kind]);
-    if kind == "rsa" {
-        c.args(["-b", "2048"]);
-    }
-    c.arg("-f").arg(&path);
-    assert!(run(c, b"", T).status.success());
-    path
-}
-
 #[test]
 fn certificates_from_rsa_and_ecdsa_cas_log_in() {
     let s = Setup::start("cm-ca-kinds");
     for kind in ["rsa", "ecdsa"] {
-        let ca = ca_key(&s.d.dir.path, &format!("{kind}_ca"), kind);
+        let ca = ssh_keygen_key(&s.d.dir, &format!("{kind}_ca"), kind);
         // trusted_user_ca_keys is read at each login: add the CA to the file mshd uses.
         let line = std::fs::read_to_string(msh_common::keys::public_key_path(&ca)).unwrap();
         let mut trusted = std::fs::read_to_string(s.ca_pub()).unwrap();

@@ -931,7 +931,7 @@ fn rsa_host_key_and_rsa_user_key_use_sha2_signatures() {
             ],
         },
     );
-    let rsa = ssh_keygen_rsa(&s.dir, "id_rsa_user");
+    let rsa = ssh_keygen_key(&s.dir, "id_rsa_user", "rsa");
     s.sshd.authorize(&rsa);
     let kh = s.dir.write(
         "rsa_known_hosts",

@@ -297,7 +297,7 @@ fn silent_connection_is_closed_after_login_grace_time() {
 #[test]
 fn rsa_with_sha1_signatures_is_refused_and_sha2_accepted() {
     let d = Mshd::start("rsa-sha1");
-    let rsa = ssh_keygen_rsa(&d.dir, "id_rsa");
+    let rsa = ssh_keygen_key(&d.dir, "id_rsa", "rsa");
     let line = std::fs::read_to_string(d.dir.join("id_rsa.pub")).unwrap();
     // authorized_keys is read at each login: adding a line needs no restart.
     let mut ak = std::fs::read_to_string(&d.authorized_keys).unwrap();
