@@ -20,7 +20,7 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -132,6 +132,16 @@ impl MshdBuilder {
     pub fn default_host_key(mut self) -> Self {
         self.pass_host_key = false;
         self
+    }
+
+    /// Serves host key `key` (`--host-key`) with the host certificate `cert`
+    /// (`host_certificates`); `host_key`/`host_public`/`known_hosts` then describe a key mshd
+    /// does not use, as with [`MshdBuilder::default_host_key`].
+    pub fn host_key_with_certificate(self, key: &Path, cert: &Path) -> Self {
+        self.default_host_key()
+            .arg("--host-key")
+            .arg(&key.display().to_string())
+            .toml(&format!("host_certificates = [\"{}\"]", cert.display()))
     }
 
     /// Writes the audit log to `<dir>/audit.jsonl` (`--audit-log`); read it with

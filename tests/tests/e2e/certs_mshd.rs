@@ -245,10 +245,7 @@ fn host_cert_setup(name: &str, principal: &str) -> Mshd {
     assert!(cert.exists());
     let d = Mshd::builder(name)
         .dir(dir)
-        .default_host_key()
-        .arg("--host-key")
-        .arg(hk.to_str().unwrap())
-        .toml(&format!("host_certificates = [\"{}\"]", cert.display()))
+        .host_key_with_certificate(&hk, &cert)
         .start();
     d.wait_for_log("host certificate", LOG);
     let ca_line = std::fs::read_to_string(d.dir.join("host_ca.pub")).unwrap();
@@ -299,10 +296,7 @@ fn expired_and_expiring_host_certs_are_warned_about_at_start_and_on_sighup() {
     let cert = dir.join("cert_host_key-cert.pub");
     let d = Mshd::builder("cm-hostcert-expiry")
         .dir(dir)
-        .default_host_key()
-        .arg("--host-key")
-        .arg(hk.to_str().unwrap())
-        .toml(&format!("host_certificates = [\"{}\"]", cert.display()))
+        .host_key_with_certificate(&hk, &cert)
         .start();
     let log = d.wait_for_log("expired at 2020-02-01 00:00:00 UTC", LOG);
     let line = log

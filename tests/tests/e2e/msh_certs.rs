@@ -57,6 +57,11 @@ fn msh(dir: &TestDir, port: u16, user: &str, kh: &Path, key: &Path, extra: &[&st
     c
 }
 
+/// msh (see `msh`) run against OpenSSH's `sshd`.
+fn sshd_login(dir: &TestDir, sshd: &Sshd, kh: &Path, key: &Path, extra: &[&str]) -> Output {
+    run(msh(dir, sshd.port, &sshd.user, kh, key, extra), b"", T)
+}
+
 fn assert_ok(out: &Output, what: &str) {
     assert_eq!(out.code(), Some(0), "{what}: stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ok\n", "{what}: stderr: {}", out.stderr);
@@ -101,10 +106,7 @@ impl HostCert {
     fn serve(dir: TestDir, name: &str, hk: &Path, cert: &Path) -> HostCert {
         let d = Mshd::builder(name)
             .dir(dir)
-            .default_host_key()
-            .arg("--host-key")
-            .arg(hk.to_str().unwrap())
-            .toml(&format!("host_certificates = [\"{}\"]", cert.display()))
+            .host_key_with_certificate(hk, cert)
             .start();
         d.wait_for_log("host certificate", LOG);
         std::fs::write(&d.known_hosts, "").unwrap();
@@ -126,15 +128,7 @@ impl HostCert {
     }
 
     fn msh(&self, extra: &[&str]) -> Output {
-        let c = msh(
-            &self.d.dir,
-            self.d.port,
-            &self.d.user,
-            &self.d.known_hosts,
-            &self.d.client_key,
-            extra,
-        );
-        run(c, b"", T)
+        mshd_login(&self.d, extra)
     }
 
     fn known_hosts_text(&self) -> String {
@@ -181,7 +175,7 @@ fn sshd_host_certificate_accepted_via_cert_authority_and_not_recorded() {
         public_line(&dir.join("host_ca.pub"))
     );
     let kh = dir.write("known_hosts", &ca_line, 0o644);
-    let out = run(msh(&dir, sshd.port, &sshd.user, &kh, &id, &["-v"]), b"", T);
+    let out = sshd_login(&dir, &sshd, &kh, &id, &["-v"]);
     assert_ok(&out, "sshd host certificate via @cert-authority");
     assert!(
         out.stderr.contains("accepted via @cert-authority"),
@@ -194,17 +188,12 @@ fn sshd_host_certificate_accepted_via_cert_authority_and_not_recorded() {
         "a host accepted through its CA is never written to known_hosts"
     );
     // accept-new does not record it either.
-    let out = run(
-        msh(
-            &dir,
-            sshd.port,
-            &sshd.user,
-            &kh,
-            &id,
-            &["-o", "StrictHostKeyChecking=accept-new"],
-        ),
-        b"",
-        T,
+    let out = sshd_login(
+        &dir,
+        &sshd,
+        &kh,
+        &id,
+        &["-o", "StrictHostKeyChecking=accept-new"],
     );
     assert_ok(&out, "accept-new with a CA-signed host");
     assert_eq!(std::fs::read_to_string(&kh).unwrap(), ca_line);
@@ -293,7 +282,7 @@ fn user_certificate_served_as_host_certificate_by_sshd_is_refused() {
         ),
         0o644,
     );
-    let out = run(msh(&dir, sshd.port, &sshd.user, &kh, &id, &[]), b"", T);
+    let out = sshd_login(&dir, &sshd, &kh, &id, &[]);
     assert_refused(
         &out,
         &["user certificate offered as host certificate"],
@@ -448,17 +437,12 @@ fn host_known_with_another_key_type_is_not_silently_recorded() {
     );
     let kh = dir.write("known_hosts", &text, 0o644);
     let ecdsa_fp = fingerprint_of(&sshd.host_key("ecdsa").public_path);
-    let out = run(
-        msh(
-            &dir,
-            sshd.port,
-            &sshd.user,
-            &kh,
-            &id,
-            &["-o", "StrictHostKeyChecking=accept-new"],
-        ),
-        b"",
-        T,
+    let out = sshd_login(
+        &dir,
+        &sshd,
+        &kh,
+        &id,
+        &["-o", "StrictHostKeyChecking=accept-new"],
     );
     assert_refused(
         &out,
@@ -480,18 +464,7 @@ fn host_known_with_another_key_type_is_not_silently_recorded() {
     // mshd (ed25519 host key) known by an ECDSA key.
     let d = Mshd::start("mc-othertype-mshd");
     let text = known_by_old_ecdsa(&d);
-    let out = run(
-        msh(
-            &d.dir,
-            d.port,
-            &d.user,
-            &d.known_hosts,
-            &d.client_key,
-            &["-o", "StrictHostKeyChecking=accept-new"],
-        ),
-        b"",
-        T,
-    );
+    let out = mshd_login(&d, &["-o", "StrictHostKeyChecking=accept-new"]);
     assert_refused(
         &out,
         &[
@@ -652,7 +625,7 @@ fn user_certificate_logs_in_to_openssh_sshd() {
     let id = ssh_keygen_ed25519(&dir, "id_user");
     // Not in authorized_keys: only the certificate can get in.
     let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
-    let out = run(msh(&dir, sshd.port, &sshd.user, &kh, &id, &[]), b"", T);
+    let out = sshd_login(&dir, &sshd, &kh, &id, &[]);
     assert_refused(&out, &["permission denied (publickey)"], "no cert to sshd");
     ssh_sign(
         &ca,
@@ -661,7 +634,7 @@ fn user_certificate_logs_in_to_openssh_sshd() {
         false,
         "-5m:+1d",
     );
-    let out = run(msh(&dir, sshd.port, &sshd.user, &kh, &id, &[]), b"", T);
+    let out = sshd_login(&dir, &sshd, &kh, &id, &[]);
     assert_ok(&out, "KEY-cert.pub to sshd");
     let log = sshd.log();
     assert!(
@@ -792,7 +765,7 @@ fn ecdsa_host_certificate_from_sshd() {
         ),
         0o644,
     );
-    let out = run(msh(&dir, sshd.port, &sshd.user, &kh, &id, &["-v"]), b"", T);
+    let out = sshd_login(&dir, &sshd, &kh, &id, &["-v"]);
     assert_ok(&out, "ECDSA host cert");
     assert!(
         out.stderr.contains("accepted via @cert-authority"),
@@ -836,11 +809,7 @@ fn rsa_user_certificate_is_offered_with_a_warning_about_sha1() {
         "-5m:+2d",
     );
     let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
-    let out = run(
-        msh(&dir, sshd.port, &sshd.user, &kh, &dir.join("id_rsa"), &[]),
-        b"",
-        T,
-    );
+    let out = sshd_login(&dir, &sshd, &kh, &dir.join("id_rsa"), &[]);
     assert_refused(
         &out,
         &[

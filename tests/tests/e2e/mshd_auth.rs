@@ -550,13 +550,7 @@ fn host_certificate_is_presented_and_verified_by_openssh() {
     );
     let d = Mshd::builder("host-cert")
         .dir(dir)
-        .default_host_key()
-        .arg("--host-key")
-        .arg(hk.to_str().unwrap())
-        .toml(&format!(
-            "host_certificates = [\"{}\"]",
-            d_path(&hk, "-cert.pub")
-        ))
+        .host_key_with_certificate(&hk, std::path::Path::new(&d_path(&hk, "-cert.pub")))
         .start();
     d.wait_for_log("host certificate", LOG);
     // known_hosts trusts only the CA: the connection works only if mshd presents the cert.
