@@ -317,6 +317,18 @@ pub fn ssh_keygen_ed25519(dir: &TestDir, name: &str) -> PathBuf {
     ssh_keygen_key(dir, name, "ed25519")
 }
 
+/// `ssh-keygen -s CA -I ID -n PRINCIPALS EXTRA... KEY.pub`: OpenSSH signs a certificate,
+/// written as `KEY-cert.pub`.
+pub fn ssh_keygen_sign(ca: &Path, key_pub: &Path, id: &str, principals: &str, extra: &[&str]) {
+    let mut c = cmd(tool("ssh-keygen"), ["-q", "-s"]);
+    c.arg(ca)
+        .args(["-I", id, "-n", principals])
+        .args(extra)
+        .arg(key_pub);
+    let out = run(c, b"", Duration::from_secs(30));
+    assert!(out.status.success(), "ssh-keygen -s failed: {}", out.stderr);
+}
+
 /// A key pair of `kind` (`ed25519`, `ecdsa`, `rsa` with 2048 bits) made by ssh-keygen at
 /// `dir/name`, commented `name`, without a passphrase.
 pub fn ssh_keygen_key(dir: impl AsRef<Path>, name: &str, kind: &str) -> PathBuf {

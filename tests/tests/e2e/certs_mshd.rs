@@ -41,17 +41,6 @@ fn msh_sign(ca: &Path, key_pub: &Path, id: &str, principals: &str, extra: &[&str
     msh_keygen(&args, &[key_pub]);
 }
 
-/// `ssh-keygen -s CA -I ID -n P EXTRA... KEY.pub` (the oracle).
-fn ssh_sign(ca: &Path, key_pub: &Path, id: &str, principals: &str, extra: &[&str]) {
-    let mut c = cmd(tool("ssh-keygen"), ["-q", "-s"]);
-    c.arg(ca)
-        .args(["-I", id, "-n", principals])
-        .args(extra)
-        .arg(key_pub);
-    let out = run(c, b"", T);
-    assert!(out.status.success(), "ssh-keygen -s failed: {}", out.stderr);
-}
-
 /// mshd trusting one user CA, with an empty authorized_keys (only certificates get in) and
 /// an audit log.
 struct Setup {
@@ -187,7 +176,7 @@ fn ca_fingerprint(s: &Setup) -> String {
 #[test]
 fn ssh_keygen_user_cert_logs_in_beside_the_key_and_as_certificate_file() {
     let s = Setup::start("cm-interop-user");
-    ssh_sign(
+    ssh_keygen_sign(
         &s.ca,
         &s.key_pub,
         "from-ssh-keygen",
@@ -491,7 +480,7 @@ fn wrong_principal_and_host_cert_as_user_cert_are_refused() {
 #[test]
 fn unknown_critical_option_and_source_address_mismatch_are_refused() {
     let s = Setup::start("cm-critical");
-    ssh_sign(
+    ssh_keygen_sign(
         &s.ca,
         &s.key_pub,
         "crit",

@@ -20,14 +20,12 @@ const LOG: Duration = Duration::from_secs(10);
 
 /// `ssh-keygen -s CA -I ID -n PRINCIPALS [-h] -V VALIDITY KEY.pub` → `KEY-cert.pub`.
 fn ssh_sign(ca: &Path, key_pub: &Path, principals: &str, host: bool, validity: &str) -> PathBuf {
-    let mut c = cmd(tool("ssh-keygen"), ["-q", "-s"]);
-    c.arg(ca).args(["-I", "msh-certs-test", "-n", principals]);
-    if host {
-        c.arg("-h");
-    }
-    c.args(["-V", validity]).arg(key_pub);
-    let out = run(c, b"", T);
-    assert!(out.status.success(), "ssh-keygen -s failed: {}", out.stderr);
+    let extra: &[&str] = if host {
+        &["-h", "-V", validity]
+    } else {
+        &["-V", validity]
+    };
+    ssh_keygen_sign(ca, key_pub, "msh-certs-test", principals, extra);
     msh_common::certs::cert_path(key_pub)
 }
 

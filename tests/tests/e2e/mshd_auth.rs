@@ -349,22 +349,6 @@ fn missing_configured_host_key_is_generated_once_then_reused() {
 }
 
 /// Signs `key_pub` with `ca` using ssh-keygen (the oracle), writing `KEY-cert.pub`.
-fn sign(
-    ca: &std::path::Path,
-    key_pub: &std::path::Path,
-    id: &str,
-    principals: &str,
-    extra: &[&str],
-) {
-    let mut c = cmd(tool("ssh-keygen"), ["-q", "-s"]);
-    c.arg(ca)
-        .args(["-I", id, "-n", principals])
-        .args(extra)
-        .arg(key_pub);
-    let out = run(c, b"", T);
-    assert!(out.status.success(), "ssh-keygen -s failed: {}", out.stderr);
-}
-
 fn public_line(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_string()
 }
@@ -385,7 +369,7 @@ fn user_certificate_from_a_trusted_ca_logs_in_and_bad_ones_are_refused() {
     let key_pub = d.dir.join("id_ed25519.pub");
     let cert = d.dir.join("id_ed25519-cert.pub");
 
-    sign(
+    ssh_keygen_sign(
         &ca,
         &key_pub,
         "alice-laptop",
@@ -403,13 +387,13 @@ fn user_certificate_from_a_trusted_ca_logs_in_and_bad_ones_are_refused() {
     );
 
     // Principal that is not the user.
-    sign(&ca, &key_pub, "bob", "someone-else", &[]);
+    ssh_keygen_sign(&ca, &key_pub, "bob", "someone-else", &[]);
     let out = run(d.ssh(&[], "echo in"), b"", T);
     assert_eq!(out.code(), Some(255));
     d.wait_for_log("not in certificate principals", LOG);
 
     // Expired.
-    sign(&ca, &key_pub, "old", &d.user, &["-V", "20200101:20200201"]);
+    ssh_keygen_sign(&ca, &key_pub, "old", &d.user, &["-V", "20200101:20200201"]);
     let out = run(d.ssh(&[], "echo in"), b"", T);
     assert_eq!(out.code(), Some(255));
     // russh refuses a certificate outside its validity window before mshd's policy runs.
@@ -417,7 +401,7 @@ fn user_certificate_from_a_trusted_ca_logs_in_and_bad_ones_are_refused() {
 
     // Signed by a CA nobody trusts.
     let rogue = ssh_keygen_ed25519(&d.dir, "rogue_ca");
-    sign(&rogue, &key_pub, "rogue", &d.user, &[]);
+    ssh_keygen_sign(&rogue, &key_pub, "rogue", &d.user, &[]);
     let out = run(d.ssh(&[], "echo in"), b"", T);
     assert_eq!(out.code(), Some(255));
     d.wait_for_log("key id \"rogue\"", LOG);
@@ -434,7 +418,7 @@ fn cert_authority_line_with_principals_and_force_command() {
         .authorized_keys_contents(&format!("cert-authority,principals=\"ops\" {ca_line}\n"))
         .start();
     let key_pub = d.dir.join("id_ed25519.pub");
-    sign(
+    ssh_keygen_sign(
         &ca,
         &key_pub,
         "ops-cert",
@@ -445,7 +429,7 @@ fn cert_authority_line_with_principals_and_force_command() {
     d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "forced-by-cert\n");
     // A principal not in principals= is refused.
-    sign(&ca, &key_pub, "dev-cert", "dev", &[]);
+    ssh_keygen_sign(&ca, &key_pub, "dev-cert", "dev", &[]);
     let out = run(d.ssh(&[], "echo asked"), b"", T);
     assert_eq!(out.code(), Some(255));
     d.wait_for_log("not in principals=\"ops\"", LOG);
@@ -474,11 +458,11 @@ fn authorized_principals_file_maps_certificate_principals_to_the_user() {
     std::fs::write(&file, "# who may log in\nops-team\n").unwrap();
     msh_tests::mshd::set_mode(&file, 0o600);
     let key_pub = d.dir.join("id_ed25519.pub");
-    sign(&ca, &key_pub, "team", "ops-team", &[]);
+    ssh_keygen_sign(&ca, &key_pub, "team", "ops-team", &[]);
     let out = run(d.ssh(&[], "echo in"), b"", T);
     d.assert_ok(&out);
     // The user's own name is not enough once a principals file exists.
-    sign(&ca, &key_pub, "self", &d.user, &[]);
+    ssh_keygen_sign(&ca, &key_pub, "self", &d.user, &[]);
     let out = run(d.ssh(&[], "echo in"), b"", T);
     assert_eq!(out.code(), Some(255));
     d.wait_for_log("is authorized for", LOG);
@@ -505,7 +489,7 @@ fn revoked_keys_refuse_a_key_and_its_certificates() {
     let log = d.wait_for_log("is revoked", LOG);
     assert!(log.contains(&format!("{}:2", revoked.display())), "{log}");
     // A certificate of the revoked key is refused too.
-    sign(
+    ssh_keygen_sign(
         &ca,
         &d.dir.join("id_ed25519.pub"),
         "cert-of-revoked",
@@ -541,7 +525,7 @@ fn host_certificate_is_presented_and_verified_by_openssh() {
     let dir = TestDir::new("host-cert");
     let ca = ssh_keygen_ed25519(&dir, "host_ca");
     let hk = ssh_keygen_ed25519(&dir, "signed_host_key");
-    sign(
+    ssh_keygen_sign(
         &ca,
         &dir.join("signed_host_key.pub"),
         "host-cert",
