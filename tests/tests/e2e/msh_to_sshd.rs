@@ -81,6 +81,18 @@ impl Setup {
     pub fn name(&self) -> String {
         format!("[127.0.0.1]:{}", self.sshd.port)
     }
+
+    /// `ssh-keygen -F [127.0.0.1]:PORT -f KH`: what OpenSSH finds for this sshd in `kh`.
+    pub fn ssh_keygen_find(&self, kh: &Path) -> Output {
+        run(
+            cmd(
+                tool("ssh-keygen"),
+                ["-F", &self.name(), "-f", kh.to_str().unwrap()],
+            ),
+            b"",
+            T,
+        )
+    }
 }
 
 /// A different ed25519 public key line (`ssh-ed25519 AAAA...`), made by ssh-keygen.
@@ -175,14 +187,7 @@ fn accept_new_appends_a_line_that_ssh_keygen_finds() {
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ok\n");
     assert!(out.stderr.contains("Permanently added"), "{}", out.stderr);
-    let found = run(
-        cmd(
-            tool("ssh-keygen"),
-            ["-F", &s.name(), "-f", kh.to_str().unwrap()],
-        ),
-        b"",
-        T,
-    );
+    let found = s.ssh_keygen_find(&kh);
     assert_eq!(
         found.code(),
         Some(0),
@@ -228,14 +233,7 @@ fn accept_new_with_hash_known_hosts_writes_a_hashed_line() {
     let text = std::fs::read_to_string(&kh).unwrap();
     assert!(text.starts_with("|1|"), "{text}");
     assert!(!text.contains("127.0.0.1"), "{text}");
-    let found = run(
-        cmd(
-            tool("ssh-keygen"),
-            ["-F", &s.name(), "-f", kh.to_str().unwrap()],
-        ),
-        b"",
-        T,
-    );
+    let found = s.ssh_keygen_find(&kh);
     assert_eq!(found.code(), Some(0), "{}", found.stderr);
 }
 
