@@ -329,6 +329,25 @@ pub fn ssh_keygen_sign(ca: &Path, key_pub: &Path, id: &str, principals: &str, ex
     assert!(out.status.success(), "ssh-keygen -s failed: {}", out.stderr);
 }
 
+/// An `ssh-agent -D -a DIR/agent.sock` (log in `DIR/agent.log`), once its socket exists
+/// (up to 10 s); the agent process and the socket path.
+pub fn start_ssh_agent(dir: &Path) -> (Proc, PathBuf) {
+    let sock = dir.join("agent.sock");
+    let mut c = cmd(tool("ssh-agent"), ["-D", "-a"]);
+    c.arg(&sock);
+    let agent = Proc::spawn("ssh-agent", c, &dir.join("agent.log"));
+    let start = Instant::now();
+    while !sock.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "ssh-agent made no socket {}",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (agent, sock)
+}
+
 /// A key pair of `kind` (`ed25519`, `ecdsa`, `rsa` with 2048 bits) made by ssh-keygen at
 /// `dir/name`, commented `name`, without a passphrase.
 pub fn ssh_keygen_key(dir: impl AsRef<Path>, name: &str, kind: &str) -> PathBuf {

@@ -426,19 +426,7 @@ fn wrong_principal_and_host_cert_as_user_cert_are_refused() {
     // OpenSSH's ssh never offers a host certificate from a file ("not a user certificate"),
     // but it does offer one held by an agent: that is how it reaches mshd here.
     msh_sign(&s.ca, &s.key_pub, "a-host", &s.d.user, &["--host"]);
-    let sock = s.d.dir.join("agent.sock");
-    let mut c = cmd(tool("ssh-agent"), ["-D", "-a"]);
-    c.arg(&sock);
-    let _agent = Proc::spawn("ssh-agent", c, &s.d.dir.join("agent.log"));
-    let start = Instant::now();
-    while !sock.exists() {
-        assert!(
-            start.elapsed() < LOG,
-            "ssh-agent made no socket {}",
-            sock.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_agent, sock) = start_ssh_agent(&s.d.dir.path);
     let mut add = cmd(tool("ssh-add"), [&s.d.client_key]);
     add.env("SSH_AUTH_SOCK", &sock);
     let out = run(add, b"", T);

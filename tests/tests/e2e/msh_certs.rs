@@ -642,23 +642,6 @@ fn user_certificate_logs_in_to_openssh_sshd() {
 }
 
 /// Starts `ssh-agent -D -a SOCK` in `dir`; returns the process and the socket.
-fn start_agent(dir: &Path) -> (Proc, PathBuf) {
-    let sock = dir.join("agent.sock");
-    let mut c = cmd(tool("ssh-agent"), ["-D", "-a"]);
-    c.arg(&sock);
-    let agent = Proc::spawn("ssh-agent", c, &dir.join("agent.log"));
-    let start = std::time::Instant::now();
-    while !sock.exists() {
-        assert!(
-            start.elapsed() < LOG,
-            "ssh-agent made no socket {}",
-            sock.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (agent, sock)
-}
-
 fn ssh_add(sock: &Path, args: &[&Path]) -> Output {
     let mut c = Command::new(tool("ssh-add"));
     c.args(args).env("SSH_AUTH_SOCK", sock);
@@ -677,7 +660,7 @@ fn user_certificate_held_by_ssh_agent() {
         false,
         "-5m:+1d",
     );
-    let (_agent, sock) = start_agent(&d.dir.path);
+    let (_agent, sock) = start_ssh_agent(&d.dir.path);
     // ssh-add loads KEY-cert.pub with KEY: the agent holds the certificate itself.
     let out = ssh_add(&sock, &[&d.client_key]);
     assert!(out.stderr.contains("Certificate added"), "{}", out.stderr);

@@ -547,19 +547,7 @@ fn unauthorized_key_fails_with_one_line_listing_keys() {
 #[test]
 fn ssh_agent_key_logs_in_without_identity_files() {
     let s = setup("msh-sshd-agent");
-    let sock = s.dir.join("agent.sock");
-    let mut c = cmd(tool("ssh-agent"), ["-D", "-a"]);
-    c.arg(&sock);
-    let _agent = Proc::spawn("ssh-agent", c, &s.dir.join("agent.log"));
-    let start = Instant::now();
-    while !sock.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "ssh-agent did not create {}",
-            sock.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_agent, sock) = start_ssh_agent(&s.dir.path);
     let mut add = cmd(tool("ssh-add"), [s.id.as_os_str()]);
     add.env("SSH_AUTH_SOCK", &sock);
     let out = run(add, b"", T);
