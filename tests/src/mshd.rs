@@ -134,6 +134,14 @@ impl MshdBuilder {
         self
     }
 
+    /// Trusts the user CA whose private key is `ca` (`trusted_user_ca_keys = ["CA.pub"]`).
+    pub fn trusted_user_ca(self, ca: &Path) -> Self {
+        self.toml(&format!(
+            "trusted_user_ca_keys = [\"{}.pub\"]",
+            ca.display()
+        ))
+    }
+
     /// Serves host key `key` (`--host-key`) with the host certificate `cert`
     /// (`host_certificates`); `host_key`/`host_public`/`known_hosts` then describe a key mshd
     /// does not use, as with [`MshdBuilder::default_host_key`].

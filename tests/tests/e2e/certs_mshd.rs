@@ -65,10 +65,7 @@ impl Setup {
             .authorized_keys_contents("")
             .arg("--audit-log")
             .arg(audit.to_str().unwrap())
-            .toml(&format!(
-                "trusted_user_ca_keys = [\"{}.pub\"]",
-                ca.display()
-            ));
+            .trusted_user_ca(&ca);
         if let Some(list) = revoked {
             b = b.toml(&format!("revoked_keys = \"{}\"", list.display()));
         }

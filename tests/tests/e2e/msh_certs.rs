@@ -482,10 +482,7 @@ fn user_ca_mshd(name: &str) -> (Mshd, PathBuf) {
     let d = Mshd::builder(name)
         .dir(dir)
         .authorized_keys_contents("")
-        .toml(&format!(
-            "trusted_user_ca_keys = [\"{}.pub\"]",
-            ca.display()
-        ))
+        .trusted_user_ca(&ca)
         .start();
     (d, ca)
 }

@@ -361,10 +361,7 @@ fn user_certificate_from_a_trusted_ca_logs_in_and_bad_ones_are_refused() {
         .dir(dir)
         // The bare key is not authorized: only the certificate can get in.
         .authorized_keys_contents("")
-        .toml(&format!(
-            "trusted_user_ca_keys = [\"{}.pub\"]",
-            ca.display()
-        ))
+        .trusted_user_ca(&ca)
         .start();
     let key_pub = d.dir.join("id_ed25519.pub");
     let cert = d.dir.join("id_ed25519-cert.pub");
@@ -445,10 +442,7 @@ fn authorized_principals_file_maps_certificate_principals_to_the_user() {
     let d = Mshd::builder("cert-principals")
         .dir(dir)
         .authorized_keys_contents("")
-        .toml(&format!(
-            "trusted_user_ca_keys = [\"{}.pub\"]",
-            ca.display()
-        ))
+        .trusted_user_ca(&ca)
         .toml(&format!(
             "authorized_principals_file = \"{}\"",
             pattern.display()
@@ -476,10 +470,7 @@ fn revoked_keys_refuse_a_key_and_its_certificates() {
     let d = Mshd::builder("revoked")
         .dir(dir)
         .toml(&format!("revoked_keys = \"{}\"", revoked.display()))
-        .toml(&format!(
-            "trusted_user_ca_keys = [\"{}.pub\"]",
-            ca.display()
-        ))
+        .trusted_user_ca(&ca)
         .start();
     assert_eq!(run(d.ssh(&[], "echo in"), b"", T).code(), Some(0));
     // Read at each login: no restart needed.
