@@ -178,41 +178,25 @@ fn issue_refuses_what_ssh_keygen_refuses() {
         force_command: None,
         source_address: None,
     };
-    let err = certs::issue(
-        &ca,
-        &user,
-        &CertRequest {
-            source_address: Some("10.0.0.1/8".into()),
-            ..base.clone()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    // What `certs::issue` says when it refuses `req`.
+    let refused = |req: CertRequest| certs::issue(&ca, &user, &req).unwrap_err().to_string();
+    let err = refused(CertRequest {
+        source_address: Some("10.0.0.1/8".into()),
+        ..base.clone()
+    });
     assert!(err.contains("host bits set"), "{err}");
     assert!(!ssh_keygen_signs("source-address=10.0.0.1/8"));
-    let err = certs::issue(
-        &ca,
-        &user,
-        &CertRequest {
-            source_address: Some("*.example.com".into()),
-            ..base.clone()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let err = refused(CertRequest {
+        source_address: Some("*.example.com".into()),
+        ..base.clone()
+    });
     assert!(err.contains("not an address"), "{err}");
     assert!(!ssh_keygen_signs("source-address=*.example.com"));
-    let err = certs::issue(
-        &ca,
-        &user,
-        &CertRequest {
-            host: true,
-            force_command: Some("ls".into()),
-            ..base.clone()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let err = refused(CertRequest {
+        host: true,
+        force_command: Some("ls".into()),
+        ..base.clone()
+    });
     assert!(err.contains("user certificates only"), "{err}");
 }
 
