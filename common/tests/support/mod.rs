@@ -70,36 +70,13 @@ pub fn pub_path(p: &Path) -> PathBuf {
 
 /// A fresh key pair `DIR/NAME`, `DIR/NAME.pub` of type `ty`, commented NAME.
 pub fn key(dir: impl AsRef<Path>, name: &str, ty: &str) -> PathBuf {
-    let p = dir.as_ref().join(name);
-    ssh_keygen_ok(&[
-        "-q",
-        "-t",
-        ty,
-        "-N",
-        "",
-        "-C",
-        name,
-        "-f",
-        p.to_str().unwrap(),
-    ]);
-    p
+    new_key(dir.as_ref(), name, ty, name)
 }
 
 /// A fresh key pair `DIR/NAME` of type `ty` with no comment; its path and its public key line
 /// `type base64`.
 pub fn key_line(dir: impl AsRef<Path>, name: &str, ty: &str) -> (PathBuf, String) {
-    let path = dir.as_ref().join(name);
-    ssh_keygen_ok(&[
-        "-q",
-        "-t",
-        ty,
-        "-N",
-        "",
-        "-C",
-        "",
-        "-f",
-        path.to_str().unwrap(),
-    ]);
+    let path = new_key(dir.as_ref(), name, ty, "");
     let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
     let line = public
         .split_whitespace()
@@ -107,6 +84,22 @@ pub fn key_line(dir: impl AsRef<Path>, name: &str, ty: &str) -> (PathBuf, String
         .collect::<Vec<_>>()
         .join(" ");
     (path, line)
+}
+
+fn new_key(dir: &Path, name: &str, ty: &str, comment: &str) -> PathBuf {
+    let p = dir.join(name);
+    ssh_keygen_ok(&[
+        "-q",
+        "-t",
+        ty,
+        "-N",
+        "",
+        "-C",
+        comment,
+        "-f",
+        p.to_str().unwrap(),
+    ]);
+    p
 }
 
 /// Seconds since the epoch.
