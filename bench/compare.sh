@@ -57,7 +57,9 @@ ssh-keygen -q -t ed25519 -N '' -f "$dir/mshd_host_key" -C mshd-host
 
 # mshd
 mport=$(freeport)
-: > "$dir/mshd.toml"
+# The idle-session figure opens $idle connections at once from one address: raise the
+# unauthenticated-connection limits on both daemons alike (sshd gets MaxStartups below).
+printf 'max_startups = "200:30:300"\nper_source_max_startups = 0\n' > "$dir/mshd.toml"
 "$bin/mshd" --config "$dir/mshd.toml" --listen "127.0.0.1:$mport" --host-key "$dir/mshd_host_key" \
   --authorized-keys "$dir/authorized_keys" >"$dir/mshd.log" 2>&1 &
 mshd_pid=$!; pids+=("$mshd_pid")
