@@ -72,6 +72,17 @@ pub fn format_line(host: &str, port: u16, key: &PublicKey, hash: bool) -> Result
 /// key for the same name meanwhile, nothing is written. A symlinked file is updated at its
 /// target.
 pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -> Result<()> {
+    // `UserKnownHostsFile=/dev/null` is a common idiom. A device (or FIFO) must never be
+    // replaced by a temp-file rename, nor get a lock file beside it in /dev: write the line
+    // to it in place, as OpenSSH does (for /dev/null: nowhere).
+    if let Some(special) = existing_non_regular(path)? {
+        let line = format_line(host, port, key, hash)? + "\n";
+        return OpenOptions::new()
+            .append(true)
+            .open(&special)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(|e| Error::io(&special, e));
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -281,6 +292,14 @@ fn give_to(file: &File, path: &Path, owner: (u32, u32)) -> Result<()> {
 
 /// Takes the exclusive lock for `target` (released when the returned value is dropped).
 fn lock(target: &Path) -> Result<Flock<File>> {
+    // Every rewrite goes through here first: a device or FIFO is never rewritten (the rename
+    // would replace it) and gets no lock file beside it.
+    if existing_non_regular(target)?.is_some() {
+        return Err(Error::Invalid(format!(
+            "{} is not a regular file: refusing to rewrite it",
+            target.display()
+        )));
+    }
     let lock_path = with_suffix(target, ".lock");
     let mut file = open_lock_file(&lock_path)?;
     let started = Instant::now();
@@ -360,6 +379,16 @@ fn keep_old(target: &Path) -> Result<()> {
 /// Atomically replaces `target` with `contents`: temp file in the same directory, same mode
 /// and owner as `existing` (0600 and the directory's owner for a new file), fsync, rename,
 /// fsync directory.
+/// The resolved path when `path` exists and is not a regular file (a device such as
+/// /dev/null, a FIFO, a directory); None when it is a regular file or missing.
+fn existing_non_regular(path: &Path) -> Result<Option<PathBuf>> {
+    let target = resolve_symlink(path)?;
+    match std::fs::metadata(&target) {
+        Ok(m) if !m.is_file() => Ok(Some(target)),
+        _ => Ok(None),
+    }
+}
+
 fn replace_file(target: &Path, contents: &[u8], existing: Option<&Existing>) -> Result<()> {
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -600,5 +629,42 @@ mod tests {
                 HostKeyVerdict::Trusted { .. }
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod special_file_tests {
+    use super::*;
+
+    fn key() -> PublicKey {
+        PublicKey::from_openssh(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOqB0jruqSl0l+OPbCQJK8m++I23A2Bw0mBdpTDFYchl",
+        )
+        .unwrap()
+    }
+
+    // Regression: `UserKnownHostsFile=/dev/null` with accept-new, run as root, replaced the
+    // /dev/null device with a regular file (temp file renamed over it).
+    #[test]
+    fn append_to_dev_null_leaves_the_device_alone() {
+        use std::os::unix::fs::FileTypeExt as _;
+        append(Path::new("/dev/null"), "h", 2222, &key(), false).unwrap();
+        let m = std::fs::metadata("/dev/null").unwrap();
+        assert!(
+            m.file_type().is_char_device(),
+            "/dev/null is no longer a device"
+        );
+        assert!(!Path::new("/dev/null.lock").exists());
+    }
+
+    #[test]
+    fn rewrites_of_a_device_are_refused() {
+        use std::os::unix::fs::FileTypeExt as _;
+        let e = remove_host(Path::new("/dev/null"), "h", 22).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = hash_file(Path::new("/dev/null")).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let m = std::fs::metadata("/dev/null").unwrap();
+        assert!(m.file_type().is_char_device());
     }
 }

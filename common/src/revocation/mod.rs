@@ -288,6 +288,17 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// were added. A binary KRL at `path` is refused (update it with `ssh-keygen -k -u`), as is a
 /// list that does not parse (it would be rewritten with its errors).
 pub fn append_revoked(path: &Path, entries: &[Revokee]) -> Result<usize> {
+    // The rename below would replace a device, FIFO or symlink with a regular file.
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(Error::Invalid(format!(
+                "{} is not a regular file: refusing to rewrite it; give the path of the list \
+                 itself",
+                path.display()
+            )));
+        }
+        _ => {}
+    }
     let _lock = lock(path)?;
     let (old, mode) = match std::fs::read(path) {
         Ok(data) => {
