@@ -9,6 +9,7 @@ pub mod certs;
 pub mod error;
 pub mod keys;
 pub mod known_hosts;
+mod lockfile;
 pub mod pattern;
 pub mod perms;
 pub mod revocation;

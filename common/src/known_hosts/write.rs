@@ -18,12 +18,10 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use rand::RngCore as _;
 use russh::keys::PublicKey;
 
@@ -31,9 +29,6 @@ use super::parse::{parse_line, HASH_LEN};
 use super::verify::{entry_matches_name, hash_host_name};
 use super::{host_key_name, HostField, Line, Marker};
 use crate::{Error, Result};
-
-/// How long a writer waits for another writer's lock before giving up.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Mode of a known_hosts file msh creates (ssh creates them 0644; 0600 keeps the list of
 /// hosts a user visits private).
@@ -249,47 +244,6 @@ fn resolve_symlink(path: &Path) -> Result<PathBuf> {
     ))
 }
 
-/// Opens (creating if needed) the lock file for `target`. flock needs no write access, so an
-/// existing lock file is opened read-only. A new one gets the owner of its directory, so
-/// that root writing in a user's ~/.ssh does not leave a lock file the user cannot open.
-fn open_lock_file(lock_path: &Path) -> Result<File> {
-    match File::open(lock_path) {
-        Ok(f) => return Ok(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(lock_path, e)),
-    }
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(lock_path)
-        .map_err(|e| Error::io(lock_path, e))?;
-    let dir = lock_path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(m) = dir.and_then(|d| std::fs::metadata(d).ok()) {
-        give_to(&file, lock_path, (m.uid(), m.gid()))?;
-    }
-    Ok(file)
-}
-
-/// Makes `file` (at `path`) owned by `owner` (uid, gid) if it is not already. Only root can
-/// give a file away: for anyone else the refusal is expected and the file stays theirs,
-/// like a file ssh-keygen would write.
-fn give_to(file: &File, path: &Path, owner: (u32, u32)) -> Result<()> {
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if (meta.uid(), meta.gid()) == owner {
-        return Ok(());
-    }
-    match nix::unistd::fchown(
-        file,
-        Some(nix::unistd::Uid::from_raw(owner.0)),
-        Some(nix::unistd::Gid::from_raw(owner.1)),
-    ) {
-        Ok(()) | Err(Errno::EPERM) => Ok(()),
-        Err(errno) => Err(Error::io(path, std::io::Error::from(errno))),
-    }
-}
-
 /// Takes the exclusive lock for `target` (released when the returned value is dropped).
 fn lock(target: &Path) -> Result<Flock<File>> {
     // Every rewrite goes through here first: a device or FIFO is never rewritten (the rename
@@ -300,37 +254,7 @@ fn lock(target: &Path) -> Result<Flock<File>> {
             target.display()
         )));
     }
-    let lock_path = with_suffix(target, ".lock");
-    let mut file = open_lock_file(&lock_path)?;
-    let started = Instant::now();
-    loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(locked) => return Ok(locked),
-            Err((f, Errno::EWOULDBLOCK | Errno::EINTR)) if started.elapsed() < LOCK_TIMEOUT => {
-                file = f;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((_, Errno::EWOULDBLOCK)) => {
-                return Err(Error::Lock {
-                    path: lock_path,
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::WouldBlock,
-                        format!(
-                            "another process (msh or msh-keygen) has held it for {}s; \
-                             retry when it has finished",
-                            LOCK_TIMEOUT.as_secs()
-                        ),
-                    ),
-                })
-            }
-            Err((_, errno)) => {
-                return Err(Error::Lock {
-                    path: lock_path,
-                    source: std::io::Error::from(errno),
-                })
-            }
-        }
-    }
+    crate::lockfile::exclusive(target)
 }
 
 /// Reads `path` with its mode and owner; `None` when it does not exist.
@@ -439,7 +363,7 @@ fn write_temp(tmp: &Path, contents: &[u8], existing: Option<&Existing>) -> Resul
             .map(|m| (m.uid(), m.gid())),
     };
     if let Some(owner) = owner {
-        give_to(&f, tmp, owner)?;
+        crate::lockfile::give_to(&f, tmp, owner)?;
     }
     f.sync_all().map_err(io)
 }

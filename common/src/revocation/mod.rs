@@ -11,13 +11,9 @@ pub mod krl;
 pub mod text;
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
 use russh::keys::ssh_key::public::KeyData;
 use russh::keys::{Certificate, HashAlg, PublicKey};
 use sha1::Digest as _;
@@ -278,9 +274,6 @@ impl Revokee {
     }
 }
 
-/// How long `append_revoked` waits for another writer's lock.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Adds `entries` to the text revocation list at `path` (created 0644 if missing), under an
 /// exclusive lock on `PATH.lock`, by writing the new contents to a temporary file and
 /// renaming it over the list: sshd and mshd reading it concurrently see the old or the new
@@ -299,7 +292,7 @@ pub fn append_revoked(path: &Path, entries: &[Revokee]) -> Result<usize> {
         }
         _ => {}
     }
-    let _lock = lock(path)?;
+    let _lock = crate::lockfile::exclusive(path)?;
     let (old, mode) = match std::fs::read(path) {
         Ok(data) => {
             let mode = std::fs::metadata(path)
@@ -340,41 +333,4 @@ pub fn append_revoked(path: &Path, entries: &[Revokee]) -> Result<usize> {
         crate::keys::write_atomic(path, &contents, mode)?;
     }
     Ok(added)
-}
-
-/// Exclusive `flock` on `PATH.lock` (left in place: removing a lock file races with its next
-/// user), waiting up to `LOCK_TIMEOUT`.
-fn lock(path: &Path) -> Result<Flock<File>> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let lock_path = PathBuf::from(name);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| Error::Lock {
-            path: lock_path.clone(),
-            source: e,
-        })?;
-    let started = Instant::now();
-    loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(locked) => return Ok(locked),
-            Err((f, Errno::EWOULDBLOCK | Errno::EINTR)) if started.elapsed() < LOCK_TIMEOUT => {
-                file = f;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((_, errno)) => {
-                return Err(Error::Lock {
-                    path: lock_path,
-                    source: std::io::Error::other(format!(
-                        "{errno}; another msh-keygen may be holding it: retry when it has \
-                         finished"
-                    )),
-                })
-            }
-        }
-    }
 }
