@@ -360,6 +360,7 @@ async fn run_connection(
         channels: HashMap::new(),
         live: live.clone(),
         russh_task: None,
+        offered_algorithm: None,
     };
     let setup = tokio::time::timeout_at(deadline, russh::server::run_stream(cfg, stream, handler));
     let session = match setup.await {
@@ -524,6 +525,10 @@ pub struct Conn {
     live: LiveSessions,
     /// The tokio task russh runs this handler in (see crate::russh_watch).
     russh_task: Option<tokio::task::Id>,
+    /// The signature algorithm of the last offer (russh passes it only at the offer stage):
+    /// logs an RSA certificate login as the `rsa-sha2-512-cert-v01` it was, not as the
+    /// certificate's SHA-1 type name.
+    offered_algorithm: Option<russh::keys::Algorithm>,
 }
 
 impl Drop for Conn {
@@ -809,6 +814,7 @@ impl russh::server::Handler for Conn {
         // Only screens out keys that cannot succeed (see auth::screen_offer); acceptance is
         // decided in auth_publickey / auth_openssh_certificate after the signature verified.
         let key: PublicKey = offer.public_key.clone();
+        self.offered_algorithm = Some(offer.algorithm.clone());
         let settings = self.settings.clone();
         let own_uid = self.shared.own_uid;
         let peer_ip = self.peer.ip();
@@ -887,7 +893,12 @@ impl russh::server::Handler for Conn {
             cert: None,
         });
         let inner = PublicKey::new(cert.public_key().clone(), "");
-        let kt = cert.algorithm().to_certificate_type();
+        let kt = match self.offered_algorithm.take() {
+            Some(a @ russh::keys::Algorithm::Rsa { .. }) if cert.algorithm().is_rsa() => {
+                a.to_certificate_type()
+            }
+            _ => cert.algorithm().to_certificate_type(),
+        };
         Ok(self.conclude(user, &kt, &fingerprint(&inner), verdict))
     }
 

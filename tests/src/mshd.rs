@@ -3,7 +3,7 @@
 //! file, and a log (`-vv`). The test never touches the real ~/.ssh: the authorized_keys path
 //! is passed with `--authorized-keys` unless the test asks for config patterns instead.
 //!
-//! ```ignore
+//! ```text
 //! let d = Mshd::start("exec");                    // defaults: runs as the test's user
 //! let out = run(d.ssh(&["-T"], "echo hi"), b"", Duration::from_secs(20));
 //! assert_eq!(out.stdout_str(), "hi\n");

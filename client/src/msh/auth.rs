@@ -6,9 +6,12 @@
 //! User certificates: `FILE-cert.pub` beside each identity file and every `CertificateFile`
 //! are read at each run (so a renewed certificate is simply picked up) and offered, before
 //! the plain key, with the identity file whose key they certify. The agent's own
-//! certificates (ssh-add loads `KEY-cert.pub` with `KEY`) are offered too. A certificate file
-//! for a key held only by the agent is not: russh asks the agent to sign with the
-//! certificate blob, which ssh-agent refuses when it holds only the key. Expired (or not yet valid) certificates are skipped with a warning; one that
+//! certificates (ssh-add loads `KEY-cert.pub` with `KEY`) are offered too, and so is a
+//! certificate file whose key only the agent holds: the agent signs with the plain key (it
+//! would refuse a request naming a certificate it does not hold). Certificate logins sign
+//! through `CertSigner`, which lets RSA keys use rsa-sha2-512/256 (`rsa-sha2-512-cert-v01`);
+//! russh's own certificate method knows only SHA-1 `ssh-rsa-cert-v01`, which OpenSSH 8.8+
+//! refuses. Expired (or not yet valid) certificates are skipped with a warning; one that
 //! expires within a day is used with a warning.
 
 use std::path::{Path, PathBuf};
@@ -22,7 +25,11 @@ use msh_common::keys;
 use russh::client::{AuthResult, Handle};
 use russh::keys::agent::client::AgentClient;
 use russh::keys::agent::AgentIdentity;
+use russh::keys::ssh_key::private::KeypairData;
+use russh::keys::ssh_key::Signature;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use russh::{AgentAuthError, Signer};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::connect::Client;
 use crate::settings::Settings;
@@ -114,6 +121,33 @@ pub async fn authenticate(
                             continue;
                         }
                         let hash = hash_for(handle, &key, &mut rsa_hash).await;
+                        for (cert_path, cert) in certs_for(&cert_files, &key) {
+                            let label = format!("{} (key in ssh-agent)", cert_path.display());
+                            tracing::info!("offering certificate {label}");
+                            let mut signer = CertSigner::Agent {
+                                agent: &mut agent,
+                                key: key.clone(),
+                            };
+                            match handle
+                                .authenticate_certificate_with(
+                                    user,
+                                    cert.clone(),
+                                    hash,
+                                    &mut signer,
+                                )
+                                .await
+                            {
+                                Ok(AuthResult::Success) => {
+                                    tracing::info!("authenticated with certificate {label}");
+                                    return Ok(());
+                                }
+                                Ok(AuthResult::Failure { .. }) => {}
+                                Err(e) => {
+                                    tracing::warn!("agent could not sign for {label}: {e}")
+                                }
+                            }
+                            tried.push(label);
+                        }
                         let label = format!(
                             "agent:{} {} {comment}",
                             keys::key_type_label(&key),
@@ -148,23 +182,13 @@ pub async fn authenticate(
             continue;
         };
         let key = Arc::new(key);
+        let hash = hash_for(handle, key.public_key(), &mut rsa_hash).await;
         for (cert_path, cert) in certs_for(&cert_files, key.public_key()) {
             let label = cert_path.display().to_string();
-            if key.public_key().algorithm().is_rsa() {
-                // russh signs certificate logins without a hash choice: ssh-rsa-cert-v01
-                // with SHA-1, which OpenSSH 8.8+ refuses by default.
-                warn(
-                    settings,
-                    &format!(
-                        "certificate {label} is for an RSA key, which msh can sign only as \
-                         ssh-rsa-cert-v01 (SHA-1); servers that refuse SHA-1 (OpenSSH 8.8+) \
-                         will reject it: use an ed25519 or ECDSA key for certificates"
-                    ),
-                );
-            }
             tracing::info!("offering certificate {label} for {}", path.display());
+            let mut signer = CertSigner::<tokio::net::UnixStream>::Local(key.clone());
             let res = handle
-                .authenticate_openssh_cert(user, key.clone(), cert.clone())
+                .authenticate_certificate_with(user, cert.clone(), hash, &mut signer)
                 .await?;
             if res.success() {
                 tracing::info!("authenticated with certificate {label}");
@@ -172,7 +196,6 @@ pub async fn authenticate(
             }
             tried.push(label);
         }
-        let hash = hash_for(handle, key.public_key(), &mut rsa_hash).await;
         let label = path.display().to_string();
         tracing::info!(
             "offering {label} ({} {})",
@@ -199,6 +222,63 @@ pub async fn authenticate(
         "{user}@{}: permission denied (publickey); tried: {tried}",
         settings.host
     )
+}
+
+/// Signs a certificate login: with a private key loaded from a file, or by ssh-agent with
+/// the plain key the certificate certifies.
+enum CertSigner<'a, S: AsyncRead + AsyncWrite + Send + Unpin> {
+    Local(Arc<PrivateKey>),
+    Agent {
+        agent: &'a mut AgentClient<S>,
+        key: PublicKey,
+    },
+}
+
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> Signer for CertSigner<'_, S> {
+    type Error = AgentAuthError;
+
+    async fn auth_sign(
+        &mut self,
+        _cert: &AgentIdentity,
+        hash_alg: Option<HashAlg>,
+        to_sign: Vec<u8>,
+    ) -> Result<Vec<u8>, AgentAuthError> {
+        match self {
+            CertSigner::Local(key) => {
+                use russh::keys::ssh_key::encoding::Encode;
+                let sig = sign_local(key, hash_alg, &to_sign)?;
+                let blob = sig.encode_vec().map_err(ssh_key_error)?;
+                // The request ends with the signature blob as an SSH string.
+                let mut out = to_sign;
+                blob.as_slice().encode(&mut out).map_err(ssh_key_error)?;
+                Ok(out)
+            }
+            CertSigner::Agent { agent, key } => {
+                let id = AgentIdentity::PublicKey {
+                    key: key.clone(),
+                    comment: String::new(),
+                };
+                Ok(agent.sign_request(&id, hash_alg, to_sign).await?)
+            }
+        }
+    }
+}
+
+/// Signs with the key file's private key; RSA with the hash the server agreed to.
+fn sign_local(
+    key: &PrivateKey,
+    hash_alg: Option<HashAlg>,
+    data: &[u8],
+) -> Result<Signature, russh::keys::Error> {
+    use russh::keys::signature::Signer as _;
+    Ok(match key.key_data() {
+        KeypairData::Rsa(rsa) => (rsa, hash_alg).try_sign(data)?,
+        other => other.try_sign(data)?,
+    })
+}
+
+fn ssh_key_error(e: russh::keys::ssh_key::encoding::Error) -> russh::keys::Error {
+    russh::keys::Error::SshKey(e.into())
 }
 
 /// The certificates to offer: `FILE-cert.pub` beside each identity file, then the

@@ -700,6 +700,19 @@ fn user_certificate_held_by_ssh_agent() {
     // Without the certificate the agent's bare key is refused.
     let out = agent_msh(&[]);
     assert_refused(&out, &["permission denied (publickey)"], "agent key alone");
+    // The certificate given as a file while the agent holds only the key: the agent signs
+    // with the key, the certificate file is what the server sees.
+    let cf = format!("CertificateFile={}", moved.display());
+    let out = agent_msh(&["-o", &cf]);
+    assert_ok(&out, "CertificateFile with the key in ssh-agent");
+    assert!(
+        out.stderr.contains(&format!(
+            "authenticated with certificate {} (key in ssh-agent)",
+            moved.display()
+        )),
+        "{}",
+        out.stderr
+    );
 }
 
 /// An ECDSA host certificate is negotiated and checked as such (sshd offers only ECDSA).
@@ -757,10 +770,10 @@ fn ecdsa_host_certificate_from_sshd() {
     );
 }
 
-/// Known limitation (russh signs certificate logins as ssh-rsa-cert-v01, SHA-1): an RSA
-/// user certificate is still offered, but the user is told why OpenSSH refuses it.
+/// An RSA user certificate logs in with rsa-sha2-512 (`rsa-sha2-512-cert-v01`): to sshd,
+/// which refuses SHA-1 `ssh-rsa-cert-v01` by default, and to mshd.
 #[test]
-fn rsa_user_certificate_is_offered_with_a_warning_about_sha1() {
+fn rsa_user_certificate_signs_with_sha2_for_sshd_and_mshd() {
     let dir = TestDir::new("mc-rsa-user");
     let user_ca = ssh_keygen_ed25519(&dir, "user_ca");
     let sshd = Sshd::start_with(
@@ -779,6 +792,10 @@ fn rsa_user_certificate_is_offered_with_a_warning_about_sha1() {
     );
     c.arg(dir.join("id_rsa"));
     assert!(run(c, b"", T).status.success());
+    let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
+    // Not in authorized_keys: without the certificate the key is refused.
+    let out = sshd_login(&dir, &sshd, &kh, &dir.join("id_rsa"), &[]);
+    assert_refused(&out, &["permission denied (publickey)"], "RSA key alone");
     let cert = ssh_sign(
         &user_ca,
         &dir.join("id_rsa.pub"),
@@ -786,22 +803,67 @@ fn rsa_user_certificate_is_offered_with_a_warning_about_sha1() {
         false,
         "-5m:+2d",
     );
-    let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
-    let out = sshd_login(&dir, &sshd, &kh, &dir.join("id_rsa"), &[]);
-    assert_refused(
-        &out,
-        &[
-            &format!("certificate {} is for an RSA key", cert.display()),
-            "ssh-rsa-cert-v01 (SHA-1)",
-            "permission denied (publickey)",
-        ],
-        "RSA user certificate to OpenSSH",
+    let out = sshd_login(&dir, &sshd, &kh, &dir.join("id_rsa"), &["-v"]);
+    assert_ok(&out, "RSA user certificate to OpenSSH");
+    assert!(
+        out.stderr.contains(&format!(
+            "authenticated with certificate {}",
+            cert.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    let log = sshd.log();
+    assert!(
+        log.contains("Accepted publickey") && log.contains("RSA-CERT"),
+        "sshd accepted the RSA certificate: {log}"
     );
     assert!(
-        sshd.log()
-            .contains("ssh-rsa-cert-v01@openssh.com not in PubkeyAcceptedAlgorithms"),
-        "{}",
-        sshd.log()
+        !log.contains("not in PubkeyAcceptedAlgorithms"),
+        "no SHA-1 certificate signature was offered: {log}"
+    );
+
+    // The same kind of certificate into mshd, whose only way in is the CA.
+    let (d, ca) = user_ca_mshd("mc-rsa-user-mshd");
+    let rsa = d.dir.join("id_rsa");
+    let mut c = cmd(
+        tool("ssh-keygen"),
+        ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "", "-f"],
+    );
+    c.arg(&rsa);
+    assert!(run(c, b"", T).status.success());
+    ssh_sign(&ca, &d.dir.join("id_rsa.pub"), &d.user, false, "-5m:+2d");
+    let out = run(
+        msh(&d.dir, d.port, &d.user, &d.known_hosts, &rsa, &[]),
+        b"",
+        T,
+    );
+    assert_ok(&out, "RSA user certificate to mshd");
+    d.proc.wait_for_log("rsa-sha2-512-cert-v01", T);
+    // mshd refuses the SHA-1 form of the same certificate login (OpenSSH ssh can send it).
+    let sha1 = [
+        "-v",
+        "-o",
+        "PubkeyAcceptedAlgorithms=ssh-rsa-cert-v01@openssh.com",
+    ];
+    let out = run(d.ssh_with_key(&d.user, &rsa, &sha1, "echo in"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(255),
+        "SHA-1 RSA certificate signature accepted: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("RSA-CERT"),
+        "ssh did offer the certificate: {}",
+        out.stderr
+    );
+    let out = run(d.ssh_with_key(&d.user, &rsa, &[], "echo in"), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "ssh's rsa-sha2 certificate: {}",
+        out.stderr
     );
 }
 
