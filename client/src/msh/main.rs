@@ -6,6 +6,7 @@
 
 mod auth;
 mod connect;
+mod escape;
 mod session;
 mod settings;
 mod terminal;

@@ -146,6 +146,8 @@ pub struct Settings {
     pub tty: TtyMode,
     /// The command words joined with spaces, or None for a shell.
     pub command: Option<String>,
+    /// EscapeChar (`-e` overrides it in main): None = `none`, escapes off.
+    pub escape_char: Option<u8>,
 }
 
 impl Settings {
@@ -173,11 +175,12 @@ const KNOWN_KEYS: &[&str] = &[
     "setenv",
     "serveraliveinterval",
     "loglevel",
+    "escapechar",
 ];
 
 const KNOWN_KEYS_DISPLAY: &str = "StrictHostKeyChecking, UserKnownHostsFile, \
 GlobalKnownHostsFile, BatchMode, ConnectTimeout, IdentityFile, IdentitiesOnly, CertificateFile, \
-Port, User, HashKnownHosts, HostKeyAlias, SendEnv, SetEnv, ServerAliveInterval, LogLevel";
+Port, User, HashKnownHosts, HostKeyAlias, SendEnv, SetEnv, ServerAliveInterval, LogLevel, EscapeChar";
 
 /// One `Key Value` pair with where it came from, for error messages.
 #[derive(Debug, Clone)]
@@ -245,6 +248,7 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
         pins: Vec::new(),
         tty: TtyMode::Auto,
         command: None,
+        escape_char: Some(crate::escape::DEFAULT_ESCAPE),
     };
 
     // "First value wins": track which single-valued keys are already set.
@@ -363,6 +367,12 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                 let l = parse_log_level(v).with_context(ctx)?;
                 if log_level.is_none() {
                     log_level = Some(l);
+                }
+            }
+            "escapechar" => {
+                let c = crate::escape::parse_escape_char(v).with_context(ctx)?;
+                if first(&key) {
+                    s.escape_char = c;
                 }
             }
             _ => bail!(
