@@ -4,6 +4,7 @@
 //! outside this module sees clap or serde types.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +35,9 @@ pub struct FileConfig {
     pub audit_log: Option<String>,
     pub post_quantum_only: Option<bool>,
     pub shutdown_grace_time: Option<String>,
+    /// Subsystem name -> command line (`sftp = "/usr/lib/openssh/sftp-server"`); spans let
+    /// [`parse_file`] name the line of a bad value.
+    pub subsystems: Option<BTreeMap<String, toml::Spanned<String>>>,
 }
 
 /// What the command line may override (already parsed by clap in `main`).
@@ -97,6 +101,30 @@ pub struct Settings {
     /// How long sessions may go on after SIGTERM before they are hung up.
     #[serde(serialize_with = "ser_duration")]
     pub shutdown_grace_time: Duration,
+    /// Subsystem name -> command line run through the user's shell `-c` (sshd's
+    /// `Subsystem`). Last, so that the TOML output puts the table after the plain keys.
+    pub subsystems: BTreeMap<String, String>,
+    /// No `subsystems` key and none of [`SFTP_SERVER_CANDIDATES`] exists: sftp is off.
+    #[serde(skip)]
+    pub sftp_server_not_found: bool,
+}
+
+/// Where distributions install OpenSSH's sftp-server; the first that exists when the config
+/// is resolved is the default `sftp` subsystem (Debian/Ubuntu, Fedora/RHEL, macOS/BSD, Arch).
+pub const SFTP_SERVER_CANDIDATES: [&str; 4] = [
+    "/usr/lib/openssh/sftp-server",
+    "/usr/libexec/openssh/sftp-server",
+    "/usr/libexec/sftp-server",
+    "/usr/lib/ssh/sftp-server",
+];
+
+/// The first of `candidates` that exists.
+pub fn first_existing<P: AsRef<Path>>(candidates: &[P]) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .map(|p| p.as_ref())
+        .find(|p| p.exists())
+        .map(Path::to_path_buf)
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -234,6 +262,24 @@ impl Settings {
             None => Duration::from_secs(10),
             Some(s) => parse_duration(s).with_context(|| where_("shutdown_grace_time"))?,
         };
+        let (subsystems, sftp_server_not_found) = match file.subsystems {
+            Some(table) => {
+                let mut m = BTreeMap::new();
+                for (name, cmd) in table {
+                    check_subsystem(&name, cmd.get_ref())
+                        .with_context(|| where_(&format!("subsystems.{name}")))?;
+                    m.insert(name, cmd.into_inner());
+                }
+                (m, false)
+            }
+            None => match first_existing(&SFTP_SERVER_CANDIDATES) {
+                Some(p) => (
+                    BTreeMap::from([("sftp".to_string(), p.display().to_string())]),
+                    false,
+                ),
+                None => (BTreeMap::new(), true),
+            },
+        };
         let audit_src = over.audit_log.clone().or(file.audit_log);
         let audit_log = match audit_src.as_deref() {
             None | Some("") => None,
@@ -264,7 +310,23 @@ impl Settings {
             audit_log,
             post_quantum_only: file.post_quantum_only.unwrap_or(false),
             shutdown_grace_time,
+            subsystems,
+            sftp_server_not_found,
         })
+    }
+
+    /// What to say at start about the configuration beyond the errors: sftp being off
+    /// because no sftp-server was found.
+    pub fn startup_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.sftp_server_not_found {
+            notes.push(format!(
+                "sftp is off: no sftp-server found at {}; to enable it (and OpenSSH's scp), install OpenSSH's sftp-server and restart mshd, or set `subsystems = {{ sftp = \"/path/to/sftp-server\" }}` in {}",
+                SFTP_SERVER_CANDIDATES.join(", "),
+                self.source.display()
+            ));
+        }
+        notes
     }
 
     /// The effective configuration as TOML, for `--check-config`.
@@ -282,16 +344,39 @@ impl Settings {
 
 /// Parses TOML text; errors name the file, the line and the key (toml's span gives the line).
 pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig> {
-    toml::from_str::<FileConfig>(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text.get(..s.start).unwrap_or("").matches('\n').count() + 1);
+    let line_of = |offset: usize| text.get(..offset).unwrap_or("").matches('\n').count() + 1;
+    let file = toml::from_str::<FileConfig>(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(s.start));
         let msg = e.message().trim_end().to_string();
         match line {
             Some(l) => anyhow::anyhow!("{}:{l}: {msg}", path.display()),
             None => anyhow::anyhow!("{}: {msg}", path.display()),
         }
-    })
+    })?;
+    // Checked here, where the text is, so that the error names the line.
+    for (name, cmd) in file.subsystems.iter().flatten() {
+        if let Err(e) = check_subsystem(name, cmd.get_ref()) {
+            bail!(
+                "{}:{}: key `subsystems.{name}`: {e}",
+                path.display(),
+                line_of(cmd.span().start)
+            );
+        }
+    }
+    Ok(file)
+}
+
+/// A subsystem needs a name and a command to run.
+fn check_subsystem(name: &str, command: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        bail!("empty subsystem name");
+    }
+    if command.trim().is_empty() {
+        bail!(
+            "empty command: give the program to run, e.g. sftp = \"/usr/lib/openssh/sftp-server\" (or remove the entry to turn the subsystem off)"
+        );
+    }
+    Ok(())
 }
 
 /// `%h`, `%u` and `%%` are the only tokens (as OpenSSH's AuthorizedKeysFile).
@@ -425,6 +510,64 @@ mod tests {
         let e =
             Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap_err();
         assert!(format!("{e:#}").contains("listen"));
+    }
+
+    #[test]
+    fn subsystems_table_default_and_errors() {
+        let resolve = |text: &str| {
+            let f = parse_file(text, Path::new("m.toml")).unwrap();
+            Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap()
+        };
+        // Absent: sftp -> the first sftp-server that exists here, or off (with a note).
+        let s = resolve("");
+        match first_existing(&SFTP_SERVER_CANDIDATES) {
+            Some(p) => {
+                assert_eq!(s.subsystems.get("sftp"), Some(&p.display().to_string()));
+                assert!(s.startup_notes().is_empty());
+            }
+            None => {
+                assert!(s.subsystems.is_empty());
+                let notes = s.startup_notes();
+                assert!(notes[0].contains("sftp is off"), "{notes:?}");
+                assert!(notes[0].contains("subsystems = {"), "{notes:?}");
+            }
+        }
+        // `{}` turns every subsystem off, with no note.
+        let s = resolve("subsystems = {}\n");
+        assert!(s.subsystems.is_empty());
+        assert!(s.startup_notes().is_empty());
+        assert!(s.to_toml().unwrap().contains("[subsystems]"));
+        // Both TOML spellings; the command line is kept whole (arguments included).
+        let s = resolve("subsystems = { sftp = \"/opt/sftp-server -l INFO\", x = \"cat\" }\n");
+        assert_eq!(s.subsystems["sftp"], "/opt/sftp-server -l INFO");
+        assert_eq!(s.subsystems["x"], "cat");
+        let s = resolve("max_sessions = 3\n[subsystems]\nsftp = \"/opt/s\"\n");
+        assert_eq!(s.subsystems.len(), 1);
+        // --check-config prints the effective table, which reads back the same.
+        let printed = s.to_toml().unwrap();
+        assert!(printed.contains("sftp = \"/opt/s\""), "{printed}");
+        assert_eq!(resolve(&printed).subsystems, s.subsystems);
+        // An empty command names file:line and key.
+        let e = parse_file(
+            "max_sessions = 3\n\nsubsystems = { sftp = \"  \" }\n",
+            Path::new("/x/m.toml"),
+        )
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.starts_with("/x/m.toml:3: key `subsystems.sftp`: empty command"),
+            "{msg}"
+        );
+        let e = parse_file("subsystems = { sftp = 3 }\n", Path::new("m.toml")).unwrap_err();
+        assert!(format!("{e:#}").starts_with("m.toml:1:"), "{e:#}");
+    }
+
+    #[test]
+    fn first_existing_takes_the_first_that_exists() {
+        let dir = std::env::temp_dir();
+        let missing = dir.join("msh-no-such-sftp-server-here");
+        assert_eq!(first_existing(&[&missing, &dir]), Some(dir.clone()));
+        assert_eq!(first_existing(&[&missing]), None);
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(settings: Settings, audit: Audit) -> Arc<Self> {
+        for note in settings.startup_notes() {
+            tracing::info!("{note}");
+        }
         Arc::new(Shared {
             settings: RwLock::new(Arc::new(settings)),
             audit,
@@ -501,6 +504,17 @@ where
     }
 }
 
+/// What a session channel asked to run.
+enum Request {
+    Shell,
+    Exec(String),
+    /// A configured subsystem: its name and command line.
+    Subsystem {
+        name: String,
+        command: String,
+    },
+}
+
 /// Per-channel state before and after the process starts.
 struct ChanState {
     input: Option<mpsc::Receiver<Input>>,
@@ -557,6 +571,7 @@ impl Conn {
                 .map(|a| a.name.clone())
                 .unwrap_or_default(),
             live: self.live.clone(),
+            subsystem: None,
         }
     }
 
@@ -690,9 +705,9 @@ impl Conn {
         env
     }
 
-    /// Starts the shell (`command` None) or a command on `channel`, answering the request.
-    fn start(&mut self, channel: ChannelId, command: Option<String>, session: &mut Session) {
-        let result = self.try_start(channel, command, session.handle());
+    /// Starts the shell, a command or a subsystem on `channel`, answering the request.
+    fn start(&mut self, channel: ChannelId, request: Request, session: &mut Session) {
+        let result = self.try_start(channel, request, session.handle());
         match result {
             Ok(()) => {
                 let _ = session.channel_success(channel);
@@ -707,9 +722,17 @@ impl Conn {
     fn try_start(
         &mut self,
         channel: ChannelId,
-        requested: Option<String>,
+        request: Request,
         handle: russh::server::Handle,
     ) -> Result<(), String> {
+        // A subsystem runs its configured command line as an exec would (sshd: do_exec with
+        // the `Subsystem` command), so a forced command replaces it and gets that command
+        // line in SSH_ORIGINAL_COMMAND.
+        let (requested, subsystem) = match request {
+            Request::Shell => (None, None),
+            Request::Exec(c) => (Some(c), None),
+            Request::Subsystem { name, command } => (Some(command), Some(name)),
+        };
         let account = self
             .account
             .clone()
@@ -727,6 +750,17 @@ impl Conn {
             (Some(f), r) => (Some(f.clone()), r.clone()),
             (None, r) => (r.clone(), None),
         };
+        if let (Some(name), None, Some(c)) = (&subsystem, &forced, &command) {
+            // Told before the start, so the client gets a failure instead of a session that
+            // ends at once with the shell's "not found".
+            if let Some(problem) = session::program_problem(c) {
+                return Err(format!(
+                    "subsystem {name:?} for {} failed: {problem} (`subsystems` in {})",
+                    account.name,
+                    self.settings.source.display()
+                ));
+            }
+        }
         let shell_name = account
             .shell
             .file_name()
@@ -754,19 +788,27 @@ impl Conn {
             },
             pty: st.pty.clone(),
             identity,
-            command: command.clone().unwrap_or_else(|| "shell".into()),
+            command: match (&subsystem, &forced) {
+                (Some(name), None) => format!("subsystem:{name}"),
+                _ => command.clone().unwrap_or_else(|| "shell".into()),
+            },
+            subsystem: subsystem.clone(),
         };
         let Some(st) = self.channels.get_mut(&channel) else {
             return Err(format!("request on unknown channel {channel:?}"));
         };
         let input = st.input.take().ok_or("channel input already taken")?;
+        let what = match (&subsystem, &command) {
+            (Some(name), Some(c)) if forced.is_some() => {
+                format!("subsystem {name:?} replaced by the forced command {c:?}")
+            }
+            (Some(name), Some(c)) => format!("subsystem {name:?} ({c})"),
+            (_, Some(c)) => format!("exec {c:?}"),
+            (_, None) => "shell".into(),
+        };
         tracing::info!(
-            "connection {}: {} for {}{}",
+            "connection {}: {what} for {}{}",
             self.conn_id,
-            command
-                .as_deref()
-                .map(|c| format!("exec {c:?}"))
-                .unwrap_or_else(|| "shell".into()),
             account.name,
             if forced.is_some() {
                 " (forced by command=)"
@@ -1023,7 +1065,7 @@ impl russh::server::Handler for Conn {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.start(channel, None, session);
+        self.start(channel, Request::Shell, session);
         Ok(())
     }
 
@@ -1034,7 +1076,7 @@ impl russh::server::Handler for Conn {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let command = String::from_utf8_lossy(data).into_owned();
-        self.start(channel, Some(command), session);
+        self.start(channel, Request::Exec(command), session);
         Ok(())
     }
 
@@ -1044,11 +1086,29 @@ impl russh::server::Handler for Conn {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        tracing::info!(
-            "connection {}: subsystem {name:?} refused: none is configured",
-            self.conn_id
-        );
-        session.channel_failure(channel)?;
+        let Some(command) = self.settings.subsystems.get(name).cloned() else {
+            // As sshd, a forced command does not make an unknown subsystem run.
+            let configured: Vec<&str> = self
+                .settings
+                .subsystems
+                .keys()
+                .map(|k| k.as_str())
+                .collect();
+            tracing::warn!(
+                "connection {}: subsystem {name:?} refused: not configured (`subsystems` in {} has {})",
+                self.conn_id,
+                self.settings.source.display(),
+                if configured.is_empty() {
+                    "none".to_string()
+                } else {
+                    configured.join(", ")
+                }
+            );
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        let name = name.to_string();
+        self.start(channel, Request::Subsystem { name, command }, session);
         Ok(())
     }
 

@@ -55,8 +55,10 @@ pub struct Launch {
     pub pty: Option<PtyReq>,
     /// Root mode: who the child becomes before exec.
     pub identity: Option<Identity>,
-    /// What to log as the command (`shell` or the command line).
+    /// What to log as the command (`shell`, the command line, or `subsystem:NAME`).
     pub command: String,
+    /// The subsystem requested (`sftp`), also when a forced command runs instead.
+    pub subsystem: Option<String>,
 }
 
 /// A started session process.
@@ -76,6 +78,8 @@ pub struct AuditCtx {
     /// The connection's running sessions (channel -> pid), for shutdown; `finish` removes
     /// its entry as soon as the process has been reaped, so a stale pid is never signalled.
     pub live: LiveSessions,
+    /// The subsystem this session serves (audit field `subsystem`); set by [`start`].
+    pub subsystem: Option<String>,
 }
 
 /// Channel -> pid of each session process that still runs on a connection.
@@ -111,6 +115,28 @@ pub fn spawn_input_pump(mut channel: Channel<Msg>) -> mpsc::Receiver<Input> {
     rx
 }
 
+/// Why the program of a subsystem command line cannot run, when that can be told before
+/// starting it: an absolute path that does not exist, is not a regular file, or has no
+/// execute bit. A bare name is left to the shell's PATH search (which reports its own error).
+pub fn program_problem(command: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let program = command.split_whitespace().next()?;
+    if !program.starts_with('/') {
+        return None;
+    }
+    match std::fs::metadata(program) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("{program} does not exist"))
+        }
+        Err(e) => Some(format!("cannot stat {program}: {e}")),
+        Ok(m) if !m.is_file() => Some(format!("{program} is not a regular file")),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+            Some(format!("{program} is not executable"))
+        }
+        Ok(_) => None,
+    }
+}
+
 /// Starts the process and the tasks that connect it to the channel.
 pub fn start(
     launch: Launch,
@@ -119,6 +145,8 @@ pub fn start(
     input: mpsc::Receiver<Input>,
     audit: AuditCtx,
 ) -> Result<Running, String> {
+    let mut audit = audit;
+    audit.subsystem = launch.subsystem.clone();
     audit.audit.event(
         "session_start",
         audit.conn_id,
@@ -127,6 +155,7 @@ pub fn start(
             ("user", Value::from(audit.user.as_str())),
             ("command", Value::from(launch.command.as_str())),
             ("pty", Value::from(launch.pty.is_some())),
+            ("subsystem", Value::from(audit.subsystem.clone())),
         ],
     );
     if launch.pty.is_some() {
@@ -369,6 +398,7 @@ async fn finish(
             Value::from(started.elapsed().as_millis() as u64),
         ),
         ("bytes_out", Value::from(bytes_out)),
+        ("subsystem", Value::from(audit.subsystem.clone())),
     ];
     fields.push(("bytes_in", Value::from(bytes_in)));
     match status {
