@@ -242,7 +242,10 @@ mod tests {
         assert_eq!(parse_escape_char("none").unwrap(), None);
         for bad in ["", "ab", "^1", "é", "None"] {
             let e = parse_escape_char(bad).unwrap_err();
-            assert!(format!("{e}").contains("bad escape character"), "{bad}: {e}");
+            assert!(
+                format!("{e}").contains("bad escape character"),
+                "{bad}: {e}"
+            );
         }
     }
 

@@ -11,6 +11,7 @@ use russh::{ChannelMsg, Sig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connect::Client;
+use crate::escape::{self, Action, EscapeFilter, Event};
 use crate::settings::{Settings, TtyMode};
 use crate::terminal;
 
@@ -25,6 +26,8 @@ pub enum Outcome {
     LocalSignal(&'static str),
     /// Our stdout was closed by its reader; msh closed the channel. Exit 255 quietly.
     BrokenPipe,
+    /// The user typed the `~.` escape: msh left without waiting for the server.
+    EscapeDisconnect,
 }
 
 /// Decides whether to request a PTY, printing ssh's notice when one cannot be had.
@@ -109,6 +112,11 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
         None
     };
 
+    // As ssh: escapes only when a PTY was requested (also with -tt on a pipe), so a
+    // command's piped input passes through untouched.
+    let mut escapes = settings.escape_char.filter(|_| pty).map(EscapeFilter::new);
+    let escape_char = settings.escape_char.unwrap_or(escape::DEFAULT_ESCAPE);
+    let (disconnect_tx, mut disconnect_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let stdin_task = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let mut buf = vec![0u8; 256 * 1024];
@@ -116,10 +124,27 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
             match stdin.read(&mut buf).await {
                 Ok(0) => break,
                 Ok(n) => {
-                    let chunk = buf.get(..n).unwrap_or_default().to_vec();
-                    // Waits for channel window: this is the upload backpressure.
-                    if write.data_bytes(chunk).await.is_err() {
+                    let chunk = buf.get(..n).unwrap_or_default();
+                    let events = match &mut escapes {
+                        Some(f) => f.feed(chunk),
+                        None => vec![Event::Data(chunk.to_vec())],
+                    };
+                    // `~.` first, before any data of the same read that might wait for a
+                    // window a dead server will never open.
+                    if events.contains(&Event::Action(Action::Disconnect)) {
+                        let _ = disconnect_tx.send(());
                         return;
+                    }
+                    for event in events {
+                        match event {
+                            // Waits for channel window: this is the upload backpressure.
+                            Event::Data(d) => {
+                                if write.data_bytes(d).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Event::Action(a) => run_action(a, escape_char, &write).await,
+                        }
                     }
                 }
                 Err(e) => {
@@ -138,6 +163,11 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
     loop {
         let msg = tokio::select! {
             m = read.wait() => m,
+            // None only when the stdin task ended without `~.`: that arm is then disabled.
+            Some(()) = disconnect_rx.recv() => {
+                outcome = Outcome::EscapeDisconnect;
+                break;
+            }
             s = next_signal(&mut signals) => {
                 match s {
                     SignalEvent::Winch => {
@@ -204,6 +234,34 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
     let _ = stdout.flush().await;
     let _ = stderr.flush().await;
     Ok(outcome)
+}
+
+/// Carries out a local escape (`~?`, `~^Z`); `~.` is the session loop's.
+async fn run_action(
+    action: Action,
+    escape_char: u8,
+    write: &russh::ChannelWriteHalf<russh::client::Msg>,
+) {
+    let mut stderr = tokio::io::stderr();
+    match action {
+        Action::Help => {
+            let _ = write_all_flush(&mut stderr, escape::help_text(escape_char).as_bytes()).await;
+        }
+        Action::Suspend => {
+            let note = format!("{}^Z [suspend msh]\r\n", escape::display(escape_char));
+            let _ = write_all_flush(&mut stderr, note.as_bytes()).await;
+            if let Err(e) = terminal::suspend_self() {
+                tracing::warn!("cannot suspend: {e}");
+            }
+            // The window may have changed while msh was stopped; its SIGWINCH may have gone
+            // to the shell instead.
+            let (c, r, pw, ph) = terminal::window_size();
+            if let Err(e) = write.window_change(c, r, pw, ph).await {
+                tracing::debug!("window-change: {e}");
+            }
+        }
+        Action::Disconnect => {}
+    }
 }
 
 async fn write_all_flush<W: AsyncWriteExt + Unpin>(w: &mut W, data: &[u8]) -> std::io::Result<()> {

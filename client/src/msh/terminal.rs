@@ -54,6 +54,32 @@ pub fn restore() {
     }
 }
 
+/// `~^Z`: puts the terminal back as msh found it, stops msh as ^Z would in a cooked
+/// terminal, and once the shell continues it (`fg`) enters raw mode again. Without raw mode
+/// (stdin not a terminal) it only stops.
+pub fn suspend_self() -> std::io::Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let saved = SAVED.lock().ok().and_then(|s| s.as_ref().copied());
+    if let Some(t) = saved {
+        let t: termios::Termios = t.into();
+        termios::tcsetattr(fd, SetArg::TCSADRAIN, &t).map_err(std::io::Error::from)?;
+    }
+    // To the whole process (not raise(), which targets this thread): every thread stops
+    // here and all resume on SIGCONT.
+    kill(nix::unistd::getpid(), Signal::SIGTSTP).map_err(std::io::Error::from)?;
+    // Under the lock: if the session ended meanwhile and restore() took the saved settings,
+    // the terminal must stay cooked.
+    let guard = SAVED.lock().ok();
+    if let Some(t) = guard.as_ref().and_then(|s| s.as_ref()) {
+        let mut raw: termios::Termios = (*t).into();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(fd, SetArg::TCSADRAIN, &raw).map_err(std::io::Error::from)?;
+    }
+    Ok(())
+}
+
 fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
