@@ -1,1 +1,279 @@
-//! (being written)
+//! OpenSSH's escape sequences in msh, typed on a real terminal (tmux) against mshd: `~.`
+//! leaves a session whose server stopped answering (exit 255, terminal cooked again), `~~`
+//! sends one `~` and a `~` inside a line is plain data, `~?` lists the escapes and the
+//! session goes on, `~^Z` suspends msh until `fg`, `-e none` / `-o EscapeChar=none` pass
+//! everything through, `-o EscapeChar=^]` moves the escape. Without a PTY (piped stdin)
+//! there are no escapes; with `-tt` there are, as in ssh.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use msh_tests::mshd::Mshd;
+use msh_tests::*;
+use nix::sys::signal::Signal;
+
+use crate::msh_interactive::Tmux;
+
+/// mshd accepting MSHT_* variables, so `-o SetEnv=MSHT_SIDE=remote` proves which shell
+/// answers.
+fn mshd(name: &str) -> Mshd {
+    Mshd::builder(name)
+        .toml("accept_env = [\"MSHT_*\"]")
+        .start()
+}
+
+/// The msh command line to `d` with `extra` options, followed by `; echo RC=$?`.
+fn msh_line(d: &Mshd, extra: &str) -> String {
+    format!(
+        "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
+         -o GlobalKnownHostsFile=/dev/null -o SetEnv=MSHT_SIDE=remote {extra} 127.0.0.1; \
+         echo RC=$?",
+        home = d.dir.path.display(),
+        msh = bin("msh").display(),
+        port = d.port,
+        user = d.user,
+        id = d.client_key.display(),
+        kh = d.known_hosts.display(),
+    )
+}
+
+/// Starts `sh` in tmux, runs msh in it and waits for the remote shell to answer.
+fn interactive(d: &Mshd, extra: &str) -> Tmux {
+    let tmux = Tmux::new(&d.dir);
+    tmux.start("sh");
+    tmux.send_keys(&[&msh_line(d, extra), "Enter"]);
+    // MSHT_SIDE is set only in the remote session: proof the shell is mshd's.
+    tmux.send_keys(&["echo SIDE-${MSHT_SIDE:-local}-$((6*7))", "Enter"]);
+    tmux.wait_for_screen("SIDE-remote-42");
+    tmux
+}
+
+/// Types `keys` literally (no tmux key names), as one write to the terminal.
+fn type_literally(tmux: &Tmux, keys: &str) {
+    tmux.send_keys(&["-l", keys]);
+}
+
+/// Asserts the outer terminal is in cooked mode: `stty -a` shows icanon and echo on.
+fn assert_terminal_cooked(tmux: &Tmux, marker: &str) {
+    tmux.send_keys(&["clear", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.send_keys(&[&format!("stty -a; echo {marker}-$((2+3))"), "Enter"]);
+    let screen = tmux.wait_for_screen(&format!("{marker}-5"));
+    assert!(
+        screen.contains(" icanon") && !screen.contains("-icanon"),
+        "terminal left without icanon:\n{screen}"
+    );
+    assert!(
+        screen.contains(" echo ") && !screen.contains("-echo "),
+        "terminal left without echo:\n{screen}"
+    );
+}
+
+/// Waits until `path` holds exactly `want`; panics showing what it holds.
+fn wait_for_contents(path: &Path, want: &str) {
+    let start = Instant::now();
+    loop {
+        let got = std::fs::read_to_string(path).unwrap_or_default();
+        if got == want {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            panic!("{}: want {want:?}, got {got:?}", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `cat > FILE` remotely, types `lines` (each a literal write then Enter), ends cat
+/// with ^D and the shell with `exit 4`, and asserts FILE holds `want`.
+fn cat_typed_lines(d: &Mshd, tmux: &Tmux, name: &str, lines: &[&str], want: &str) {
+    let file = d.dir.join(name);
+    tmux.send_keys(&[
+        &format!("echo READY-$((1+1)); cat > {}", file.display()),
+        "Enter",
+    ]);
+    tmux.wait_for_screen("READY-2");
+    for line in lines {
+        type_literally(tmux, line);
+        tmux.send_keys(&["Enter"]);
+    }
+    tmux.send_keys(&["C-d"]);
+    wait_for_contents(&file, want);
+    tmux.send_keys(&["exit 4", "Enter"]);
+    tmux.wait_for_screen("RC=4");
+}
+
+#[test]
+fn tilde_dot_leaves_a_session_whose_server_stopped_answering() {
+    let d = mshd("msh-escape-dot");
+    let tmux = interactive(&d, "");
+    tmux.send_keys(&["sleep 30", "Enter"]);
+    // A stopped mshd is a dead network: TCP still accepts bytes, nothing answers.
+    d.proc.signal(Signal::SIGSTOP);
+    let start = Instant::now();
+    tmux.send_keys(&["Enter"]);
+    type_literally(&tmux, "~.");
+    let screen = tmux.wait_for_screen("RC=255");
+    let took = start.elapsed();
+    d.proc.signal(Signal::SIGCONT);
+    assert!(took < Duration::from_secs(5), "~. took {took:?}");
+    assert!(
+        screen.contains("msh: connection to 127.0.0.1 closed."),
+        "{screen}"
+    );
+    assert_terminal_cooked(&tmux, "STTY");
+}
+
+#[test]
+fn double_tilde_sends_one_and_tilde_inside_a_line_is_data() {
+    let d = mshd("msh-escape-tilde");
+    let tmux = interactive(&d, "");
+    // `~~` at a line start → one `~`; `~` mid-line is plain; `x~.` does not disconnect;
+    // an escape msh lacks (`~B`) goes through with its `~`, as in ssh.
+    cat_typed_lines(
+        &d,
+        &tmux,
+        "typed",
+        &["~~a~b", "x~.y", "~B"],
+        "~a~b\nx~.y\n~B\n",
+    );
+}
+
+#[test]
+fn escape_none_passes_everything_through() {
+    for (n, opt) in ["-e none", "-o EscapeChar=none"].iter().enumerate() {
+        let d = mshd(&format!("msh-escape-none-{n}"));
+        let tmux = interactive(&d, opt);
+        cat_typed_lines(&d, &tmux, "typed", &["~.", "~?", "~~"], "~.\n~?\n~~\n");
+    }
+}
+
+#[test]
+fn tilde_question_mark_lists_escapes_and_the_session_goes_on() {
+    let d = mshd("msh-escape-help");
+    let tmux = interactive(&d, "");
+    tmux.send_keys(&["Enter"]);
+    type_literally(&tmux, "~?");
+    let screen = tmux.wait_for_screen("Supported escape sequences:");
+    // Raw mode: each help line must start in column 0 (CRLF line ends).
+    for line in [" ~.   - terminate connection", " ~?   - this message"] {
+        assert!(
+            screen.lines().any(|l| l.starts_with(line)),
+            "{line:?} not at a line start:\n{screen}"
+        );
+    }
+    tmux.send_keys(&["echo AFTER-${MSHT_SIDE:-local}-$((2*21))", "Enter"]);
+    tmux.wait_for_screen("AFTER-remote-42");
+    tmux.send_keys(&["exit 3", "Enter"]);
+    tmux.wait_for_screen("RC=3");
+}
+
+#[test]
+fn other_escape_char_from_config_option() {
+    let d = mshd("msh-escape-ctrl");
+    let tmux = interactive(&d, "-o EscapeChar=^]");
+    // `~.` is plain data now: the session survives it.
+    type_literally(&tmux, "~.");
+    tmux.send_keys(&["C-u", "echo STILL-${MSHT_SIDE:-local}", "Enter"]);
+    tmux.wait_for_screen("STILL-remote");
+    tmux.send_keys(&["C-]", "."]);
+    let screen = tmux.wait_for_screen("RC=255");
+    assert!(
+        screen.contains("msh: connection to 127.0.0.1 closed."),
+        "{screen}"
+    );
+}
+
+#[test]
+fn tilde_ctrl_z_suspends_and_fg_resumes_with_the_new_window_size() {
+    let d = mshd("msh-escape-suspend");
+    let tmux = Tmux::new(&d.dir);
+    tmux.start("sh");
+    // Without `; echo RC`: a stopped job in a list would let the shell run the rest.
+    let line = msh_line(&d, "");
+    let line = line.trim_end_matches("; echo RC=$?");
+    tmux.send_keys(&[line, "Enter"]);
+    tmux.send_keys(&["echo SIDE-${MSHT_SIDE:-local}-$((6*7))", "Enter"]);
+    tmux.wait_for_screen("SIDE-remote-42");
+    tmux.send_keys(&["Enter"]);
+    type_literally(&tmux, "~");
+    tmux.send_keys(&["C-z"]);
+    tmux.wait_for_screen("[suspend msh]");
+    // The local shell has the terminal, cooked.
+    assert_terminal_cooked(&tmux, "SUSPENDED");
+    tmux.resize(90, 25);
+    tmux.send_keys(&["clear; fg", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.send_keys(&[
+        "echo BACK-${MSHT_SIDE:-local}-$(stty size | tr ' ' x)",
+        "Enter",
+    ]);
+    tmux.wait_for_screen("BACK-remote-25x90");
+    tmux.send_keys(&["exit 5", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.send_keys(&["echo RC=$?", "Enter"]);
+    tmux.wait_for_screen("RC=5");
+    assert_terminal_cooked(&tmux, "STTY");
+}
+
+/// Without a PTY (stdin a pipe) nothing is an escape: the bytes reach the command as sent.
+#[test]
+fn no_escapes_without_a_pty() {
+    let d = mshd("msh-escape-nopty");
+    let mut c = cmd(
+        bin("msh"),
+        [
+            "-p",
+            &d.port.to_string(),
+            "-l",
+            &d.user,
+            "-i",
+            &d.client_key.display().to_string(),
+            "-o",
+            &format!("UserKnownHostsFile={}", d.known_hosts.display()),
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "127.0.0.1",
+            "cat",
+        ],
+    );
+    c.env("HOME", &d.dir.path);
+    let out = run(c, b"~.\nx\n~.\n~?\n", Duration::from_secs(20));
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "~.\nx\n~.\n~?\n");
+}
+
+/// `-tt` asks for a PTY even on a pipe, and then escapes are on, as in ssh: `~.` at the
+/// start of the input ends the session.
+#[test]
+fn forced_pty_on_a_pipe_honours_escapes() {
+    let d = mshd("msh-escape-tt");
+    let mut c = cmd(
+        bin("msh"),
+        [
+            "-tt",
+            "-p",
+            &d.port.to_string(),
+            "-l",
+            &d.user,
+            "-i",
+            &d.client_key.display().to_string(),
+            "-o",
+            &format!("UserKnownHostsFile={}", d.known_hosts.display()),
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "127.0.0.1",
+            "sleep 30",
+        ],
+    );
+    c.env("HOME", &d.dir.path);
+    let start = Instant::now();
+    let out = run(c, b"~.", Duration::from_secs(20));
+    assert_eq!(out.code(), Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("msh: connection to 127.0.0.1 closed."),
+        "{}",
+        out.stderr
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
