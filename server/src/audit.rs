@@ -2,7 +2,8 @@
 //! and disconnect. Schema version 1 (`"v": 1`); every event has `ts` (RFC 3339 UTC), `event`,
 //! `conn_id` and `peer`; the others appear when they apply: `user`, `key_type`,
 //! `fingerprint`, `outcome` (`accepted`/`rejected`), `reason`, `command`, `exit_status`,
-//! `exit_signal`, `bytes_in`, `bytes_out`, `duration_ms`.
+//! `exit_signal`, `bytes_in`, `bytes_out`, `duration_ms`, `subsystem` (added within v1: a
+//! session serving a subsystem; its `command` is then `subsystem:NAME`).
 #![forbid(unsafe_code)]
 
 use std::io::Write;
