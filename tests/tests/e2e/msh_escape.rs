@@ -241,6 +241,14 @@ fn no_escapes_without_a_pty() {
     let out = run(c, b"~.\nx\n~.\n~?\n", Duration::from_secs(20));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_str(), "~.\nx\n~.\n~?\n");
+    // The oracle: OpenSSH's ssh does the same.
+    let out = run(
+        d.ssh(&[], "cat"),
+        b"~.\nx\n~.\n~?\n",
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code(), Some(0), "ssh: {}", out.stderr);
+    assert_eq!(out.stdout_str(), "~.\nx\n~.\n~?\n");
 }
 
 /// `-tt` asks for a PTY even on a pipe, and then escapes are on, as in ssh: `~.` at the
@@ -273,6 +281,16 @@ fn forced_pty_on_a_pipe_honours_escapes() {
     assert!(
         out.stderr.contains("msh: connection to 127.0.0.1 closed."),
         "{}",
+        out.stderr
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+    // The oracle: OpenSSH's ssh -tt disconnects on the same input.
+    let start = Instant::now();
+    let out = run(d.ssh(&["-tt"], "sleep 30"), b"~.", Duration::from_secs(20));
+    assert_eq!(out.code(), Some(255), "ssh: {}", out.stderr);
+    assert!(
+        out.stderr.contains("Connection to 127.0.0.1 closed."),
+        "ssh: {}",
         out.stderr
     );
     assert!(start.elapsed() < Duration::from_secs(10));
