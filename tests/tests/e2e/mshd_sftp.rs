@@ -374,6 +374,52 @@ fn forced_command_runs_instead_of_sftp_server() {
     }
 }
 
+#[test]
+fn certificate_force_command_runs_instead_of_sftp_server() {
+    let dir = TestDir::new("sftp-cert-forced");
+    let ca = ssh_keygen_ed25519(&dir, "user_ca");
+    let d = Mshd::builder("sftp-cert-forced")
+        .dir(dir)
+        .authorized_keys_contents("")
+        .trusted_user_ca(&ca)
+        .start();
+    // OpenSSH's ssh-keygen issues the certificate; ssh offers id_ed25519-cert.pub itself.
+    ssh_keygen_sign(
+        &ca,
+        &d.dir.join("id_ed25519.pub"),
+        "sftp-forced",
+        &d.user,
+        &["-O", "force-command=echo CERT-FORCED $SSH_ORIGINAL_COMMAND"],
+    );
+    let out = run(d.ssh(&["-s"], "sftp"), b"", T);
+    d.assert_ok(&out);
+    assert_eq!(
+        out.stdout_str(),
+        format!("CERT-FORCED {}\n", sftp_server().display())
+    );
+    d.wait_for_log("subsystem \"sftp\" replaced by the forced command", LOG);
+}
+
+#[test]
+fn restrict_does_not_forbid_sftp() {
+    // As OpenSSH: `restrict` turns off forwarding, PTYs and ~/.ssh/rc, not subsystems.
+    let d = Mshd::builder("sftp-restrict")
+        .authorized_keys_options("restrict")
+        .start();
+    let src = d.dir.write("src.txt", "restricted but allowed\n", 0o644);
+    let dest = d.dir.join("dest.txt");
+    let out = sftp_batch(
+        &d,
+        &d.user,
+        &format!("put {} {}\n", src.display(), dest.display()),
+    );
+    d.assert_ok(&out);
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        "restricted but allowed\n"
+    );
+}
+
 /// mshd reading each user's own `~/.ssh/authorized_keys`.
 fn home_keys_mshd(name: &str) -> MshdBuilder {
     Mshd::builder(name)
