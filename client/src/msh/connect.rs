@@ -159,7 +159,25 @@ fn russh_config(settings: &Settings, known: &[Algorithm], certificates: bool) ->
 /// Connects, runs key exchange and host verification. Every failure is one line naming the
 /// host and port (e.g. "connect to 127.0.0.1 port 2222: Connection refused").
 pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
+    // Logged here rather than while reading the config: tracing starts after `resolve`.
+    for note in &settings.config_notes {
+        tracing::info!("{note}");
+    }
+    if let Some(origin) = &settings.host_name_origin {
+        tracing::info!(
+            "{:?} is HostName {} ({origin}); known_hosts name {}",
+            settings.host_arg,
+            settings.host,
+            msh_common::known_hosts::host_key_name(
+                settings.known_hosts_name(),
+                settings.known_hosts_port()
+            )
+        );
+    }
+    // The address connected to is HostName; messages name it as ssh's do, with the alias
+    // it came from so a user who typed the alias recognises it.
     let host = settings.host.as_str();
+    let host_desc = settings.host_description();
     let port = settings.port;
     let timeout = settings.connect_timeout;
     let verify_cfg = Arc::new(VerifyConfig::from_settings(settings));
@@ -179,10 +197,10 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
 
     let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
         Ok(a) => a.collect(),
-        Err(e) => bail!("could not resolve hostname {host}: {}", io_desc(&e)),
+        Err(e) => bail!("could not resolve hostname {host_desc}: {}", io_desc(&e)),
     };
     if addrs.is_empty() {
-        bail!("could not resolve hostname {host}: no addresses");
+        bail!("could not resolve hostname {host_desc}: no addresses");
     }
 
     let mut last_err = None;
@@ -212,7 +230,7 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
     }
     let Some(stream) = stream else {
         let desc = last_err.map(|e| io_desc(&e)).unwrap_or_default();
-        bail!("connect to {host} port {port}: {desc}");
+        bail!("connect to {host_desc} port {port}: {desc}");
     };
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("set_nodelay: {e}");
@@ -233,7 +251,7 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
                 _ = tokio::time::sleep(t) => {
                     // A person answering the host-key question is not a dead server.
                     if !shared.prompting.load(Ordering::SeqCst) {
-                        bail!("connection to {host} port {port} timed out during the SSH handshake (ConnectTimeout={}s)", t.as_secs());
+                        bail!("connection to {host_desc} port {port} timed out during the SSH handshake (ConnectTimeout={}s)", t.as_secs());
                     }
                 }
             }
@@ -246,7 +264,7 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
             match refusal {
                 Some(msg) => Err(anyhow!(msg)),
                 None => Err(anyhow!(
-                    "{host} port {port}: SSH handshake failed: {}",
+                    "{host_desc} port {port}: SSH handshake failed: {}",
                     russh_desc(&e)
                 )),
             }

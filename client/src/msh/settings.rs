@@ -1,14 +1,26 @@
 //! Command-line layering: clap parses the raw arguments (`Args`), then `resolve` merges the
-//! flags, `-o Key=Value` options and the `-F CONFIG` file (an ssh_config subset) into one
-//! validated `Settings`. Nothing past this module sees clap types.
+//! flags, `-o Key=Value` options and one ssh_config file into one validated `Settings`.
+//! Nothing past this module sees clap types.
 //!
 //! Precedence is OpenSSH's "first value wins": flags (`-p`, `-l`, `user@`), then `-o` in the
 //! order given, then the config file's matching `Host` blocks in file order. List-valued keys
 //! (`IdentityFile`, `CertificateFile`, `SendEnv`) accumulate across all sources instead.
 //!
+//! The config file is `-F FILE` (strict: every key must be one msh implements), else
+//! `~/.ssh/config` when it exists (lenient, because OpenSSH reads it too: an OpenSSH keyword
+//! msh does not implement is skipped with a note at -v, `Match` blocks are skipped since msh
+//! does not evaluate their conditions), `-F none` for no file. `/etc/ssh/ssh_config` is never
+//! read: distributions fill it with their own defaults for ssh (Debian's `SendEnv LANG LC_*`,
+//! `GSSAPIAuthentication`, `HashKnownHosts`), which would silently change what msh sends and
+//! writes. In both modes `Include` is followed (glob, relative to `~/.ssh`, 16 deep), a
+//! keyword OpenSSH does not know is an error, and nothing that would weaken host verification
+//! or route the connection elsewhere is dropped: `StrictHostKeyChecking no`, `ProxyJump`,
+//! `ProxyCommand` and `RevokedHostKeys` that apply are refused, naming file:line.
+//!
 //! Config file example (keys are case-insensitive, `Key Value` or `Key=Value`):
 //! ```text
 //! Host build-* !build-old
+//!     HostName %h.corp.example.com
 //!     Port 2222
 //!     StrictHostKeyChecking accept-new
 //! ```
@@ -18,7 +30,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgAction, Parser};
-use msh_common::pattern::{match_list, ListMatch};
+use msh_common::pattern::{glob_match, match_list, ListMatch};
 
 /// Raw command line, exactly as clap understands it.
 #[derive(Debug, Parser)]
@@ -37,9 +49,13 @@ msh -o StrictHostKeyChecking=accept-new host true\n  msh --pin SHA256:abc... hos
 UserKnownHostsFile, GlobalKnownHostsFile, BatchMode, ConnectTimeout, IdentityFile, IdentitiesOnly, \
 CertificateFile (a user certificate, offered with the identity whose key it certifies; \
 KEY-cert.pub beside a key is offered without it), Port, User, HashKnownHosts, \
-HostKeyAlias, SendEnv, SetEnv, ServerAliveInterval, LogLevel.\n\n\
+HostKeyAlias, HostName (%h = the name given), SendEnv, SetEnv, ServerAliveInterval, LogLevel, \
+EscapeChar.\n\n\
 With `ask` and no terminal to ask on (or BatchMode=yes), an unknown host is refused as with `yes`.\n\
-Precedence: user@host, then -l/-p, then -o in order, then -F's Host blocks: the first value wins."
+Config file: -F FILE, else ~/.ssh/config if it exists (OpenSSH options msh does not implement \
+are skipped there, noted at -v); -F none reads none.\n\
+Precedence: user@host, then -l/-p, then -o in order, then the config file's Host blocks: the \
+first value wins."
 )]
 pub struct Args {
     /// Port to connect to (default 22).
@@ -63,7 +79,8 @@ pub struct Args {
     /// Quiet: no warnings or notices on stderr (errors still).
     #[arg(short = 'q')]
     pub quiet: bool,
-    /// Read options from this ssh_config-style file (only the keys -o accepts).
+    /// Read options from this ssh_config file (only the keys -o accepts) instead of
+    /// ~/.ssh/config; `none`: no config file.
     #[arg(short = 'F', value_name = "CONFIG")]
     pub config: Option<PathBuf>,
     /// An option in ssh_config syntax, e.g. -o StrictHostKeyChecking=accept-new (repeatable).
@@ -114,7 +131,16 @@ pub enum TtyMode {
 /// The validated, merged settings the rest of msh runs on.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The address to connect to: HostName (with `%h` expanded) or else the name given,
+    /// lowercased as ssh does. Also the known_hosts name unless HostKeyAlias is set, and the
+    /// host that messages name (as in ssh's).
     pub host: String,
+    /// The host name as given on the command line: what `Host` blocks matched.
+    pub host_arg: String,
+    /// Where the HostName that set `host` came from (`-o #1`, `path:line`).
+    pub host_name_origin: Option<String>,
+    /// What the config file reading skipped (path:line and why), shown at -v.
+    pub config_notes: Vec<String>,
     pub port: u16,
     pub user: String,
     /// Name used for known_hosts lookups and writes instead of `host` (HostKeyAlias).
@@ -151,14 +177,37 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The name this host is stored under in known_hosts (HostKeyAlias or the host).
+    /// The name this host is stored under in known_hosts: HostKeyAlias, else the address
+    /// connected to (HostName), never the alias typed, as in OpenSSH.
     pub fn known_hosts_name(&self) -> &str {
         self.host_key_alias.as_deref().unwrap_or(&self.host)
     }
+
+    /// The port known_hosts entries are looked up and written under: a HostKeyAlias is
+    /// used verbatim (no `[..]:port`), as OpenSSH does.
+    pub fn known_hosts_port(&self) -> u16 {
+        if self.host_key_alias.is_some() {
+            22
+        } else {
+            self.port
+        }
+    }
+
+    /// The connect address for messages, with the alias it came from when HostName set it:
+    /// `127.0.0.1 (HostName of "alias", ~/.ssh/config:3)`.
+    pub fn host_description(&self) -> String {
+        match &self.host_name_origin {
+            Some(origin) if self.host != self.host_arg => {
+                format!("{} (HostName of {:?}, {origin})", self.host, self.host_arg)
+            }
+            _ => self.host.clone(),
+        }
+    }
 }
 
-/// The ssh_config keys msh understands (lowercase), for -o and -F alike.
+/// The ssh_config keys msh implements (lowercase), for -o and config files alike.
 const KNOWN_KEYS: &[&str] = &[
+    "hostname",
     "stricthostkeychecking",
     "userknownhostsfile",
     "globalknownhostsfile",
@@ -180,7 +229,156 @@ const KNOWN_KEYS: &[&str] = &[
 
 const KNOWN_KEYS_DISPLAY: &str = "StrictHostKeyChecking, UserKnownHostsFile, \
 GlobalKnownHostsFile, BatchMode, ConnectTimeout, IdentityFile, IdentitiesOnly, CertificateFile, \
-Port, User, HashKnownHosts, HostKeyAlias, SendEnv, SetEnv, ServerAliveInterval, LogLevel, EscapeChar";
+Port, User, HashKnownHosts, HostKeyAlias, HostName, SendEnv, SetEnv, ServerAliveInterval, \
+LogLevel, EscapeChar";
+
+/// Keys msh accepts only as `none` where they apply: ignoring any other value would route
+/// the connection around the proxy the user set up (ProxyJump, ProxyCommand) or accept host
+/// keys the user revoked (RevokedHostKeys). `-o KEY=none` overrides a config file's value,
+/// as in ssh (first value wins).
+const NONE_ONLY_KEYS: &[&str] = &["proxyjump", "proxycommand", "revokedhostkeys"];
+
+/// Every keyword of ssh_config(5) (OpenSSH 9.x, with Debian's GSSAPI additions), the obsolete
+/// names OpenSSH still parses, and Apple's `UseKeychain` (macOS users share their
+/// ~/.ssh/config). In ~/.ssh/config one of these that msh does not implement is skipped with
+/// a note at -v; a keyword outside this list is an error, as it is for ssh.
+const OPENSSH_KEYWORDS: &[&str] = &[
+    "host",
+    "match",
+    "include",
+    "ignoreunknown",
+    "addkeystoagent",
+    "addressfamily",
+    "batchmode",
+    "bindaddress",
+    "bindinterface",
+    "canonicaldomains",
+    "canonicalizefallbacklocal",
+    "canonicalizehostname",
+    "canonicalizemaxdots",
+    "canonicalizepermittedcnames",
+    "casignaturealgorithms",
+    "certificatefile",
+    "checkhostip",
+    "ciphers",
+    "clearallforwardings",
+    "compression",
+    "connectionattempts",
+    "connecttimeout",
+    "controlmaster",
+    "controlpath",
+    "controlpersist",
+    "dynamicforward",
+    "enableescapecommandline",
+    "enablesshkeysign",
+    "escapechar",
+    "exitonforwardfailure",
+    "fingerprinthash",
+    "forkafterauthentication",
+    "forwardagent",
+    "forwardx11",
+    "forwardx11timeout",
+    "forwardx11trusted",
+    "gatewayports",
+    "globalknownhostsfile",
+    "gssapiauthentication",
+    "gssapiclientidentity",
+    "gssapidelegatecredentials",
+    "gssapikeyexchange",
+    "gssapirenewalforcesrekey",
+    "gssapiserveridentity",
+    "gssapitrustdns",
+    "gssapikexalgorithms",
+    "hashknownhosts",
+    "hostbasedacceptedalgorithms",
+    "hostbasedauthentication",
+    "hostkeyalgorithms",
+    "hostkeyalias",
+    "hostname",
+    "identitiesonly",
+    "identityagent",
+    "identityfile",
+    "ipqos",
+    "kbdinteractiveauthentication",
+    "kbdinteractivedevices",
+    "kexalgorithms",
+    "knownhostscommand",
+    "localcommand",
+    "localforward",
+    "loglevel",
+    "logverbose",
+    "macs",
+    "nohostauthenticationforlocalhost",
+    "numberofpasswordprompts",
+    "passwordauthentication",
+    "permitlocalcommand",
+    "permitremoteopen",
+    "pkcs11provider",
+    "port",
+    "preferredauthentications",
+    "proxycommand",
+    "proxyjump",
+    "proxyusefdpass",
+    "pubkeyacceptedalgorithms",
+    "pubkeyauthentication",
+    "rekeylimit",
+    "remotecommand",
+    "remoteforward",
+    "requesttty",
+    "requiredrsasize",
+    "revokedhostkeys",
+    "securitykeyprovider",
+    "sendenv",
+    "serveralivecountmax",
+    "serveraliveinterval",
+    "sessiontype",
+    "setenv",
+    "stdinnull",
+    "streamlocalbindmask",
+    "streamlocalbindunlink",
+    "stricthostkeychecking",
+    "syslogfacility",
+    "tcpkeepalive",
+    "tunnel",
+    "tunneldevice",
+    "updatehostkeys",
+    "user",
+    "userknownhostsfile",
+    "verifyhostkeydns",
+    "visualhostkey",
+    "xauthlocation",
+    // Obsolete names and aliases OpenSSH still accepts.
+    "protocol",
+    "cipher",
+    "fallbacktorsh",
+    "globalknownhostsfile2",
+    "rhostsauthentication",
+    "userknownhostsfile2",
+    "useroaming",
+    "usersh",
+    "useprivilegedport",
+    "afstokenpassing",
+    "kerberosauthentication",
+    "kerberostgtpassing",
+    "rsaauthentication",
+    "rhostsrsaauthentication",
+    "compressionlevel",
+    "dsaauthentication",
+    "challengeresponseauthentication",
+    "skeyauthentication",
+    "tisauthentication",
+    "identityfile2",
+    "keepalive",
+    "smartcarddevice",
+    "pubkeyacceptedkeytypes",
+    "hostbasedkeytypes",
+    "hostbasedacceptedkeytypes",
+    // Apple's OpenSSH.
+    "usekeychain",
+];
+
+/// Most nested `Include`s followed, as OpenSSH's READCONF_MAX_DEPTH.
+const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// One `Key Value` pair with where it came from, for error messages.
 #[derive(Debug, Clone)]
@@ -188,6 +386,25 @@ struct RawOption {
     key: String,
     value: String,
     origin: String,
+    /// False for a config line in a `Host` block that does not match: its value is still
+    /// checked (as ssh does) but not applied.
+    active: bool,
+}
+
+/// "First value wins" bookkeeping for single-valued keys.
+#[derive(Default)]
+struct Seen(Vec<String>);
+
+impl Seen {
+    /// True when `key` applies here (`active`) and no earlier source set it.
+    fn first(&mut self, key: &str, active: bool) -> bool {
+        if !active || self.0.iter().any(|k| k == key) {
+            false
+        } else {
+            self.0.push(key.to_string());
+            true
+        }
+    }
 }
 
 /// Merges `args`, its `-o` options and its `-F` file into `Settings`. `home` expands `~`;
@@ -212,17 +429,37 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
             key,
             value,
             origin: format!("-o #{}", i + 1),
+            active: true,
         });
     }
-    if let Some(path) = &args.config {
-        let path = expand_tilde(path, home);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
-        raw.extend(parse_config(&path, &text, &host)?);
+    let mut config_notes = Vec::new();
+    match &args.config {
+        Some(path) if path.as_os_str() == "none" => {}
+        Some(path) => {
+            let path = expand_tilde(path, home);
+            let mut reader = ConfigReader::new(&host, home, ConfigMode::Strict);
+            // The user named this file: a missing one is an error, and ssh does not check
+            // its permissions either.
+            reader.read_file(&path, 0, true, false)?;
+            raw.extend(reader.out);
+            config_notes = reader.notes;
+        }
+        None => {
+            if let Some(h) = home {
+                let path = h.join(".ssh/config");
+                let mut reader = ConfigReader::new(&host, home, ConfigMode::Lenient);
+                reader.read_file(&path, 0, true, true)?;
+                raw.extend(reader.out);
+                config_notes = reader.notes;
+            }
+        }
     }
 
     let mut s = Settings {
         host: host.clone(),
+        host_arg: host.clone(),
+        host_name_origin: None,
+        config_notes,
         port: 22,
         user: local_user.to_string(),
         host_key_alias: None,
@@ -252,27 +489,27 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
     };
 
     // "First value wins": track which single-valued keys are already set.
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen = Seen::default();
     let mut port = args.port;
     let mut user = dest_user.or(args.login.clone());
     let mut log_level: Option<(tracing::Level, bool)> = None;
-    let mut first = |key: &str| -> bool {
-        if seen.iter().any(|k| k == key) {
-            false
-        } else {
-            seen.push(key.to_string());
-            true
-        }
-    };
+    let mut host_name: Option<(String, String)> = None;
+    // (key as written, value, origin) of the first ProxyJump/ProxyCommand, and of the first
+    // RevokedHostKeys, that apply.
+    let mut proxy: Option<(String, String, String)> = None;
+    let mut revoked: Option<(String, String, String)> = None;
     for o in &raw {
         let key = o.key.to_ascii_lowercase();
         let v = o.value.as_str();
+        let on = o.active;
         let ctx = || format!("{}: {}={}", o.origin, o.key, o.value);
         match key.as_str() {
             "stricthostkeychecking" => {
                 let mode = parse_strict(v).with_context(ctx)?;
-                if first(&key) {
-                    s.strict = mode;
+                if seen.first(&key, on) {
+                    // Refused only where it would decide: `-o StrictHostKeyChecking=accept-new`
+                    // still overrides a config file's `no`, as the message suggests.
+                    s.strict = mode.ok_or_else(strict_no_refusal).with_context(ctx)?;
                 }
             }
             "userknownhostsfile" | "globalknownhostsfile" => {
@@ -283,7 +520,7 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                 if files.is_empty() {
                     return Err(anyhow!("a file name is required")).with_context(ctx);
                 }
-                if first(&key) {
+                if seen.first(&key, on) {
                     if key == "userknownhostsfile" {
                         s.user_known_hosts = files;
                     } else {
@@ -293,32 +530,42 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
             }
             "batchmode" => {
                 let b = parse_yes_no(v).with_context(ctx)?;
-                if first(&key) {
+                if seen.first(&key, on) {
                     s.batch_mode = b;
                 }
             }
             "connecttimeout" => {
                 let secs = parse_seconds(v).with_context(ctx)?;
-                if first(&key) {
+                if seen.first(&key, on) {
                     s.connect_timeout = (secs > 0).then(|| Duration::from_secs(secs));
                 }
             }
             "identityfile" => {
-                s.identity_files.push(expand_tilde(Path::new(v), home));
-                s.identities_explicit = true;
+                if v.is_empty() {
+                    return Err(anyhow!("a file name is required")).with_context(ctx);
+                }
+                if on {
+                    s.identity_files.push(expand_tilde(Path::new(v), home));
+                    s.identities_explicit = true;
+                }
             }
             "identitiesonly" => {
                 let b = parse_yes_no(v).with_context(ctx)?;
-                if first(&key) {
+                if seen.first(&key, on) {
                     s.identities_only = b;
                 }
             }
             "certificatefile" => {
-                s.certificate_files.push(expand_tilde(Path::new(v), home));
+                if v.is_empty() {
+                    return Err(anyhow!("a file name is required")).with_context(ctx);
+                }
+                if on {
+                    s.certificate_files.push(expand_tilde(Path::new(v), home));
+                }
             }
             "port" => {
                 let p = parse_port(v).with_context(ctx)?;
-                if port.is_none() {
+                if on && port.is_none() {
                     port = Some(p);
                 }
             }
@@ -326,13 +573,13 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                 if v.is_empty() {
                     return Err(anyhow!("empty user name")).with_context(ctx);
                 }
-                if user.is_none() {
+                if on && user.is_none() {
                     user = Some(v.to_string());
                 }
             }
             "hashknownhosts" => {
                 let b = parse_yes_no(v).with_context(ctx)?;
-                if first(&key) {
+                if seen.first(&key, on) {
                     s.hash_known_hosts = b;
                 }
             }
@@ -340,11 +587,38 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                 if v.is_empty() || v.contains(char::is_whitespace) {
                     return Err(anyhow!("expected one host name")).with_context(ctx);
                 }
-                if first(&key) {
+                if seen.first(&key, on) {
                     s.host_key_alias = Some(v.to_string());
                 }
             }
-            "sendenv" => s.send_env.extend(v.split_whitespace().map(str::to_string)),
+            "hostname" => {
+                let name = expand_host_name(v, &host).with_context(ctx)?;
+                if seen.first(&key, on) {
+                    host_name = Some((name, o.origin.clone()));
+                }
+            }
+            "proxyjump" | "proxycommand" => {
+                if v.is_empty() {
+                    return Err(anyhow!("a value is required")).with_context(ctx);
+                }
+                // One slot for both, as in ssh: the first of the two that applies wins.
+                if on && proxy.is_none() {
+                    proxy = Some((o.key.clone(), v.to_string(), o.origin.clone()));
+                }
+            }
+            "revokedhostkeys" => {
+                if v.is_empty() {
+                    return Err(anyhow!("a file name is required")).with_context(ctx);
+                }
+                if on && revoked.is_none() {
+                    revoked = Some((o.key.clone(), v.to_string(), o.origin.clone()));
+                }
+            }
+            "sendenv" => {
+                if on {
+                    s.send_env.extend(v.split_whitespace().map(str::to_string));
+                }
+            }
             "setenv" => {
                 for pair in v.split_whitespace() {
                     let (name, value) = pair
@@ -352,29 +626,36 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                         .filter(|(n, _)| !n.is_empty())
                         .ok_or_else(|| anyhow!("expected NAME=VALUE, got {pair:?}"))
                         .with_context(ctx)?;
-                    if !s.set_env.iter().any(|(n, _)| n == name) {
+                    if on && !s.set_env.iter().any(|(n, _)| n == name) {
                         s.set_env.push((name.to_string(), value.to_string()));
                     }
                 }
             }
             "serveraliveinterval" => {
                 let secs = parse_seconds(v).with_context(ctx)?;
-                if first(&key) {
+                if seen.first(&key, on) {
                     s.server_alive_interval = (secs > 0).then(|| Duration::from_secs(secs));
                 }
             }
             "loglevel" => {
                 let l = parse_log_level(v).with_context(ctx)?;
-                if log_level.is_none() {
+                if on && log_level.is_none() {
                     log_level = Some(l);
                 }
             }
             "escapechar" => {
                 let c = crate::escape::parse_escape_char(v).with_context(ctx)?;
-                if first(&key) {
+                if seen.first(&key, on) {
                     s.escape_char = c;
                 }
             }
+            // Only -o gets here: config files reject unknown keys while reading.
+            _ if OPENSSH_KEYWORDS.contains(&key.as_str()) => bail!(
+                "{}: {:?} is an OpenSSH option msh does not implement; msh accepts: {}",
+                o.origin,
+                o.key,
+                KNOWN_KEYS_DISPLAY
+            ),
             _ => bail!(
                 "{}: unknown option {:?}; msh accepts: {}",
                 o.origin,
@@ -383,6 +664,27 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
             ),
         }
     }
+
+    if let Some((key, value, origin)) = proxy.filter(|(_, v, _)| !v.eq_ignore_ascii_case("none")) {
+        bail!(
+            "{origin}: {key} {value} applies to {host}, but msh has no proxy support: \
+             connecting directly would reach the host by another route than ssh takes (or \
+             another host). Use ssh for this host, or connect directly with -o {key}=none"
+        );
+    }
+    if let Some((key, value, origin)) = revoked.filter(|(_, v, _)| !v.eq_ignore_ascii_case("none"))
+    {
+        bail!(
+            "{origin}: {key} {value}: msh does not read revocation lists for host keys, so a \
+             revoked host key could be accepted. Mark revoked keys with @revoked lines in \
+             known_hosts instead (msh honours them), or override with -o {key}=none"
+        );
+    }
+    if let Some((name, origin)) = host_name {
+        s.host = name;
+        s.host_name_origin = Some(origin);
+    }
+    s.host = canonical_host(&s.host);
 
     s.port = port.unwrap_or(22);
     if s.port == 0 {
@@ -458,49 +760,299 @@ fn unquote(s: &str) -> String {
         .to_string()
 }
 
-/// Parses an ssh_config subset: `Host` blocks (pattern lists with `*`, `?`, `!`) holding the
-/// keys `-o` accepts; returns the options that apply to `host`, in file order, tagged with
-/// `path:line`. `Match`, `Include` and unknown keys are errors naming the line.
-fn parse_config(path: &Path, text: &str, host: &str) -> Result<Vec<RawOption>> {
-    let mut out = Vec::new();
-    let mut active = true;
-    for (i, line) in text.lines().enumerate() {
-        let lineno = i + 1;
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let (key, value) = split_option(t).ok_or_else(|| {
-            anyhow!(
-                "{}:{lineno}: expected \"Key Value\", got {t:?}",
-                path.display()
-            )
-        })?;
-        match key.to_ascii_lowercase().as_str() {
-            "host" => {
-                // ssh_config: Host takes whitespace-separated patterns; one negated match
-                // cancels the block.
-                let pats: Vec<&str> = value.split_whitespace().collect();
-                active = host_block_matches(host, &pats);
-            }
-            "match" | "include" => bail!(
-                "{}:{lineno}: {key} is not supported by msh; use Host blocks",
-                path.display()
-            ),
-            k if !KNOWN_KEYS.contains(&k) => bail!(
-                "{}:{lineno}: unknown option {key:?}; msh accepts: {}",
-                path.display(),
-                KNOWN_KEYS_DISPLAY
-            ),
-            _ if active => out.push(RawOption {
-                key,
-                value,
-                origin: format!("{}:{lineno}", path.display()),
-            }),
-            _ => {}
+/// How a config file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConfigMode {
+    /// `-F FILE`: written for msh, so every key must be one msh implements.
+    Strict,
+    /// `~/.ssh/config`: shared with ssh, so OpenSSH keywords msh does not implement and
+    /// `Match` blocks are skipped (noted for -v).
+    Lenient,
+}
+
+/// Reads one ssh_config file and its `Include`s: collects the options (tagged `path:line`,
+/// active or not for the host) and notes on what was skipped.
+struct ConfigReader<'a> {
+    /// The name given on the command line: `Host` patterns match it, as in ssh (HostName
+    /// does not cause a second match).
+    host: &'a str,
+    home: Option<&'a Path>,
+    mode: ConfigMode,
+    out: Vec<RawOption>,
+    notes: Vec<String>,
+    /// The first `IgnoreUnknown` pattern list that applies.
+    ignore_unknown: Option<String>,
+}
+
+impl<'a> ConfigReader<'a> {
+    fn new(host: &'a str, home: Option<&'a Path>, mode: ConfigMode) -> Self {
+        ConfigReader {
+            host,
+            home,
+            mode,
+            out: Vec::new(),
+            notes: Vec::new(),
+            ignore_unknown: None,
         }
     }
-    Ok(out)
+
+    /// Reads `path` at include `depth`. `enabled`: false when the `Include` that named the
+    /// file sits in a block that does not apply, so nothing in it applies (it is still
+    /// checked, as ssh does). `shared`: the default file or an included one, which ssh
+    /// refuses when others could write it, and which may be missing.
+    fn read_file(&mut self, path: &Path, depth: usize, enabled: bool, shared: bool) -> Result<()> {
+        let Some(text) = read_config_text(path, shared)? else {
+            return Ok(());
+        };
+        self.parse(path, &text, depth, enabled)
+    }
+
+    fn parse(&mut self, path: &Path, text: &str, depth: usize, enabled: bool) -> Result<()> {
+        let mut active = enabled;
+        for (i, line) in text.lines().enumerate() {
+            let at = format!("{}:{}", path.display(), i + 1);
+            let t = strip_comment(line.trim());
+            if t.is_empty() {
+                continue;
+            }
+            let (key, value) = split_option(t)
+                .ok_or_else(|| anyhow!("{at}: expected \"Key Value\", got {t:?}"))?;
+            let lower = key.to_ascii_lowercase();
+            match lower.as_str() {
+                "host" => {
+                    // Host takes whitespace-separated patterns; one negated match cancels
+                    // the block.
+                    let pats: Vec<&str> = value.split_whitespace().collect();
+                    if pats.is_empty() {
+                        bail!("{at}: Host needs at least one pattern");
+                    }
+                    active = enabled && host_block_matches(self.host, &pats);
+                }
+                "match" => match self.mode {
+                    ConfigMode::Strict => {
+                        bail!("{at}: Match is not supported by msh; use Host blocks")
+                    }
+                    ConfigMode::Lenient => {
+                        self.notes.push(format!(
+                            "{at}: Match block skipped: msh does not evaluate Match conditions, \
+                             so its options (up to the next Host or Match line) do not apply"
+                        ));
+                        active = false;
+                    }
+                },
+                "include" => self.include(&at, &value, depth, active)?,
+                "ignoreunknown" => {
+                    if active && self.ignore_unknown.is_none() {
+                        self.ignore_unknown = Some(value);
+                    }
+                }
+                k if KNOWN_KEYS.contains(&k) || NONE_ONLY_KEYS.contains(&k) => {
+                    self.out.push(RawOption {
+                        key,
+                        value,
+                        origin: at,
+                        active,
+                    })
+                }
+                k if OPENSSH_KEYWORDS.contains(&k) => match self.mode {
+                    ConfigMode::Strict => bail!(
+                        "{at}: {key:?} is an OpenSSH option msh does not implement; msh \
+                         accepts: {KNOWN_KEYS_DISPLAY}"
+                    ),
+                    ConfigMode::Lenient => {
+                        if active {
+                            self.notes.push(format!(
+                                "{at}: {key} is an OpenSSH option msh does not implement; ignored"
+                            ));
+                        }
+                    }
+                },
+                k => {
+                    let ignored = self.ignore_unknown.as_deref().is_some_and(|pats| {
+                        match_list(k, &pats.replace(char::is_whitespace, ","), true)
+                            == ListMatch::Matched
+                    });
+                    if !ignored {
+                        bail!(
+                            "{at}: unknown option {key:?} (not an ssh_config keyword); msh \
+                             accepts: {KNOWN_KEYS_DISPLAY}{}",
+                            if self.mode == ConfigMode::Lenient {
+                                " (to keep it for another program, put \"IgnoreUnknown \
+                                 KEYWORD\" above it, as for ssh)"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
+                    self.notes
+                        .push(format!("{at}: {key} ignored (IgnoreUnknown)"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `Include` at `at`: each glob pattern is relative to ~/.ssh unless absolute or `~/`;
+    /// files are read in lexical order, each with its own Host state, as ssh does.
+    fn include(&mut self, at: &str, value: &str, depth: usize, active: bool) -> Result<()> {
+        if depth + 1 > MAX_INCLUDE_DEPTH {
+            bail!(
+                "{at}: Include nested more than {MAX_INCLUDE_DEPTH} deep (does a file include \
+                 itself?)"
+            );
+        }
+        let args: Vec<&str> = value.split_whitespace().collect();
+        if args.is_empty() {
+            bail!("{at}: Include needs a file name");
+        }
+        for arg in args {
+            let pattern = if let Some(rest) = arg.strip_prefix("~/") {
+                let home = self
+                    .home
+                    .ok_or_else(|| anyhow!("{at}: Include {arg}: no home directory for ~"))?;
+                home.join(rest)
+            } else if arg.starts_with('~') {
+                bail!("{at}: Include {arg}: only ~/ (your own home) is supported");
+            } else if arg.starts_with('/') {
+                PathBuf::from(arg)
+            } else {
+                let home = self.home.ok_or_else(|| {
+                    anyhow!(
+                        "{at}: Include {arg}: relative to ~/.ssh, but there is no home directory"
+                    )
+                })?;
+                home.join(".ssh").join(arg)
+            };
+            let files = glob_paths(&pattern).with_context(|| format!("{at}: Include {arg}"))?;
+            if files.is_empty() {
+                self.notes
+                    .push(format!("{at}: Include {arg} matched no files"));
+            }
+            for file in files {
+                if file.is_dir() {
+                    self.notes.push(format!(
+                        "{at}: Include {arg}: {} is a directory; skipped",
+                        file.display()
+                    ));
+                    continue;
+                }
+                self.read_file(&file, depth + 1, active, true)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The text of a config file, or None when `shared` and it does not exist. A shared file
+/// (~/.ssh/config or an included one) must not be writable by others, as ssh requires:
+/// whoever can write it chooses where msh connects and which keys it trusts.
+fn read_config_text(path: &Path, shared: bool) -> Result<Option<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if shared && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read config file {}", path.display()))
+        }
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    if shared {
+        let uid = nix::unistd::getuid().as_raw();
+        if meta.uid() != 0 && meta.uid() != uid {
+            bail!(
+                "bad owner of config file {}: owned by uid {}, not by you or root; fix with \
+                 chown {uid} {}",
+                path.display(),
+                meta.uid(),
+                path.display()
+            );
+        }
+        if meta.mode() & 0o022 != 0 {
+            bail!(
+                "bad permissions on config file {}: mode {:04o} lets others write it; fix with \
+                 chmod go-w {}",
+                path.display(),
+                meta.mode() & 0o7777,
+                path.display()
+            );
+        }
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    Ok(Some(text))
+}
+
+/// Expands `*` and `?` in the components of the absolute path `pattern`, as glob(3) does
+/// for ssh's `Include`: names starting with `.` only match a pattern starting with `.`;
+/// results are sorted; a path without wildcards is returned if it exists.
+fn glob_paths(pattern: &Path) -> Result<Vec<PathBuf>> {
+    use std::path::Component;
+    let text = pattern.to_string_lossy();
+    if text.contains('[') {
+        bail!("character classes ([...]) in Include patterns are not supported by msh; use * or ?");
+    }
+    let mut paths = vec![PathBuf::new()];
+    for comp in pattern.components() {
+        match comp {
+            Component::Normal(name) => {
+                let name = name.to_string_lossy();
+                if !name.contains(['*', '?']) {
+                    for p in &mut paths {
+                        p.push(name.as_ref());
+                    }
+                    continue;
+                }
+                let mut next = Vec::new();
+                for dir in &paths {
+                    // An unreadable directory matches nothing, as glob(3) without GLOB_ERR.
+                    let Ok(entries) = std::fs::read_dir(dir) else {
+                        continue;
+                    };
+                    for entry in entries.flatten() {
+                        let file_name = entry.file_name();
+                        let Some(f) = file_name.to_str() else {
+                            continue;
+                        };
+                        if f.starts_with('.') && !name.starts_with('.') {
+                            continue;
+                        }
+                        if glob_match(f, &name) {
+                            next.push(dir.join(f));
+                        }
+                    }
+                }
+                paths = next;
+            }
+            other => {
+                for p in &mut paths {
+                    p.push(other.as_os_str());
+                }
+            }
+        }
+    }
+    paths.retain(|p| p.exists());
+    paths.sort();
+    Ok(paths)
+}
+
+/// The line without a trailing comment: `#` starting a word outside quotes begins one, as
+/// in OpenSSH 9 (`Port 2222 # test box`).
+fn strip_comment(line: &str) -> &str {
+    let mut in_quotes = false;
+    let mut prev_space = true;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            '#' if !in_quotes && prev_space => return line.get(..i).unwrap_or(line).trim_end(),
+            _ => {}
+        }
+        prev_space = c.is_whitespace();
+    }
+    line
 }
 
 fn host_block_matches(host: &str, patterns: &[&str]) -> bool {
@@ -515,18 +1067,55 @@ fn host_block_matches(host: &str, patterns: &[&str]) -> bool {
     matched
 }
 
-fn parse_strict(v: &str) -> Result<StrictHostKeyChecking> {
+/// HostName's value with `%h` (the name given) and `%%` expanded; ssh knows no other token
+/// here.
+fn expand_host_name(v: &str, host: &str) -> Result<String> {
+    let mut out = String::new();
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => out.push_str(host),
+            Some('%') => out.push('%'),
+            Some(t) => bail!("unknown token %{t} (HostName expands only %h and %%)"),
+            None => bail!("a lone % at the end (write %% for a percent sign)"),
+        }
+    }
+    if out.is_empty() || out.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!("expected one host name or address");
+    }
+    Ok(out)
+}
+
+/// The connect address as ssh keeps it: an IP address in its canonical form, a name
+/// lowercased (known_hosts entries are written so).
+fn canonical_host(h: &str) -> String {
+    match h.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => h.to_ascii_lowercase(),
+    }
+}
+
+/// StrictHostKeyChecking's value; None for `no`, which is refused where it would apply.
+fn parse_strict(v: &str) -> Result<Option<StrictHostKeyChecking>> {
     match v.to_ascii_lowercase().as_str() {
-        "ask" => Ok(StrictHostKeyChecking::Ask),
-        "accept-new" => Ok(StrictHostKeyChecking::AcceptNew),
-        "yes" | "true" => Ok(StrictHostKeyChecking::Yes),
-        "no" | "off" | "false" => bail!(
-            "refused: msh never connects to a host whose key it cannot verify. To record a \
-             new host's key automatically use -o StrictHostKeyChecking=accept-new; to trust a \
-             key you know, use --pin SHA256:... (msh-keygen scan HOST shows it)"
-        ),
+        "ask" => Ok(Some(StrictHostKeyChecking::Ask)),
+        "accept-new" => Ok(Some(StrictHostKeyChecking::AcceptNew)),
+        "yes" | "true" => Ok(Some(StrictHostKeyChecking::Yes)),
+        "no" | "off" | "false" => Ok(None),
         _ => bail!("expected ask, accept-new or yes"),
     }
+}
+
+fn strict_no_refusal() -> anyhow::Error {
+    anyhow!(
+        "refused: msh never connects to a host whose key it cannot verify. To record a \
+         new host's key automatically use -o StrictHostKeyChecking=accept-new; to trust a \
+         key you know, use --pin SHA256:... (msh-keygen scan HOST shows it)"
+    )
 }
 
 fn parse_yes_no(v: &str) -> Result<bool> {
@@ -537,9 +1126,39 @@ fn parse_yes_no(v: &str) -> Result<bool> {
     }
 }
 
+/// Seconds, in ssh_config's time format: `30`, `30s`, `5m`, `1h30m` (units s, m, h, d, w).
 fn parse_seconds(v: &str) -> Result<u64> {
-    v.parse::<u64>()
-        .map_err(|_| anyhow!("expected a number of seconds"))
+    let bad = || anyhow!("expected a number of seconds, or a time such as 30s, 5m, 1h30m");
+    if v.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in v.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let mult = match c.to_ascii_lowercase() {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 604800,
+            _ => return Err(bad()),
+        };
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(mult)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(bad)?;
+        num.clear();
+    }
+    if !num.is_empty() {
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        total = total.checked_add(n).ok_or_else(bad)?;
+    }
+    Ok(total)
 }
 
 fn parse_port(v: &str) -> Result<u16> {

@@ -24,7 +24,8 @@ pub enum Decision {
 /// The parts of `Settings` host verification needs.
 #[derive(Debug, Clone)]
 pub struct VerifyConfig {
-    /// Name for messages and known_hosts (HostKeyAlias or the host).
+    /// Name for messages and known_hosts: HostKeyAlias, else HostName (the address
+    /// connected to), never the alias typed (`Settings::known_hosts_name`).
     pub name: String,
     pub port: u16,
     pub pins: Vec<String>,
@@ -38,15 +39,9 @@ pub struct VerifyConfig {
 
 impl VerifyConfig {
     pub fn from_settings(s: &Settings) -> Self {
-        // As OpenSSH: a HostKeyAlias is the known_hosts name verbatim, without `[..]:port`.
-        let port = if s.host_key_alias.is_some() {
-            22
-        } else {
-            s.port
-        };
         VerifyConfig {
             name: s.known_hosts_name().to_string(),
-            port,
+            port: s.known_hosts_port(),
             pins: s.pins.clone(),
             strict: s.strict,
             batch_mode: s.batch_mode,
