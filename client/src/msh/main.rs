@@ -85,7 +85,10 @@ fn real_main() -> i32 {
         }
         Ok(Outcome::BrokenPipe) => 255,
         Ok(Outcome::EscapeDisconnect) => {
-            eprintln!("msh: connection to {} closed.", settings.host);
+            // As ssh, whose "Connection to HOST closed." is an INFO message: -q hides it.
+            if !settings.quiet {
+                eprintln!("msh: connection to {} closed.", settings.host);
+            }
             255
         }
         Ok(Outcome::LocalSignal(sig)) => {
