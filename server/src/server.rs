@@ -1087,7 +1087,9 @@ impl russh::server::Handler for Conn {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let Some(command) = self.settings.subsystems.get(name).cloned() else {
-            // As sshd, a forced command does not make an unknown subsystem run.
+            // As sshd, a forced command does not make an unknown subsystem run. The name is
+            // the client's: cut to 100 characters (as sshd) so it cannot flood the log.
+            let name: String = name.chars().take(100).collect();
             let configured: Vec<&str> = self
                 .settings
                 .subsystems
