@@ -1232,8 +1232,14 @@ mod tests {
 
     #[test]
     fn unknown_key_named() {
-        let e = res(&["-o", "ProxyJump=x", "h"]).unwrap_err();
-        assert!(format!("{e:#}").contains("\"ProxyJump\""));
+        let e = res(&["-o", "ForwardAgent=yes", "h"]).unwrap_err();
+        assert!(
+            format!("{e:#}")
+                .starts_with("-o #1: \"ForwardAgent\" is an OpenSSH option msh does not implement"),
+            "{e:#}"
+        );
+        let e = res(&["-o", "Frobnicate=yes", "h"]).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown option \"Frobnicate\""));
     }
 
     #[test]
@@ -1248,33 +1254,438 @@ mod tests {
         assert_eq!(s.command, None);
     }
 
+    /// Parses `text` as file `c` for `host`: the options that apply, as (key, value).
+    fn parse(
+        text: &str,
+        host: &str,
+        mode: ConfigMode,
+    ) -> Result<(Vec<(String, String)>, Vec<String>)> {
+        let mut r = ConfigReader::new(host, Some(Path::new("/home/me")), mode);
+        r.parse(Path::new("c"), text, 0, true)?;
+        let applied = r
+            .out
+            .iter()
+            .filter(|o| o.active)
+            .map(|o| (o.key.clone(), o.value.clone()))
+            .collect();
+        Ok((applied, r.notes))
+    }
+
+    fn kv(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn config_host_blocks() {
         let text = "Port 1000\nHost a* !ab\n  User alice\n  Port 2000\nHost *\n  User bob\n";
-        let o = parse_config(Path::new("c"), text, "ac").unwrap();
-        let keys: Vec<_> = o
-            .iter()
-            .map(|r| (r.key.as_str(), r.value.as_str()))
-            .collect();
+        let (o, _) = parse(text, "ac", ConfigMode::Strict).unwrap();
         assert_eq!(
-            keys,
-            vec![
+            o,
+            kv(&[
                 ("Port", "1000"),
                 ("User", "alice"),
                 ("Port", "2000"),
                 ("User", "bob")
-            ]
+            ])
         );
-        let o = parse_config(Path::new("c"), text, "ab").unwrap();
+        let (o, _) = parse(text, "ab", ConfigMode::Strict).unwrap();
         assert_eq!(o.len(), 2);
-        let e = parse_config(Path::new("c"), "Match all\n", "x").unwrap_err();
+        let e = parse("Match all\n", "x", ConfigMode::Strict).unwrap_err();
         assert!(format!("{e}").contains("c:1"));
         // Unknown keys are errors even in blocks that do not apply.
-        let e = parse_config(Path::new("c"), "Host other\n\n  ProxyJump x\n", "x").unwrap_err();
+        let e = parse("Host other\n\n  Frobnicate x\n", "x", ConfigMode::Strict).unwrap_err();
         assert!(
-            format!("{e}").contains("c:3: unknown option \"ProxyJump\""),
+            format!("{e}").contains("c:3: unknown option \"Frobnicate\""),
             "{e}"
         );
+    }
+
+    /// A real home directory with files (path, contents, mode), removed on drop.
+    struct Home(PathBuf);
+
+    impl Home {
+        fn new(name: &str, files: &[(&str, &str, u32)]) -> Home {
+            use std::os::unix::fs::PermissionsExt;
+            let dir =
+                std::env::temp_dir().join(format!("msh-settings-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            for (path, text, mode) in files {
+                let p = dir.join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, text).unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+            }
+            std::fs::create_dir_all(&dir).unwrap();
+            Home(dir)
+        }
+
+        fn resolve(&self, v: &[&str]) -> Result<Settings> {
+            resolve(args(v), Some(&self.0), "me")
+        }
+
+        fn path(&self, p: &str) -> String {
+            self.0.join(p).display().to_string()
+        }
+    }
+
+    impl Drop for Home {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const ALIAS_CONFIG: &str = "\
+# an OpenSSH user's file
+Host alias
+    HostName 127.0.0.1
+    Port 2222 # test box
+    User ops
+    IdentityFile ~/.ssh/id_test
+Host 127.0.0.1
+    User wrong
+    Port 1
+";
+
+    #[test]
+    fn default_config_alias_with_hostname() {
+        let home = Home::new("alias", &[(".ssh/config", ALIAS_CONFIG, 0o644)]);
+        let s = home.resolve(&["alias", "true"]).unwrap();
+        assert_eq!(s.host, "127.0.0.1");
+        assert_eq!(s.host_arg, "alias");
+        // Host blocks match the name typed, not the HostName (no second pass, as ssh).
+        assert_eq!((s.user.as_str(), s.port), ("ops", 2222));
+        assert_eq!(s.identity_files, vec![home.0.join(".ssh/id_test")]);
+        assert!(s.identities_explicit);
+        // known_hosts uses the HostName, with the port, as ssh writes it.
+        assert_eq!(s.known_hosts_name(), "127.0.0.1");
+        assert_eq!(s.known_hosts_port(), 2222);
+        let origin = format!("{}:3", home.path(".ssh/config"));
+        assert_eq!(s.host_name_origin.as_deref(), Some(origin.as_str()));
+        assert_eq!(
+            s.host_description(),
+            format!("127.0.0.1 (HostName of \"alias\", {origin})")
+        );
+        // Flags and -o come first.
+        let s = home
+            .resolve(&[
+                "-p",
+                "7",
+                "-o",
+                "HostName=localhost",
+                "-o",
+                "User=me2",
+                "alias",
+            ])
+            .unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.port, s.user.as_str()),
+            ("localhost", 7, "me2")
+        );
+        // HostKeyAlias still names the known_hosts entry, without a port.
+        let s = home.resolve(&["-o", "HostKeyAlias=box", "alias"]).unwrap();
+        assert_eq!((s.known_hosts_name(), s.known_hosts_port()), ("box", 22));
+        assert_eq!(s.host, "127.0.0.1");
+        // -F none: no file at all.
+        let s = home.resolve(&["-F", "none", "alias"]).unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.port, s.user.as_str()),
+            ("alias", 22, "me")
+        );
+        assert!(s.host_name_origin.is_none());
+        assert!(!s.identities_explicit);
+    }
+
+    #[test]
+    fn hostname_tokens() {
+        let s = res(&["-o", "HostName=%h.Corp.example.com", "Build7"]).unwrap();
+        assert_eq!(s.host, "build7.corp.example.com");
+        assert_eq!(s.host_arg, "Build7");
+        assert_eq!(s.known_hosts_name(), "build7.corp.example.com");
+        let s = res(&["-o", "HostName=a%%b", "h"]).unwrap();
+        assert_eq!(s.host, "a%b");
+        for bad in ["HostName=%p", "HostName=x%", "HostName=a b", "HostName="] {
+            let e = res(&["-o", bad, "h"]).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("-o #1: HostName="),
+                "{bad}: {e:#}"
+            );
+        }
+        // Without HostName the name given is the address, lowercased as ssh does.
+        let s = res(&["Example.COM"]).unwrap();
+        assert_eq!(
+            (s.host.as_str(), s.host_arg.as_str()),
+            ("example.com", "Example.COM")
+        );
+        assert_eq!(s.host_description(), "example.com");
+        let s = res(&["-o", "HostName=0:0::1", "h"]).unwrap();
+        assert_eq!(s.host, "::1");
+    }
+
+    #[test]
+    fn lenient_skips_unimplemented_openssh_keywords_with_notes() {
+        let text = "Host *\n  ForwardAgent yes\n  ControlMaster auto\n  UseKeychain yes\n  Port 2\nHost other\n  LocalForward 1 x:2\n";
+        let (o, notes) = parse(text, "h", ConfigMode::Lenient).unwrap();
+        assert_eq!(o, kv(&[("Port", "2")]));
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(
+            notes[0].starts_with("c:2: ForwardAgent is an OpenSSH option msh does not implement"),
+            "{notes:?}"
+        );
+        assert!(notes[2].starts_with("c:4: UseKeychain"), "{notes:?}");
+        // -F is strict: the same file is an error naming the line.
+        let e = parse(text, "h", ConfigMode::Strict).unwrap_err();
+        assert!(
+            format!("{e}")
+                .starts_with("c:2: \"ForwardAgent\" is an OpenSSH option msh does not implement"),
+            "{e}"
+        );
+        // Not an OpenSSH keyword at all: an error in both modes, unless IgnoreUnknown.
+        for mode in [ConfigMode::Lenient, ConfigMode::Strict] {
+            let e = parse("Port 2\nFrobnicate yes\n", "h", mode).unwrap_err();
+            assert!(
+                format!("{e}").contains("c:2: unknown option \"Frobnicate\""),
+                "{e}"
+            );
+        }
+        let (o, notes) = parse(
+            "IgnoreUnknown Frob*,Other\nFrobnicate yes\nPort 3\n",
+            "h",
+            ConfigMode::Lenient,
+        )
+        .unwrap();
+        assert_eq!(o, kv(&[("Port", "3")]));
+        assert_eq!(
+            notes,
+            vec!["c:2: Frobnicate ignored (IgnoreUnknown)".to_string()]
+        );
+    }
+
+    #[test]
+    fn lenient_skips_match_blocks() {
+        let text = "Match host h exec \"true\"\n  Port 1\n  ForwardAgent yes\nHost h\n  Port 2\n";
+        let (o, notes) = parse(text, "h", ConfigMode::Lenient).unwrap();
+        assert_eq!(o, kv(&[("Port", "2")]));
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("c:1: Match block skipped"),
+            "{notes:?}"
+        );
+        // Keys inside a skipped Match block must still be ssh_config keywords.
+        let e = parse("Match all\n  Nonsense 1\n", "h", ConfigMode::Lenient).unwrap_err();
+        assert!(format!("{e}").contains("c:2: unknown option"), "{e}");
+    }
+
+    #[test]
+    fn strict_no_refused_where_it_applies() {
+        let home = Home::new(
+            "strictno",
+            &[(
+                ".ssh/config",
+                "Host other\n  StrictHostKeyChecking no\nHost dev-*\n  StrictHostKeyChecking no\n",
+                0o600,
+            )],
+        );
+        let e = home.resolve(&["dev-1"]).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.starts_with(&format!(
+                "{}:4: StrictHostKeyChecking=no: refused",
+                home.path(".ssh/config")
+            )),
+            "{msg}"
+        );
+        assert!(msg.contains("accept-new") && msg.contains("--pin"), "{msg}");
+        // A block that does not apply is fine, and -o overrides the file (first value wins).
+        assert_eq!(
+            home.resolve(&["prod"]).unwrap().strict,
+            StrictHostKeyChecking::Ask
+        );
+        let s = home
+            .resolve(&["-o", "StrictHostKeyChecking=accept-new", "dev-1"])
+            .unwrap();
+        assert_eq!(s.strict, StrictHostKeyChecking::AcceptNew);
+    }
+
+    #[test]
+    fn proxies_and_revoked_host_keys_refused_where_they_apply() {
+        let home = Home::new(
+            "proxy",
+            &[(
+                ".ssh/config",
+                "Host inner\n  ProxyJump bastion\nHost cmd\n  ProxyCommand nc %h %p\nHost rev\n  RevokedHostKeys ~/.ssh/revoked\nHost none\n  ProxyCommand none\n",
+                0o600,
+            )],
+        );
+        let cfg = home.path(".ssh/config");
+        let e = format!("{:#}", home.resolve(&["inner"]).unwrap_err());
+        assert!(
+            e.starts_with(&format!(
+                "{cfg}:2: ProxyJump bastion applies to inner, but msh has no proxy support"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("-o ProxyJump=none"), "{e}");
+        let e = format!("{:#}", home.resolve(&["cmd"]).unwrap_err());
+        assert!(
+            e.starts_with(&format!("{cfg}:4: ProxyCommand nc %h %p applies")),
+            "{e}"
+        );
+        let e = format!("{:#}", home.resolve(&["rev"]).unwrap_err());
+        assert!(e.starts_with(&format!("{cfg}:6: RevokedHostKeys")), "{e}");
+        assert!(e.contains("@revoked"), "{e}");
+        // `none`, a block that does not apply, or an -o override: a direct connection is
+        // what the user asked for.
+        assert!(home.resolve(&["none"]).is_ok());
+        assert!(home.resolve(&["elsewhere"]).is_ok());
+        assert!(home.resolve(&["-o", "ProxyJump=none", "inner"]).is_ok());
+        // The first of ProxyJump/ProxyCommand wins, as in ssh.
+        assert!(home.resolve(&["-o", "ProxyCommand=none", "inner"]).is_ok());
+        let e = format!("{:#}", res(&["-o", "ProxyJump=x", "h"]).unwrap_err());
+        assert!(e.starts_with("-o #1: ProxyJump x applies to h"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_errors_even_where_they_do_not_apply() {
+        let mut r = ConfigReader::new("h", None, ConfigMode::Lenient);
+        r.parse(Path::new("c"), "Host other\n  Port abc\n", 0, true)
+            .unwrap();
+        let e = r.out;
+        // The reader keeps the line (inactive); resolve checks its value.
+        assert_eq!(e.len(), 1);
+        assert!(!e[0].active);
+        let home = Home::new(
+            "badvalue",
+            &[(".ssh/config", "Host other\n  Port abc\n", 0o600)],
+        );
+        let msg = format!("{:#}", home.resolve(&["h"]).unwrap_err());
+        assert!(
+            msg.starts_with(&format!("{}:2: Port=abc", home.path(".ssh/config"))),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn default_config_missing_is_fine_but_writable_by_others_is_refused() {
+        let home = Home::new("nocfg", &[]);
+        assert_eq!(home.resolve(&["h"]).unwrap().port, 22);
+        let home = Home::new("wcfg", &[(".ssh/config", "Port 5\n", 0o666)]);
+        let e = format!("{:#}", home.resolve(&["h"]).unwrap_err());
+        assert!(
+            e.contains("bad permissions on config file") && e.contains("chmod go-w"),
+            "{e}"
+        );
+        // -F names the file itself: ssh does not check its mode, and neither does msh.
+        let s = home
+            .resolve(&["-F", &home.path(".ssh/config"), "h"])
+            .unwrap();
+        assert_eq!(s.port, 5);
+        // -F FILE that does not exist is an error.
+        assert!(home.resolve(&["-F", &home.path("nope"), "h"]).is_err());
+    }
+
+    #[test]
+    fn include_globs_relative_to_dot_ssh_with_own_line_numbers() {
+        let home = Home::new(
+            "include",
+            &[
+                (
+                    ".ssh/config",
+                    "Include config.d/*.conf\nHost never\n  Include never.conf\nHost *\n  User fallback\n",
+                    0o600,
+                ),
+                // Read in lexical order: a.conf's Port wins over b.conf's.
+                (".ssh/config.d/b.conf", "Port 2\n", 0o644),
+                (".ssh/config.d/a.conf", "\nHost alias\n  HostName 127.0.0.1\n  Port 1\n  ForwardAgent yes\n", 0o600),
+                (".ssh/config.d/.hidden.conf", "Port 9\n", 0o600),
+                (".ssh/config.d/notes.txt", "Port 8\n", 0o600),
+                (".ssh/never.conf", "Host *\n  User never\n", 0o600),
+            ],
+        );
+        let s = home.resolve(&["alias"]).unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 1));
+        // a.conf ended inside `Host alias`; the including file's state comes back, and
+        // never.conf (included from a block that does not apply) sets nothing.
+        assert_eq!(s.user, "fallback");
+        let a = home.path(".ssh/config.d/a.conf");
+        assert_eq!(s.host_name_origin, Some(format!("{a}:3")));
+        assert!(
+            s.config_notes
+                .iter()
+                .any(|n| n.starts_with(&format!("{a}:5: ForwardAgent"))),
+            "{:?}",
+            s.config_notes
+        );
+        let s = home.resolve(&["other"]).unwrap();
+        assert_eq!(s.port, 2);
+        // An Include matching nothing is a note, as in ssh.
+        let home = Home::new(
+            "include-none",
+            &[(".ssh/config", "Include missing/*\n", 0o600)],
+        );
+        let s = home.resolve(&["h"]).unwrap();
+        assert!(
+            s.config_notes[0].ends_with("Include missing/* matched no files"),
+            "{:?}",
+            s.config_notes
+        );
+        // An included file others can write is refused, as in ssh.
+        let home = Home::new(
+            "include-perm",
+            &[
+                (".ssh/config", "Include ~/.ssh/other\n", 0o600),
+                (".ssh/other", "Port 3\n", 0o622),
+            ],
+        );
+        let e = format!("{:#}", home.resolve(&["h"]).unwrap_err());
+        assert!(
+            e.contains("bad permissions") && e.contains(".ssh/other"),
+            "{e}"
+        );
+        // A file including itself stops at ssh's depth limit with the line that did it.
+        let home = Home::new(
+            "include-loop",
+            &[(".ssh/config", "Include config\n", 0o600)],
+        );
+        let e = format!("{:#}", home.resolve(&["h"]).unwrap_err());
+        assert!(
+            e.contains(&format!(
+                "{}:1: Include nested more than 16 deep",
+                home.path(".ssh/config")
+            )),
+            "{e}"
+        );
+        // -F files may include too (strict mode carries into the included file).
+        let home = Home::new(
+            "include-strict",
+            &[
+                (".ssh/msh.conf", "Include inc\n", 0o600),
+                (".ssh/inc", "\nForwardAgent yes\n", 0o600),
+            ],
+        );
+        let e = format!(
+            "{:#}",
+            home.resolve(&["-F", &home.path(".ssh/msh.conf"), "h"])
+                .unwrap_err()
+        );
+        assert!(
+            e.starts_with(&format!("{}:2: \"ForwardAgent\"", home.path(".ssh/inc"))),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn comments_and_times() {
+        assert_eq!(strip_comment("Port 22 # x"), "Port 22");
+        assert_eq!(strip_comment("SetEnv A=\"b #c\""), "SetEnv A=\"b #c\"");
+        assert_eq!(strip_comment("User a#b"), "User a#b");
+        assert_eq!(parse_seconds("30").unwrap(), 30);
+        assert_eq!(parse_seconds("1h30m").unwrap(), 5400);
+        assert_eq!(parse_seconds("2M5s").unwrap(), 125);
+        assert!(parse_seconds("5x").is_err());
+        assert!(parse_seconds("").is_err());
+        assert!(parse_seconds("m").is_err());
     }
 
     #[test]
