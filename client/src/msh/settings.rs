@@ -1254,12 +1254,10 @@ mod tests {
         assert_eq!(s.command, None);
     }
 
+    type KeyValue = (String, String);
+
     /// Parses `text` as file `c` for `host`: the options that apply, as (key, value).
-    fn parse(
-        text: &str,
-        host: &str,
-        mode: ConfigMode,
-    ) -> Result<(Vec<(String, String)>, Vec<String>)> {
+    fn parse(text: &str, host: &str, mode: ConfigMode) -> Result<(Vec<KeyValue>, Vec<String>)> {
         let mut r = ConfigReader::new(host, Some(Path::new("/home/me")), mode);
         r.parse(Path::new("c"), text, 0, true)?;
         let applied = r
@@ -1271,7 +1269,7 @@ mod tests {
         Ok((applied, r.notes))
     }
 
-    fn kv(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn kv(v: &[(&str, &str)]) -> Vec<KeyValue> {
         v.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
