@@ -651,7 +651,8 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
             }
             // Only -o gets here: config files reject unknown keys while reading.
             _ if OPENSSH_KEYWORDS.contains(&key.as_str()) => bail!(
-                "{}: {:?} is an OpenSSH option msh does not implement; msh accepts: {}",
+                "{}: unknown option {:?} (an OpenSSH option msh does not implement); msh \
+                 accepts: {}",
                 o.origin,
                 o.key,
                 KNOWN_KEYS_DISPLAY
@@ -856,8 +857,8 @@ impl<'a> ConfigReader<'a> {
                 }
                 k if OPENSSH_KEYWORDS.contains(&k) => match self.mode {
                     ConfigMode::Strict => bail!(
-                        "{at}: {key:?} is an OpenSSH option msh does not implement; msh \
-                         accepts: {KNOWN_KEYS_DISPLAY}"
+                        "{at}: unknown option {key:?} (an OpenSSH option msh does not \
+                         implement); msh accepts: {KNOWN_KEYS_DISPLAY}"
                     ),
                     ConfigMode::Lenient => {
                         if active {
@@ -1234,8 +1235,9 @@ mod tests {
     fn unknown_key_named() {
         let e = res(&["-o", "ForwardAgent=yes", "h"]).unwrap_err();
         assert!(
-            format!("{e:#}")
-                .starts_with("-o #1: \"ForwardAgent\" is an OpenSSH option msh does not implement"),
+            format!("{e:#}").starts_with(
+                "-o #1: unknown option \"ForwardAgent\" (an OpenSSH option msh does not implement)"
+            ),
             "{e:#}"
         );
         let e = res(&["-o", "Frobnicate=yes", "h"]).unwrap_err();
@@ -1435,8 +1437,9 @@ Host 127.0.0.1
         // -F is strict: the same file is an error naming the line.
         let e = parse(text, "h", ConfigMode::Strict).unwrap_err();
         assert!(
-            format!("{e}")
-                .starts_with("c:2: \"ForwardAgent\" is an OpenSSH option msh does not implement"),
+            format!("{e}").starts_with(
+                "c:2: unknown option \"ForwardAgent\" (an OpenSSH option msh does not implement)"
+            ),
             "{e}"
         );
         // Not an OpenSSH keyword at all: an error in both modes, unless IgnoreUnknown.
@@ -1668,7 +1671,10 @@ Host 127.0.0.1
                 .unwrap_err()
         );
         assert!(
-            e.starts_with(&format!("{}:2: \"ForwardAgent\"", home.path(".ssh/inc"))),
+            e.starts_with(&format!(
+                "{}:2: unknown option \"ForwardAgent\"",
+                home.path(".ssh/inc")
+            )),
             "{e}"
         );
     }

@@ -258,7 +258,7 @@ fn proxyjump_that_applies_is_refused_naming_file_line() {
         out.stderr
     );
     assert!(
-        !d.log_text().contains("connection 1 from"),
+        !d.log_text().contains("accepted publickey"),
         "msh must not have reached mshd:\n{}",
         d.log_text()
     );
