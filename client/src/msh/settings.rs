@@ -396,6 +396,10 @@ struct RawOption {
 struct Seen(Vec<String>);
 
 impl Seen {
+    fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|k| k == key)
+    }
+
     /// True when `key` applies here (`active`) and no earlier source set it.
     fn first(&mut self, key: &str, active: bool) -> bool {
         if !active || self.0.iter().any(|k| k == key) {
@@ -463,11 +467,8 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
         port: 22,
         user: local_user.to_string(),
         host_key_alias: None,
-        identity_files: args
-            .identity
-            .iter()
-            .map(|p| expand_tilde(p, home))
-            .collect(),
+        // Tokens and `~` in these three lists are expanded after the loop below.
+        identity_files: args.identity.clone(),
         identities_explicit: !args.identity.is_empty(),
         identities_only: false,
         certificate_files: Vec::new(),
@@ -513,18 +514,23 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                 }
             }
             "userknownhostsfile" | "globalknownhostsfile" => {
-                let files: Vec<PathBuf> = v
-                    .split_whitespace()
-                    .map(|f| expand_tilde(Path::new(f), home))
-                    .collect();
+                let mut files: Vec<PathBuf> = v.split_whitespace().map(PathBuf::from).collect();
                 if files.is_empty() {
                     return Err(anyhow!("a file name is required")).with_context(ctx);
+                }
+                // `none`, as in ssh: no such file at all (not a file named "none").
+                if v.eq_ignore_ascii_case("none") {
+                    files.clear();
+                }
+                if on && key == "userknownhostsfile" {
+                    check_path_tokens(v).with_context(ctx)?;
                 }
                 if seen.first(&key, on) {
                     if key == "userknownhostsfile" {
                         s.user_known_hosts = files;
                     } else {
-                        s.global_known_hosts = files;
+                        s.global_known_hosts =
+                            files.iter().map(|f| expand_tilde(f, home)).collect();
                     }
                 }
             }
@@ -545,7 +551,8 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                     return Err(anyhow!("a file name is required")).with_context(ctx);
                 }
                 if on {
-                    s.identity_files.push(expand_tilde(Path::new(v), home));
+                    check_path_tokens(v).with_context(ctx)?;
+                    s.identity_files.push(PathBuf::from(v));
                     s.identities_explicit = true;
                 }
             }
@@ -560,7 +567,8 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                     return Err(anyhow!("a file name is required")).with_context(ctx);
                 }
                 if on {
-                    s.certificate_files.push(expand_tilde(Path::new(v), home));
+                    check_path_tokens(v).with_context(ctx)?;
+                    s.certificate_files.push(PathBuf::from(v));
                 }
             }
             "port" => {
@@ -693,12 +701,42 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
     }
     s.user = user.unwrap_or_else(|| local_user.to_string());
 
-    if s.user_known_hosts.is_empty() {
+    // Path tokens need the final user, host and port, so they are expanded last; then `~`
+    // (ssh expands `~` first, which differs only for a home directory holding `%`).
+    let tokens = Tokens {
+        home,
+        local_user,
+        host: &s.host,
+        original: &s.host_arg,
+        alias: s.host_key_alias.as_deref().unwrap_or(&s.host_arg),
+        port: s.port,
+        user: &s.user,
+    };
+    let expand_all = |paths: &[PathBuf], what: &str| -> Result<Vec<PathBuf>> {
+        paths
+            .iter()
+            .map(|p| match p.to_str() {
+                Some(t) if t.contains('%') || t.contains("${") => {
+                    expand_path_tokens(t, Some(&tokens))
+                        .map(|e| expand_tilde(Path::new(&e), home))
+                        .with_context(|| format!("{what} {t}"))
+                }
+                _ => Ok(expand_tilde(p, home)),
+            })
+            .collect()
+    };
+    let identity_files = expand_all(&s.identity_files, "IdentityFile")?;
+    let certificate_files = expand_all(&s.certificate_files, "CertificateFile")?;
+    let user_known_hosts = expand_all(&s.user_known_hosts, "UserKnownHostsFile")?;
+    s.identity_files = identity_files;
+    s.certificate_files = certificate_files;
+    s.user_known_hosts = user_known_hosts;
+    if !seen.has("userknownhostsfile") {
         if let Some(h) = home {
             s.user_known_hosts.push(h.join(".ssh/known_hosts"));
         }
     }
-    if s.global_known_hosts.is_empty() {
+    if !seen.has("globalknownhostsfile") {
         s.global_known_hosts
             .push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
     }
@@ -1098,6 +1136,100 @@ fn canonical_host(h: &str) -> String {
         Ok(ip) => ip.to_string(),
         Err(_) => h.to_ascii_lowercase(),
     }
+}
+
+/// What ssh_config's path tokens stand for (ssh_config(5) TOKENS; IdentityFile,
+/// CertificateFile and UserKnownHostsFile take %%, %d, %h, %i, %k, %L, %l, %n, %p, %r, %u).
+struct Tokens<'a> {
+    home: Option<&'a Path>,
+    local_user: &'a str,
+    /// The address connected to (HostName).
+    host: &'a str,
+    /// The name given on the command line.
+    original: &'a str,
+    /// HostKeyAlias, else the name given.
+    alias: &'a str,
+    port: u16,
+    /// The remote user.
+    user: &'a str,
+}
+
+/// Checks a path's `%` tokens and `${VAR}` references where the option is read, so an
+/// error can name its file:line; the values are filled in by `expand_path_tokens` later.
+fn check_path_tokens(v: &str) -> Result<()> {
+    expand_path_tokens(v, None).map(|_| ())
+}
+
+/// Expands `${VAR}` (environment) and `%` tokens in a path, as ssh does for IdentityFile,
+/// CertificateFile and UserKnownHostsFile. With `t` None only checks them.
+fn expand_path_tokens(v: &str, t: Option<&Tokens>) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(c) = rest.chars().next() {
+        rest = rest.get(c.len_utf8()..).unwrap_or("");
+        if c == '$' && rest.starts_with('{') {
+            let end = rest
+                .find('}')
+                .ok_or_else(|| anyhow!("unterminated ${{ (write ${{NAME}})"))?;
+            let name = rest.get(1..end).unwrap_or("");
+            if name.is_empty() {
+                bail!("empty environment variable name in ${{}}");
+            }
+            let value = std::env::var(name)
+                .map_err(|_| anyhow!("environment variable {name} (in ${{{name}}}) is not set"))?;
+            out.push_str(&value);
+            rest = rest.get(end + 1..).unwrap_or("");
+            continue;
+        }
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let token = rest.chars().next();
+        rest = rest.get(token.map_or(0, char::len_utf8)..).unwrap_or("");
+        let Some(token) = token else {
+            bail!("a lone % at the end (write %% for a percent sign)");
+        };
+        if !"%dhikLlnpru".contains(token) {
+            match token {
+                'C' => bail!(
+                    "token %C (a hash of the connection) is not supported by msh; write the \
+                     path out"
+                ),
+                _ => bail!(
+                    "unknown token %{token} (paths take %%, %d, %h, %i, %k, %L, %l, %n, %p, %r, %u)"
+                ),
+            }
+        }
+        let Some(t) = t else { continue };
+        match token {
+            '%' => out.push('%'),
+            'd' => {
+                let home = t
+                    .home
+                    .ok_or_else(|| anyhow!("%d: no home directory (HOME is not set)"))?;
+                out.push_str(&home.to_string_lossy());
+            }
+            'h' => out.push_str(t.host),
+            'i' => out.push_str(&nix::unistd::getuid().to_string()),
+            'k' => out.push_str(t.alias),
+            'l' | 'L' => {
+                let name = nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if token == 'L' {
+                    out.push_str(name.split('.').next().unwrap_or(""));
+                } else {
+                    out.push_str(&name);
+                }
+            }
+            'n' => out.push_str(t.original),
+            'p' => out.push_str(&t.port.to_string()),
+            'r' => out.push_str(t.user),
+            _ => out.push_str(t.local_user),
+        }
+    }
+    Ok(out)
 }
 
 /// StrictHostKeyChecking's value; None for `no`, which is refused where it would apply.
@@ -1676,6 +1808,93 @@ Host 127.0.0.1
                 home.path(".ssh/inc")
             )),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn path_tokens_expanded_with_final_values() {
+        std::env::set_var("MSH_SETTINGS_TEST_DIR", "/envdir");
+        let home = Home::new(
+            "tokens",
+            &[(
+                ".ssh/config",
+                "Host alias\n  HostName 10.0.0.5\n  User ops\n  Port 2222\n  \
+                 IdentityFile ~/.ssh/%r@%h-%p\n  IdentityFile %d/k-%n-%u-%%\n  \
+                 CertificateFile ${MSH_SETTINGS_TEST_DIR}/%k-cert.pub\n  \
+                 UserKnownHostsFile ~/kh-%h %d/kh2\n",
+                0o600,
+            )],
+        );
+        let s = home.resolve(&["alias"]).unwrap();
+        assert_eq!(
+            s.identity_files,
+            vec![
+                home.0.join(".ssh/ops@10.0.0.5-2222"),
+                home.0.join("k-alias-me-%"),
+            ]
+        );
+        assert_eq!(
+            s.certificate_files,
+            vec![PathBuf::from("/envdir/alias-cert.pub")]
+        );
+        assert_eq!(
+            s.user_known_hosts,
+            vec![home.0.join("kh-10.0.0.5"), home.0.join("kh2")]
+        );
+        // -i files take the tokens too; %k is HostKeyAlias when set.
+        let s = home
+            .resolve(&[
+                "-i",
+                "~/id-%k",
+                "-o",
+                "HostKeyAlias=box",
+                "-l",
+                "root",
+                "alias",
+            ])
+            .unwrap();
+        assert_eq!(s.identity_files[0], home.0.join("id-box"));
+        assert_eq!(s.identity_files[1], home.0.join(".ssh/root@10.0.0.5-2222"));
+        // Bad tokens and unset variables name where they came from.
+        for (opt, want) in [
+            (
+                "IdentityFile=~/%C",
+                "%C (a hash of the connection) is not supported",
+            ),
+            ("IdentityFile=~/%x", "unknown token %x"),
+            (
+                "CertificateFile=${MSH_SETTINGS_TEST_UNSET}/c",
+                "MSH_SETTINGS_TEST_UNSET",
+            ),
+            ("UserKnownHostsFile=${MSH_SETTINGS_TEST_DIR", "unterminated"),
+        ] {
+            let e = format!("{:#}", res(&["-o", opt, "h"]).unwrap_err());
+            assert!(e.starts_with("-o #1: ") && e.contains(want), "{opt}: {e}");
+        }
+        // A block that does not apply is not expanded (ssh does not look at it either).
+        let home = Home::new(
+            "tokens-inactive",
+            &[(".ssh/config", "Host other\n  IdentityFile %C\n", 0o600)],
+        );
+        assert!(home.resolve(&["h"]).is_ok());
+    }
+
+    #[test]
+    fn known_hosts_none_means_no_file() {
+        let s = res(&[
+            "-o",
+            "UserKnownHostsFile=none",
+            "-o",
+            "GlobalKnownHostsFile=none",
+            "h",
+        ])
+        .unwrap();
+        assert!(s.user_known_hosts.is_empty() && s.global_known_hosts.is_empty());
+        let s = res(&["-o", "GlobalKnownHostsFile=~/g", "h"]).unwrap();
+        assert_eq!(s.global_known_hosts, vec![PathBuf::from("/home/me/g")]);
+        assert_eq!(
+            s.user_known_hosts,
+            vec![PathBuf::from("/home/me/.ssh/known_hosts")]
         );
     }
 
