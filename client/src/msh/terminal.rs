@@ -58,7 +58,7 @@ pub fn restore() {
 /// terminal, and once the shell continues it (`fg`) enters raw mode again. Without raw mode
 /// (stdin not a terminal) it only stops.
 pub fn suspend_self() -> std::io::Result<()> {
-    use nix::sys::signal::{kill, Signal};
+    use nix::sys::signal::{raise, Signal};
     let stdin = std::io::stdin();
     let fd = stdin.as_fd();
     let saved = SAVED.lock().ok().and_then(|s| s.as_ref().copied());
@@ -66,9 +66,10 @@ pub fn suspend_self() -> std::io::Result<()> {
         let t: termios::Termios = t.into();
         termios::tcsetattr(fd, SetArg::TCSADRAIN, &t).map_err(std::io::Error::from)?;
     }
-    // To the whole process (not raise(), which targets this thread): every thread stops
-    // here and all resume on SIGCONT.
-    kill(nix::unistd::getpid(), Signal::SIGTSTP).map_err(std::io::Error::from)?;
+    // To this thread, not kill(getpid()): a process-directed signal may be taken by another
+    // thread while this one runs on and re-enters raw mode before the stop. A stop signal
+    // stops every thread either way, and SIGCONT (`fg`) resumes them all.
+    raise(Signal::SIGTSTP).map_err(std::io::Error::from)?;
     // Under the lock: if the session ended meanwhile and restore() took the saved settings,
     // the terminal must stay cooked.
     let guard = SAVED.lock().ok();

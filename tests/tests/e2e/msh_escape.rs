@@ -12,7 +12,7 @@ use msh_tests::mshd::Mshd;
 use msh_tests::*;
 use nix::sys::signal::Signal;
 
-use crate::msh_interactive::Tmux;
+use crate::msh_interactive::{wait_for_file, Tmux};
 
 /// mshd accepting MSHT_* variables, so `-o SetEnv=MSHT_SIDE=remote` proves which shell
 /// answers.
@@ -116,7 +116,8 @@ fn tilde_dot_leaves_a_session_whose_server_stopped_answering() {
     let screen = tmux.wait_for_screen("RC=255");
     let took = start.elapsed();
     d.proc.signal(Signal::SIGCONT);
-    assert!(took < Duration::from_secs(5), "~. took {took:?}");
+    // Ignored escapes would leave msh waiting for the stopped server forever.
+    assert!(took < Duration::from_secs(10), "~. took {took:?}");
     assert!(
         screen.contains("msh: connection to 127.0.0.1 closed."),
         "{screen}"
@@ -188,32 +189,64 @@ fn other_escape_char_from_config_option() {
 fn tilde_ctrl_z_suspends_and_fg_resumes_with_the_new_window_size() {
     let d = mshd("msh-escape-suspend");
     let tmux = Tmux::new(&d.dir);
+    let pidfile = d.dir.join("msh.pid");
     tmux.start("sh");
-    // Without `; echo RC`: a stopped job in a list would let the shell run the rest.
+    // msh as the job itself (exec), without `; echo RC`: the local shell must see it stop,
+    // and a stopped job in a list would let the shell run the rest of the list.
     let line = msh_line(&d, "");
     let line = line.trim_end_matches("; echo RC=$?");
-    tmux.send_keys(&[line, "Enter"]);
+    tmux.send_keys(&[
+        &format!(
+            "sh -c 'echo $$ > {}; exec \"$@\"' sh {line}",
+            pidfile.display()
+        ),
+        "Enter",
+    ]);
     tmux.send_keys(&["echo SIDE-${MSHT_SIDE:-local}-$((6*7))", "Enter"]);
     tmux.wait_for_screen("SIDE-remote-42");
+    let pid: i32 = wait_for_file(&pidfile).trim().parse().unwrap();
     tmux.send_keys(&["Enter"]);
     type_literally(&tmux, "~");
     tmux.send_keys(&["C-z"]);
     tmux.wait_for_screen("[suspend msh]");
+    wait_for_state(pid, 'T');
     // The local shell has the terminal, cooked.
     assert_terminal_cooked(&tmux, "SUSPENDED");
     tmux.resize(90, 25);
     tmux.send_keys(&["clear; fg", "Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
+    // The window changed while msh was stopped: it must tell the server on resume.
     tmux.send_keys(&[
         "echo BACK-${MSHT_SIDE:-local}-$(stty size | tr ' ' x)",
         "Enter",
     ]);
     tmux.wait_for_screen("BACK-remote-25x90");
     tmux.send_keys(&["exit 5", "Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_state(pid, 'X');
     tmux.send_keys(&["echo RC=$?", "Enter"]);
     tmux.wait_for_screen("RC=5");
     assert_terminal_cooked(&tmux, "STTY");
+}
+
+/// Waits until process `pid` is in `state` (from /proc/PID/stat: `T` stopped); `X` means
+/// gone and reaped.
+fn wait_for_state(pid: i32, state: char) {
+    let start = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        // The state follows the command name, which is in parentheses.
+        let now = stat
+            .as_deref()
+            .and_then(|s| s.rsplit_once(") "))
+            .and_then(|(_, rest)| rest.chars().next())
+            .unwrap_or('X');
+        if now == state {
+            return;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            panic!("process {pid} in state {now}, not {state}, after 20s");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
 }
 
 /// Without a PTY (stdin a pipe) nothing is an escape: the bytes reach the command as sent.
