@@ -3,7 +3,8 @@
 //! after the HostName (`[127.0.0.1]:PORT`, as real ssh records it with the same file);
 //! OpenSSH keywords msh does not implement are skipped with a note at -v; ProxyJump and
 //! `StrictHostKeyChecking no` that apply are refused naming file:line; `-F none` reads
-//! nothing; a config file others can write is refused.
+//! nothing; a config file others can write is refused; an alias from an `Include`d file
+//! works, and a connect failure names the included file:line its HostName came from.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -378,4 +379,60 @@ fn config_others_can_write_is_refused() {
     let out = run(msh(&home, &["alias", "echo ok"]), b"", T);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ok\n");
+}
+
+#[test]
+fn included_file_defines_the_alias_and_messages_name_it() {
+    let d = Mshd::start("msh-config-include");
+    let home = home_for(&d, "msh-config-include-home");
+    home.write(
+        ".ssh/known_hosts",
+        format!("{}\n", d.known_hosts_line()),
+        0o644,
+    );
+    home.write(
+        ".ssh/config",
+        "Include config.d/*.conf\n\
+         Host *\n\
+         \x20   GlobalKnownHostsFile /dev/null\n\
+         \x20   StrictHostKeyChecking yes\n\
+         \x20   BatchMode yes\n",
+        0o600,
+    );
+    let dead_port = free_port();
+    let hosts = home.write(
+        ".ssh/config.d/hosts.conf",
+        format!(
+            "Host alias\n\
+             \x20   HostName 127.0.0.1\n\
+             \x20   Port {}\n\
+             \x20   User {}\n\
+             \x20   IdentityFile ~/.ssh/id_test\n\
+             Host dead\n\
+             \x20   HostName 127.0.0.1\n\
+             \x20   Port {dead_port}\n",
+            d.port, d.user
+        ),
+        0o644,
+    );
+    let out = run(msh(&home, &["alias", "echo included"]), b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stderr: {}\nmshd log:\n{}",
+        out.stderr,
+        d.log_text()
+    );
+    assert_eq!(out.stdout_str(), "included\n");
+
+    // A failure names the address and, since the user typed an alias, where it came from.
+    let out = run(msh(&home, &["dead", "true"]), b"", T);
+    assert_eq!(out.code(), Some(255), "stdout: {}", out.stdout_str());
+    assert_eq!(
+        out.stderr,
+        format!(
+            "msh: connect to 127.0.0.1 (HostName of \"dead\", {}:7) port {dead_port}: Connection refused\n",
+            hosts.display()
+        )
+    );
 }
