@@ -50,7 +50,8 @@ UserKnownHostsFile, GlobalKnownHostsFile, BatchMode, ConnectTimeout, IdentityFil
 CertificateFile (a user certificate, offered with the identity whose key it certifies; \
 KEY-cert.pub beside a key is offered without it), Port, User, HashKnownHosts, \
 HostKeyAlias, HostName (%h = the name given), SendEnv, SetEnv, ServerAliveInterval, LogLevel, \
-EscapeChar.\n\n\
+EscapeChar; ProxyJump, ProxyCommand and RevokedHostKeys only as `none` (msh refuses to ignore \
+them where a config file sets them; `-o ProxyJump=none` connects directly).\n\n\
 With `ask` and no terminal to ask on (or BatchMode=yes), an unknown host is refused as with `yes`.\n\
 Config file: -F FILE, else ~/.ssh/config if it exists (OpenSSH options msh does not implement \
 are skipped there, noted at -v); -F none reads none.\n\
