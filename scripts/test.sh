@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every msh test on this machine. Installs what the tests need first (OpenSSH client and
-# server as interop peers, tmux to drive interactive sessions, passwd/util-linux for the
+# server and sftp-server as interop peers, tmux to drive interactive sessions, passwd/util-linux for the
 # throwaway users of the root-mode tests) from Debian's packages when any is missing.
 # Usage: scripts/test.sh [extra args for `cargo test`]
 set -euo pipefail
@@ -17,8 +17,10 @@ have useradd || missing+=(passwd)
 have runuser || missing+=(util-linux)
 have setpriv || missing+=(util-linux)
 have sha256sum || missing+=(coreutils)
-have python3 || missing+=(python3)
-python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+have scp || missing+=(openssh-client)
+have sftp || missing+=(openssh-client)
+# mshd's sftp subsystem tests run OpenSSH's sftp-server.
+[ -x /usr/lib/openssh/sftp-server ] || missing+=(openssh-sftp-server)
 have python3 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
