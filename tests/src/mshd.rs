@@ -326,7 +326,23 @@ impl Mshd {
         opts: &[&str],
         remote: &str,
     ) -> Command {
-        let mut c = Command::new(tool("ssh"));
+        let mut c = self.openssh_client("ssh", key);
+        c.arg("-p")
+            .arg(self.port.to_string())
+            .arg("-l")
+            .arg(user)
+            .args(opts)
+            .arg("127.0.0.1");
+        if !remote.is_empty() {
+            c.arg(remote);
+        }
+        c
+    }
+
+    /// An OpenSSH client (`ssh`, `scp`, `sftp`) set up for this mshd without the port (scp and
+    /// sftp spell it `-P`): no user config, the pinned host key, only the given key, no agent.
+    pub fn openssh_client(&self, program: &str, key: &std::path::Path) -> Command {
+        let mut c = Command::new(tool(program));
         c.args(["-F", "/dev/null"])
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
@@ -343,16 +359,7 @@ impl Mshd {
                 "ConnectTimeout=10",
                 "-i",
             ])
-            .arg(key)
-            .arg("-p")
-            .arg(self.port.to_string())
-            .arg("-l")
-            .arg(user)
-            .args(opts)
-            .arg("127.0.0.1");
-        if !remote.is_empty() {
-            c.arg(remote);
-        }
+            .arg(key);
         c.env_remove("SSH_AUTH_SOCK");
         c
     }

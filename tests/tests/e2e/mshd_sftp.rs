@@ -32,27 +32,8 @@ fn sftp_server() -> PathBuf {
 /// The client options `Mshd::ssh` uses (no user config, pinned host key, the fixture's key,
 /// no agent), for `scp` and `sftp`, which take the port as `-P`.
 fn client(d: &Mshd, program: &str, key: &Path) -> Command {
-    let mut c = Command::new(tool(program));
-    c.args(["-F", "/dev/null"])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", d.known_hosts.display()))
-        .args([
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "ConnectTimeout=10",
-            "-i",
-        ])
-        .arg(key)
-        .arg("-P")
-        .arg(d.port.to_string());
-    c.env_remove("SSH_AUTH_SOCK");
+    let mut c = d.openssh_client(program, key);
+    c.arg("-P").arg(d.port.to_string());
     c
 }
 
