@@ -3,6 +3,7 @@
 # from real ssh-keygen output, so that every committed seed is explained by this script.
 #
 #   fuzz/mkcorpus.sh          # needs ssh-keygen (Debian: apt-get install openssh-client)
+#   fuzz/mkcorpus.sh config   # only the mshd_config and ssh_config seeds (plain text, no keys)
 #
 # fixtures/ holds throwaway test keys (an unencrypted CA private key among them: it signs
 # nothing but fuzz inputs). The targets embed them with include_str!, so the KRL and
@@ -18,6 +19,99 @@ command -v ssh-keygen >/dev/null || {
     echo "mkcorpus.sh: ssh-keygen not found; install it (Debian: apt-get install openssh-client)" >&2
     exit 1
 }
+
+# --- mshd_config and ssh_config: hand-written text, independent of the keys ---------------
+config_seeds() {
+    local mc="$corpus/mshd_config" sc="$corpus/ssh_config"
+    rm -rf "$mc" "$sc"
+    mkdir -p "$mc" "$sc"
+    # Every mshd key, as server/README.md documents them.
+    cat >"$mc/all-keys" <<'TOML'
+listen = ["0.0.0.0:22", "[::1]:2222"]
+host_keys = ["/etc/msh/ssh_host_ed25519_key", "/etc/msh/ssh_host_ecdsa_key"]
+host_certificates = ["/etc/msh/ssh_host_ed25519_key-cert.pub"]
+authorized_keys_files = ["%h/.ssh/authorized_keys", "/etc/msh/authorized_keys/%u", "%%literal"]
+trusted_user_ca_keys = ["/etc/msh/user_ca.pub"]
+authorized_principals_file = "/etc/msh/principals/%u"
+revoked_keys = "/etc/msh/revoked_keys"
+strict_modes = true
+max_auth_tries = 3
+login_grace_time = "2m"
+max_startups = "10:30:100"
+max_sessions = 4
+per_source_max_startups = 5
+allow_users = ["alice", "ops-*"]
+deny_users = ["root"]
+accept_env = ["LANG", "LC_*", "TZ"]
+audit_log = "/var/log/msh/audit.jsonl"
+post_quantum_only = false
+shutdown_grace_time = "30s"
+
+[subsystems]
+sftp = "/usr/lib/openssh/sftp-server -l INFO"
+"x-backup" = "/usr/local/bin/backup --serve"
+TOML
+    printf '%s\n' 'listen = ["127.0.0.1:2222"]' 'audit_log = "-"' 'max_startups = "4"' \
+        'login_grace_time = "90"' 'subsystems = { sftp = "internal-sftp" }' >"$mc/minimal"
+    : >"$mc/empty"
+    printf '%s\n' 'strict_modes = false' 'max_sessions = 0' 'subsystems = {}' 'audit_log = ""' \
+        'shutdown_grace_time = "1h"' 'per_source_max_startups = 0' >"$mc/edges"
+    # Errors: unknown key, bad listen, bad token, empty subsystem command, bad duration.
+    printf '%s\n' 'listen = ["127.0.0.1:2222"]' 'no_such_key = 1' >"$mc/bad-unknown-key"
+    printf '%s\n' 'listen = ["localhost"]' >"$mc/bad-listen"
+    printf '%s\n' 'authorized_keys_files = ["%x/keys"]' >"$mc/bad-token"
+    printf '%s\n' '' '[subsystems]' 'sftp = "  "' >"$mc/bad-subsystem"
+    printf '%s\n' 'login_grace_time = "2d"' 'max_startups = "10:200:5"' >"$mc/bad-values"
+
+    # A typical ~/.ssh/config; the ssh_config target resolves it for host.example.com,
+    # build-1 and alice@extra, with home = a sandbox holding .ssh/extra,
+    # .ssh/conf.d/10-build and .ssh/loop (which includes itself).
+    cat >"$sc/typical" <<'CONF'
+# personal settings
+Host host.example.com
+    HostName 10.0.0.5
+    Port 2222
+    User ops
+    IdentityFile ~/.ssh/id_ed25519
+    IdentityFile ~/.ssh/id_%r@%h
+    CertificateFile ~/.ssh/id_ed25519-cert.pub
+    StrictHostKeyChecking accept-new
+    UserKnownHostsFile ~/.ssh/known_hosts.d/%k
+
+Host build-* !build-old
+    HostName %h.corp.example.com
+    HostKeyAlias build
+    ConnectTimeout 10
+    ServerAliveInterval=30
+
+Match host *.example.com exec "true"
+    ForwardAgent yes
+
+Host *
+    SendEnv LANG LC_*
+    SetEnv TERM=xterm-256color FOO=bar
+    IdentitiesOnly yes
+    BatchMode no
+    HashKnownHosts yes
+    LogLevel VERBOSE
+    EscapeChar ^]
+CONF
+    printf '%s\n' 'Include conf.d/*' '' 'Host *' '  User fuzz' >"$sc/include-glob"
+    printf '%s\n' 'Host extra host.example.com' '  Include ~/.ssh/extra' '  Port 22' >"$sc/include-home"
+    printf '%s\n' 'Include config' >"$sc/include-self"
+    printf '%s\n' 'Host *' '  GSSAPIAuthentication yes' '  IgnoreUnknown UseKeychain,AddKeys*' \
+        '  UseKeychain yes' '  AddKeysToAgent yes' '  Port 2200 # trailing comment' >"$sc/openssh-keys"
+    printf '%s\n' 'Host build-1' '  ProxyJump bastion' 'Host *' '  RevokedHostKeys none' \
+        '  StrictHostKeyChecking no' >"$sc/refused"
+    printf '%s\r\n' 'Host "host.example.com"' '  Port="2022"' '  User=a b' '  EscapeChar none' >"$sc/quotes-crlf"
+    printf '%s\n' 'Host' 'Port 0' 'IdentityFile %z' 'SetEnv =x' 'LogLevel LOUD' >"$sc/bad-values"
+}
+
+if [ "${1:-}" = config ]; then
+    config_seeds
+    echo "mkcorpus.sh: wrote $(find "$corpus/mshd_config" "$corpus/ssh_config" -type f | wc -l) config seeds"
+    exit 0
+fi
 
 work="$here/target/mkcorpus-tmp"
 rm -rf "$work" "$fix" "$corpus"
@@ -100,6 +194,8 @@ for c in user host; do
     { printf '\0'; cat "$fix/$c-cert.pub"; } >"$ce/$c-line"
     { printf '\1'; awk '{print $2}' "$fix/$c-cert.pub" | base64 -d; } >"$ce/$c-blob"
 done
+
+config_seeds
 
 rm -rf "$work"
 echo "mkcorpus.sh: wrote $(find "$fix" -type f | wc -l) fixtures and $(find "$corpus" -type f | wc -l) seeds"

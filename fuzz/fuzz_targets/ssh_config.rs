@@ -1,0 +1,141 @@
+//! Fuzzes msh's ssh_config reading (client/src/msh/settings.rs `resolve`, compiled in with
+//! #[path] because msh is a binary crate). The input is written to a real file in a
+//! per-process sandbox, `<temp_dir>/msh-fuzz-<pid>/home/.ssh/config` (mode 0600), and resolved
+//! for a few fixed host names twice: as `-F FILE` (strict: only keys msh implements) and as
+//! `~/.ssh/config` (lenient: OpenSSH keywords and Match blocks skipped), with `home` the
+//! sandbox, so `Include` (relative, `~/`) stays inside it. Besides "no panic, no hang" (an
+//! `Include` of itself stops at the 16-deep limit), it asserts that every error names a
+//! config file (path or path:line) and that a resolved host/port/user is usable.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../../client/src/msh/escape.rs"]
+mod escape;
+#[allow(dead_code)]
+#[path = "../../client/src/msh/settings.rs"]
+mod settings;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use clap::Parser;
+use libfuzzer_sys::fuzz_target;
+use settings::{resolve, Args};
+
+const HOSTS: &[&str] = &["host.example.com", "build-1", "alice@extra"];
+
+struct Sandbox {
+    /// Every path an error may name lives under this directory.
+    dir: String,
+    home: PathBuf,
+    config: PathBuf,
+}
+
+fn write_private(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("msh-fuzz-{}", std::process::id()));
+        let home = dir.join("home");
+        let ssh = home.join(".ssh");
+        let confd = ssh.join("conf.d");
+        std::fs::create_dir_all(&confd)
+            .unwrap_or_else(|e| panic!("mkdir {}: {e}", confd.display()));
+        for d in [&home, &ssh, &confd] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .unwrap_or_else(|e| panic!("chmod {}: {e}", d.display()));
+        }
+        // Files an `Include` in the input can name: `conf.d/*`, `extra`, `~/.ssh/loop`.
+        write_private(
+            &confd.join("10-build"),
+            "Host build-*\n  HostName %h.corp.example.com\n  Port 2222\n",
+        );
+        write_private(&ssh.join("extra"), "Host extra\n  User bob\n  Port 2200\n");
+        write_private(&ssh.join("loop"), "Host *\n  Include loop\n");
+        let config = ssh.join("config");
+        write_private(&config, "");
+        let sb = Sandbox {
+            dir: dir.display().to_string(),
+            home,
+            config,
+        };
+        // The Include depth limit, once: a file including itself is an error naming the line.
+        let args = Args::try_parse_from([
+            "msh",
+            "-F",
+            &sb.home.join(".ssh/loop").display().to_string(),
+            "x",
+        ])
+        .unwrap_or_else(|e| panic!("clap: {e}"));
+        match resolve(args, Some(&sb.home), "fuzz") {
+            Ok(_) => panic!("a self-including config resolved"),
+            Err(e) => assert!(format!("{e:#}").contains("nested more than 16"), "{e:#}"),
+        }
+        sb
+    })
+}
+
+/// Inputs whose `Include` could leave the sandbox (absolute paths, `..`, `~user`) or fan
+/// out exponentially (two self-including arguments double the work at each of 16 levels, as
+/// in ssh) are skipped. Crude on purpose: any line mentioning "include" (in any case) counts,
+/// which only skips more.
+fn include_is_contained(text: &str) -> bool {
+    let mut args = 0;
+    for line in text.lines() {
+        if !line.to_ascii_lowercase().contains("include") {
+            continue;
+        }
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == '=' || c == '"')
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.iter().any(|w| {
+            w.starts_with('/') || w.contains("..") || (w.starts_with('~') && !w.starts_with("~/"))
+        }) {
+            return false;
+        }
+        args += words.len().saturating_sub(1);
+    }
+    args <= 1
+}
+
+fuzz_target!(|data: &[u8]| {
+    let sb = sandbox();
+    if !include_is_contained(&String::from_utf8_lossy(data)) {
+        return;
+    }
+    std::fs::write(&sb.config, data)
+        .unwrap_or_else(|e| panic!("write {}: {e}", sb.config.display()));
+    let config = sb.config.display().to_string();
+    for &dest in HOSTS {
+        let strict = Args::try_parse_from(["msh", "-F", config.as_str(), dest]);
+        let lenient = Args::try_parse_from(["msh", dest]);
+        for (mode, args) in [("-F", strict), ("~/.ssh/config", lenient)] {
+            let args = args.unwrap_or_else(|e| panic!("clap: {e}"));
+            match resolve(args, Some(&sb.home), "fuzz") {
+                Ok(s) => {
+                    assert!(s.port > 0, "{mode} {dest}: port 0");
+                    assert!(!s.host.is_empty(), "{mode} {dest}: empty host");
+                    assert!(!s.user.is_empty(), "{mode} {dest}: empty user");
+                    assert_eq!(s.host_arg, dest.rsplit('@').next().unwrap_or(dest));
+                    if dest.contains('@') {
+                        assert_eq!(s.user, "alice", "{mode}: user@host must win over User");
+                    }
+                }
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    assert!(
+                        msg.contains(&sb.dir),
+                        "{mode} {dest}: error names no config file: {msg:?}"
+                    );
+                }
+            }
+        }
+    }
+});
