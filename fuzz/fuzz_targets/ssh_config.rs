@@ -41,6 +41,7 @@ fn write_private(path: &Path, text: &str) {
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
     SANDBOX.get_or_init(|| {
+        remove_stale_sandboxes();
         let dir = std::env::temp_dir().join(format!("msh-fuzz-{}", std::process::id()));
         let home = dir.join("home");
         let ssh = home.join(".ssh");
@@ -81,6 +82,23 @@ fn sandbox() -> &'static Sandbox {
     })
 }
 
+/// Sandboxes of fuzzer processes that have exited (libFuzzer ends with exit(), so a process
+/// cannot remove its own): `msh-fuzz-<pid>` with no /proc/<pid>.
+fn remove_stale_sandboxes() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("msh-fuzz-")) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Inputs whose `Include` could leave the sandbox (absolute paths, `..`, `~user`) or fan
 /// out exponentially (two self-including arguments double the work at each of 16 levels, as
 /// in ssh) are skipped. Crude on purpose: any line mentioning "include" (in any case) counts,
@@ -116,9 +134,11 @@ fuzz_target!(|data: &[u8]| {
     for &dest in HOSTS {
         let strict = Args::try_parse_from(["msh", "-F", config.as_str(), dest]);
         let lenient = Args::try_parse_from(["msh", dest]);
+        let mut results = Vec::new();
         for (mode, args) in [("-F", strict), ("~/.ssh/config", lenient)] {
             let args = args.unwrap_or_else(|e| panic!("clap: {e}"));
-            match resolve(args, Some(&sb.home), "fuzz") {
+            let r = resolve(args, Some(&sb.home), "fuzz");
+            match &r {
                 Ok(s) => {
                     assert!(s.port > 0, "{mode} {dest}: port 0");
                     assert!(!s.host.is_empty(), "{mode} {dest}: empty host");
@@ -135,6 +155,19 @@ fuzz_target!(|data: &[u8]| {
                         "{mode} {dest}: error names no config file: {msg:?}"
                     );
                 }
+            }
+            results.push(r);
+        }
+        // Strict accepts a subset of what lenient does (lenient only skips more: OpenSSH
+        // keywords, Match blocks), and for a file both accept they must agree exactly.
+        if let [Ok(strict), lenient] = results.as_slice() {
+            match lenient {
+                Ok(lenient) => assert_eq!(
+                    format!("{strict:?}"),
+                    format!("{lenient:?}"),
+                    "{dest}: -F and ~/.ssh/config resolve the same file differently"
+                ),
+                Err(e) => panic!("{dest}: accepted with -F, refused as ~/.ssh/config: {e:#}"),
             }
         }
     }
