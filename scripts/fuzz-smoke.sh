@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Smoke-fuzzes msh-common's parsers: builds every cargo-fuzz target in fuzz/ and runs each for
+# Smoke-fuzzes msh's parsers (msh-common's, mshd's config, msh's ssh_config): builds every
+# cargo-fuzz target in fuzz/ and runs each for
 # SECONDS (default 10) on its committed seed corpus (fuzz/corpus/<target>/) plus the committed
 # regression seeds (fuzz/artifacts-regressions/<target>/). Fails when any target crashes,
 # hangs past -timeout or trips an assertion; the crashing input is left in
