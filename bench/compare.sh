@@ -4,6 +4,7 @@
 # higher is better for throughput).
 #   connect+auth+exec `true` latency: median of N runs (default 30)
 #   1 GiB throughput upload (stdin -> remote cat >/dev/null) and download (remote head -> us)
+#   scp (OpenSSH's client, SFTP mode, the same sftp-server behind both daemons) of a SIZE file
 #   memory per idle session: (RSS with K idle sessions - RSS with none) / K (default K=50)
 # Usage: bench/compare.sh [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB]
 set -euo pipefail
@@ -79,6 +80,7 @@ StrictModes yes
 MaxStartups 200:30:300
 MaxSessions 100
 LogLevel ERROR
+Subsystem sftp $(for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server; do [ -x "$p" ] && echo "$p" && break; done)
 CFG
 "$SSHD" -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
 sshd_pid=$!; pids+=("$sshd_pid")
@@ -116,6 +118,14 @@ download() {
   local t0; t0=$(now_ns)
   "$@" "head -c $((size_mib*1048576)) /dev/zero" >/dev/null
   mbps "$t0" "$(now_ns)"
+}
+scp_up() { # $1 = port; the file is sparse, so reading it costs nothing
+  local t0; t0=$(now_ns)
+  scp -q -F /dev/null -P "$1" -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts" \
+    -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes \
+    -o IdentitiesOnly=yes "$dir/scp-src" "$user@127.0.0.1:$dir/scp-dst-$1"
+  mbps "$t0" "$(now_ns)"
+  rm -f "$dir/scp-dst-$1"
 }
 rss_kib() { # total RSS of the given PIDs and all their descendants that are daemon processes
   python3 - "$@" <<'PY'
@@ -203,5 +213,8 @@ mu=$(upload "${MSH[@]}"); su=$(upload "${SSH[@]}")
 printf '%-40s %12s %12s %8s\n' "upload ${size_mib} MiB (MB/s)" "$mu" "$su" "$(ratio "$mu" "$su")"
 md=$(download "${MSH[@]}"); sd=$(download "${SSH[@]}")
 printf '%-40s %12s %12s %8s\n' "download ${size_mib} MiB (MB/s)" "$md" "$sd" "$(ratio "$md" "$sd")"
+truncate -s "$((size_mib*1048576))" "$dir/scp-src"
+mc=$(scp_up "$mport"); sc=$(scp_up "$sport")
+printf '%-40s %12s %12s %8s\n' "scp upload ${size_mib} MiB (MB/s)" "$mc" "$sc" "$(ratio "$mc" "$sc")"
 mm=$(idle_per_session "$mshd_pid" "${MSH[@]}"); sm=$(idle_per_session "$sshd_pid" "${SSH[@]}")
 printf '%-40s %12s %12s %8s\n' "daemon RSS per idle session (KiB)" "$mm" "$sm" "$(ratio "$mm" "$sm")"
