@@ -16,6 +16,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
+use clap::Parser;
 
 use crate::session::Outcome;
 use crate::settings::{Args, Settings};
@@ -29,7 +30,7 @@ fn main() {
 }
 
 fn real_main() -> i32 {
-    let (args, escape_flag) = match parse_args() {
+    let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
             let code = if e.use_stderr() { 255 } else { 0 };
@@ -39,23 +40,13 @@ fn real_main() -> i32 {
     };
     let home = dirs::home_dir();
     let local_user = local_user_name();
-    let mut settings = match settings::resolve(args, home.as_deref(), &local_user) {
+    let settings = match settings::resolve(args, home.as_deref(), &local_user) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("msh: {e:#}");
             return 255;
         }
     };
-    // A flag beats -o and the config file, as everywhere else.
-    if let Some(v) = escape_flag {
-        match escape::parse_escape_char(&v) {
-            Ok(c) => settings.escape_char = c,
-            Err(e) => {
-                eprintln!("msh: -e: {e:#}");
-                return 255;
-            }
-        }
-    }
     init_tracing(&settings);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -103,25 +94,6 @@ fn real_main() -> i32 {
     // The runtime is leaked on purpose, see main().
     std::mem::forget(runtime);
     code
-}
-
-/// The command line, plus `-e ESCAPE_CHAR` (kept out of `Args` so that settings.rs stays
-/// one engineer's file; it is resolved like any other flag right after `resolve`).
-fn parse_args() -> Result<(Args, Option<String>), clap::Error> {
-    use clap::{Arg, CommandFactory, FromArgMatches};
-    let command = Args::command().arg(
-        Arg::new("escape_char")
-            .short('e')
-            .value_name("CHAR|^X|none")
-            .help(
-                "Escape character for interactive sessions (default ~): typed after a \
-                 newline, ~. disconnects, ~^Z suspends, ~? lists the escapes; none disables",
-            ),
-    );
-    let mut matches = command.try_get_matches()?;
-    let escape = matches.remove_one::<String>("escape_char");
-    let args = Args::from_arg_matches_mut(&mut matches)?;
-    Ok((args, escape))
 }
 
 async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {

@@ -84,6 +84,10 @@ pub struct Args {
     /// ~/.ssh/config; `none`: no config file.
     #[arg(short = 'F', value_name = "CONFIG")]
     pub config: Option<PathBuf>,
+    /// Escape character for interactive sessions (default ~): typed after a newline, ~.
+    /// disconnects, ~^Z suspends, ~? lists the escapes; none disables.
+    #[arg(short = 'e', value_name = "CHAR|^X|none")]
+    pub escape_char: Option<String>,
     /// An option in ssh_config syntax, e.g. -o StrictHostKeyChecking=accept-new (repeatable).
     #[arg(short = 'o', value_name = "Key=Value", action = ArgAction::Append)]
     pub options: Vec<String>,
@@ -173,7 +177,7 @@ pub struct Settings {
     pub tty: TtyMode,
     /// The command words joined with spaces, or None for a shell.
     pub command: Option<String>,
-    /// EscapeChar (`-e` overrides it in main): None = `none`, escapes off.
+    /// EscapeChar (`-e` first): None = `none`, escapes off.
     pub escape_char: Option<u8>,
 }
 
@@ -427,6 +431,15 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
     }
 
     let mut raw: Vec<RawOption> = Vec::new();
+    // -e is EscapeChar ahead of every -o: the first value wins.
+    if let Some(e) = &args.escape_char {
+        raw.push(RawOption {
+            key: "EscapeChar".to_string(),
+            value: e.clone(),
+            origin: "-e".to_string(),
+            active: true,
+        });
+    }
     for (i, o) in args.options.iter().enumerate() {
         let (key, value) = split_option(o)
             .ok_or_else(|| anyhow!("-o {o:?}: expected Key=Value (e.g. -o Port=2222)"))?;
