@@ -120,11 +120,37 @@ fn render(event: &str, conn_id: u64, peer: &str, fields: &[(&str, Value)]) -> St
     m.insert("conn_id".into(), Value::from(conn_id));
     m.insert("peer".into(), Value::from(peer));
     for (k, v) in fields {
-        if !v.is_null() {
-            m.insert((*k).to_string(), v.clone());
+        match v {
+            Value::Null => {}
+            Value::String(s) => {
+                m.insert((*k).to_string(), Value::from(cap(s, field_max(k))));
+            }
+            v => {
+                m.insert((*k).to_string(), v.clone());
+            }
         }
     }
     Value::Object(m).to_string()
+}
+
+/// How much of a text field the audit log keeps. JSON already escapes control characters;
+/// the cap keeps one client from writing kilobytes per event (a user name: sshd's 100).
+fn field_max(key: &str) -> usize {
+    match key {
+        "user" => crate::logsafe::USER_MAX,
+        "subsystem" | "key_type" | "cert_key_id" => crate::logsafe::NAME_MAX,
+        _ => 4 * crate::logsafe::VALUE_MAX,
+    }
+}
+
+/// `s` cut to `max` characters, marked with how many were left out.
+fn cap(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let kept: String = s.chars().take(max).collect();
+    format!("{kept}...[{} more characters]", n - max)
 }
 
 impl Audit {

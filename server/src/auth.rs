@@ -62,12 +62,17 @@ impl Verdict {
     }
 }
 
+/// A client-sent user name for a log line: quoted, escaped and capped (crate::logsafe).
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", crate::logsafe::user(name))
+}
+
 /// Looks a user up (getpwnam + getgrouplist). Blocking: call it off the event loop.
 pub fn lookup_account(name: &str) -> Result<Option<Account>, String> {
     let user = match User::from_name(name) {
         Ok(Some(u)) => u,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(format!("cannot look up user {name:?}: {e}")),
+        Err(e) => return Err(format!("cannot look up user {}: {e}", quoted(name))),
     };
     let groups = match CString::new(name) {
         Ok(c) => nix::unistd::getgrouplist(&c, user.gid)
@@ -91,20 +96,21 @@ pub fn lookup_account(name: &str) -> Result<Option<Account>, String> {
 
 /// Whether `name` may log in at all, before any key is looked at.
 pub fn check_user(settings: &Settings, name: &str, own_uid: Uid) -> Result<Account, String> {
+    let shown = quoted(name);
     if !settings.deny_users.is_empty()
         && match_list(name, &settings.deny_users.join(","), false) == ListMatch::Matched
     {
-        return Err(format!("user {name:?} is in deny_users"));
+        return Err(format!("user {shown} is in deny_users"));
     }
     if !settings.allow_users.is_empty()
         && match_list(name, &settings.allow_users.join(","), false) != ListMatch::Matched
     {
-        return Err(format!("user {name:?} is not in allow_users"));
+        return Err(format!("user {shown} is not in allow_users"));
     }
-    let account = lookup_account(name)?.ok_or_else(|| format!("no such local user {name:?}"))?;
+    let account = lookup_account(name)?.ok_or_else(|| format!("no such local user {shown}"))?;
     if !settings.root_mode && account.uid != own_uid {
         return Err(format!(
-            "mshd runs unprivileged (uid {own_uid}) and serves only its own user; {name:?} is uid {}",
+            "mshd runs unprivileged (uid {own_uid}) and serves only its own user; {shown} is uid {}",
             account.uid
         ));
     }

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod config;
 mod hostkey;
+mod logsafe;
 mod russh_watch;
 mod server;
 mod session;
@@ -89,7 +90,8 @@ fn init_logging(verbose: u8) {
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        // Each record on one line, whatever a client put in the strings it carries.
+        .with_writer(logsafe::stderr)
         .with_ansi(
             std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && std::env::var_os("NO_COLOR").is_none(),

@@ -590,15 +590,17 @@ impl Conn {
             Some(c) => format!("{key_type} {fp}, {c}"),
             None => format!("{key_type} {fp}"),
         };
+        // The audit event keeps the name as sent (JSON escapes it; the audit log caps it).
+        let shown = crate::logsafe::user(user);
         if outcome == "accepted" {
             tracing::info!(
-                "connection {} from {}: accepted publickey for {user} ({what}): {reason}",
+                "connection {} from {}: accepted publickey for {shown} ({what}): {reason}",
                 self.conn_id,
                 self.peer
             );
         } else {
             tracing::warn!(
-                "connection {} from {}: rejected publickey for {user} ({what}): {reason}",
+                "connection {} from {}: rejected publickey for {shown} ({what}): {reason}",
                 self.conn_id,
                 self.peer
             );
@@ -803,7 +805,10 @@ impl Conn {
                 format!("subsystem {name:?} replaced by the forced command {c:?}")
             }
             (Some(name), Some(c)) => format!("subsystem {name:?} ({c})"),
-            (_, Some(c)) => format!("exec {c:?}"),
+            (_, Some(c)) => format!(
+                "exec \"{}\"",
+                crate::logsafe::clean(c, crate::logsafe::VALUE_MAX)
+            ),
             (_, None) => "shell".into(),
         };
         tracing::info!(
@@ -840,7 +845,7 @@ impl russh::server::Handler for Conn {
     }
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
-        crate::russh_watch::note_user(self.russh_task, user);
+        crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         Ok(Auth::reject())
     }
 
@@ -849,7 +854,7 @@ impl russh::server::Handler for Conn {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        crate::russh_watch::note_user(self.russh_task, user);
+        crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         if self.user.as_deref() != Some(user) {
             self.reset(user);
         }
@@ -888,7 +893,7 @@ impl russh::server::Handler for Conn {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        crate::russh_watch::note_user(self.russh_task, user);
+        crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         if self.user.as_deref() != Some(user) {
             self.reset(user);
         }
@@ -915,7 +920,7 @@ impl russh::server::Handler for Conn {
         user: &str,
         certificate: &Certificate,
     ) -> Result<Auth, Self::Error> {
-        crate::russh_watch::note_user(self.russh_task, user);
+        crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         // russh calls this once the request's signature verified with the certificate's key.
         if self.user.as_deref() != Some(user) {
             self.reset(user);
@@ -1051,8 +1056,9 @@ impl russh::server::Handler for Conn {
             }
             _ => {
                 tracing::debug!(
-                    "connection {}: env {name} not accepted (accept_env)",
-                    self.conn_id
+                    "connection {}: env {} not accepted (accept_env)",
+                    self.conn_id,
+                    crate::logsafe::clean(name, crate::logsafe::NAME_MAX)
                 );
                 session.channel_failure(channel)?;
             }

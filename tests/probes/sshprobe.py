@@ -402,6 +402,25 @@ def cmd_auth_tries(a):
     return {"replies": replies, "closed": closed}
 
 
+def cmd_auth_names(a):
+    # auth-names HOST PORT KEY HEX_USER...: for each user name (hex-encoded UTF-8, so it may
+    # hold newlines and control characters), a fresh connection with one offer and one
+    # signed request; reports both answers per name.
+    key = load_key(a[2])
+    out = []
+    for hexname in a[3:]:
+        user = bytes.fromhex(hexname).decode()
+        t, q = transport(a[0], int(a[1]))
+        service_userauth(t, q)
+        userauth_pubkey(t, user, key, sign=False)
+        offer = auth_reply(q)
+        userauth_pubkey(t, user, key, sign=True)
+        signed = auth_reply(q)
+        t.close()
+        out.append({"offer": offer, "signed": signed})
+    return {"results": out}
+
+
 def timing_series(host, port, user, key, n):
     """n offer-stage and n signed-stage attempts (fresh connection per pair, so max_auth_tries
     never interferes); each entry is (reply, seconds from send to reply)."""
@@ -518,6 +537,7 @@ COMMANDS = {
     "unopened-channel-request": cmd_unopened_channel_request,
     "enum-timing": cmd_enum_timing,
     "auth-tries": cmd_auth_tries,
+    "auth-names": cmd_auth_names,
     "fifo-hold": cmd_fifo_hold,
     "flood": cmd_flood,
 }

@@ -41,10 +41,18 @@ impl CertInfo {
 
 impl std::fmt::Display for CertInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key id is anyone's choice until the CA is known to be trusted: capped (Debug
+        // escapes control characters) so it cannot fill the log.
+        let id: String = self.key_id.chars().take(100).collect();
+        let more = self.key_id.chars().count().saturating_sub(100);
+        write!(f, "certificate key id {id:?}")?;
+        if more > 0 {
+            write!(f, "...[{more} more characters]")?;
+        }
         write!(
             f,
-            "certificate key id {:?} serial {} signed by CA {}",
-            self.key_id, self.serial, self.ca_fingerprint
+            " serial {} signed by CA {}",
+            self.serial, self.ca_fingerprint
         )
     }
 }

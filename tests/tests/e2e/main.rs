@@ -18,6 +18,7 @@ mod hardening_limits;
 mod hardening_preauth;
 mod hardening_signals;
 mod harness_selftest;
+mod issue7_auth;
 mod keygen;
 mod msh_certs;
 mod msh_config;

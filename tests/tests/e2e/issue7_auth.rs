@@ -1,0 +1,96 @@
+//! Issue 7, authentication and logging: each test drives real mshd from outside (OpenSSH
+//! ssh, paramiko through tests/probes/sshprobe.py, real local users) and checks what a user
+//! or an administrator would notice.
+
+use std::time::{Duration, Instant};
+
+use msh_tests::mshd::{probe, Mshd};
+use msh_tests::ssh_keygen_ed25519;
+
+const T: Duration = Duration::from_secs(60);
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Waits until mshd's log holds `n` lines containing `needle` (panics after `T`).
+fn wait_for_count(d: &Mshd, needle: &str, n: usize) -> String {
+    let start = Instant::now();
+    loop {
+        let text = d.log_text();
+        if text.matches(needle).count() >= n {
+            return text;
+        }
+        assert!(
+            start.elapsed() < T,
+            "{n} x {needle:?} not in the log after {T:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+// ---------------------------------------------------------------- item 5: log forging
+
+#[test]
+fn a_user_name_cannot_forge_log_lines_or_flood_the_log() {
+    let d = Mshd::builder("logforge").audit_log().start();
+    let key = ssh_keygen_ed25519(&d.dir, "not_authorized");
+    let key = key.display().to_string();
+    let port = d.port.to_string();
+    let attempt = |names: &[&str]| {
+        let mut args = vec!["auth-names", "127.0.0.1", &port, &key];
+        let hexed: Vec<String> = names.iter().map(|n| hex(n)).collect();
+        args.extend(hexed.iter().map(String::as_str));
+        probe(&args, T)
+    };
+    // The reference: how many lines one refused connection writes for a plain unknown name.
+    let before = d.log_text().lines().count();
+    attempt(&["msh-plain-unknown"]);
+    let text = wait_for_count(&d, " ended: ", 1);
+    let per_connection = text.lines().count() - before;
+
+    let forged = "x\nFORGED-LINE accepted publickey for root\r\x1b[2J\u{202e}tail";
+    let long = "L".repeat(10_000);
+    let before = text.lines().count();
+    let r = attempt(&[forged, &long]);
+    let text = wait_for_count(&d, " ended: ", 3);
+    assert_eq!(
+        text.lines().count() - before,
+        2 * per_connection,
+        "the two connections wrote a different number of lines than a plain one ({per_connection} each):\n{text}"
+    );
+    assert!(
+        text.lines().all(|l| !l.starts_with("FORGED")),
+        "a forged line:\n{text}"
+    );
+    assert!(
+        text.contains(
+            "rejected publickey for x\\nFORGED-LINE accepted publickey for root\\r\\x1b[2J\\u{202e}tail"
+        ),
+        "the name is not shown escaped:\n{text}"
+    );
+    assert!(!text.contains('\x1b'), "an escape sequence reached the log");
+    let capped = format!("{}...[9900 more characters]", "L".repeat(100));
+    assert!(text.contains(&capped), "long name not capped:\n{text}");
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 1000, "a {longest}-byte log line");
+    for res in r["results"].as_array().unwrap() {
+        assert_eq!(res["signed"]["type"], 51, "{r}");
+    }
+
+    // The audit log keeps the name as sent (JSON-escaped), capped at 100 characters.
+    let ev = d.audit_events();
+    let users: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "auth")
+        .filter_map(|e| e["user"].as_str())
+        .collect();
+    assert!(users.contains(&forged), "{users:?}");
+    assert!(users.contains(&capped.as_str()), "{users:?}");
+    assert!(users.iter().all(|u| u.chars().count() <= 130), "{users:?}");
+    let raw = std::fs::read_to_string(d.audit_path()).unwrap();
+    assert!(
+        raw.lines().all(|l| !l.starts_with("FORGED")) && raw.lines().all(|l| l.len() < 2000),
+        "{raw}"
+    );
+}
