@@ -255,16 +255,19 @@ pub fn screen_offer(
     peer: IpAddr,
     own_uid: Uid,
 ) -> Option<String> {
+    // When a certificate could be on offer, everything waits for the signed request: only
+    // there does russh show the certificate, so that its refusal is logged with its key id,
+    // serial and CA rather than as a plain key (the cost: one signature by a revoked key).
+    // This comes before the user is looked at: answering PK_OK for an existing user and
+    // FAILURE for a missing one would tell who has an account (sshd, which sees the
+    // certificate at the offer, answers both alike too).
+    if !settings.trusted_user_ca_keys.is_empty() {
+        return None;
+    }
     let account = match check_user(settings, user, own_uid) {
         Ok(a) => a,
         Err(reason) => return Some(reason),
     };
-    // When a certificate could be on offer, revocation too waits for the signed request:
-    // only there does russh show the certificate, so that its refusal is logged with its key
-    // id, serial and CA rather than as a plain key (the cost: one signature by a revoked key).
-    if !settings.trusted_user_ca_keys.is_empty() {
-        return None;
-    }
     let files = load_authorized_keys(settings, &account);
     if files
         .iter()

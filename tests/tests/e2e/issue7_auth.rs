@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use msh_tests::mshd::{probe, Mshd};
-use msh_tests::ssh_keygen_ed25519;
+use msh_tests::{run, ssh_keygen_ed25519};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -92,5 +92,57 @@ fn a_user_name_cannot_forge_log_lines_or_flood_the_log() {
     assert!(
         raw.lines().all(|l| !l.starts_with("FORGED")) && raw.lines().all(|l| l.len() < 2000),
         "{raw}"
+    );
+}
+
+// ---------------------------------------------------------------- item 4: enumeration
+
+#[test]
+fn with_a_trusted_user_ca_an_unknown_key_gets_the_same_answer_for_any_user() {
+    let dir = msh_tests::TestDir::new("enum-ca");
+    let ca = ssh_keygen_ed25519(&dir, "user_ca");
+    let d = Mshd::builder("enum-ca")
+        .dir(dir)
+        .trusted_user_ca(&ca)
+        .audit_log()
+        .start();
+    let wrong = ssh_keygen_ed25519(&d.dir, "not_authorized");
+    let missing = "msh-no-such-user-e4";
+    // OpenSSH's client: what it prints for the existing and for the missing user.
+    let mut stderr = Vec::new();
+    for user in [d.user.as_str(), missing] {
+        let out = run(d.ssh_with_key(user, &wrong, &["-v"], "echo in"), b"", T);
+        assert_eq!(out.code(), Some(255), "{user} got in: {}", out.stderr);
+        assert!(out.stdout.is_empty());
+        assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+        stderr.push(out.stderr.contains("Server accepts key"));
+    }
+    assert_eq!(
+        stderr[0], stderr[1],
+        "ssh -v: \"Server accepts key\" for the existing user: {}, for the missing one: {}",
+        stderr[0], stderr[1]
+    );
+    // The same on the wire, offer and signed request, from paramiko.
+    let port = d.port.to_string();
+    let key = wrong.display().to_string();
+    let r = probe(
+        &[
+            "auth-names",
+            "127.0.0.1",
+            &port,
+            &key,
+            &hex(&d.user),
+            &hex(missing),
+        ],
+        T,
+    );
+    let res = r["results"].as_array().unwrap();
+    assert_eq!(res[0], res[1], "existing vs missing user: {r}");
+    assert_eq!(res[0]["signed"]["type"], 51, "{r}");
+    // Both refused after the signature, each with its real reason in the log.
+    let log = wait_for_count(&d, "rejected publickey", 2);
+    assert!(
+        log.contains(&format!("no such local user \"{missing}\"")),
+        "{log}"
     );
 }
