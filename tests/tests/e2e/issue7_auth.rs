@@ -146,3 +146,102 @@ fn with_a_trusted_user_ca_an_unknown_key_gets_the_same_answer_for_any_user() {
         "{log}"
     );
 }
+
+// ---------------------------------------------------------------- item 16: config errors
+
+#[test]
+fn every_bad_config_value_is_reported_with_file_line_and_key() {
+    let dir = msh_tests::TestDir::new("cfg-errors");
+    // (the bad line, the key named, words of what is wrong or expected)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "max_auth_tries = \"six\"",
+            "max_auth_tries",
+            "expected a whole number",
+        ),
+        (
+            "max_auth_tries = -1",
+            "max_auth_tries",
+            "expected a whole number",
+        ),
+        ("max_auth_tries = 0", "max_auth_tries", "must be at least 1"),
+        (
+            "max_sessions = 1.5",
+            "max_sessions",
+            "expected a whole number",
+        ),
+        (
+            "per_source_max_startups = \"5\"",
+            "per_source_max_startups",
+            "expected a whole number",
+        ),
+        (
+            "login_grace_time = \"soon\"",
+            "login_grace_time",
+            "expected e.g. \"120s\"",
+        ),
+        (
+            "shutdown_grace_time = \"x\"",
+            "shutdown_grace_time",
+            "invalid duration",
+        ),
+        (
+            "max_startups = \"10:30\"",
+            "max_startups",
+            "expected \"10\" or \"10:30:100\"",
+        ),
+        ("deny_users = \"root\"", "deny_users", "expected a list"),
+        (
+            "post_quantum_only = 1",
+            "post_quantum_only",
+            "expected true or false",
+        ),
+        ("listen = \"127.0.0.1:22\"", "listen", "expected a list"),
+        ("listen = [\"nowhere\"]", "listen", "expected ADDR:PORT"),
+        ("host_keys = []", "host_keys", "at least one host key"),
+        ("allow_users = [1]", "allow_users", "expected a string"),
+        (
+            "authorized_keys_files = [\"%x/keys\"]",
+            "authorized_keys_files",
+            "unknown token %x",
+        ),
+        (
+            "authorized_principals_file = \"%q\"",
+            "authorized_principals_file",
+            "unknown token %q",
+        ),
+        ("audit_log = 5", "audit_log", "expected a string"),
+        (
+            "subsystems = { sftp = 3 }",
+            "subsystems.sftp",
+            "expected a string",
+        ),
+        (
+            "subsystems = { sftp = \" \" }",
+            "subsystems.sftp",
+            "empty command",
+        ),
+        ("subsystems = 3", "subsystems", "expected a table"),
+        ("no_such_key = 1", "no_such_key", "unknown key"),
+    ];
+    let mut failures = Vec::new();
+    for (i, (line, key, words)) in cases.iter().enumerate() {
+        // The bad line is line 4, after a comment, a good key and a blank line.
+        let text = format!(
+            "# mshd test {i}\nstrict_modes = true # good\n\n{line}\naccept_env = [\"LANG\"]\n"
+        );
+        let path = dir.write(&format!("mshd{i}.toml"), text, 0o644);
+        let mut c = msh_tests::cmd(msh_tests::bin("mshd"), ["--check-config", "--config"]);
+        c.arg(&path);
+        let out = run(c, b"", T);
+        let want = format!("{}:4: key `{key}`: ", path.display());
+        if out.code() != Some(1) || !out.stderr.contains(&want) || !out.stderr.contains(words) {
+            failures.push(format!(
+                "{line:?}: exit {:?}, want {want:?} and {words:?}, got: {}",
+                out.code(),
+                out.stderr.trim()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
