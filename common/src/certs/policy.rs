@@ -252,7 +252,24 @@ pub fn check_host_cert(
     }
 }
 
-/// CA trusted, signature, validity window.
+/// SHA-1 CA signatures (`ssh-rsa`, and `ssh-dss`, which is SHA-1 only) are refused, as
+/// OpenSSH 8.2+ does by default (`CASignatureAlgorithms` lists only SHA-2 RSA, ECDSA and
+/// Ed25519): a SHA-1 collision lets whoever obtains one certificate forge another.
+fn ca_signature_algorithm_allowed(cert: &Certificate) -> Result<(), String> {
+    use russh::keys::Algorithm;
+    let alg = cert.signature().algorithm();
+    match alg {
+        Algorithm::Rsa { hash: None } | Algorithm::Dsa => Err(format!(
+            "the CA signed this certificate with {} (SHA-1), which is refused (as OpenSSH 8.2+ \
+             does, CASignatureAlgorithms); re-sign it with SHA-2: ssh-keygen -s CA_KEY -t \
+             rsa-sha2-512 ...",
+            alg.as_str()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// CA trusted, SHA-2 signature algorithm, signature, validity window.
 fn common_checks(
     cert: &Certificate,
     trusted_cas: &[PublicKey],
@@ -265,6 +282,7 @@ fn common_checks(
     if !trusted_cas.iter().any(|k| k.key_data() == ca) {
         return Err(format!("CA {} not trusted", info.ca_fingerprint));
     }
+    ca_signature_algorithm_allowed(cert)?;
     cert.verify_signature()
         .map_err(|_| format!("signature by CA {} does not verify", info.ca_fingerprint))?;
     if now < cert.valid_after() {

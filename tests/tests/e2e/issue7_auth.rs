@@ -2,12 +2,14 @@
 //! ssh, paramiko through tests/probes/sshprobe.py, real local users) and checks what a user
 //! or an administrator would notice.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use msh_tests::mshd::{probe, Mshd};
 use msh_tests::{run, ssh_keygen_ed25519};
 
 const T: Duration = Duration::from_secs(60);
+const LOG: Duration = Duration::from_secs(10);
 
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
@@ -244,4 +246,105 @@ fn every_bad_config_value_is_reported_with_file_line_and_key() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------- item 12: SHA-1 CA signatures
+
+/// Signs `key_pub` with the RSA CA `ca` using signature algorithm `alg` (`ssh-rsa` for
+/// SHA-1), as `-h` host certificate when `host`; returns the certificate path.
+fn rsa_sign(ca: &Path, key_pub: &Path, principals: &str, host: bool, alg: &str) -> PathBuf {
+    let mut extra = vec!["-t", alg, "-V", "-5m:+1h"];
+    if host {
+        extra.push("-h");
+    }
+    msh_tests::ssh_keygen_sign(ca, key_pub, "sha1-test", principals, &extra);
+    let cert = msh_common::certs::cert_path(key_pub);
+    let mut c = msh_tests::cmd(msh_tests::tool("ssh-keygen"), ["-L", "-f"]);
+    c.arg(&cert);
+    let listed = run(c, b"", T).stdout_str();
+    assert!(listed.contains(&format!("(using {alg})")), "{listed}");
+    cert
+}
+
+#[test]
+fn a_user_certificate_with_a_sha1_ca_signature_is_refused_naming_the_algorithm() {
+    let dir = msh_tests::TestDir::new("sha1-user");
+    let ca = msh_tests::ssh_keygen_key(&dir, "rsa_ca", "rsa");
+    let d = Mshd::builder("sha1-user")
+        .dir(dir)
+        .authorized_keys_contents("")
+        .trusted_user_ca(&ca)
+        .start();
+    let key_pub = d.dir.join("id_ed25519.pub");
+    rsa_sign(&ca, &key_pub, &d.user, false, "ssh-rsa");
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    assert_eq!(out.code(), Some(255), "SHA-1 CA signature accepted");
+    assert!(out.stdout.is_empty());
+    let log = d.wait_for_log("rejected publickey", LOG);
+    assert!(
+        log.contains("the CA signed this certificate with ssh-rsa (SHA-1), which is refused"),
+        "{log}"
+    );
+    // The same CA signing with SHA-2 is accepted.
+    rsa_sign(&ca, &key_pub, &d.user, false, "rsa-sha2-512");
+    let out = run(d.ssh(&[], "echo in"), b"", T);
+    d.assert_ok(&out);
+    assert_eq!(out.stdout_str(), "in\n");
+}
+
+/// mshd serving a fresh host key with a host certificate for 127.0.0.1 signed by the RSA CA
+/// in `dir` with `alg`; its known_hosts trusts only that CA.
+fn mshd_with_rsa_host_cert(name: &str, alg: &str) -> Mshd {
+    let dir = msh_tests::TestDir::new(name);
+    let ca = msh_tests::ssh_keygen_key(&dir, "host_ca", "rsa");
+    let hk = ssh_keygen_ed25519(&dir, "cert_host_key");
+    let cert = rsa_sign(&ca, &dir.join("cert_host_key.pub"), "127.0.0.1", true, alg);
+    let d = Mshd::builder(name)
+        .dir(dir)
+        .host_key_with_certificate(&hk, &cert)
+        .start();
+    let ca_line = std::fs::read_to_string(d.dir.join("host_ca.pub")).unwrap();
+    std::fs::write(
+        &d.known_hosts,
+        format!("@cert-authority [127.0.0.1]:* {ca_line}"),
+    )
+    .unwrap();
+    d
+}
+
+fn msh_login(d: &Mshd) -> msh_tests::Output {
+    let mut c = crate::msh_to_sshd::msh_cmd(
+        &d.dir,
+        d.port,
+        &d.user,
+        &d.known_hosts,
+        &["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"],
+    );
+    c.arg("-i")
+        .arg(&d.client_key)
+        .args(["127.0.0.1", "echo ok"]);
+    run(c, b"", T)
+}
+
+#[test]
+fn a_host_certificate_with_a_sha1_ca_signature_is_refused_by_msh_as_by_ssh() {
+    let d = mshd_with_rsa_host_cert("sha1-host", "ssh-rsa");
+    let out = msh_login(&d);
+    assert_eq!(out.code(), Some(255), "msh accepted: {}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr
+            .contains("host certificate verification failed for [127.0.0.1]:")
+            && out.stderr.contains("ssh-rsa (SHA-1)"),
+        "{}",
+        out.stderr
+    );
+    // OpenSSH's ssh, the reference, refuses it too.
+    let out = run(d.ssh(&[], "echo ok"), b"", T);
+    assert_eq!(out.code(), Some(255), "ssh accepted: {}", out.stderr);
+
+    let d = mshd_with_rsa_host_cert("sha2-host", "rsa-sha2-512");
+    let out = msh_login(&d);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "ok\n");
 }
