@@ -35,6 +35,8 @@ pub struct Account {
     pub shell: PathBuf,
     /// Supplementary groups (getgrouplist), used by the root-mode privilege drop.
     pub groups: Vec<Gid>,
+    /// The passwd entry's own password field starts with `!` (locked; see crate::shadow).
+    pub passwd_locked: bool,
 }
 
 /// The outcome of checking one verified key or certificate for one user.
@@ -91,6 +93,7 @@ pub fn lookup_account(name: &str) -> Result<Option<Account>, String> {
         home: user.dir,
         shell,
         groups,
+        passwd_locked: user.passwd.as_bytes().starts_with(b"!"),
     }))
 }
 
@@ -114,7 +117,27 @@ pub fn check_user(settings: &Settings, name: &str, own_uid: Uid) -> Result<Accou
             account.uid
         ));
     }
+    account_enabled(settings, &account)?;
     Ok(account)
+}
+
+/// sshd without PAM: an expired or locked account may not log in (crate::shadow). Only root
+/// can read /etc/shadow; unprivileged, the passwd field alone decides.
+fn account_enabled(settings: &Settings, account: &Account) -> Result<(), String> {
+    let entry = if settings.root_mode {
+        crate::shadow::lookup(std::path::Path::new("/etc/shadow"), &account.name)
+            .map_err(|e| format!("cannot check whether {:?} is disabled: {e}", account.name))?
+    } else {
+        None
+    };
+    let today = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .unwrap_or(0);
+    match crate::shadow::refusal(&account.name, entry.as_ref(), account.passwd_locked, today) {
+        Some(reason) => Err(reason),
+        None => Ok(()),
+    }
 }
 
 /// sshd reads a user's authorized_keys with the user's own uid; mshd reads it as root (one

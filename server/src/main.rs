@@ -12,6 +12,7 @@ mod logsafe;
 mod russh_watch;
 mod server;
 mod session;
+mod shadow;
 mod sys;
 #[cfg(test)]
 mod tests;

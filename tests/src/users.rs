@@ -62,7 +62,9 @@ impl TestUser {
                 .as_raw();
             extra_group = Some((g, gid));
         }
-        let mut args = vec!["-m", "-s", "/bin/bash"];
+        // Password field `*`: no password, but not locked (useradd's default `!` marks the
+        // account locked, which sshd without PAM, and mshd, refuse).
+        let mut args = vec!["-m", "-s", "/bin/bash", "-p", "*"];
         if let Some((g, _)) = &extra_group {
             args.push("-G");
             args.push(g.as_str());

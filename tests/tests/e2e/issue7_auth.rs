@@ -348,3 +348,107 @@ fn a_host_certificate_with_a_sha1_ca_signature_is_refused_by_msh_as_by_ssh() {
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_str(), "ok\n");
 }
+
+// ---------------------------------------------------------------- item 10: disabled accounts
+
+/// OpenSSH `ssh` as `user` to 127.0.0.1:`port` with `key`, checking the host against `kh`.
+fn ssh_to(port: u16, user: &str, key: &Path, kh: &Path, command: &str) -> std::process::Command {
+    let mut c = msh_tests::cmd(
+        msh_tests::tool("ssh"),
+        [
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+        ],
+    );
+    c.arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .arg("-i")
+        .arg(key)
+        .args(["-p", &port.to_string(), "-l", user, "127.0.0.1", command])
+        .env_remove("SSH_AUTH_SOCK");
+    c
+}
+
+fn usermod(args: &[&str]) {
+    let out = run(msh_tests::cmd(msh_tests::tool("usermod"), args), b"", T);
+    assert!(out.status.success(), "usermod {args:?}: {}", out.stderr);
+}
+
+#[test]
+fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
+    use msh_tests::users::{require_root, TestUser};
+    if !require_root("locked_and_expired_accounts_are_refused_as_by_sshd_without_pam") {
+        return;
+    }
+    let normal = TestUser::new();
+    let locked = TestUser::new();
+    let expired = TestUser::new();
+    usermod(&["-L", &locked.name]);
+    usermod(&["--expiredate", "1970-01-02", &expired.name]);
+
+    let d = Mshd::builder("disabled")
+        .use_config_authorized_keys()
+        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+        .start();
+    for u in [&normal, &locked, &expired] {
+        u.write_authorized_keys(&format!("{}\n", d.client_public));
+    }
+    // The reference: OpenSSH's sshd without PAM (the fixture has UsePAM no), same key.
+    let sshd = msh_tests::sshd::Sshd::start(&d.dir);
+    sshd.authorize(&d.client_key);
+    // sshd reads it as the user logging in.
+    msh_tests::mshd::set_mode(&sshd.authorized_keys, 0o644);
+    let sshd_kh = sshd.write_known_hosts(&d.dir.join("sshd_known_hosts"));
+
+    for (u, ok) in [(&normal, true), (&locked, false), (&expired, false)] {
+        let out = run(
+            ssh_to(d.port, &u.name, &d.client_key, &d.known_hosts, "id -un"),
+            b"",
+            T,
+        );
+        let oracle = run(
+            ssh_to(sshd.port, &u.name, &d.client_key, &sshd_kh, "id -un"),
+            b"",
+            T,
+        );
+        assert_eq!(
+            oracle.code(),
+            Some(if ok { 0 } else { 255 }),
+            "sshd for {}: {}\n{}",
+            u.name,
+            oracle.stderr,
+            sshd.log()
+        );
+        if ok {
+            d.assert_ok(&out);
+            assert_eq!(out.stdout_str(), format!("{}\n", u.name));
+        } else {
+            assert_eq!(out.code(), Some(255), "{} got in: {}", u.name, d.log_text());
+            assert!(out.stdout.is_empty());
+        }
+    }
+    let log = d.wait_for_log(
+        &format!("account \"{}\" expired on 1970-01-02", expired.name),
+        LOG,
+    );
+    assert!(
+        log.contains(&format!("account \"{}\" is locked", locked.name)),
+        "{log}"
+    );
+    let slog = sshd.log();
+    assert!(
+        slog.contains(&format!(
+            "User {} not allowed because account is locked",
+            locked.name
+        )) && slog.contains(&format!("Account {} has expired", expired.name)),
+        "{slog}"
+    );
+}
