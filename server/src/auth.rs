@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use msh_common::authorized_keys::{
-    authorize, authorize_cert_authority, expand_tokens, AuthDecision, AuthorizedKeys, Permissions,
+    authorize, authorize_cert_authority, expand_tokens, match_from, AuthDecision, AuthorizedKeys,
+    FromMatch, Permissions,
 };
 use msh_common::certs::{check_user_cert, CertDecision, CertInfo, CertPermissions, PrincipalsFile};
 use msh_common::pattern::{match_list, ListMatch};
@@ -98,19 +99,30 @@ pub fn lookup_account(name: &str) -> Result<Option<Account>, String> {
 }
 
 /// Whether `name` may log in at all, before any key is looked at.
-pub fn check_user(settings: &Settings, name: &str, own_uid: Uid) -> Result<Account, String> {
+pub fn check_user(
+    settings: &Settings,
+    name: &str,
+    own_uid: Uid,
+    peer: IpAddr,
+) -> Result<Account, String> {
     let shown = quoted(name);
-    if !settings.deny_users.is_empty()
-        && match_list(name, &settings.deny_users.join(","), false) == ListMatch::Matched
-    {
-        return Err(format!("user {shown} is in deny_users"));
-    }
-    if !settings.allow_users.is_empty()
-        && match_list(name, &settings.allow_users.join(","), false) != ListMatch::Matched
-    {
-        return Err(format!("user {shown} is not in allow_users"));
-    }
     let account = lookup_account(name)?.ok_or_else(|| format!("no such local user {shown}"))?;
+    // As sshd's allowed_user: the lists match the account's own name (pw_name), which an
+    // NSS source may spell differently from what the client sent, never the raw request.
+    let peer = msh_common::authorized_keys::policy::canonical_peer(peer);
+    if users_match(&settings.deny_users, &account.name, peer) {
+        return Err(format!(
+            "user {} from {peer} is in deny_users",
+            quoted(&account.name)
+        ));
+    }
+    if !settings.allow_users.is_empty() && !users_match(&settings.allow_users, &account.name, peer)
+    {
+        return Err(format!(
+            "user {} from {peer} is not in allow_users",
+            quoted(&account.name)
+        ));
+    }
     if !settings.root_mode && account.uid != own_uid {
         return Err(format!(
             "mshd runs unprivileged (uid {own_uid}) and serves only its own user; {shown} is uid {}",
@@ -119,6 +131,28 @@ pub fn check_user(settings: &Settings, name: &str, own_uid: Uid) -> Result<Accou
     }
     account_enabled(settings, &account)?;
     Ok(account)
+}
+
+/// Whether `user` connecting from `peer` matches `list` (allow_users / deny_users): entries
+/// without `@` together form one OpenSSH pattern list (`*`, `?`, `!`) over the user name; an
+/// entry `USER@HOSTS` (sshd's `match_user`) matches when USER matches the name and HOSTS (a
+/// `from=`-style list of addresses, CIDR networks and address patterns; no DNS, as UseDNS
+/// no) admits the peer. Host lists were validated when the config was read.
+fn users_match(list: &[String], user: &str, peer: IpAddr) -> bool {
+    let plain: Vec<&str> = list
+        .iter()
+        .filter(|e| !e.contains('@'))
+        .map(String::as_str)
+        .collect();
+    if !plain.is_empty() && match_list(user, &plain.join(","), false) == ListMatch::Matched {
+        return true;
+    }
+    list.iter()
+        .filter_map(|e| e.rsplit_once('@'))
+        .any(|(u, hosts)| {
+            match_list(user, u, false) == ListMatch::Matched
+                && match_from(hosts, peer) == FromMatch::Admit
+        })
 }
 
 /// sshd without PAM: an expired or locked account may not log in (crate::shadow). Only root
@@ -238,7 +272,7 @@ pub fn decide(
     peer: IpAddr,
     own_uid: Uid,
 ) -> Verdict {
-    let account = match check_user(settings, user, own_uid) {
+    let account = match check_user(settings, user, own_uid, peer) {
         Ok(a) => a,
         Err(reason) => return Verdict::reject(reason),
     };
@@ -287,7 +321,7 @@ pub fn screen_offer(
     if !settings.trusted_user_ca_keys.is_empty() {
         return None;
     }
-    let account = match check_user(settings, user, own_uid) {
+    let account = match check_user(settings, user, own_uid, peer) {
         Ok(a) => a,
         Err(reason) => return Some(reason),
     };
@@ -454,7 +488,7 @@ pub fn decide_cert(
         reason,
         cert: Some(info.clone()),
     };
-    let account = match check_user(settings, user, own_uid) {
+    let account = match check_user(settings, user, own_uid, peer) {
         Ok(a) => a,
         Err(reason) => return reject(reason),
     };

@@ -249,6 +249,16 @@ impl Settings {
         if let Some(p) = &file.authorized_principals_file {
             check_tokens(p).with_context(|| where_("authorized_principals_file"))?;
         }
+        for key in ["allow_users", "deny_users"] {
+            let list = if key == "allow_users" {
+                &file.allow_users
+            } else {
+                &file.deny_users
+            };
+            for entry in list.iter().flatten() {
+                check_user_pattern(entry).with_context(|| where_(key))?;
+            }
+        }
         let max_auth_tries = file.max_auth_tries.unwrap_or(6);
         if max_auth_tries == 0 {
             bail!("{}: must be at least 1", where_("max_auth_tries"));
@@ -449,6 +459,39 @@ fn check_subsystem(name: &str, command: &str) -> Result<()> {
         bail!(
             "empty command: give the program to run, e.g. sftp = \"/usr/lib/openssh/sftp-server\" (or remove the entry to turn the subsystem off)"
         );
+    }
+    Ok(())
+}
+
+/// An allow_users / deny_users entry: a user pattern, or `USER@HOSTS` as sshd's
+/// AllowUsers, HOSTS being addresses, CIDR networks or address patterns (no DNS: mshd never
+/// resolves the client's name, so a host name pattern could never match and is refused).
+fn check_user_pattern(entry: &str) -> Result<()> {
+    if entry.trim().is_empty() {
+        bail!("empty entry");
+    }
+    let Some((user, hosts)) = entry.rsplit_once('@') else {
+        return Ok(());
+    };
+    if user.is_empty() || hosts.is_empty() {
+        bail!("{entry:?}: expected USER@HOSTS, e.g. \"alice@10.0.0.0/8\" or \"*@192.168.1.*\"");
+    }
+    for h in hosts.split(',') {
+        let h = h.strip_prefix('!').unwrap_or(h);
+        let probe: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
+        if let msh_common::authorized_keys::FromMatch::Invalid(why) =
+            msh_common::authorized_keys::match_from(h, probe)
+        {
+            bail!("{entry:?}: {why}");
+        }
+        let address_like = h
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/' | '*' | '?'));
+        if !address_like {
+            bail!(
+                "{entry:?}: {h:?} is a host name; mshd does not resolve names (as sshd with UseDNS no): give addresses or networks, e.g. \"alice@10.0.0.0/8\""
+            );
+        }
     }
     Ok(())
 }

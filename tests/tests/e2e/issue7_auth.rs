@@ -225,6 +225,21 @@ fn every_bad_config_value_is_reported_with_file_line_and_key() {
         ),
         ("subsystems = 3", "subsystems", "expected a table"),
         ("no_such_key = 1", "no_such_key", "unknown key"),
+        (
+            "deny_users = [\"al@db.example.com\"]",
+            "deny_users",
+            "does not resolve names",
+        ),
+        (
+            "allow_users = [\"al@10.0.0.0/33\"]",
+            "allow_users",
+            "bad network",
+        ),
+        (
+            "allow_users = [\"al@\"]",
+            "allow_users",
+            "expected USER@HOSTS",
+        ),
     ];
     let mut failures = Vec::new();
     for (i, (line, key, words)) in cases.iter().enumerate() {
@@ -352,7 +367,14 @@ fn a_host_certificate_with_a_sha1_ca_signature_is_refused_by_msh_as_by_ssh() {
 // ---------------------------------------------------------------- item 10: disabled accounts
 
 /// OpenSSH `ssh` as `user` to 127.0.0.1:`port` with `key`, checking the host against `kh`.
-fn ssh_to(port: u16, user: &str, key: &Path, kh: &Path, command: &str) -> std::process::Command {
+fn ssh_to(
+    port: u16,
+    user: &str,
+    key: &Path,
+    kh: &Path,
+    opts: &[&str],
+    command: &str,
+) -> std::process::Command {
     let mut c = msh_tests::cmd(
         msh_tests::tool("ssh"),
         [
@@ -372,6 +394,7 @@ fn ssh_to(port: u16, user: &str, key: &Path, kh: &Path, command: &str) -> std::p
         .arg(format!("UserKnownHostsFile={}", kh.display()))
         .arg("-i")
         .arg(key)
+        .args(opts)
         .args(["-p", &port.to_string(), "-l", user, "127.0.0.1", command])
         .env_remove("SSH_AUTH_SOCK");
     c
@@ -410,12 +433,19 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
 
     for (u, ok) in [(&normal, true), (&locked, false), (&expired, false)] {
         let out = run(
-            ssh_to(d.port, &u.name, &d.client_key, &d.known_hosts, "id -un"),
+            ssh_to(
+                d.port,
+                &u.name,
+                &d.client_key,
+                &d.known_hosts,
+                &[],
+                "id -un",
+            ),
             b"",
             T,
         );
         let oracle = run(
-            ssh_to(sshd.port, &u.name, &d.client_key, &sshd_kh, "id -un"),
+            ssh_to(sshd.port, &u.name, &d.client_key, &sshd_kh, &[], "id -un"),
             b"",
             T,
         );
@@ -450,5 +480,94 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
             locked.name
         )) && slog.contains(&format!("Account {} has expired", expired.name)),
         "{slog}"
+    );
+}
+
+// ---------------------------------------------------------------- item 9: allow/deny users
+
+#[test]
+fn allow_and_deny_users_take_user_at_address_patterns_as_sshd() {
+    use msh_tests::users::{require_root, TestUser};
+    if !require_root("allow_and_deny_users_take_user_at_address_patterns_as_sshd") {
+        return;
+    }
+    let (u, v, w) = (TestUser::new(), TestUser::new(), TestUser::new());
+    let d = Mshd::builder("userhost")
+        .use_config_authorized_keys()
+        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+        .toml(&format!(
+            "allow_users = [\"{}@127.0.0.2\", \"{}\", \"{}\"]",
+            u.name, v.name, w.name
+        ))
+        .toml(&format!("deny_users = [\"{}@127.0.0.0/8\"]", w.name))
+        .start();
+    for x in [&u, &v, &w] {
+        x.write_authorized_keys(&format!("{}\n", d.client_public));
+    }
+    let sshd = msh_tests::sshd::Sshd::start_with(
+        &d.dir,
+        msh_tests::sshd::SshdOptions {
+            extra_config: vec![
+                format!("AllowUsers {}@127.0.0.2 {} {}", u.name, v.name, w.name),
+                format!("DenyUsers {}@127.0.0.0/8", w.name),
+            ],
+            ..Default::default()
+        },
+    );
+    sshd.authorize(&d.client_key);
+    msh_tests::mshd::set_mode(&sshd.authorized_keys, 0o644);
+    let sshd_kh = sshd.write_known_hosts(&d.dir.join("sshd_known_hosts"));
+    let from2: &[&str] = &["-b", "127.0.0.2"];
+    for (x, opts, ok) in [
+        (&u, &[][..], false),
+        (&u, from2, true),
+        (&v, &[][..], true),
+        (&w, &[][..], false),
+        (&w, from2, false),
+    ] {
+        let out = run(
+            ssh_to(
+                d.port,
+                &x.name,
+                &d.client_key,
+                &d.known_hosts,
+                opts,
+                "id -un",
+            ),
+            b"",
+            T,
+        );
+        let oracle = run(
+            ssh_to(sshd.port, &x.name, &d.client_key, &sshd_kh, opts, "id -un"),
+            b"",
+            T,
+        );
+        let want = if ok { Some(0) } else { Some(255) };
+        assert_eq!(
+            oracle.code(),
+            want,
+            "sshd, {} {opts:?}: {}",
+            x.name,
+            oracle.stderr
+        );
+        assert_eq!(
+            out.code(),
+            want,
+            "mshd, {} {opts:?}: {}\n{}",
+            x.name,
+            out.stderr,
+            d.log_text()
+        );
+    }
+    let log = d.log_text();
+    assert!(
+        log.contains(&format!(
+            "user \"{}\" from 127.0.0.1 is not in allow_users",
+            u.name
+        )) && log.contains(&format!(
+            "user \"{}\" from 127.0.0.2 is in deny_users",
+            w.name
+        )),
+        "{log}"
     );
 }
