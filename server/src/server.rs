@@ -504,6 +504,37 @@ where
     }
 }
 
+/// Accepted `env` variables one session channel may hold (sshd's session_env_req stops at
+/// 128 too); a variable set again replaces its value and does not count twice.
+pub const MAX_ENV_VARS: usize = 128;
+/// Longest `env` name and value kept (the kernel refuses a single environment string over
+/// 128 KiB anyway); with [`MAX_ENV_VARS`] this bounds what a client can make the daemon hold
+/// per channel (2 MiB), however many requests it sends.
+pub const MAX_ENV_NAME: usize = 256;
+pub const MAX_ENV_VALUE: usize = 16 * 1024;
+
+/// Why an accepted `env` request is refused anyway: too many variables, or too long.
+fn env_refusal(env: &[(String, String)], name: &str, value: &str) -> Option<String> {
+    if name.len() > MAX_ENV_NAME {
+        return Some(format!(
+            "name of {} bytes (at most {MAX_ENV_NAME})",
+            name.len()
+        ));
+    }
+    if value.len() > MAX_ENV_VALUE {
+        return Some(format!(
+            "value of {} bytes (at most {MAX_ENV_VALUE})",
+            value.len()
+        ));
+    }
+    if env.len() >= MAX_ENV_VARS && !env.iter().any(|(k, _)| k == name) {
+        return Some(format!(
+            "this session already has {MAX_ENV_VARS} variables (as sshd, no more)"
+        ));
+    }
+    None
+}
+
 /// What a session channel asked to run.
 enum Request {
     Shell,
@@ -1048,6 +1079,19 @@ impl russh::server::Handler for Conn {
             .accept_env
             .iter()
             .any(|p| msh_common::pattern::glob_match(name, p));
+        let refusal = match self.channels.get(&channel) {
+            Some(st) if accepted && st.running.is_none() => env_refusal(&st.env, name, value),
+            _ => None,
+        };
+        if let Some(why) = &refusal {
+            tracing::info!(
+                "connection {}: env {} refused: {why}",
+                self.conn_id,
+                crate::logsafe::clean(name, crate::logsafe::NAME_MAX)
+            );
+            session.channel_failure(channel)?;
+            return Ok(());
+        }
         match self.channels.get_mut(&channel) {
             Some(st) if accepted && st.running.is_none() => {
                 st.env.retain(|(k, _)| k != name);

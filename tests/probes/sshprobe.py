@@ -421,6 +421,68 @@ def cmd_auth_names(a):
     return {"results": out}
 
 
+def cmd_env_flood(a):
+    # env-flood HOST PORT USER KEY N: logs in, opens a session, sends N `env` requests
+    # LC_MSHV<i>=v (want reply), then one with a 20 kB value and one with a 300-byte name,
+    # then runs `env` and reports how many LC_MSHV variables the session got.
+    t, q = transport(a[0], int(a[1]))
+    service_userauth(t, q)
+    k = load_key(a[3])
+    userauth_pubkey(t, a[2], k, sign=True)
+    signed = auth_reply(q)
+    if signed.get("type") != 52:
+        return {"signed": signed}
+    t._send_message(
+        msg(("byte", bytes([90])), ("string", "session"), ("int", 0), ("int", 1 << 20), ("int", 32768))
+    )
+    p, m = wait_for(q, (91, 92), 10)
+    if p != 91:
+        return {"opened": False}
+    m.get_int()
+    chan = m.get_int()
+
+    def env(name, value):
+        t._send_message(
+            msg(("byte", bytes([98])), ("int", chan), ("string", "env"), ("boolean", True),
+                ("string", name), ("string", value))
+        )
+        p, _ = wait_for(q, (99, 100), 10)
+        return p
+
+    replies = [env("LC_MSHV%d" % i, "v") for i in range(int(a[4]))]
+    again = env("LC_MSHV0", "replaced")
+    big_value = env("LC_MSHV0", "x" * 20000)
+    long_name = env("LC_" + "N" * 300, "v")
+    t._send_message(
+        msg(("byte", bytes([98])), ("int", chan), ("string", "exec"), ("boolean", True),
+            ("string", "env | grep -c '^LC_MSHV'; echo \"$LC_MSHV0\""))
+    )
+    out = b""
+    end = time.time() + 10
+    while time.time() < end:
+        try:
+            p, m = q.get(timeout=0.2)
+        except queue.Empty:
+            if not t.is_active():
+                break
+            continue
+        if p == 94:
+            m.get_int()
+            out += m.get_binary()
+        elif p in (96, 97):
+            break
+    t.close()
+    return {
+        "success": replies.count(99),
+        "failure": replies.count(100),
+        "first_failure": replies.index(100) if 100 in replies else None,
+        "again": again,
+        "big_value": big_value,
+        "long_name": long_name,
+        "stdout": out.decode(errors="replace"),
+    }
+
+
 def timing_series(host, port, user, key, n):
     """n offer-stage and n signed-stage attempts (fresh connection per pair, so max_auth_tries
     never interferes); each entry is (reply, seconds from send to reply)."""
@@ -538,6 +600,7 @@ COMMANDS = {
     "enum-timing": cmd_enum_timing,
     "auth-tries": cmd_auth_tries,
     "auth-names": cmd_auth_names,
+    "env-flood": cmd_env_flood,
     "fifo-hold": cmd_fifo_hold,
     "flood": cmd_flood,
 }

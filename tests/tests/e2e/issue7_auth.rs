@@ -571,3 +571,44 @@ fn allow_and_deny_users_take_user_at_address_patterns_as_sshd() {
         "{log}"
     );
 }
+
+// ---------------------------------------------------------------- item 11: env requests
+
+#[test]
+fn env_requests_are_capped_per_session_as_sshd_and_the_session_still_works() {
+    let d = Mshd::builder("envcap")
+        .toml("accept_env = [\"LANG\", \"LC_*\"]")
+        .start();
+    let port = d.port.to_string();
+    let key = d.client_key.display().to_string();
+    let r = probe(&["env-flood", "127.0.0.1", &port, &d.user, &key, "300"], T);
+    assert_eq!(r["success"], 128, "{r}");
+    assert_eq!(r["failure"], 300 - 128, "{r}");
+    assert_eq!(r["first_failure"], 128, "{r}");
+    assert_eq!(
+        r["again"], 99,
+        "re-setting a variable is not a new one: {r}"
+    );
+    assert_eq!(r["big_value"], 100, "a 20 kB value was kept: {r}");
+    assert_eq!(r["long_name"], 100, "a 300-byte name was kept: {r}");
+    assert_eq!(r["stdout"], "128\nreplaced\n", "{r}");
+    let log = d.wait_for_log("already has 128 variables", LOG);
+    assert!(
+        log.contains("value of 20000 bytes (at most 16384)"),
+        "{log}"
+    );
+
+    // OpenSSH's ssh sending 200 variables (SetEnv) gets a working session with 128 of them.
+    let vars: Vec<String> = (0..200).map(|i| format!("LC_SSHV{i}=x")).collect();
+    let setenv = format!("SetEnv={}", vars.join(" "));
+    let out = run(
+        d.ssh(
+            &["-o", &setenv],
+            "env | grep -c '^LC_SSHV'; echo still-works",
+        ),
+        b"",
+        T,
+    );
+    d.assert_ok(&out);
+    assert_eq!(out.stdout_str(), "128\nstill-works\n", "{}", out.stderr);
+}
