@@ -140,7 +140,11 @@ pub fn russh_config(
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys,
         certificates,
-        max_auth_attempts: settings.max_auth_tries as usize,
+        // mshd counts failures itself as sshd does (Conn::tally) and disconnects at
+        // max_auth_tries; russh's own count (which includes the initial `none` and requests
+        // russh refuses without asking mshd, such as a bad signature) stays as a backstop,
+        // one higher for that `none`.
+        max_auth_attempts: settings.max_auth_tries as usize + 1,
         // No idle cut-off: an idle shell is legitimate (OpenSSH has none by default). Dead
         // peers are found by keepalives (3 unanswered, one a minute), and the pre-auth phase
         // is bounded by login_grace_time in `run_connection`.
@@ -350,6 +354,8 @@ async fn run_connection(
         } else {
             grace
         };
+    // The session's handle, for the handler to disconnect from inside an auth callback.
+    let handle_cell = Arc::new(std::sync::OnceLock::new());
     let handler = Conn {
         shared: shared.clone(),
         settings,
@@ -364,10 +370,16 @@ async fn run_connection(
         live: live.clone(),
         russh_task: None,
         offered_algorithm: None,
+        auth_requests: 0,
+        auth_failures: 0,
+        handle: handle_cell.clone(),
     };
     let setup = tokio::time::timeout_at(deadline, russh::server::run_stream(cfg, stream, handler));
     let session = match setup.await {
-        Ok(Ok(s)) => s,
+        Ok(Ok(s)) => {
+            let _ = handle_cell.set(s.handle());
+            s
+        }
         Ok(Err(e)) => {
             leave_unauth(&shared, &authed, peer.ip());
             tracing::info!("connection {conn_id} from {peer}: setup failed: {e:#}");
@@ -574,6 +586,11 @@ pub struct Conn {
     /// logs an RSA certificate login as the `rsa-sha2-512-cert-v01` it was, not as the
     /// certificate's SHA-1 type name.
     offered_algorithm: Option<russh::keys::Algorithm>,
+    /// Authentication requests seen by the handler, and how many failed as sshd counts them
+    /// (see `tally`).
+    auth_requests: u32,
+    auth_failures: u32,
+    handle: Arc<std::sync::OnceLock<russh::server::Handle>>,
 }
 
 impl Drop for Conn {
@@ -877,7 +894,11 @@ impl russh::server::Handler for Conn {
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
         crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
-        Ok(Auth::reject())
+        if self.over_limit() {
+            return Ok(Auth::reject());
+        }
+        let first = self.auth_requests == 0;
+        Ok(self.tally(user, Auth::reject(), first))
     }
 
     async fn auth_publickey_offered(
@@ -886,6 +907,9 @@ impl russh::server::Handler for Conn {
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
+        if self.over_limit() {
+            return Ok(Auth::reject());
+        }
         if self.user.as_deref() != Some(user) {
             self.reset(user);
         }
@@ -903,8 +927,8 @@ impl russh::server::Handler for Conn {
         })
         .await
         .unwrap_or_else(|e| Some(format!("internal error: {e}")));
-        match refusal {
-            None => Ok(Auth::Accept),
+        let auth = match refusal {
+            None => Auth::Accept,
             Some(reason) => {
                 self.log_attempt(
                     user,
@@ -914,9 +938,10 @@ impl russh::server::Handler for Conn {
                     "rejected",
                     &format!("{reason} (refused at the offer, no signature asked)"),
                 );
-                Ok(Auth::reject())
+                Auth::reject()
             }
-        }
+        };
+        Ok(self.tally(user, auth, false))
     }
 
     async fn auth_publickey(
@@ -925,6 +950,9 @@ impl russh::server::Handler for Conn {
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
+        if self.over_limit() {
+            return Ok(Auth::reject());
+        }
         if self.user.as_deref() != Some(user) {
             self.reset(user);
         }
@@ -943,7 +971,8 @@ impl russh::server::Handler for Conn {
             reason: format!("internal error: {e}"),
             cert: None,
         });
-        Ok(self.conclude(user, &key_type(&key), &fingerprint(&key), verdict))
+        let auth = self.conclude(user, &key_type(&key), &fingerprint(&key), verdict);
+        Ok(self.tally(user, auth, false))
     }
 
     async fn auth_openssh_certificate(
@@ -953,6 +982,9 @@ impl russh::server::Handler for Conn {
     ) -> Result<Auth, Self::Error> {
         crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         // russh calls this once the request's signature verified with the certificate's key.
+        if self.over_limit() {
+            return Ok(Auth::reject());
+        }
         if self.user.as_deref() != Some(user) {
             self.reset(user);
         }
@@ -977,7 +1009,8 @@ impl russh::server::Handler for Conn {
             }
             _ => cert.algorithm().to_certificate_type(),
         };
-        Ok(self.conclude(user, &kt, &fingerprint(&inner), verdict))
+        let auth = self.conclude(user, &kt, &fingerprint(&inner), verdict);
+        Ok(self.tally(user, auth, false))
     }
 
     async fn channel_open_session(
@@ -1238,6 +1271,47 @@ impl russh::server::Handler for Conn {
 }
 
 impl Conn {
+    /// max_auth_tries as sshd counts (auth2.c `userauth_finish`): every refused request is a
+    /// failure except the client's initial `none` probe (`first_none`) and a key query
+    /// answered with PK_OK (postponed, not refused); when the failures reach the limit the
+    /// connection is closed with sshd's "Too many authentication failures". A signed request
+    /// may reach two callbacks (offer, then signature), but a refusal ends the request, so
+    /// it is counted once.
+    fn tally(&mut self, user: &str, auth: Auth, first_none: bool) -> Auth {
+        self.auth_requests += 1;
+        if auth == Auth::Accept || first_none {
+            return auth;
+        }
+        self.auth_failures += 1;
+        let max = self.settings.max_auth_tries;
+        if self.auth_failures >= max {
+            tracing::warn!(
+                "connection {} from {}: maximum authentication attempts exceeded for {} (max_auth_tries {max}), disconnecting",
+                self.conn_id,
+                self.peer,
+                crate::logsafe::user(user)
+            );
+            if let Some(h) = self.handle.get().cloned() {
+                tokio::spawn(async move {
+                    let _ = h
+                        .disconnect(
+                            russh::Disconnect::ProtocolError,
+                            "Too many authentication failures".into(),
+                            String::new(),
+                        )
+                        .await;
+                });
+            }
+        }
+        auth
+    }
+
+    /// Past max_auth_tries every further request is refused unseen (the disconnect is on
+    /// its way; this closes the window until it lands).
+    fn over_limit(&self) -> bool {
+        self.auth_failures >= self.settings.max_auth_tries
+    }
+
     /// A new user name in the auth requests: forget everything decided for the previous one.
     fn reset(&mut self, user: &str) {
         self.user = Some(user.to_string());

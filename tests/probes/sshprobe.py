@@ -483,6 +483,48 @@ def cmd_env_flood(a):
     }
 
 
+def cmd_auth_seq(a):
+    # auth-seq HOST PORT USER STEP...: one connection, one auth request per STEP (`none`,
+    # `offer:KEY` query without signature, `sign:KEY` signed request); after each, the
+    # reply (51 failure, 52 success, 60 PK_OK, null if none came) and whether the server
+    # closed the connection within a moment. Stops at the first close or success.
+    t, q = transport(a[0], int(a[1]))
+    service_userauth(t, q)
+    user = a[2]
+    steps = []
+    for step in a[3:]:
+        if not t.is_active():
+            break
+        try:
+            if step == "none":
+                t._send_message(msg(("byte", bytes([50])), ("string", user),
+                                    ("string", "ssh-connection"), ("string", "none")))
+            else:
+                kind, path = step.split(":", 1)
+                userauth_pubkey(t, user, load_key(path), sign=(kind == "sign"))
+        except Exception:
+            steps.append({"step": step, "reply": None, "closed": True})
+            break
+        reply = None
+        end = time.time() + 5.0
+        while time.time() < end and reply is None and t.is_active():
+            try:
+                p, _m = q.get(timeout=0.05)
+                if p in (51, 52, 60):
+                    reply = p
+            except queue.Empty:
+                pass
+        end = time.time() + 0.4
+        while time.time() < end and t.is_active():
+            time.sleep(0.05)
+        closed = not t.is_active()
+        steps.append({"step": step, "reply": reply, "closed": closed})
+        if closed or reply == 52:
+            break
+    t.close()
+    return {"steps": steps}
+
+
 def timing_series(host, port, user, key, n):
     """n offer-stage and n signed-stage attempts (fresh connection per pair, so max_auth_tries
     never interferes); each entry is (reply, seconds from send to reply)."""
@@ -601,6 +643,7 @@ COMMANDS = {
     "auth-tries": cmd_auth_tries,
     "auth-names": cmd_auth_names,
     "env-flood": cmd_env_flood,
+    "auth-seq": cmd_auth_seq,
     "fifo-hold": cmd_fifo_hold,
     "flood": cmd_flood,
 }

@@ -612,3 +612,148 @@ fn env_requests_are_capped_per_session_as_sshd_and_the_session_still_works() {
     d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "128\nstill-works\n", "{}", out.stderr);
 }
+
+// ---------------------------------------------------------------- item 15: max_auth_tries
+
+/// The outcome of each step of a paramiko auth sequence (see sshprobe.py auth-seq).
+fn auth_seq(port: u16, user: &str, steps: &[String]) -> serde_json::Value {
+    let port = port.to_string();
+    let mut args = vec!["auth-seq", "127.0.0.1", &port, user];
+    args.extend(steps.iter().map(String::as_str));
+    probe(&args, T)["steps"].clone()
+}
+
+/// Replies until the connection closed; the reply to the request that closed it is left out
+/// (sshd closes without answering it, mshd answers FAILURE and then closes).
+fn normalized(steps: &serde_json::Value) -> Vec<String> {
+    steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| match s["closed"].as_bool() {
+            Some(true) => format!("{}: closed", s["step"].as_str().unwrap_or("?")),
+            _ => format!("{}: {}", s["step"].as_str().unwrap_or("?"), s["reply"]),
+        })
+        .collect()
+}
+
+#[test]
+fn max_auth_tries_counts_as_sshd_for_openssh_and_paramiko_sequences() {
+    let d = Mshd::builder("maxtries").toml("max_auth_tries = 3").start();
+    let sshd = msh_tests::sshd::Sshd::start_with(
+        &d.dir,
+        msh_tests::sshd::SshdOptions {
+            extra_config: vec!["MaxAuthTries 3".into()],
+            ..Default::default()
+        },
+    );
+    sshd.authorize(&d.client_key);
+    let sshd_kh = sshd.write_known_hosts(&d.dir.join("sshd_known_hosts"));
+    let wrong: Vec<PathBuf> = (1..=3)
+        .map(|i| ssh_keygen_ed25519(&d.dir, &format!("wrong{i}")))
+        .collect();
+    let right = d.client_key.clone();
+
+    // OpenSSH's ssh offering keys in order (IdentitiesOnly): the initial `none` is free.
+    let sequences: [(&str, Vec<&Path>); 2] = [
+        (
+            "two wrong keys, then the right one",
+            vec![&wrong[0], &wrong[1], &right],
+        ),
+        (
+            "three wrong keys, then the right one",
+            vec![&wrong[0], &wrong[1], &wrong[2], &right],
+        ),
+    ];
+    for (what, keys) in &sequences {
+        let mut opts: Vec<String> = Vec::new();
+        for k in keys {
+            opts.push("-i".into());
+            opts.push(k.display().to_string());
+        }
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+        let mshd_out = run(
+            ssh_to(d.port, &d.user, &wrong[0], &d.known_hosts, &opts, "echo in"),
+            b"",
+            T,
+        );
+        let sshd_out = run(
+            ssh_to(sshd.port, &sshd.user, &wrong[0], &sshd_kh, &opts, "echo in"),
+            b"",
+            T,
+        );
+        assert_eq!(
+            mshd_out.code(),
+            sshd_out.code(),
+            "{what}: mshd {:?} ({}), sshd {:?} ({})",
+            mshd_out.code(),
+            mshd_out.stderr,
+            sshd_out.code(),
+            sshd_out.stderr
+        );
+        let too_many = "Too many authentication failures";
+        assert_eq!(
+            mshd_out.stderr.contains(too_many),
+            sshd_out.stderr.contains(too_many),
+            "{what}: mshd: {}\nsshd: {}",
+            mshd_out.stderr,
+            sshd_out.stderr
+        );
+        println!("{what}: exit {:?} from both", sshd_out.code());
+    }
+
+    // paramiko: queries answered PK_OK are not failures; refused queries and signatures are;
+    // a second `none` is.
+    let k = |kind: &str, p: &Path| format!("{kind}:{}", p.display());
+    let (w1, w2, w3) = (&wrong[0], &wrong[1], &wrong[2]);
+    let paramiko: Vec<(&str, Vec<String>)> = vec![
+        (
+            "signed wrong keys",
+            vec![
+                k("sign", w1),
+                k("sign", w2),
+                k("sign", w3),
+                k("sign", &right),
+            ],
+        ),
+        (
+            "none, none, wrong offers",
+            vec![
+                "none".into(),
+                "none".into(),
+                k("offer", w1),
+                k("offer", w2),
+                k("sign", &right),
+            ],
+        ),
+        (
+            "PK_OK queries are free",
+            vec![
+                k("offer", &right),
+                k("offer", &right),
+                k("offer", &right),
+                k("offer", w1),
+                k("offer", &right),
+                k("sign", w2),
+                k("sign", &right),
+            ],
+        ),
+        (
+            "wrong offers then the right key",
+            vec![
+                "none".into(),
+                k("offer", w1),
+                k("sign", w2),
+                k("offer", &right),
+                k("sign", &right),
+            ],
+        ),
+    ];
+    for (what, steps) in &paramiko {
+        let m = normalized(&auth_seq(d.port, &d.user, steps));
+        let o = normalized(&auth_seq(sshd.port, &sshd.user, steps));
+        assert_eq!(m, o, "{what}: mshd vs sshd");
+        println!("{what}: {o:?}");
+    }
+    d.wait_for_log("maximum authentication attempts exceeded", LOG);
+}
