@@ -41,6 +41,10 @@ pub struct Shared {
     unauth: AtomicU64,
     /// The same, per source address (for per_source_max_startups).
     unauth_by_source: std::sync::Mutex<HashMap<IpAddr, u64>>,
+    /// Connections waiting for a per-source slot, per address (bounded by PER_SOURCE_QUEUE).
+    queued_by_source: std::sync::Mutex<HashMap<IpAddr, u32>>,
+    /// Woken whenever a per-source slot is released.
+    slot_freed: tokio::sync::Notify,
     idle: tokio::sync::Notify,
     /// Set once on SIGTERM: every connection starts its graceful end.
     stopping: tokio::sync::watch::Sender<bool>,
@@ -59,6 +63,8 @@ impl Shared {
             live: AtomicU64::new(0),
             unauth: AtomicU64::new(0),
             unauth_by_source: std::sync::Mutex::new(HashMap::new()),
+            queued_by_source: std::sync::Mutex::new(HashMap::new()),
+            slot_freed: tokio::sync::Notify::new(),
             idle: tokio::sync::Notify::new(),
             stopping: tokio::sync::watch::channel(false).0,
         })
@@ -221,37 +227,44 @@ pub async fn serve(
             _ = &mut shutdown => break,
             conn = rx.recv() => {
                 let Some((stream, peer, local)) = conn else { break };
-                let (startups, per_source) = {
+                let accepted = tokio::time::Instant::now();
+                let (per_source, grace) = {
                     let s = shared.settings.read().await;
-                    (s.max_startups, s.per_source_max_startups)
+                    (s.per_source_max_startups, s.login_grace_time)
                 };
                 let source = source_key(peer.ip());
                 // Checked first, so that one address's flood is turned away before it can
                 // use up the global max_startups budget that everyone else shares.
-                if !shared.enter_source(source, per_source) {
+                if shared.enter_source(source, per_source) {
+                    admit(&shared, &config, stream, peer, local, source, accepted).await;
+                    continue;
+                }
+                // Over its limit, the address waits for one of its own slots (a deploy
+                // script's burst), up to PER_SOURCE_QUEUE connections for login_grace_time;
+                // the socket is not read meanwhile. Beyond that it is a flood: dropped.
+                if !shared.enqueue(source) {
                     tracing::warn!(
-                        "dropping connection from {peer}: {source} already has {per_source} unauthenticated connections (per_source_max_startups)"
+                        "dropping connection from {peer}: {source} already has {per_source} unauthenticated connections (per_source_max_startups) and {PER_SOURCE_QUEUE} waiting"
                     );
                     drop(stream);
                     continue;
                 }
-                let pending = shared.unauth.load(Ordering::SeqCst);
-                if should_drop(startups, pending, rand::random::<u32>() % 100) {
-                    shared.leave_source(source);
-                    tracing::warn!(
-                        "dropping connection from {peer}: {pending} connections are not authenticated yet (max_startups {}:{}:{})",
-                        startups.start, startups.rate, startups.full
-                    );
-                    drop(stream);
-                    continue;
-                }
-                shared.unauth.fetch_add(1, Ordering::SeqCst);
-                let cfg = config.read().await.clone();
+                tracing::debug!(
+                    "connection from {peer} waits: {source} already has {per_source} unauthenticated connections (per_source_max_startups)"
+                );
+                let wait = if grace.is_zero() { Duration::from_secs(120) } else { grace };
                 let shared = shared.clone();
-                let guard = LiveGuard::new(shared.clone());
+                let config = config.clone();
                 tokio::spawn(async move {
-                    run_connection(stream, peer, local, cfg, shared).await;
-                    drop(guard);
+                    let got = shared.wait_for_source_slot(source, per_source, accepted + wait).await;
+                    shared.dequeue(source);
+                    if got {
+                        admit(&shared, &config, stream, peer, local, source, accepted).await;
+                    } else {
+                        tracing::info!(
+                            "closing connection from {peer}: no per_source_max_startups slot for {source} within {wait:?}"
+                        );
+                    }
                 });
             }
         }
@@ -265,6 +278,42 @@ pub async fn serve(
         let _ = t.await;
     }
     Ok(())
+}
+
+/// Connections one address may have waiting for a per_source_max_startups slot, and all
+/// addresses together: what a burst may queue; more are a flood and are dropped.
+pub const PER_SOURCE_QUEUE: u32 = 64;
+pub const TOTAL_QUEUE: u32 = 1024;
+
+/// Starts a connection that holds a per-source slot, unless max_startups drops it.
+async fn admit(
+    shared: &Arc<Shared>,
+    config: &Arc<RwLock<Arc<russh::server::Config>>>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    source: IpAddr,
+    accepted: tokio::time::Instant,
+) {
+    let startups = shared.settings.read().await.max_startups;
+    let pending = shared.unauth.load(Ordering::SeqCst);
+    if should_drop(startups, pending, rand::random::<u32>() % 100) {
+        shared.leave_source(source);
+        tracing::warn!(
+            "dropping connection from {peer}: {pending} connections are not authenticated yet (max_startups {}:{}:{})",
+            startups.start, startups.rate, startups.full
+        );
+        drop(stream);
+        return;
+    }
+    shared.unauth.fetch_add(1, Ordering::SeqCst);
+    let cfg = config.read().await.clone();
+    let shared = shared.clone();
+    let guard = LiveGuard::new(shared.clone());
+    tokio::spawn(async move {
+        run_connection(stream, peer, local, cfg, shared, accepted).await;
+        drop(guard);
+    });
 }
 
 /// OpenSSH's MaxStartups: below `start` unauthenticated connections accept all; from `start`
@@ -314,6 +363,64 @@ impl Shared {
                 }
             }
         }
+        self.slot_freed.notify_waiters();
+    }
+
+    /// Counts one more connection waiting for a slot of `source`, unless its queue (or the
+    /// total) is full: then false.
+    fn enqueue(&self, source: IpAddr) -> bool {
+        let Ok(mut m) = self.queued_by_source.lock() else {
+            return false;
+        };
+        let total: u32 = m.values().sum();
+        let n = m.entry(source).or_insert(0);
+        if *n >= PER_SOURCE_QUEUE || total >= TOTAL_QUEUE {
+            if *n == 0 {
+                m.remove(&source);
+            }
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn dequeue(&self, source: IpAddr) {
+        if let Ok(mut m) = self.queued_by_source.lock() {
+            if let Some(n) = m.get_mut(&source) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&source);
+                }
+            }
+        }
+    }
+
+    /// Waits until `source` gets an unauthenticated-connection slot (then holds it), until
+    /// `deadline` or until shutdown (false).
+    async fn wait_for_source_slot(
+        &self,
+        source: IpAddr,
+        limit: u32,
+        deadline: tokio::time::Instant,
+    ) -> bool {
+        let mut stopping = self.stopping.subscribe();
+        loop {
+            let freed = self.slot_freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check, so a slot freed in between is not missed.
+            freed.as_mut().enable();
+            if *stopping.borrow() {
+                return false;
+            }
+            if self.enter_source(source, limit) {
+                return true;
+            }
+            tokio::select! {
+                _ = &mut freed => {}
+                _ = tokio::time::sleep_until(deadline) => return false,
+                _ = stopping.changed() => {}
+            }
+        }
     }
 }
 
@@ -332,6 +439,7 @@ async fn run_connection(
     local: SocketAddr,
     cfg: Arc<russh::server::Config>,
     shared: Arc<Shared>,
+    accepted: tokio::time::Instant,
 ) {
     if let Err(e) = stream.set_nodelay(cfg.nodelay) {
         tracing::debug!("set_nodelay: {e}");
@@ -345,10 +453,11 @@ async fn run_connection(
     let live = LiveSessions::default();
     let stop_grace = settings.shutdown_grace_time;
     let grace = settings.login_grace_time;
-    // The grace period covers everything before authentication, including a peer that
-    // never sends its version line (russh's run_stream waits for it).
+    // The grace period covers everything before authentication from the TCP accept,
+    // including time spent waiting for a per-source slot and a peer that never sends its
+    // version line (russh's run_stream waits for it).
     // As OpenSSH, 0 means no limit (a far deadline keeps one code path).
-    let deadline = tokio::time::Instant::now()
+    let deadline = accepted
         + if grace.is_zero() {
             Duration::from_secs(100 * 365 * 86_400)
         } else {
@@ -1346,6 +1455,30 @@ mod tests {
         sh.leave_source(a);
         assert!(sh.enter_source(a, 2));
         assert!(sh.enter_source(a, 0), "0 = no limit");
+    }
+
+    #[test]
+    fn the_per_source_queue_is_bounded_per_address() {
+        use std::net::IpAddr;
+        let settings = crate::config::Settings::resolve(
+            Default::default(),
+            std::path::Path::new("m.toml"),
+            &Default::default(),
+            false,
+        )
+        .unwrap();
+        let sh = super::Shared::new(settings, crate::audit::Audit::default());
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        for _ in 0..super::PER_SOURCE_QUEUE {
+            assert!(sh.enqueue(a));
+        }
+        assert!(!sh.enqueue(a), "a full queue takes no more");
+        assert!(
+            sh.enqueue("127.0.0.3".parse().unwrap()),
+            "another address has its own"
+        );
+        sh.dequeue(a);
+        assert!(sh.enqueue(a));
     }
 
     #[test]

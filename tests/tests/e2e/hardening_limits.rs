@@ -39,10 +39,12 @@ fn a_flood_of_idle_connections_from_one_address_does_not_lock_out_another() {
     let d = Mshd::start("flood");
     let (_flood, opened, closed) = flood(&d, 300);
     println!("flood from 127.0.0.2: {opened} connected, {closed} closed by mshd");
-    // Default per_source_max_startups (5): all but 5 of the flood's connections are dropped.
+    // Default per_source_max_startups (5): 5 of the flood's connections run, 64 more wait
+    // for a slot (the per-source queue that lets a burst from one address through), all
+    // others are dropped.
     assert!(opened >= 290, "the flood could not connect: {opened}");
     assert!(
-        opened - closed <= 5,
+        opened - closed <= 5 + 64,
         "127.0.0.2 kept {} unauthenticated connections",
         opened - closed
     );

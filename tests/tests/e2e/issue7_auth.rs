@@ -757,3 +757,79 @@ fn max_auth_tries_counts_as_sshd_for_openssh_and_paramiko_sequences() {
     }
     d.wait_for_log("maximum authentication attempts exceeded", LOG);
 }
+
+// ---------------------------------------------------------------- item 17: bursts
+
+/// Runs `n` commands at once (each in a thread, each with a timeout); their outputs.
+fn all_at_once(cmds: Vec<std::process::Command>) -> Vec<msh_tests::Output> {
+    let threads: Vec<_> = cmds
+        .into_iter()
+        .map(|c| std::thread::spawn(move || run(c, b"", Duration::from_secs(120))))
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn a_burst_of_40_logins_from_one_address_waits_for_slots_instead_of_failing() {
+    let d = Mshd::builder("burst")
+        .toml("max_startups = \"100:30:200\"")
+        .start();
+    // msh, as a deploy script runs it: a new host key accepted by all 40 at once.
+    std::fs::write(&d.known_hosts, "").unwrap();
+    let cmds: Vec<std::process::Command> = (0..40)
+        .map(|i| {
+            let mut c = crate::msh_to_sshd::msh_cmd(
+                &d.dir,
+                d.port,
+                &d.user,
+                &d.known_hosts,
+                &[
+                    "-o",
+                    "StrictHostKeyChecking=accept-new",
+                    "-o",
+                    "BatchMode=yes",
+                ],
+            );
+            c.arg("-i")
+                .arg(&d.client_key)
+                .args(["127.0.0.1", &format!("echo burst-{i}")]);
+            c
+        })
+        .collect();
+    let outs = all_at_once(cmds);
+    let failed: Vec<String> = outs
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| o.code() != Some(0) || o.stdout_str() != format!("burst-{i}\n"))
+        .map(|(i, o)| format!("msh {i}: {:?} {}", o.code(), o.stderr.trim()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 40 failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+
+    // The same with OpenSSH's ssh.
+    let cmds: Vec<std::process::Command> = (0..40)
+        .map(|i| d.ssh(&["-T"], &format!("echo burst-{i}")))
+        .collect();
+    let outs = all_at_once(cmds);
+    let failed: Vec<String> = outs
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| o.code() != Some(0) || o.stdout_str() != format!("burst-{i}\n"))
+        .map(|(i, o)| format!("ssh {i}: {:?} {}", o.code(), o.stderr.trim()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 40 failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    assert!(
+        !d.log_text().contains("dropping connection"),
+        "{}",
+        d.log_text()
+    );
+}
