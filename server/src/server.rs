@@ -1001,6 +1001,18 @@ impl russh::server::Handler for Conn {
         Ok(None)
     }
 
+    /// Names the client software in the log once it is in (sshd logs it at debug1); the
+    /// version line is the client's own text, so it is escaped and capped.
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        let version = String::from_utf8_lossy(session.remote_sshid());
+        tracing::info!(
+            "connection {}: client software \"{}\"",
+            self.conn_id,
+            crate::logsafe::clean(&version, crate::logsafe::NAME_MAX * 2)
+        );
+        Ok(())
+    }
+
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
         crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         if self.over_limit() {

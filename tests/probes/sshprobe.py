@@ -147,6 +147,9 @@ def transport(host, port):
 
     sock = socket.create_connection((host, port), timeout=10)
     t = paramiko.Transport(sock)
+    # A test may present another client version line (it is client-controlled text).
+    if os.environ.get("MSHPROBE_CLIENT_VERSION"):
+        t.local_version = os.environ["MSHPROBE_CLIENT_VERSION"]
     t.start_client(timeout=10)
     q = queue.Queue()
     # Capture every auth / connection-layer message instead of paramiko's own handling, so

@@ -95,6 +95,27 @@ fn a_user_name_cannot_forge_log_lines_or_flood_the_log() {
         raw.lines().all(|l| !l.starts_with("FORGED")) && raw.lines().all(|l| l.len() < 2000),
         "{raw}"
     );
+
+    // The client's version line is its own text too: logged escaped and capped.
+    let version = format!("SSH-2.0-evil\x1b[2J\x07{}", "v".repeat(200));
+    let mut c = msh_tests::mshd::probe_cmd(&[
+        "login-exec",
+        "127.0.0.1",
+        &port,
+        &d.user,
+        &d.client_key.display().to_string(),
+        "true",
+    ]);
+    c.env("MSHPROBE_CLIENT_VERSION", &version);
+    let out = run(c, b"", T);
+    assert!(out.stdout_str().contains("\"type\": 52"), "{}", out.stderr);
+    let text = d.wait_for_log("client software", LOG);
+    assert!(
+        text.contains("client software \"SSH-2.0-evil\\x1b[2J\\x07vvv")
+            && text.contains("more characters]\""),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
 }
 
 // ---------------------------------------------------------------- item 4: enumeration
