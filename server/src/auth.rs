@@ -168,9 +168,26 @@ fn account_enabled(settings: &Settings, account: &Account) -> Result<(), String>
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| (d.as_secs() / 86_400) as i64)
         .unwrap_or(0);
-    match crate::shadow::refusal(&account.name, entry.as_ref(), account.passwd_locked, today) {
-        Some(reason) => Err(reason),
-        None => Ok(()),
+    if let Some(reason) =
+        crate::shadow::refusal(&account.name, entry.as_ref(), account.passwd_locked, today)
+    {
+        return Err(reason);
+    }
+    // sshd's allowed_user also refuses an account whose login shell does not exist or has no
+    // execute bit at all: nothing could run for it.
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(&account.shell) {
+        Err(e) => Err(format!(
+            "user {:?} not allowed: login shell {} does not exist ({e})",
+            account.name,
+            account.shell.display()
+        )),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Err(format!(
+            "user {:?} not allowed: login shell {} is not executable",
+            account.name,
+            account.shell.display()
+        )),
+        Ok(_) => Ok(()),
     }
 }
 

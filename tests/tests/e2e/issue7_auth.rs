@@ -435,14 +435,16 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
     let normal = TestUser::new();
     let locked = TestUser::new();
     let expired = TestUser::new();
+    let no_shell = TestUser::new();
     usermod(&["-L", &locked.name]);
     usermod(&["--expiredate", "1970-01-02", &expired.name]);
+    usermod(&["-s", "/nonexistent/shell", &no_shell.name]);
 
     let d = Mshd::builder("disabled")
         .use_config_authorized_keys()
         .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
         .start();
-    for u in [&normal, &locked, &expired] {
+    for u in [&normal, &locked, &expired, &no_shell] {
         u.write_authorized_keys(&format!("{}\n", d.client_public));
     }
     // The reference: OpenSSH's sshd without PAM (the fixture has UsePAM no), same key.
@@ -452,7 +454,12 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
     msh_tests::mshd::set_mode(&sshd.authorized_keys, 0o644);
     let sshd_kh = sshd.write_known_hosts(&d.dir.join("sshd_known_hosts"));
 
-    for (u, ok) in [(&normal, true), (&locked, false), (&expired, false)] {
+    for (u, ok) in [
+        (&normal, true),
+        (&locked, false),
+        (&expired, false),
+        (&no_shell, false),
+    ] {
         let out = run(
             ssh_to(
                 d.port,
@@ -491,7 +498,8 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
         LOG,
     );
     assert!(
-        log.contains(&format!("account \"{}\" is locked", locked.name)),
+        log.contains(&format!("account \"{}\" is locked", locked.name))
+            && log.contains("login shell /nonexistent/shell does not exist"),
         "{log}"
     );
     let slog = sshd.log();
