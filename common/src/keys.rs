@@ -28,9 +28,6 @@
 //! 0.7.0-rc.11 rejects about one OpenSSH P-256 key in 256 (see `p256_short_scalar`).
 
 use std::convert::Infallible;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
@@ -271,46 +268,10 @@ pub fn public_key_line(key: &PublicKey) -> Result<String> {
 }
 
 /// Writes `contents` to `path` atomically: a temp file in the same directory, created with
-/// `mode` (never wider), synced, then renamed over `path`. The temp file is removed on error.
+/// `mode` (never wider), synced, then renamed over `path`; no symlink is followed (see
+/// `crate::safefs`). The temp file is removed on error.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("{}: not a file name", path.display())))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(
-        ".tmp-{}-{:08x}",
-        std::process::id(),
-        rand::rngs::OsRng.next_u32()
-    ));
-    let tmp = dir.join(tmp_name);
-    let result = (|| -> std::io::Result<()> {
-        let mut f: File = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        // Created with `mode` (or narrower, by the umask) before any byte is written, so a
-        // private key is never readable by others; then set exactly `mode`, so a .pub file is
-        // 0644 whatever the umask.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
+    crate::safefs::write_file_atomic(path, contents, mode)
 }
 
 /// Writes `key` to `path` (OpenSSH format, mode 0600, encrypted with bcrypt-pbkdf +
@@ -675,6 +636,7 @@ mod tests {
 mod file_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn written_pair_has_modes_and_decrypts_only_with_passphrase() {

@@ -13,5 +13,6 @@ mod lockfile;
 pub mod pattern;
 pub mod perms;
 pub mod revocation;
+pub mod safefs;
 
 pub use error::{Error, Result};

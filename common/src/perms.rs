@@ -77,7 +77,7 @@ fn user_name(uid: u32) -> Option<String> {
         .map(|u| u.name)
 }
 
-fn user_label(uid: u32) -> String {
+pub(crate) fn user_label(uid: u32) -> String {
     match user_name(uid) {
         Some(name) => format!("{name} (uid {uid})"),
         None => format!("uid {uid}"),

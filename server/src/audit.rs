@@ -46,7 +46,8 @@ pub struct Audit {
 
 /// Opens the target: a file in append mode, created 0600. `O_NONBLOCK` at open only, so a
 /// FIFO without a reader is an immediate error instead of a hang; writes then block, but only
-/// the writer thread.
+/// the writer thread. `O_NOFOLLOW`: root never appends through a symlink planted at the
+/// audit log's name (a log in a directory others can write).
 fn open_target(target: Option<&AuditTarget>) -> Result<Option<Sink>> {
     Ok(match target {
         None => None,
@@ -58,7 +59,7 @@ fn open_target(target: Option<&AuditTarget>) -> Result<Option<Sink>> {
                 .create(true)
                 .append(true)
                 .mode(0o600)
-                .custom_flags(nix::libc::O_NONBLOCK)
+                .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
                 .open(p)
                 .with_context(|| format!("cannot open audit log {}", p.display()))?;
             let flags = fcntl(&f, FcntlArg::F_GETFL)

@@ -2,8 +2,6 @@
 //! PRINCIPALS [-h] [-V] [-z] [-O force-command=] [-O source-address=] KEY.pub...`, writing
 //! `KEY-cert.pub` beside each key and reporting each certificate in ssh-keygen's words.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -122,32 +120,9 @@ fn load_subject(path: &Path) -> anyhow::Result<(PublicKey, PathBuf)> {
 /// Writes `text` to `path` (mode 0644) through a temporary file and a rename, so a server
 /// or client reading the certificate meanwhile sees the old or the new one, whole.
 fn write_cert(path: &Path, text: &str) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(())
+    // Never through a symlink at the certificate's name or the temporary one (safefs).
+    msh_common::safefs::write_file_atomic(path, text.as_bytes(), 0o644)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// ssh-keygen's `fmt_validity`: `forever`, `before T`, `after T` or `from T to T`, local time.

@@ -12,11 +12,10 @@
 //! including comments and lines that do not parse (ssh-keygen refuses to rewrite such a file;
 //! msh keeps them, so nothing is lost).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -28,6 +27,7 @@ use russh::keys::PublicKey;
 use super::parse::{parse_line, HASH_LEN};
 use super::verify::{entry_matches_name, hash_host_name};
 use super::{host_key_name, HostField, Line, Marker};
+use crate::safefs::{self, Contents as Existing, Dir};
 use crate::{Error, Result};
 
 /// Mode of a known_hosts file msh creates (ssh creates them 0644; 0600 keeps the list of
@@ -85,13 +85,13 @@ pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -
             .create(parent)
             .map_err(|e| Error::io(parent, e))?;
     }
-    let target = resolve_symlink(path)?;
-    let _lock = lock(&target)?;
-    let current = read_existing(&target)?;
+    let (dir, name) = resolve_symlink(path)?;
+    let _lock = lock(&dir, &name)?;
+    let current = read_existing(&dir, &name)?;
     let old = current.as_ref().map(|c| c.bytes.as_slice()).unwrap_or(&[]);
 
-    let name = host_key_name(&host.to_ascii_lowercase(), port);
-    if already_recorded(old, &name, key) {
+    let host_name = host_key_name(&host.to_ascii_lowercase(), port);
+    if already_recorded(old, &host_name, key) {
         return Ok(());
     }
     let mut contents = Vec::with_capacity(old.len() + 128);
@@ -101,7 +101,7 @@ pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -
     }
     contents.extend_from_slice(format_line(host, port, key, hash)?.as_bytes());
     contents.push(b'\n');
-    replace_file(&target, &contents, current.as_ref())
+    replace_file(&dir, &name, &contents, current.as_ref())
 }
 
 /// Removes every plain-key line for `host` on `port` (as `ssh-keygen -R`): lines whose
@@ -111,9 +111,9 @@ pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -
 /// file is left untouched (no `.old`), else the previous file is kept as `PATH.old`.
 /// A missing file is an error naming the path.
 pub fn remove_host(path: &Path, host: &str, port: u16) -> Result<usize> {
-    let target = resolve_symlink(path)?;
-    let _lock = lock(&target)?;
-    let current = read_required(&target)?;
+    let (dir, file_name) = resolve_symlink(path)?;
+    let _lock = lock(&dir, &file_name)?;
+    let current = read_required(&dir, &file_name)?;
     let name = host_key_name(host, port);
     let mut removed = 0;
     let mut out = Vec::with_capacity(current.bytes.len());
@@ -127,8 +127,8 @@ pub fn remove_host(path: &Path, host: &str, port: u16) -> Result<usize> {
         out.extend_from_slice(raw);
     }
     if removed > 0 {
-        keep_old(&target)?;
-        replace_file(&target, &out, Some(&current))?;
+        keep_old(&dir, &file_name, &current)?;
+        replace_file(&dir, &file_name, &out, Some(&current))?;
     }
     Ok(removed)
 }
@@ -142,9 +142,9 @@ pub fn remove_host(path: &Path, host: &str, port: u16) -> Result<usize> {
 /// keeps the previous one as `PATH.old` (which still holds the plain names). Returns the
 /// number of names hashed. A missing file is an error naming the path.
 pub fn hash_file(path: &Path) -> Result<usize> {
-    let target = resolve_symlink(path)?;
-    let _lock = lock(&target)?;
-    let current = read_required(&target)?;
+    let (dir, file_name) = resolve_symlink(path)?;
+    let _lock = lock(&dir, &file_name)?;
+    let current = read_required(&dir, &file_name)?;
     let mut hashed = 0;
     let mut out = Vec::with_capacity(current.bytes.len() * 2);
     for (i, raw) in current.bytes.split_inclusive(|b| *b == b'\n').enumerate() {
@@ -167,17 +167,9 @@ pub fn hash_file(path: &Path) -> Result<usize> {
         }
         out.extend_from_slice(raw);
     }
-    keep_old(&target)?;
-    replace_file(&target, &out, Some(&current))?;
+    keep_old(&dir, &file_name, &current)?;
+    replace_file(&dir, &file_name, &out, Some(&current))?;
     Ok(hashed)
-}
-
-/// A file's bytes with the mode and owner to give its replacement.
-struct Existing {
-    bytes: Vec<u8>,
-    mode: u32,
-    uid: u32,
-    gid: u32,
 }
 
 /// The line without its `\n` (a `\r` before it stays: it is part of the line's bytes).
@@ -215,6 +207,7 @@ fn already_recorded(bytes: &[u8], name: &str, key: &PublicKey) -> bool {
 }
 
 /// `path` with `suffix` appended to its file name (`known_hosts` → `known_hosts.lock`).
+#[cfg(test)]
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s: OsString = path.as_os_str().to_owned();
     s.push(suffix);
@@ -222,62 +215,39 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Follows a symlinked known_hosts file to its target (which may not exist yet), so that
-/// the rename replaces the target and the link survives.
-fn resolve_symlink(path: &Path) -> Result<PathBuf> {
-    let mut p = path.to_path_buf();
-    // The kernel's own limit on nested links.
-    for _ in 0..40 {
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let to = std::fs::read_link(&p).map_err(|e| Error::io(&p, e))?;
-                p = match p.parent() {
-                    Some(dir) if to.is_relative() => dir.join(to),
-                    _ => to,
-                };
-            }
-            _ => return Ok(p),
-        }
-    }
-    Err(Error::io(
-        path,
-        std::io::Error::other("too many levels of symbolic links"),
-    ))
+/// the rename replaces the target and the link survives; only links owned by the user
+/// running us or by root are followed (see `safefs::resolve_own_symlinks`). Returns the
+/// directory and name of the file itself.
+fn resolve_symlink(path: &Path) -> Result<(Dir, OsString)> {
+    safefs::resolve_own_symlinks(path)
 }
 
-/// Takes the exclusive lock for `target` (released when the returned value is dropped).
-fn lock(target: &Path) -> Result<Flock<File>> {
+/// Takes the exclusive lock for `dir/name` (released when the returned value is dropped).
+fn lock(dir: &Dir, name: &OsStr) -> Result<Flock<File>> {
     // Every rewrite goes through here first: a device or FIFO is never rewritten (the rename
     // would replace it) and gets no lock file beside it.
-    if existing_non_regular(target)?.is_some() {
-        return Err(Error::Invalid(format!(
-            "{} is not a regular file: refusing to rewrite it",
-            target.display()
-        )));
+    if let Some(st) = dir.lstat(name)? {
+        if st.st_mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
+            return Err(Error::Invalid(format!(
+                "{} is not a regular file: refusing to rewrite it",
+                dir.path_of(name).display()
+            )));
+        }
     }
-    crate::lockfile::exclusive(target)
+    crate::lockfile::exclusive(dir, name)
 }
 
-/// Reads `path` with its mode and owner; `None` when it does not exist.
-fn read_existing(path: &Path) -> Result<Option<Existing>> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(Some(Existing {
-        bytes,
-        mode: meta.permissions().mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
-    }))
+/// Reads `dir/name` with its mode and owner, never through a symlink; `None` when it does
+/// not exist.
+fn read_existing(dir: &Dir, name: &OsStr) -> Result<Option<Existing>> {
+    dir.read_regular(name, u64::MAX)
 }
 
 /// Like `read_existing`, but a missing file is an error (there is nothing to rewrite).
-fn read_required(path: &Path) -> Result<Existing> {
-    read_existing(path)?.ok_or_else(|| {
+fn read_required(dir: &Dir, name: &OsStr) -> Result<Existing> {
+    read_existing(dir, name)?.ok_or_else(|| {
         Error::io(
-            path,
+            dir.path_of(name),
             std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "no such known_hosts file (check the -f path)",
@@ -286,92 +256,66 @@ fn read_required(path: &Path) -> Result<Existing> {
     })
 }
 
-/// Makes `PATH.old` a copy of the current `PATH` (a hard link when the filesystem allows).
-fn keep_old(target: &Path) -> Result<()> {
-    let old = with_suffix(target, ".old");
-    match std::fs::remove_file(&old) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(&old, e)),
+/// Makes `NAME.old` hold the current file: a hard link to it when the filesystem allows,
+/// else a new file with its bytes, mode and owner. Neither follows a symlink at `NAME.old`
+/// (link and rename replace the name itself), and there is no copy into an existing file.
+fn keep_old(dir: &Dir, name: &OsStr, current: &Existing) -> Result<()> {
+    let mut old = name.to_owned();
+    old.push(".old");
+    dir.remove(&old)?;
+    if dir.hard_link(name, &old).is_ok() {
+        return Ok(());
     }
-    if std::fs::hard_link(target, &old).is_err() {
-        std::fs::copy(target, &old).map_err(|e| Error::io(&old, e))?;
-    }
-    Ok(())
+    dir.replace(
+        &old,
+        &current.bytes,
+        current.mode,
+        Some((current.uid, current.gid)),
+    )
 }
 
-/// Atomically replaces `target` with `contents`: temp file in the same directory, same mode
-/// and owner as `existing` (0600 and the directory's owner for a new file), fsync, rename,
-/// fsync directory.
 /// The resolved path when `path` exists and is not a regular file (a device such as
 /// /dev/null, a FIFO, a directory); None when it is a regular file or missing.
 fn existing_non_regular(path: &Path) -> Result<Option<PathBuf>> {
-    let target = resolve_symlink(path)?;
-    match std::fs::metadata(&target) {
-        Ok(m) if !m.is_file() => Ok(Some(target)),
+    let (dir, name) = match resolve_symlink(path) {
+        // A missing directory (made by `append`) holds no device.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None)
+        }
+        r => r?,
+    };
+    match dir.lstat(&name)? {
+        Some(st) if st.st_mode & nix::libc::S_IFMT != nix::libc::S_IFREG => {
+            Ok(Some(dir.path_of(&name)))
+        }
         _ => Ok(None),
     }
 }
 
-fn replace_file(target: &Path, contents: &[u8], existing: Option<&Existing>) -> Result<()> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
+/// Atomically replaces `dir/name` with `contents`: temp file in the same directory, same
+/// mode and owner as `existing` (0600 and the directory's owner for a new file), fsync,
+/// rename, fsync directory.
+fn replace_file(
+    dir: &Dir,
+    name: &OsStr,
+    contents: &[u8],
+    existing: Option<&Existing>,
+) -> Result<()> {
+    let (mode, owner) = match existing {
+        // Root editing a user's file must leave it the user's.
+        Some(e) => (e.mode, (e.uid, e.gid)),
+        // A new file belongs to the owner of its directory (root recording a host in a
+        // user's ~/.ssh).
+        None => (NEW_FILE_MODE, dir.owner()?),
     };
-    let file_name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "known_hosts".to_string());
-    let tmp = dir.join(format!(
-        ".{file_name}.tmp.{}.{:016x}",
-        std::process::id(),
-        rand::thread_rng().next_u64()
-    ));
-    let result = write_temp(&tmp, contents, existing)
-        .and_then(|()| std::fs::rename(&tmp, target).map_err(|e| Error::io(target, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename itself durable; a failure here leaves a correct file, so it only
-    // matters after a crash, and is reported all the same.
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(&dir, e))
-}
-
-fn write_temp(tmp: &Path, contents: &[u8], existing: Option<&Existing>) -> Result<()> {
-    let io = |e| Error::io(tmp, e);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(tmp)
-        .map_err(io)?;
-    f.write_all(contents).map_err(io)?;
-    let mode = existing.map_or(NEW_FILE_MODE, |e| e.mode);
-    // Explicitly, because the umask may have cut the mode given to open().
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(io)?;
-    // Root editing a user's file must leave it the user's; a new file belongs to the owner
-    // of its directory (root recording a host in a user's ~/.ssh).
-    let owner = match existing {
-        Some(e) => Some((e.uid, e.gid)),
-        None => tmp
-            .parent()
-            .and_then(|d| std::fs::metadata(d).ok())
-            .map(|m| (m.uid(), m.gid())),
-    };
-    if let Some(owner) = owner {
-        crate::lockfile::give_to(&f, tmp, owner)?;
-    }
-    f.sync_all().map_err(io)
+    dir.replace(name, contents, mode, Some(owner))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::known_hosts::{check, HostKeyVerdict, KnownHostsFile};
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 
     const ED1: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIu4PD+s7WG3OO7o1Ix9Byw35Fe9QEwR4T0Pw4uv5e9/";
@@ -553,6 +497,79 @@ mod tests {
                 HostKeyVerdict::Trusted { .. }
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod planted_link_tests {
+    use super::*;
+
+    const ED1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIu4PD+s7WG3OO7o1Ix9Byw35Fe9QEwR4T0Pw4uv5e9/";
+
+    fn setup() -> (tempfile::TempDir, PathBuf) {
+        let dir = crate::known_hosts::test_dir();
+        let path = dir.path().join("known_hosts");
+        std::fs::write(&path, format!("web1 {ED1}\nother {ED1}\n")).unwrap();
+        (dir, path)
+    }
+
+    // Issue 7 item 1: a lock-file symlink made root create (and chown) its target.
+    #[test]
+    fn a_lock_symlink_is_refused_and_its_target_never_created() {
+        let (dir, path) = setup();
+        let target = dir.path().join("would-be-created");
+        std::os::unix::fs::symlink(&target, with_suffix(&path, ".lock")).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        for e in [
+            remove_host(&path, "web1", 22).unwrap_err(),
+            hash_file(&path).unwrap_err(),
+        ] {
+            assert!(e.to_string().contains("is a symbolic link"), "{e}");
+            assert!(e.to_string().contains("known_hosts.lock"), "{e}");
+        }
+        assert!(!target.exists(), "the lock symlink's target was created");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn an_old_symlink_is_replaced_not_written_through() {
+        let (dir, path) = setup();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let old = with_suffix(&path, ".old");
+        std::os::unix::fs::symlink(&victim, &old).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        assert_eq!(remove_host(&path, "web1", 22).unwrap(), 1);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!std::fs::symlink_metadata(&old)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&old).unwrap(), before);
+    }
+
+    /// As root: a symlinked known_hosts owned by another user is not followed.
+    #[test]
+    fn another_users_symlink_is_not_followed_by_root() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let (dir, path) = setup();
+        let real = dir.path().join("elsewhere");
+        std::fs::rename(&path, &real).unwrap();
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            &path,
+            Some(nix::unistd::Uid::from_raw(54321)),
+            None,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        let e = remove_host(&path, "web1", 22).unwrap_err();
+        assert!(e.to_string().contains("another user's link"), "{e}");
+        assert!(std::fs::read_to_string(&real).unwrap().contains("web1"));
     }
 }
 

@@ -11,7 +11,6 @@ pub mod krl;
 pub mod text;
 
 use std::fmt;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use russh::keys::ssh_key::public::KeyData;
@@ -281,9 +280,11 @@ impl Revokee {
 /// were added. A binary KRL at `path` is refused (update it with `ssh-keygen -k -u`), as is a
 /// list that does not parse (it would be rewritten with its errors).
 pub fn append_revoked(path: &Path, entries: &[Revokee]) -> Result<usize> {
-    // The rename below would replace a device, FIFO or symlink with a regular file.
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.file_type().is_file() => {
+    // The rename below would replace a device, FIFO or symlink with a regular file; the
+    // list is read and replaced relative to its directory, never through a symlink.
+    let (dir, name) = crate::safefs::Dir::parent_of(path)?;
+    match dir.lstat(&name)? {
+        Some(st) if st.st_mode & nix::libc::S_IFMT != nix::libc::S_IFREG => {
             return Err(Error::Invalid(format!(
                 "{} is not a regular file: refusing to rewrite it; give the path of the list \
                  itself",
@@ -292,17 +293,10 @@ pub fn append_revoked(path: &Path, entries: &[Revokee]) -> Result<usize> {
         }
         _ => {}
     }
-    let _lock = crate::lockfile::exclusive(path)?;
-    let (old, mode) = match std::fs::read(path) {
-        Ok(data) => {
-            let mode = std::fs::metadata(path)
-                .map_err(|e| Error::io(path, e))?
-                .mode()
-                & 0o7777;
-            (data, mode)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0o644),
-        Err(e) => return Err(Error::io(path, e)),
+    let _lock = crate::lockfile::exclusive(&dir, &name)?;
+    let (old, mode, owner) = match dir.read_regular(&name, u64::MAX)? {
+        Some(c) => (c.bytes, c.mode, Some((c.uid, c.gid))),
+        None => (Vec::new(), 0o644, None),
     };
     let current = RevocationList::parse(path, &old)?;
     let Content::Text(existing) = &current.content else {
@@ -330,7 +324,7 @@ pub fn append_revoked(path: &Path, entries: &[Revokee]) -> Result<usize> {
         added += 1;
     }
     if added > 0 {
-        crate::keys::write_atomic(path, &contents, mode)?;
+        dir.replace(&name, &contents, mode, owner)?;
     }
     Ok(added)
 }

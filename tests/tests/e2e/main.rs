@@ -31,3 +31,4 @@ mod mshd_auth;
 mod mshd_sftp;
 mod root_mode;
 mod ssh_to_mshd;
+mod trust_files;
