@@ -191,93 +191,100 @@ fn account_enabled(settings: &Settings, account: &Account) -> Result<(), String>
     }
 }
 
-/// sshd reads a user's authorized_keys with the user's own uid; mshd reads it as root (one
-/// multi-threaded process cannot switch uid per file safely), so it first checks that the
-/// user could read the file (owner, group or other read bit, after resolving symlinks). This
-/// stops a user from pointing `~/.ssh/authorized_keys` at a root-only file such as
-/// /etc/shadow and getting its lines echoed in mshd's parse warnings.
-fn user_can_read(path: &std::path::Path, account: &Account) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    if account.uid.is_root() {
-        return Ok(());
-    }
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    let mode = meta.mode();
-    let readable = if meta.uid() == account.uid.as_raw() {
-        mode & 0o400 != 0
-    } else if account.groups.iter().any(|g| g.as_raw() == meta.gid()) {
-        mode & 0o040 != 0
-    } else {
-        mode & 0o004 != 0
-    };
-    if readable {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} (uid {}) could not read it itself (owner uid {}, gid {}, mode {:04o}); mshd reads only what the user can",
-            account.name,
-            account.uid,
-            meta.uid(),
-            meta.gid(),
-            mode & 0o7777
-        ))
+/// Largest revoked_keys list read (a KRL or text list of many thousands of keys fits).
+const MAX_REVOKED_KEYS: u64 = 64 << 20;
+/// Largest trusted_user_ca_keys file read (a few CA keys).
+const MAX_CA_FILE: u64 = 1 << 20;
+
+/// How mshd (root) reads a user's file. sshd opens authorized_keys and the principals file
+/// as the user; mshd, one multi-threaded process that cannot switch uid per file safely,
+/// reads as root and checks on the opened descriptors what the user could read (every
+/// directory searchable, the file readable), strict_modes, the file type (never a FIFO or
+/// device), a size cap and a time limit (`msh_common::perms::read_file_as`). This stops a
+/// user from pointing `~/.ssh/authorized_keys` at a root-only file such as /etc/shadow (its
+/// lines would be echoed in parse warnings), at a FIFO (a blocked thread per key offer) or at
+/// a huge sparse file (gigabytes read per key offer).
+fn reader_for(settings: &Settings, account: &Account) -> msh_common::perms::Reader {
+    let mut gids: Vec<u32> = account.groups.iter().map(|g| g.as_raw()).collect();
+    gids.push(account.gid.as_raw());
+    msh_common::perms::Reader {
+        uid: account.uid.as_raw(),
+        gids,
+        home: account.home.clone(),
+        strict_modes: settings.strict_modes,
+        check_access: true,
     }
 }
 
+/// Reads a user's file (`Ok(None)`: absent), with the checks of [`reader_for`].
+fn read_users_file(
+    settings: &Settings,
+    account: &Account,
+    path: &std::path::Path,
+) -> msh_common::Result<Option<String>> {
+    let who = reader_for(settings, account);
+    let bytes = msh_common::perms::read_file_as(
+        path,
+        &who,
+        msh_common::perms::MAX_USER_FILE,
+        msh_common::perms::READ_TIMEOUT,
+    )?;
+    // Invalid UTF-8 spoils only the lines it is on, not the file.
+    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
 /// Reads the user's authorized_keys files, skipping (with a warning) files that fail
-/// strict_modes and lines that do not parse. Blocking: call it off the event loop.
+/// strict_modes or the other checks of [`reader_for`] and lines that do not parse.
+/// Blocking: call it off the event loop.
 pub fn load_authorized_keys(settings: &Settings, account: &Account) -> Vec<AuthorizedKeys> {
     let mut files = Vec::new();
     for pattern in &settings.authorized_keys_files {
         let path = PathBuf::from(expand_tokens(pattern, &account.name, &account.home));
-        match std::fs::symlink_metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::debug!("authorized_keys {}: absent", path.display());
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!("authorized_keys {}: cannot read: {e}", path.display());
-                continue;
-            }
-            Ok(_) => {}
-        }
-        if settings.strict_modes {
-            if let Err(e) =
-                msh_common::perms::check_strict_modes(&path, account.uid.as_raw(), &account.home)
-            {
-                tracing::warn!(
-                    "authorized_keys {} refused by strict_modes: {e}",
-                    path.display()
-                );
-                continue;
-            }
-        }
-        if let Err(e) = user_can_read(&path, account) {
-            tracing::warn!("authorized_keys {} refused: {e}", path.display());
-            continue;
-        }
-        match AuthorizedKeys::load(&path) {
-            Ok(ak) => {
+        match read_users_file(settings, account, &path) {
+            Ok(None) => tracing::debug!("authorized_keys {}: absent", path.display()),
+            Ok(Some(text)) => {
+                let ak = AuthorizedKeys::parse(&path, &text);
                 for w in ak.warnings() {
                     tracing::warn!("{w}; line skipped");
                 }
                 files.push(ak);
             }
-            Err(e) => tracing::warn!("authorized_keys: {e}"),
+            Err(e) => tracing::warn!("authorized_keys {}: {e}", refusal(&path, &e)),
         }
     }
     files
 }
 
+/// "PATH refused" or "PATH refused by strict_modes", for the log line of a refused file.
+fn refusal(path: &std::path::Path, e: &msh_common::Error) -> String {
+    match e {
+        msh_common::Error::Permissions { reason, .. }
+            if reason.starts_with("bad ownership or modes") =>
+        {
+            format!("{} refused by strict_modes", path.display())
+        }
+        _ => format!("{} refused", path.display()),
+    }
+}
+
 /// `revoked_keys`, read at each login like authorized_keys. Fails closed, as sshd: a list
 /// that cannot be read or parsed refuses every key, with the reason.
 fn revocation(settings: &Settings) -> Result<Option<RevocationList>, String> {
-    match &settings.revoked_keys {
-        None => Ok(None),
-        Some(path) => RevocationList::load(path).map(Some).map_err(|e| {
-            format!("revoked_keys unusable, refusing every key until it is fixed: {e}")
-        }),
-    }
+    let Some(path) = &settings.revoked_keys else {
+        return Ok(None);
+    };
+    let unusable =
+        |e: String| format!("revoked_keys unusable, refusing every key until it is fixed: {e}");
+    let data = msh_common::perms::read_config_file(
+        path,
+        MAX_REVOKED_KEYS,
+        msh_common::perms::READ_TIMEOUT,
+    )
+    .map_err(|e| unusable(e.to_string()))?
+    .ok_or_else(|| unusable(format!("{}: No such file or directory", path.display())))?;
+    RevocationList::parse(path, &data)
+        .map(Some)
+        .map_err(|e| unusable(e.to_string()))
 }
 
 /// The whole decision for a plain key whose signature russh has verified: the user, then
@@ -309,7 +316,7 @@ pub fn decide(
     match authorize(&files, key, peer, SystemTime::now()) {
         AuthDecision::Accept(perms) => Verdict::Accept {
             account,
-            perms,
+            perms: user_environment(settings, perms),
             cert: None,
         },
         AuthDecision::Reject(reason) => Verdict::reject(reason),
@@ -403,10 +410,19 @@ fn not_trusted(settings: &Settings, ca_fingerprint: &str) -> String {
 fn trusted_cas(settings: &Settings) -> Vec<PublicKey> {
     let mut cas = Vec::new();
     for path in &settings.trusted_user_ca_keys {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        let read =
+            msh_common::perms::read_config_file(path, MAX_CA_FILE, msh_common::perms::READ_TIMEOUT);
+        let text = match read {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(None) => {
+                tracing::warn!(
+                    "trusted_user_ca_keys {}: cannot read: No such file or directory",
+                    path.display()
+                );
+                continue;
+            }
             Err(e) => {
-                tracing::warn!("trusted_user_ca_keys {}: cannot read: {e}", path.display());
+                tracing::warn!("trusted_user_ca_keys: cannot read: {e}");
                 continue;
             }
         };
@@ -424,8 +440,10 @@ fn trusted_cas(settings: &Settings) -> Vec<PublicKey> {
     cas
 }
 
-/// `authorized_principals_file` for this user: `Ok(None)` when not configured or absent
-/// (then the certificate must name the user), the file otherwise.
+/// `authorized_principals_file` for this user: `Ok(None)` when not configured (then the
+/// certificate must name the user), the file otherwise. A configured file that does not
+/// exist admits no certificate, as in sshd (`match_principals_file` finds no principal and
+/// AuthorizedPrincipalsFile being set requires one).
 fn principals_file(
     settings: &Settings,
     account: &Account,
@@ -433,22 +451,96 @@ fn principals_file(
     let Some(pattern) = &settings.authorized_principals_file else {
         return Ok(None);
     };
-    let path = PathBuf::from(expand_tokens(pattern, &account.name, &account.home));
-    if std::fs::symlink_metadata(&path).is_err() {
+    // sshd's spelling of "not set".
+    if pattern == "none" {
         return Ok(None);
     }
-    if settings.strict_modes {
-        msh_common::perms::check_strict_modes(&path, account.uid.as_raw(), &account.home)
-            .map_err(|e| format!("authorized_principals_file refused by strict_modes: {e}"))?;
-    }
-    user_can_read(&path, account)
-        .map_err(|e| format!("authorized_principals_file {} refused: {e}", path.display()))?;
-    let file =
-        PrincipalsFile::load(&path).map_err(|e| format!("authorized_principals_file: {e}"))?;
+    let path = PathBuf::from(expand_tokens(pattern, &account.name, &account.home));
+    let text = match read_users_file(settings, account, &path) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            return Err(format!(
+                "authorized_principals_file {} does not exist: no certificate principal is \
+                 authorized for {:?} (sshd refuses too; create the file or unset the key)",
+                path.display(),
+                account.name
+            ))
+        }
+        Err(e) => {
+            return Err(format!(
+                "authorized_principals_file {}: {e}",
+                refusal(&path, &e)
+            ))
+        }
+    };
+    let file = PrincipalsFile::parse(&path, &text);
     for w in &file.warnings {
         tracing::warn!("{w}; line skipped");
     }
     Ok(Some(file))
+}
+
+/// Variables an `environment=` option never sets, even with `permit_user_environment`: they
+/// make the dynamic loader, a shell or an interpreter run code of the user's choosing before a
+/// forced command (`LD_PRELOAD`, `BASH_ENV`...), and the line may come from a file the user
+/// writes (authorized_keys, a principals file under `%h`) while the forced command comes from
+/// the CA or the administrator.
+pub const NEVER_FROM_OPTIONS: &[&str] = &[
+    "LD_*",
+    "GLIBC_TUNABLES",
+    "BASH_ENV",
+    "ENV",
+    "BASH_FUNC_*",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "IFS",
+    "PROMPT_COMMAND",
+    "ZDOTDIR",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "PERL5LIB",
+    "PERL5OPT",
+    "PERLLIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "NODE_OPTIONS",
+];
+
+/// Keeps the `environment=` pairs `permit_user_environment` allows (sshd's
+/// PermitUserEnvironment: off by default; `true`; or a pattern list matched against the name)
+/// and that are not in [`NEVER_FROM_OPTIONS`]; logs each one dropped, by name only (values
+/// may be secrets).
+fn user_environment(settings: &Settings, mut perms: Permissions) -> Permissions {
+    use crate::config::PermitUserEnvironment as P;
+    if perms.environment.is_empty() {
+        return perms;
+    }
+    let source = perms.source.clone();
+    perms.environment.retain(|(name, _)| {
+        let permitted = match &settings.permit_user_environment {
+            P::All(on) => *on,
+            P::Names(list) => match_list(name, &list.join(","), false) == ListMatch::Matched,
+        };
+        if !permitted {
+            tracing::info!(
+                "environment=\"{name}=...\" at {source} ignored: permit_user_environment does not allow it"
+            );
+            return false;
+        }
+        if NEVER_FROM_OPTIONS
+            .iter()
+            .any(|p| msh_common::pattern::glob_match(name, p))
+        {
+            tracing::warn!(
+                "environment=\"{name}=...\" at {source} ignored: {name} is never set from an option (loader or shell start-up variable)"
+            );
+            return false;
+        }
+        true
+    });
+    perms
 }
 
 /// Folds the certificate's permissions into authorized_keys-style ones (both must allow).
@@ -537,15 +629,20 @@ pub fn decide_cert(
                 permissions,
                 principal,
             } => {
-                // Options on the principals-file line apply as an authorized_keys line would.
-                let line = principals.as_ref().and_then(|f| {
-                    f.find(cert.valid_principals()).map(|e| {
-                        Permissions::from_options(
-                            &e.options,
-                            format!("{}:{}", f.path.display(), e.line),
-                        )
-                    })
-                });
+                // Options on the principals-file line apply as an authorized_keys line would:
+                // the first line naming one of the certificate's principals decides, and its
+                // from= / expiry-time= can refuse (sshd's auth_authorise_keyopts on it).
+                let mut line = None;
+                if let Some((f, e)) = principals
+                    .as_ref()
+                    .and_then(|f| f.find(cert.valid_principals()).map(|e| (f, e)))
+                {
+                    let source = format!("{}:{}", f.path.display(), e.line);
+                    if let Err(why) = e.authorise(peer, SystemTime::now()) {
+                        return reject(format!("{source}: {why}"));
+                    }
+                    line = Some(Permissions::from_options(&e.options, source));
+                }
                 match merge(
                     &permissions,
                     line.as_ref(),
@@ -553,7 +650,7 @@ pub fn decide_cert(
                 ) {
                     Ok(perms) => Verdict::Accept {
                         account,
-                        perms,
+                        perms: user_environment(settings, perms),
                         cert: Some(info),
                     },
                     Err(reason) => reject(reason),
@@ -607,7 +704,7 @@ pub fn decide_cert(
         ) {
             Ok(perms) => Verdict::Accept {
                 account,
-                perms,
+                perms: user_environment(settings, perms),
                 cert: Some(info),
             },
             Err(reason) => reject(reason),

@@ -32,6 +32,7 @@ pub struct FileConfig {
     pub allow_users: Option<Vec<String>>,
     pub deny_users: Option<Vec<String>>,
     pub accept_env: Option<Vec<String>>,
+    pub permit_user_environment: Option<PermitUserEnvironment>,
     pub audit_log: Option<String>,
     pub post_quantum_only: Option<bool>,
     pub shutdown_grace_time: Option<String>,
@@ -59,6 +60,53 @@ pub struct MaxStartups {
     pub start: u32,
     pub rate: u32,
     pub full: u32,
+}
+
+/// `permit_user_environment` (sshd's PermitUserEnvironment): whether `environment="NAME=value"`
+/// options of authorized_keys and authorized_principals_file lines are applied: `false` (the
+/// default, as sshd), `true`, or a list of name patterns (`["LANG", "TZ", "APP_*"]`, `!`
+/// negates, as sshd 7.8+). Loader and shell-startup variables are never applied either way
+/// (see `auth::NEVER_FROM_OPTIONS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum PermitUserEnvironment {
+    All(bool),
+    Names(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for PermitUserEnvironment {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PermitUserEnvironment;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "permit_user_environment = true, false, or a list of variable name \
+                     patterns such as [\"LANG\", \"APP_*\"]",
+                )
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(PermitUserEnvironment::All(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element::<String>()? {
+                    names.push(n);
+                }
+                Ok(PermitUserEnvironment::Names(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Default for PermitUserEnvironment {
+    fn default() -> Self {
+        PermitUserEnvironment::All(false)
+    }
 }
 
 /// Where audit events go.
@@ -98,6 +146,7 @@ pub struct Settings {
     pub allow_users: Vec<String>,
     pub deny_users: Vec<String>,
     pub accept_env: Vec<String>,
+    pub permit_user_environment: PermitUserEnvironment,
     #[serde(serialize_with = "ser_audit")]
     pub audit_log: Option<AuditTarget>,
     /// Offer only the hybrid post-quantum key exchange (mlkem768x25519-sha256).
@@ -298,6 +347,15 @@ impl Settings {
                 None => (BTreeMap::new(), true),
             },
         };
+        let permit_user_environment = file.permit_user_environment.unwrap_or_default();
+        if let PermitUserEnvironment::Names(names) = &permit_user_environment {
+            if names.iter().any(|n| n.trim().is_empty()) {
+                bail!(
+                    "{}: empty pattern; give variable names or patterns such as [\"LANG\", \"APP_*\"], or true / false",
+                    where_("permit_user_environment")
+                );
+            }
+        }
         let audit_src = over.audit_log.clone().or(file.audit_log);
         let audit_log = match audit_src.as_deref() {
             None | Some("") => None,
@@ -325,6 +383,7 @@ impl Settings {
             accept_env: file
                 .accept_env
                 .unwrap_or_else(|| vec!["LANG".into(), "LC_*".into()]),
+            permit_user_environment,
             audit_log,
             post_quantum_only: file.post_quantum_only.unwrap_or(false),
             shutdown_grace_time,
@@ -685,6 +744,45 @@ mod tests {
         let missing = dir.join("msh-no-such-sftp-server-here");
         assert_eq!(first_existing(&[&missing, &dir]), Some(dir.clone()));
         assert_eq!(first_existing(&[&missing]), None);
+    }
+
+    #[test]
+    fn permit_user_environment_is_off_by_default_and_takes_a_bool_or_patterns() {
+        let resolve = |text: &str| {
+            let f = parse_file(text, Path::new("m.toml")).unwrap();
+            Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false)
+        };
+        let off = resolve("").unwrap();
+        assert_eq!(
+            off.permit_user_environment,
+            PermitUserEnvironment::All(false)
+        );
+        let on = resolve("permit_user_environment = true\n").unwrap();
+        assert_eq!(on.permit_user_environment, PermitUserEnvironment::All(true));
+        let some = resolve("permit_user_environment = [\"LANG\", \"APP_*\"]\n").unwrap();
+        assert_eq!(
+            some.permit_user_environment,
+            PermitUserEnvironment::Names(vec!["LANG".into(), "APP_*".into()])
+        );
+        // --check-config output reads back the same.
+        for s in [off, on, some] {
+            let printed = s.to_toml().unwrap();
+            let again = resolve(&printed).unwrap();
+            assert_eq!(again.permit_user_environment, s.permit_user_environment);
+        }
+        let e = resolve("permit_user_environment = [\"\"]\n").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("permit_user_environment"),
+            "{e:#}"
+        );
+        let e =
+            parse_file("\npermit_user_environment = \"yes\"\n", Path::new("m.toml")).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.starts_with("m.toml:2:"), "{e}");
+        assert!(
+            e.contains("permit_user_environment = true, false, or a list"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -163,7 +163,11 @@ fn list_paths(files: &[AuthorizedKeys]) -> String {
 }
 
 /// The per-entry checks OpenSSH's `auth_authorise_keyopts` makes: expiry, then from=.
-fn check_entry(options: &KeyOptions, peer: IpAddr, now: SystemTime) -> Result<(), String> {
+pub(crate) fn check_entry(
+    options: &KeyOptions,
+    peer: IpAddr,
+    now: SystemTime,
+) -> Result<(), String> {
     if let Some(expiry) = options.expiry_time {
         if expiry < now {
             return Err(format!("entry expired at {}", format_time(expiry)));

@@ -12,7 +12,9 @@
 //! A line whose options do not parse is skipped with a warning naming file:line (sshd skips
 //! it too); the other lines still count.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crate::authorized_keys::parse::parse_options;
 use crate::authorized_keys::KeyOptions;
@@ -26,6 +28,23 @@ pub struct PrincipalEntry {
     pub principal: String,
     /// Options written before the principal (empty when none).
     pub options: KeyOptions,
+}
+
+impl PrincipalEntry {
+    /// OpenSSH's `auth_authorise_keyopts` for a principals-file line (`loc` "principals"):
+    /// no `principals=` or `cert-authority` (both invalid here: sshd denies the line),
+    /// `expiry-time=` not passed, `from=` admitting `peer`. `Err` says why, for the log.
+    pub fn authorise(&self, peer: IpAddr, now: SystemTime) -> std::result::Result<(), String> {
+        if self.options.principals.is_some() && !self.options.cert_authority {
+            return Err("principals= without cert-authority: line refused".to_string());
+        }
+        if self.options.cert_authority {
+            return Err(
+                "cert-authority is not valid in a principals file: line refused".to_string(),
+            );
+        }
+        crate::authorized_keys::policy::check_entry(&self.options, peer, now)
+    }
 }
 
 /// A parsed principals file.

@@ -277,8 +277,10 @@ fn window_change_resizes_the_remote_terminal() {
 
 #[test]
 fn environment_option_sets_variables_for_the_session() {
+    // Off by default, as sshd's PermitUserEnvironment (issue 7 item 13).
     let d = Mshd::builder("ak-environment")
         .authorized_keys_options(r#"environment="MSHT_FROM_KEY=yes it is""#)
+        .toml("permit_user_environment = true")
         .start();
     let out = run(d.ssh(&[], "echo \"$MSHT_FROM_KEY\""), b"", T);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
