@@ -242,9 +242,8 @@ impl Dir {
 pub(crate) fn read_capped(f: &mut File, path: &Path, limit: u64) -> Result<Vec<u8>> {
     let too_big = || {
         Error::Invalid(format!(
-            "{} is larger than {} bytes: refusing to read it",
-            path.display(),
-            limit
+            "{} is larger than the {limit}-byte limit: refusing to read it",
+            path.display()
         ))
     };
     let size = f.metadata().map_err(|e| Error::io(path, e))?.len();

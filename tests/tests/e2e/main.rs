@@ -32,3 +32,4 @@ mod mshd_sftp;
 mod root_mode;
 mod ssh_to_mshd;
 mod trust_files;
+mod trust_options;

@@ -139,6 +139,106 @@ fn root_keygen_does_not_follow_a_users_symlinked_known_hosts() {
     assert!(!dir.join("root-list.old").exists());
 }
 
-/// Silences an unused warning when the mshd tests below are filtered out.
-#[allow(dead_code)]
-fn _uses(_: &Mshd) {}
+/// mshd as root reading each user's own `~/.ssh/authorized_keys`.
+fn home_keys_mshd(name: &str, extra: &str) -> Mshd {
+    Mshd::builder(name)
+        .use_config_authorized_keys()
+        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+        .toml(extra)
+        .start()
+}
+
+/// msh to `d` as `user` with the fixture's key.
+fn msh_as(d: &Mshd, user: &str, remote: &str) -> std::process::Command {
+    let mut c = crate::msh_to_sshd::msh_cmd(&d.dir, d.port, user, &d.known_hosts, &[]);
+    c.arg("-i")
+        .arg(&d.client_key)
+        .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+        .args(["127.0.0.1", remote]);
+    c
+}
+
+/// `user` still logs in, with OpenSSH's ssh and with msh.
+fn assert_logs_in(d: &Mshd, user: &TestUser) {
+    let out = run(d.ssh_as(&user.name, &[], "id -un"), b"", T);
+    d.assert_ok(&out);
+    assert_eq!(out.stdout_str(), format!("{}\n", user.name));
+    let out = run(msh_as(d, &user.name, "id -un"), b"", T);
+    d.assert_ok(&out);
+    assert_eq!(out.stdout_str(), format!("{}\n", user.name));
+}
+
+/// Both clients are refused as `user` (exit 255, nothing run), within T each.
+fn assert_refused(d: &Mshd, user: &TestUser) {
+    let out = run(d.ssh_as(&user.name, &[], "id -un"), b"", T);
+    assert_eq!(out.code(), Some(255), "ssh: {}", out.stderr);
+    assert!(out.stdout.is_empty());
+    let out = run(msh_as(d, &user.name, "id -un"), b"", T);
+    assert_eq!(out.code(), Some(255), "msh: {}", out.stderr);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn root_mode_huge_sparse_authorized_keys_is_refused_and_others_still_log_in() {
+    if !require_root("root_mode_huge_sparse_authorized_keys_is_refused_and_others_still_log_in") {
+        return;
+    }
+    let (a, b) = (TestUser::new(), TestUser::new());
+    let d = home_keys_mshd("huge-ak", "");
+    // The key on line 1, then 8 GiB of holes: read whole on every key offer before.
+    let ak = a.write_authorized_keys(&format!("{}\n", d.client_public));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&ak)
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    b.write_authorized_keys(&format!("{}\n", d.client_public));
+    assert_refused(&d, &a);
+    d.wait_for_log(
+        &format!(
+            "authorized_keys {} refused: {} is larger than the 4194304-byte limit",
+            ak.display(),
+            ak.display()
+        ),
+        Duration::from_secs(5),
+    );
+    assert_logs_in(&d, &b);
+}
+
+#[test]
+fn root_mode_fifo_or_foreign_symlink_as_authorized_keys_is_refused_and_others_still_log_in() {
+    if !require_root(
+        "root_mode_fifo_or_foreign_symlink_as_authorized_keys_is_refused_and_others_still_log_in",
+    ) {
+        return;
+    }
+    let (a, b) = (TestUser::new(), TestUser::new());
+    // Without strict_modes nothing looked at the file type before reading: the read of a
+    // FIFO blocked a thread, and the login hung until login_grace_time.
+    let d = home_keys_mshd("fifo-ak", "strict_modes = false");
+    let ak = a.write_authorized_keys("");
+    std::fs::remove_file(&ak).unwrap();
+    nix::unistd::mkfifo(&ak, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    chown_user(&ak, &a);
+    b.write_authorized_keys(&format!("{}\n", d.client_public));
+    assert_refused(&d, &a);
+    d.wait_for_log(
+        &format!(
+            "{}: bad ownership or modes: not a regular file",
+            ak.display()
+        ),
+        Duration::from_secs(5),
+    );
+    assert_logs_in(&d, &b);
+
+    // A symlink to a root-only file holding the key: the user could not read it.
+    let secret = d
+        .dir
+        .write("root-only-keys", format!("{}\n", d.client_public), 0o600);
+    std::fs::remove_file(&ak).unwrap();
+    user_symlink(&a, &secret, &ak);
+    assert_refused(&d, &a);
+    d.wait_for_log("could not read it itself", Duration::from_secs(5));
+    assert_logs_in(&d, &b);
+}
