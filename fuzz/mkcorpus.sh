@@ -43,6 +43,7 @@ per_source_max_startups = 5
 allow_users = ["alice", "ops-*"]
 deny_users = ["root"]
 accept_env = ["LANG", "LC_*", "TZ"]
+permit_user_environment = ["LANG", "APP_*", "!APP_SECRET"]
 audit_log = "/var/log/msh/audit.jsonl"
 post_quantum_only = false
 shutdown_grace_time = "30s"
@@ -62,6 +63,8 @@ TOML
     printf '%s\n' 'authorized_keys_files = ["%x/keys"]' >"$mc/bad-token"
     printf '%s\n' '' '[subsystems]' 'sftp = "  "' >"$mc/bad-subsystem"
     printf '%s\n' 'login_grace_time = "2d"' 'max_startups = "10:200:5"' >"$mc/bad-values"
+    printf '%s\n' 'permit_user_environment = true' >"$mc/permit-env"
+    printf '%s\n' 'permit_user_environment = "yes"' 'permit_user_environment = [""]' >"$mc/bad-permit-env"
 
     # A typical ~/.ssh/config; the ssh_config target resolves it for host.example.com,
     # build-1 and alice@extra, with home = a sandbox holding .ssh/extra,
@@ -161,6 +164,9 @@ printf '%s\n' "restrict,pty,command=\"echo \\\"x\\\", y # z\" $rsa" \
 printf '%s\n' "cert-authority,principals=\"alice,ops\",from=\"::1,127.0.0.1\" $ca" >"$ak/cert-authority"
 printf '%s\n' "expiry-time=\"20300101\",permitopen=\"localhost:80\",permitlisten=\"8080\" $user" \
     "expiry-time=\"200001010000\" $host" >"$ak/expiry"
+# authorized_principals_file lines with the options PrincipalEntry::authorise applies.
+printf '%s\n' 'from="10.0.0.0/8" ops' 'expiry-time="20200101" alice' 'cert-authority ops' \
+    'principals="a" bob' 'from="127.0.0.1,::1",expiry-time="29990101" alice' >"$ak/principals-options"
 printf '%s\n' "# comment" "" "no-such-option $user" "$(cat "$fix/user-cert.pub")" "ssh-ed25519 AAAA" >"$ak/invalid"
 
 # --- pattern: name NUL list ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! policy on what it parsed: `authorize` for the fixture keys and the input's own keys from
 //! fixed peers, `authorize_cert_authority` for the fixture CA, `match_from` on every `from=`
 //! list (and on the raw first line), plus the `authorized_principals_file` parser, which
-//! shares the options parser. Besides "no panic", it asserts that an entry with no `from=`
+//! shares the options parser, and `PrincipalEntry::authorise` (a line's from=/expiry-time=). Besides "no panic", it asserts that an entry with no `from=`
 //! and no passed `expiry-time=` admits its key, that an accepted login names a line holding
 //! the key, and that `quote_option_value` writes a `command=` that parses back to itself.
 #![no_main]
@@ -102,4 +102,28 @@ fuzz_target!(|data: &[u8]| {
 
     let principals = PrincipalsFile::parse(Path::new("fuzz/principals"), &text);
     let _ = principals.find(&["alice".to_string(), "ops".to_string()]);
+    // A principals-file line's options as sshd's auth_authorise_keyopts applies them: a line
+    // without from=, a passed expiry-time=, cert-authority or principals= admits every peer;
+    // cert-authority or principals= never admits.
+    for &peer in fixtures::PEERS {
+        for e in &principals.entries {
+            let o = &e.options;
+            let verdict = e.authorise(peer, now);
+            let open = o.from.is_none()
+                && o.expiry_time.is_none_or(|t| t >= now)
+                && !o.cert_authority
+                && o.principals.is_none();
+            match &verdict {
+                Ok(()) => assert!(
+                    !o.cert_authority && o.principals.is_none(),
+                    "line {} admitted with cert-authority/principals=",
+                    e.line
+                ),
+                Err(why) => {
+                    assert!(!open, "open line {} refused {peer}: {why}", e.line);
+                    assert!(!why.is_empty());
+                }
+            }
+        }
+    }
 });

@@ -1,5 +1,8 @@
 //! Changes to known_hosts files: locked appends and atomic rewrites.
 //!
+//! Nothing here follows a symlink at a name it creates or replaces (see `crate::safefs`):
+//! root rewriting a user's file must not be steered into creating or chowning another file.
+//!
 //! Every change takes an exclusive `flock` on a lock file beside the database
 //! (`known_hosts.lock`; left in place, since removing a lock file races with its next user),
 //! re-reads the current file under the lock, writes the complete new contents to a temporary
@@ -65,7 +68,7 @@ pub fn format_line(host: &str, port: u16, key: &PublicKey, hash: bool) -> Result
 /// when missing; an existing file keeps its mode and owner, and its bytes stay as they were
 /// (a final newline is added first if it lacked one). If another process recorded the same
 /// key for the same name meanwhile, nothing is written. A symlinked file is updated at its
-/// target.
+/// target when the link belongs to the user running us or to root (see `resolve_symlink`).
 pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -> Result<()> {
     // `UserKnownHostsFile=/dev/null` is a common idiom. A device (or FIFO) must never be
     // replaced by a temp-file rename, nor get a lock file beside it in /dev: write the line
