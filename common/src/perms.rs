@@ -9,6 +9,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -91,8 +92,10 @@ pub fn read_file_as(
             )),
         ));
     }
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let (path, who) = (file.to_path_buf(), who.clone());
+    // The reader thread and this one agree under one lock whether the read finished in
+    // time or was abandoned, so the count of stuck reads is exact.
+    let slot = Arc::new((Mutex::new(Slot::Running), Condvar::new()));
+    let (path, who, theirs) = (file.to_path_buf(), who.clone(), Arc::clone(&slot));
     let spawned = std::thread::Builder::new()
         .name("read-user-file".into())
         .spawn(move || {
@@ -100,21 +103,27 @@ pub fn read_file_as(
                 None => Ok(None),
                 Some(mut f) => crate::safefs::read_capped(&mut f, &path, limit).map(Some),
             });
-            // The receiver is gone when the read overran: this read counted as stuck.
-            if tx.send(result).is_err() {
+            let (lock, done) = &*theirs;
+            let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+            if matches!(*state, Slot::Abandoned) {
                 STUCK_READS.fetch_sub(1, Ordering::Relaxed);
+            } else {
+                *state = Slot::Done(result);
+                done.notify_one();
             }
         });
     if let Err(e) = spawned {
         return Err(Error::io(file, e));
     }
-    match rx.recv_timeout(timeout) {
-        Ok(r) => r,
-        Err(_) => {
+    let (lock, done) = &*slot;
+    let state = lock.lock().unwrap_or_else(|p| p.into_inner());
+    let (mut state, _) = done
+        .wait_timeout_while(state, timeout, |s| matches!(s, Slot::Running))
+        .unwrap_or_else(|p| p.into_inner());
+    match std::mem::replace(&mut *state, Slot::Abandoned) {
+        Slot::Done(result) => result,
+        Slot::Running | Slot::Abandoned => {
             STUCK_READS.fetch_add(1, Ordering::Relaxed);
-            // The thread may have finished just now; then it finds no receiver and undoes
-            // the count itself.
-            drop(rx);
             Err(Error::io(
                 file,
                 std::io::Error::new(
@@ -124,6 +133,14 @@ pub fn read_file_as(
             ))
         }
     }
+}
+
+/// Where a reader thread leaves its result.
+enum Slot {
+    Running,
+    Done(Result<Option<Vec<u8>>>),
+    /// The caller gave up waiting; the thread counts itself out of `STUCK_READS` when it ends.
+    Abandoned,
 }
 
 /// Reads a root-owned configuration file (trusted CA keys, revoked keys): symlinks followed
@@ -345,4 +362,73 @@ pub fn check_private_key_mode(path: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> Reader {
+        Reader {
+            uid: nix::unistd::geteuid().as_raw(),
+            gids: vec![nix::unistd::getegid().as_raw()],
+            home: PathBuf::from("/nonexistent-home"),
+            strict_modes: false,
+            check_access: true,
+        }
+    }
+
+    #[test]
+    fn read_file_as_refuses_fifos_big_files_and_reads_the_rest() {
+        let dir = crate::known_hosts::test_dir();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+        let e = read_file_as(&fifo, &me(), 100, READ_TIMEOUT).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 101]).unwrap();
+        let e = read_file_as(&big, &me(), 100, READ_TIMEOUT).unwrap_err();
+        assert!(
+            e.to_string().contains("larger than the 100-byte limit"),
+            "{e}"
+        );
+        assert_eq!(
+            read_file_as(&big, &me(), 101, READ_TIMEOUT).unwrap(),
+            Some(vec![b'x'; 101])
+        );
+        // Through a symlink: the file it resolves to is read.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&big, &link).unwrap();
+        assert_eq!(
+            read_file_as(&link, &me(), 101, READ_TIMEOUT)
+                .unwrap()
+                .map(|b| b.len()),
+            Some(101)
+        );
+        assert_eq!(
+            read_file_as(&dir.path().join("missing"), &me(), 1, READ_TIMEOUT).unwrap(),
+            None
+        );
+    }
+
+    /// A read that overruns its time is refused and counted as stuck until its thread ends.
+    #[test]
+    fn an_overrun_read_is_refused_and_uncounted_when_its_thread_ends() {
+        let dir = crate::known_hosts::test_dir();
+        let f = dir.path().join("f");
+        std::fs::write(&f, "x").unwrap();
+        let e = read_file_as(&f, &me(), 10, Duration::ZERO);
+        if let Err(e) = e {
+            assert!(e.to_string().contains("not read within 0s"), "{e}");
+        }
+        let start = std::time::Instant::now();
+        while STUCK_READS.load(Ordering::Relaxed) != 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "stuck count leaked"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
