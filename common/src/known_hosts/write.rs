@@ -18,7 +18,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::DirBuilderExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -77,6 +77,8 @@ pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -
         let line = format_line(host, port, key, hash)? + "\n";
         return OpenOptions::new()
             .append(true)
+            // What was looked at, not a symlink swapped in since.
+            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&special)
             .and_then(|mut f| f.write_all(line.as_bytes()))
             .map_err(|e| Error::io(&special, e));
