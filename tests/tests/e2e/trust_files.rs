@@ -242,3 +242,27 @@ fn root_mode_fifo_or_foreign_symlink_as_authorized_keys_is_refused_and_others_st
     d.wait_for_log("could not read it itself", Duration::from_secs(5));
     assert_logs_in(&d, &b);
 }
+
+#[test]
+fn root_keygen_revoke_does_not_create_the_target_of_a_planted_lock_symlink() {
+    if !require_root("root_keygen_revoke_does_not_create_the_target_of_a_planted_lock_symlink") {
+        return;
+    }
+    let u = TestUser::new();
+    let dir = TestDir::new("planted-revoke-lock");
+    let list = u.write_authorized_keys("").with_file_name("revoked_keys");
+    let target = dir.join("would-be-created");
+    user_symlink(&u, &target, &list.with_file_name("revoked_keys.lock"));
+    let key = dir.write("k.pub", format!("{ED1}\n"), 0o644);
+    let mut c = cmd(bin("msh-keygen"), ["revoke", "--file"]);
+    c.arg(&list).arg(&key);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("revoked_keys.lock is a symbolic link"),
+        "{}",
+        out.stderr
+    );
+    assert!(!target.exists(), "root created the lock symlink's target");
+    assert!(!list.exists());
+}
