@@ -519,13 +519,15 @@ fn user_environment(settings: &Settings, mut perms: Permissions) -> Permissions 
     }
     let source = perms.source.clone();
     perms.environment.retain(|(name, _)| {
+        // From a file the user writes: shown escaped, as every such string in the log.
+        let shown = name.escape_debug();
         let permitted = match &settings.permit_user_environment {
             P::All(on) => *on,
             P::Names(list) => match_list(name, &list.join(","), false) == ListMatch::Matched,
         };
         if !permitted {
             tracing::info!(
-                "environment=\"{name}=...\" at {source} ignored: permit_user_environment does not allow it"
+                "environment=\"{shown}=...\" at {source} ignored: permit_user_environment does not allow it"
             );
             return false;
         }
@@ -534,7 +536,7 @@ fn user_environment(settings: &Settings, mut perms: Permissions) -> Permissions 
             .any(|p| msh_common::pattern::glob_match(name, p))
         {
             tracing::warn!(
-                "environment=\"{name}=...\" at {source} ignored: {name} is never set from an option (loader or shell start-up variable)"
+                "environment=\"{shown}=...\" at {source} ignored: {shown} is never set from an option (loader or shell start-up variable)"
             );
             return false;
         }
