@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +25,7 @@ use tokio::sync::{mpsc, RwLock};
 use crate::audit::Audit;
 use crate::auth::{self, Account, Verdict};
 use crate::config::Settings;
-use crate::session::{self, AuditCtx, Input, Launch, LiveSessions, PtyReq, Running};
+use crate::session::{self, AuditCtx, Input, Kind, Launch, PtyReq, Running, Sessions};
 use crate::sys::Identity;
 
 /// State shared by every connection; `settings` is replaced on SIGHUP.
@@ -450,7 +449,7 @@ async fn run_connection(
     tracing::info!("connection {conn_id} from {peer}");
     shared.audit.event("connect", conn_id, &peer_s, &[]);
     let authed = Arc::new(AtomicBool::new(false));
-    let live = LiveSessions::default();
+    let sessions = Sessions::new(conn_id, settings.max_sessions);
     let stop_grace = settings.shutdown_grace_time;
     let grace = settings.login_grace_time;
     // The grace period covers everything before authentication from the TCP accept,
@@ -476,7 +475,7 @@ async fn run_connection(
         perms: None,
         authed: authed.clone(),
         channels: HashMap::new(),
-        live: live.clone(),
+        sessions: sessions.clone(),
         russh_task: None,
         offered_algorithm: None,
         auth_requests: 0,
@@ -535,7 +534,7 @@ async fn run_connection(
     let result = tokio::select! {
         r = &mut session => r,
         _ = async { let _ = stopping.wait_for(|s| *s).await; } => {
-            graceful_end(conn_id, &end_handle, &live, authed.load(Ordering::SeqCst), stop_grace, session.as_mut()).await
+            graceful_end(conn_id, &end_handle, &sessions, authed.load(Ordering::SeqCst), stop_grace, session.as_mut()).await
         }
     };
     grace_timer.abort();
@@ -562,7 +561,7 @@ async fn run_connection(
 async fn graceful_end<F>(
     conn_id: u64,
     handle: &russh::server::Handle,
-    live: &LiveSessions,
+    sessions: &Sessions,
     authed: bool,
     grace: Duration,
     mut session: std::pin::Pin<&mut F>,
@@ -570,10 +569,7 @@ async fn graceful_end<F>(
 where
     F: Future<Output = Result<(), anyhow::Error>>,
 {
-    let channels: Vec<ChannelId> = live
-        .lock()
-        .map(|m| m.keys().copied().collect())
-        .unwrap_or_default();
+    let channels: Vec<ChannelId> = sessions.running();
     if authed && !channels.is_empty() && !grace.is_zero() {
         let note = format!(
             "\r\nmshd: the server is shutting down; this session will be closed in {} s\r\n",
@@ -591,21 +587,13 @@ where
         if let Ok(r) = tokio::time::timeout(grace, session.as_mut()).await {
             return r;
         }
-        let pids: Vec<i32> = live
-            .lock()
-            .map(|m| m.values().copied().filter(|p| *p > 0).collect())
-            .unwrap_or_default();
-        for pid in pids {
+        // Each session leads its own process group: hang up all of it (a `sleep` run by the
+        // shell holds the output pipe open as long as it lives). Only groups whose leader is
+        // not reaped yet, so a recycled PID is never hit.
+        for pid in sessions.hangup_all() {
             tracing::info!(
                 "connection {conn_id}: shutdown grace time over, SIGHUP to session pid {pid}"
             );
-            // The session leads its own process group: hang up all of it (a `sleep` run by
-            // the shell holds the output pipe open as long as it lives).
-            let p = nix::unistd::Pid::from_raw(pid);
-            let hup = nix::sys::signal::Signal::SIGHUP;
-            if nix::sys::signal::killpg(p, hup).is_err() {
-                let _ = nix::sys::signal::kill(p, hup);
-            }
         }
         // Let the exit status reach the client before the disconnect.
         if let Ok(r) = tokio::time::timeout(Duration::from_secs(2), session.as_mut()).await {
@@ -687,8 +675,10 @@ pub struct Conn {
     account: Option<Account>,
     perms: Option<Permissions>,
     authed: Arc<AtomicBool>,
+    /// Per-channel requests before the process starts (pruned of finished channels).
     channels: HashMap<ChannelId, ChanState>,
-    live: LiveSessions,
+    /// Slots, processes and descriptors of the channels (shared with the session tasks).
+    sessions: Arc<Sessions>,
     /// The tokio task russh runs this handler in (see crate::russh_watch).
     russh_task: Option<tokio::task::Id>,
     /// The signature algorithm of the last offer (russh passes it only at the offer stage):
@@ -705,6 +695,8 @@ pub struct Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         crate::russh_watch::forget(self.russh_task);
+        // russh drops the handler when the connection ends, however it ends.
+        self.sessions.end();
     }
 }
 
@@ -727,7 +719,6 @@ impl Conn {
                 .as_ref()
                 .map(|a| a.name.clone())
                 .unwrap_or_default(),
-            live: self.live.clone(),
             subsystem: None,
         }
     }
@@ -865,8 +856,9 @@ impl Conn {
     }
 
     /// Starts the shell, a command or a subsystem on `channel`, answering the request.
-    fn start(&mut self, channel: ChannelId, request: Request, session: &mut Session) {
-        let result = self.try_start(channel, request, session.handle());
+    async fn start(&mut self, channel: ChannelId, request: Request, session: &mut Session) {
+        let groups = self.session_groups().await;
+        let result = groups.and_then(|g| self.try_start(channel, request, session.handle(), g));
         match result {
             Ok(()) => {
                 let _ = session.channel_success(channel);
@@ -878,11 +870,32 @@ impl Conn {
         }
     }
 
+    /// Root mode: the user's supplementary groups now, as sshd's initgroups at each session
+    /// start, so a group added or removed since the login applies to the next session.
+    async fn session_groups(&self) -> Result<Vec<nix::unistd::Gid>, String> {
+        let Some(account) = self.account.clone() else {
+            return Err("session request before authentication".into());
+        };
+        if !self.settings.root_mode {
+            return Ok(Vec::new());
+        }
+        // getgrouplist reads /etc/group or NSS: off the event loop.
+        tokio::task::spawn_blocking(move || {
+            let name = std::ffi::CString::new(account.name.as_str())
+                .map_err(|_| format!("user name {:?} contains a NUL byte", account.name))?;
+            nix::unistd::getgrouplist(&name, account.gid)
+                .map_err(|e| format!("cannot read the groups of {:?}: {e}", account.name))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("internal error: {e}")))
+    }
+
     fn try_start(
         &mut self,
         channel: ChannelId,
         request: Request,
         handle: russh::server::Handle,
+        groups: Vec<nix::unistd::Gid>,
     ) -> Result<(), String> {
         // A subsystem runs its configured command line as an exec would (sshd: do_exec with
         // the `Subsystem` command), so a forced command replaces it and gets that command
@@ -930,21 +943,17 @@ impl Conn {
             Some(c) => (shell_name, vec!["-c".to_string(), c.clone()]),
         };
         let env = self.environment(&account, st, original.as_deref());
-        let identity = root_mode.then(|| Identity {
+        let identity = root_mode.then_some(Identity {
             uid: account.uid,
             gid: account.gid,
-            groups: account.groups.clone(),
+            groups,
         });
         let launch = Launch {
             program: account.shell.clone(),
             argv0,
             args,
             env,
-            cwd: if account.home.is_dir() {
-                account.home.clone()
-            } else {
-                PathBuf::from("/")
-            },
+            home: account.home.clone(),
             pty: st.pty.clone(),
             identity,
             command: match (&subsystem, &forced) {
@@ -952,6 +961,12 @@ impl Conn {
                 _ => command.clone().unwrap_or_else(|| "shell".into()),
             },
             subsystem: subsystem.clone(),
+            kind: match (&forced, &subsystem, &command) {
+                (Some(_), _, _) => Kind::Forced,
+                (None, Some(_), _) => Kind::Subsystem,
+                (None, None, Some(_)) => Kind::Exec,
+                (None, None, None) => Kind::Shell,
+            },
         };
         let Some(st) = self.channels.get_mut(&channel) else {
             return Err(format!("request on unknown channel {channel:?}"));
@@ -978,10 +993,7 @@ impl Conn {
                 ""
             }
         );
-        let running = session::start(launch, channel, handle, input, ctx)?;
-        if let Ok(mut m) = self.live.lock() {
-            m.insert(channel, running.pid);
-        }
+        let running = session::start(launch, channel, handle, input, ctx, self.sessions.clone())?;
         st.running = Some(running);
         Ok(())
     }
@@ -1143,7 +1155,12 @@ impl russh::server::Handler for Conn {
         if self.account.is_none() {
             return Ok(());
         }
-        if self.channels.len() >= self.settings.max_sessions as usize {
+        let id = channel.id();
+        // Channels the server closed first never reach channel_close (russh ignores the
+        // client's answering close): forget their requests here.
+        let sessions = self.sessions.clone();
+        self.channels.retain(|c, _| sessions.is_open(*c));
+        if !self.sessions.open(id) {
             tracing::warn!(
                 "connection {}: refusing a session channel: max_sessions ({}) reached",
                 self.conn_id,
@@ -1154,8 +1171,7 @@ impl russh::server::Handler for Conn {
                 .await;
             return Ok(());
         }
-        let id = channel.id();
-        let input = session::spawn_input_pump(channel);
+        let input = session::spawn_input_pump(&self.sessions, channel);
         self.channels.insert(
             id,
             ChanState {
@@ -1165,9 +1181,6 @@ impl russh::server::Handler for Conn {
                 running: None,
             },
         );
-        if let Ok(mut m) = self.live.lock() {
-            m.insert(id, 0);
-        }
         reply.accept().await;
         Ok(())
     }
@@ -1178,11 +1191,7 @@ impl russh::server::Handler for Conn {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.channels.remove(&channel);
-        if let Ok(mut m) = self.live.lock() {
-            if m.get(&channel) == Some(&0) {
-                m.remove(&channel);
-            }
-        }
+        self.sessions.close(channel);
         Ok(())
     }
 
@@ -1269,7 +1278,7 @@ impl russh::server::Handler for Conn {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.start(channel, Request::Shell, session);
+        self.start(channel, Request::Shell, session).await;
         Ok(())
     }
 
@@ -1280,7 +1289,7 @@ impl russh::server::Handler for Conn {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let command = String::from_utf8_lossy(data).into_owned();
-        self.start(channel, Request::Exec(command), session);
+        self.start(channel, Request::Exec(command), session).await;
         Ok(())
     }
 
@@ -1314,7 +1323,8 @@ impl russh::server::Handler for Conn {
             return Ok(());
         };
         let name = name.to_string();
-        self.start(channel, Request::Subsystem { name, command }, session);
+        self.start(channel, Request::Subsystem { name, command }, session)
+            .await;
         Ok(())
     }
 
@@ -1361,23 +1371,26 @@ impl russh::server::Handler for Conn {
         signal: Sig,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let pid = self
-            .channels
-            .get(&channel)
-            .and_then(|st| st.running.as_ref())
-            .map(|r| r.pid)
-            .filter(|p| *p > 0);
-        match (pid, session::from_ssh_sig(&signal)) {
-            (Some(pid), Some(sig)) => {
-                tracing::info!("connection {}: signal {sig} to pid {pid}", self.conn_id);
-                let ok = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok();
-                if ok {
-                    session.channel_success(channel)?;
-                } else {
-                    session.channel_failure(channel)?;
-                }
+        let Some(sig) = session::from_ssh_sig(&signal) else {
+            tracing::info!(
+                "connection {}: signal {signal:?} refused: not a signal mshd passes on",
+                self.conn_id
+            );
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        match self.sessions.signal(channel, sig) {
+            Ok(pid) => {
+                tracing::info!(
+                    "connection {}: signal {sig} to process group {pid}",
+                    self.conn_id
+                );
+                session.channel_success(channel)?;
             }
-            _ => session.channel_failure(channel)?,
+            Err(e) => {
+                tracing::info!("connection {}: signal {sig} refused: {e}", self.conn_id);
+                session.channel_failure(channel)?;
+            }
         }
         Ok(())
     }

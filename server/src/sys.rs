@@ -1,9 +1,13 @@
 //! The few process-level operations the server needs that Rust cannot express safely: running
-//! code in the forked child before `exec` to drop root privileges (setgroups, setgid, setuid)
-//! and checking that the drop worked. This is the only module of msh allowed `unsafe`.
+//! code in the forked child before `exec` (new session or process group, controlling
+//! terminal, dropping root privileges and checking that the drop worked, entering the home
+//! directory as the user). This is the only module of msh allowed `unsafe`.
 #![allow(unsafe_code)]
 
+use std::ffi::CString;
 use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use nix::unistd::{Gid, Uid};
 
@@ -44,23 +48,80 @@ fn become_user(id: &Identity) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes a plain (no-PTY) command drop to `id` in the child before exec.
-pub fn drop_privileges_tokio(cmd: &mut tokio::process::Command, id: Identity) {
-    // SAFETY: the closure runs between fork and exec in the child. It only calls setgroups,
-    // setgid, setuid, getuid/geteuid/getgid/getegid (async-signal-safe syscalls per
-    // signal-safety(7)) on data captured before the fork; it does not allocate (nix passes
-    // the slice pointer straight to libc), lock or touch other threads' state.
+/// What a session's child does between fork and exec, prepared in the parent.
+pub struct ChildSetup {
+    /// PTY session: a new session with stdin (the PTY slave) as controlling terminal.
+    /// Otherwise a new process group (as sshd's setsid, mshd's terminal signals never reach
+    /// it, and the whole command can be signalled with killpg).
+    pub pty: bool,
+    /// Root mode: who the child becomes.
+    pub identity: Option<Identity>,
+    /// The home directory, entered after the privilege drop.
+    pub home: CString,
+    /// `Could not chdir to home directory HOME: ` (the reason is appended), preformatted
+    /// because the child may not allocate.
+    pub home_note: Vec<u8>,
+}
+
+/// Installs [`ChildSetup`] as the command's pre-exec step. The chdir comes after setuid, as
+/// in sshd's do_child: a home the user can enter but root cannot (root-squashed NFS) works,
+/// and one the user cannot enter is refused by the kernel as it would be for the user. On
+/// failure the child says so on its stderr and starts in `/`, as sshd does.
+pub fn prepare_child(cmd: &mut std::process::Command, setup: ChildSetup) {
+    let step = move || -> io::Result<()> {
+        if setup.pty {
+            rustix::process::setsid()?;
+            rustix::process::ioctl_tiocsctty(std::io::stdin())?;
+        } else {
+            nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))
+                .map_err(io::Error::from)?;
+        }
+        if let Some(id) = &setup.identity {
+            become_user(id)?;
+        }
+        if let Err(e) = nix::unistd::chdir(setup.home.as_c_str()) {
+            // Straight to fd 2: std's Stderr takes a lock another thread may have held at
+            // the fork.
+            let err = std::io::stderr();
+            let fd = std::os::fd::AsFd::as_fd(&err);
+            for part in [setup.home_note.as_slice(), e.desc().as_bytes(), b"\n"] {
+                let _ = nix::unistd::write(fd, part);
+            }
+            nix::unistd::chdir(c"/").map_err(io::Error::from)?;
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs between fork and exec in the child. It only calls setsid,
+    // ioctl(TIOCSCTTY), setpgid, setgroups, setgid, setuid, get[e]uid/get[e]gid, chdir and
+    // write(2) (async-signal-safe syscalls per signal-safety(7)) on data prepared before the
+    // fork; it does not allocate (nix passes slices and C strings straight to libc), lock or
+    // touch other threads' state.
     unsafe {
-        cmd.pre_exec(move || become_user(&id));
+        std::os::unix::process::CommandExt::pre_exec(cmd, step);
     }
 }
 
-/// Same for a PTY command: pty-process runs its own pre_exec first (setsid + TIOCSCTTY,
-/// which need no privilege), then this one.
-pub fn drop_privileges_pty(cmd: pty_process::Command, id: Identity) -> pty_process::Command {
-    // SAFETY: as in `drop_privileges_tokio`: only async-signal-safe syscalls on data captured
-    // before the fork, no allocation.
-    unsafe { cmd.pre_exec(move || become_user(&id)) }
+/// Runs `f` on a short-lived thread whose credentials (and only its: rustix calls the raw
+/// syscalls, not glibc's process-wide wrappers) are those of `uid`/`gid` with no
+/// supplementary groups, as sshd's temporarily_use_uid before it signals a session. The
+/// thread ends with `f`, so the dropped credentials never serve anything else.
+pub fn as_user<T: Send>(
+    uid: Uid,
+    gid: nix::unistd::Gid,
+    f: impl FnOnce() -> T + Send,
+) -> io::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(move || -> io::Result<T> {
+            rustix::thread::set_thread_groups(&[])?;
+            let g = rustix::process::Gid::from_raw(gid.as_raw());
+            rustix::thread::set_thread_res_gid(g, g, g)?;
+            let u = rustix::process::Uid::from_raw(uid.as_raw());
+            rustix::thread::set_thread_res_uid(u, u, u)?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("signal thread panicked")))
+    })
 }
 
 /// Restores default dispositions for signals that were ignored when mshd started (a shell
@@ -121,4 +182,12 @@ pub fn raise_nofile_limit() -> Result<(u64, u64), nix::Error> {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     }
     Ok((soft, hard.max(soft)))
+}
+
+/// Registers an owned descriptor (a PTY master, a pidfd) with tokio's reactor.
+pub fn async_fd(fd: Arc<OwnedFd>) -> io::Result<tokio::io::unix::AsyncFd<Arc<OwnedFd>>> {
+    // SAFETY: tokio requires the descriptor to stay open and the same for the AsyncFd's
+    // lifetime. The AsyncFd owns one reference to the Arc<OwnedFd>, so the descriptor cannot
+    // be closed before the AsyncFd is dropped, and an OwnedFd's as_raw_fd never changes.
+    unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
 }
