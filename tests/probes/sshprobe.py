@@ -635,6 +635,122 @@ def cmd_fifo_hold(a):
                 time.sleep(0.05)
 
 
+# ---------------------------------------------------------------- session lifecycle probes
+
+
+def login(host, port, user, keyfile):
+    """A paramiko Transport authenticated with the key (paramiko's own handlers)."""
+    import paramiko
+
+    sock = socket.create_connection((host, port), timeout=10)
+    t = paramiko.Transport(sock)
+    t.start_client(timeout=10)
+    t.auth_publickey(user, load_key(keyfile))
+    return t
+
+
+def cmd_seq_exec(a):
+    # seq-exec HOST PORT USER KEY N: N exec channels one after the other on one connection,
+    # each `echo i; exit i`, read to its exit status and closed before the next opens (as
+    # paramiko's exec_command users do); every other one sends EOF first. Between them a
+    # channel is opened on `sleep 30` and closed at once, its process still running.
+    t = login(a[0], int(a[1]), a[2], a[3])
+    results = []
+    for i in range(int(a[4])):
+        entry = {"i": i}
+        try:
+            ch = t.open_session(timeout=10)
+            ch.exec_command("echo %d; exit %d" % (i, i))
+            if i % 2:
+                ch.shutdown_write()
+            entry["stdout"] = ch.makefile("rb").read().decode(errors="replace")
+            entry["exit_status"] = ch.recv_exit_status()
+            ch.close()
+            ab = t.open_session(timeout=10)
+            ab.exec_command("sleep 30")
+            ab.close()
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            entry["error"] = "%s: %s" % (type(e).__name__, e)
+        results.append(entry)
+    t.close()
+    return {"results": results}
+
+
+def cmd_signal(a):
+    # signal HOST PORT USER KEY exec|subsystem WHAT SIG MARK [FLAG]: starts WHAT (a command or a
+    # subsystem name) on a channel, reads stdout until it has MARK lines (echoed to stderr, one
+    # JSON line each, for the test), waits for FLAG to exist if given, sends `signal SIG` with
+    # want-reply and reports the reply and what followed (exit-signal / exit-status) within 3 s.
+    host, port, user, keyfile, kind, what, sig, marks = a[:8]
+    flag = a[8] if len(a) > 8 else None
+    t, q = transport(host, int(port))
+    service_userauth(t, q)
+    k = load_key(keyfile)
+    userauth_pubkey(t, user, k, sign=True)
+    if auth_reply(q).get("type") != 52:
+        return {"error": "authentication failed"}
+    t._send_message(
+        msg(("byte", bytes([90])), ("string", "session"), ("int", 0), ("int", 1 << 20), ("int", 32768))
+    )
+    p, m = wait_for(q, (91, 92), 10)
+    if p != 91:
+        return {"error": "channel refused"}
+    m.get_int()
+    chan = m.get_int()
+    req = [("byte", bytes([98])), ("int", chan), ("string", kind), ("boolean", True), ("string", what)]
+    t._send_message(msg(*req))
+    out = b""
+    res = {"exit_status": None, "exit_signal": None, "closed": False}
+
+    def handle(p, m):
+        nonlocal out
+        if p == 94:
+            m.get_int()
+            out += m.get_binary()
+        elif p == 98:
+            m.get_int()
+            name = m.get_text()
+            m.get_boolean()
+            if name == "exit-status":
+                res["exit_status"] = m.get_int()
+            elif name == "exit-signal":
+                res["exit_signal"] = m.get_text()
+        elif p == 97:
+            res["closed"] = True
+
+    end = time.time() + 20
+    while out.count(b"\n") < int(marks) and time.time() < end:
+        try:
+            p, m = q.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        handle(p, m)
+    for line in out.decode(errors="replace").splitlines():
+        sys.stderr.write(json.dumps({"line": line}) + "\n")
+    sys.stderr.flush()
+    if flag:
+        while not os.path.exists(flag) and time.time() < end + 60:
+            time.sleep(0.05)
+    t._send_message(
+        msg(("byte", bytes([98])), ("int", chan), ("string", "signal"), ("boolean", True), ("string", sig))
+    )
+    reply = None
+    end = time.time() + 3
+    while time.time() < end:
+        try:
+            p, m = q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if p in (99, 100) and reply is None:
+            reply = "success" if p == 99 else "failure"
+        else:
+            handle(p, m)
+    res["reply"] = reply
+    res["stdout"] = out.decode(errors="replace")
+    t.close()
+    return res
+
+
 COMMANDS = {
     "kex": cmd_kex,
     "preauth-channel": cmd_preauth_channel,
@@ -649,6 +765,8 @@ COMMANDS = {
     "auth-seq": cmd_auth_seq,
     "fifo-hold": cmd_fifo_hold,
     "flood": cmd_flood,
+    "seq-exec": cmd_seq_exec,
+    "signal": cmd_signal,
 }
 
 

@@ -30,6 +30,7 @@ mod msh_to_sshd;
 mod mshd_auth;
 mod mshd_sftp;
 mod root_mode;
+mod sessions_lifecycle;
 mod ssh_to_mshd;
 mod trust_files;
 mod trust_options;
