@@ -169,10 +169,18 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
         }
     );
     match sys::raise_nofile_limit() {
-        Ok((before, after)) if before != after => {
-            tracing::info!("open-file limit raised from {before} to {after}")
+        Ok((before, after)) => {
+            let raised = if before != after {
+                format!(" (raised from {before})")
+            } else {
+                String::new()
+            };
+            tracing::info!(
+                "open-file limit {after}{raised}: room for about {} sessions ({} descriptors each at most)",
+                session::sessions_for_fd_limit(after),
+                session::FDS_PER_SESSION
+            );
         }
-        Ok((_, after)) => tracing::debug!("open-file limit {after}"),
         Err(e) => tracing::warn!("cannot read or raise the open-file limit: {e}"),
     }
     let keys = hostkey::load_or_generate(&settings)?;

@@ -22,11 +22,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -34,7 +32,7 @@ use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelId, ChannelMsg, Pty, Sig};
 use serde_json::Value;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
@@ -471,6 +469,17 @@ impl Leader {
     }
 }
 
+/// Descriptors one session can hold in mshd at most: its connection's socket (when it is the
+/// only session on it), stdin, stdout and stderr pipes, and the pidfd (a PTY session: the
+/// socket, the master and the pidfd).
+pub const FDS_PER_SESSION: u64 = 5;
+
+/// How many sessions an open-file limit leaves room for, after the descriptors mshd needs for
+/// itself (listeners, log files, the runtime's own).
+pub fn sessions_for_fd_limit(limit: u64) -> u64 {
+    limit.saturating_sub(64) / FDS_PER_SESSION
+}
+
 /// Drains the channel's message queue from the moment it opens, passing stdin on through a
 /// bounded queue (capacity 8 chunks: enough to keep a pipe busy, small enough to stop a
 /// client that floods a process which does not read). Once the process stops reading, the
@@ -652,11 +661,11 @@ fn start_pipes(
         .transpose()
         .map_err(watch)?;
     let stdout = stdout
-        .map(tokio::process::ChildStdout::from_std)
+        .map(|p| Fd::new(OwnedFd::from(p)))
         .transpose()
         .map_err(watch)?;
     let stderr = stderr
-        .map(tokio::process::ChildStderr::from_std)
+        .map(|p| Fd::new(OwnedFd::from(p)))
         .transpose()
         .map_err(watch)?;
     let started = Instant::now();
@@ -709,13 +718,58 @@ fn start_pipes(
     Ok(Running { resize: None })
 }
 
-/// A PTY master, opened close-on-exec from the start: pty-process 0.5 opened /dev/ptmx
-/// without O_CLOEXEC and set it afterwards, so a session started for another connection in
-/// between inherited this session's terminal.
-struct Master(AsyncFd<Arc<OwnedFd>>);
+/// A non-blocking descriptor registered with tokio: a session's stdout or stderr pipe, or
+/// its PTY master. Reads allocate their buffer only once the descriptor is readable and drop it
+/// when it runs dry, so an idle session holds no buffer at all.
+struct Fd(AsyncFd<Arc<OwnedFd>>);
 
-/// Opens a PTY pair, both ends close-on-exec; the master is non-blocking.
-fn open_pty() -> io::Result<(Master, OwnedFd)> {
+/// The largest read from a session's output (two maximum-size SSH packets' worth).
+const CHUNK: usize = 64 * 1024;
+
+impl Fd {
+    fn new(fd: OwnedFd) -> io::Result<Arc<Fd>> {
+        rustix::io::ioctl_fionbio(&fd, true)?;
+        Ok(Arc::new(Fd(sys::async_fd(Arc::new(fd))?)))
+    }
+
+    /// The next bytes (empty at EOF; on a PTY master, EIO once the terminal is gone is EOF).
+    /// `buf` is kept between reads while data flows and released when the descriptor would
+    /// block.
+    async fn read(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        loop {
+            let mut ready = self.0.readable().await?;
+            if buf.capacity() == 0 {
+                *buf = Vec::with_capacity(CHUNK);
+            }
+            buf.clear();
+            match ready.try_io(|fd| {
+                rustix::io::read(fd.get_ref(), rustix::buffer::spare_capacity(&mut *buf))
+                    .map_err(io::Error::from)
+            }) {
+                Ok(r) => return r,
+                Err(_would_block) => *buf = Vec::new(),
+            }
+        }
+    }
+
+    async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let mut ready = self.0.writable().await?;
+            match ready.try_io(|fd| rustix::io::write(fd.get_ref(), data).map_err(io::Error::from))
+            {
+                Ok(Ok(n)) => data = data.get(n..).unwrap_or_default(),
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens a PTY pair, both ends close-on-exec from the start: pty-process 0.5 opened
+/// /dev/ptmx without O_CLOEXEC and set it afterwards, so a session started for another
+/// connection in between inherited this session's terminal.
+fn open_pty() -> io::Result<(Arc<Fd>, OwnedFd)> {
     use rustix::pty::{grantpt, ioctl_tiocgptpeer, openpt, unlockpt, OpenptFlags};
     let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
     let master = openpt(flags)?;
@@ -724,62 +778,10 @@ fn open_pty() -> io::Result<(Master, OwnedFd)> {
     // The slave through the master (TIOCGPTPEER), not by its /dev/pts name, which another
     // process could race to replace.
     let slave = ioctl_tiocgptpeer(&master, flags)?;
-    rustix::io::ioctl_fionbio(&master, true)?;
-    Ok((Master(sys::async_fd(Arc::new(master))?), slave))
+    Ok((Fd::new(master)?, slave))
 }
 
-/// One half of a shared [`Master`] for tokio's read/write traits.
-struct MasterIo(Arc<Master>);
-
-impl AsyncRead for MasterIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            let mut guard = ready!(self.0 .0.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|fd| {
-                rustix::io::read(fd.get_ref(), &mut *unfilled).map_err(io::Error::from)
-            }) {
-                Ok(Ok(n)) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-}
-
-impl AsyncWrite for MasterIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = ready!(self.0 .0.poll_write_ready(cx))?;
-            match guard.try_io(|fd| rustix::io::write(fd.get_ref(), data).map_err(io::Error::from))
-            {
-                Ok(r) => return Poll::Ready(r),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
-fn set_size(master: &Master, rows: u16, cols: u16) -> io::Result<()> {
+fn set_size(master: &Fd, rows: u16, cols: u16) -> io::Result<()> {
     let ws = rustix::termios::Winsize {
         ws_row: rows,
         ws_col: cols,
@@ -833,9 +835,7 @@ fn start_pty(
     drop(pts);
     let (_, leader) = spawn(cmd, &launch)?;
     let started = Instant::now();
-    let master = Arc::new(master);
-    let reader = MasterIo(master.clone());
-    let mut writer = MasterIo(master.clone());
+    let writer = master.clone();
     let (resize_tx, mut resize_rx) = mpsc::unbounded_channel::<(u16, u16)>();
 
     let bytes_in = Arc::new(AtomicU64::new(0));
@@ -852,7 +852,7 @@ fn start_pty(
                 biased;
                 sz = resize_rx.recv() => match sz {
                     Some((rows, cols)) => {
-                        let _ = set_size(&writer.0, rows, cols);
+                        let _ = set_size(&writer, rows, cols);
                     }
                     None => break,
                 },
@@ -871,8 +871,7 @@ fn start_pty(
         }
     });
     // Only the two tasks hold the master: when both end or are aborted, it closes.
-    drop(master);
-    let mut out_task = tokio::spawn(pump_out(reader, ctx.handle.clone(), ctx.channel, None));
+    let mut out_task = tokio::spawn(pump_out(master, ctx.handle.clone(), ctx.channel, None));
     let io = vec![in_task.abort_handle(), out_task.abort_handle()];
 
     let waited = leader.clone();
@@ -906,16 +905,11 @@ fn clamp16(v: u32) -> u16 {
 
 /// Copies one output stream to the channel (stdout as data, stderr as extended data 1).
 /// Read errors end the stream: on a PTY master, EIO after the child exited is the EOF.
-async fn pump_out<R: AsyncRead + Unpin>(
-    mut r: R,
-    handle: Handle,
-    channel: ChannelId,
-    ext: Option<u32>,
-) -> u64 {
-    let mut buf = vec![0u8; 64 * 1024];
+async fn pump_out(fd: Arc<Fd>, handle: Handle, channel: ChannelId, ext: Option<u32>) -> u64 {
+    let mut buf = Vec::new();
     let mut total = 0u64;
     loop {
-        let n = match r.read(&mut buf).await {
+        let n = match fd.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };

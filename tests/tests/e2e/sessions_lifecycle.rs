@@ -159,7 +159,11 @@ fn max_sessions_2_ten_sequential_paramiko_channels_each_get_their_exit_status() 
     let results = res["results"].as_array().unwrap();
     assert_eq!(results.len(), 10, "{res}");
     for (i, r) in results.iter().enumerate() {
-        assert!(r.get("error").is_none(), "channel {i}: {r}\n{}", d.log_text());
+        assert!(
+            r.get("error").is_none(),
+            "channel {i}: {r}\n{}",
+            d.log_text()
+        );
         assert_eq!(r["stdout"], format!("{i}\n"), "channel {i}: {r}");
         assert_eq!(r["exit_status"], i as u64, "channel {i}: {r}");
     }
@@ -325,7 +329,10 @@ fn signal_reaches_a_running_session_and_is_refused_for_forced_commands_and_subsy
     let dir = TestDir::new("signal-subsystem-bin");
     let script = dir.write("sub.sh", "#!/bin/sh\necho ready\nexec sleep 31\n", 0o755);
     let d = Mshd::builder("signal-subsystem")
-        .toml(&format!("subsystems = {{ waiter = \"{}\" }}", script.display()))
+        .toml(&format!(
+            "subsystems = {{ waiter = \"{}\" }}",
+            script.display()
+        ))
         .start();
     let r = signal_probe(&d, "subsystem", "waiter", "TERM", 1, None, |_| {});
     assert_eq!(r["reply"], "failure", "{r}\n{}", d.log_text());
@@ -336,8 +343,9 @@ fn signal_reaches_a_running_session_and_is_refused_for_forced_commands_and_subsy
 
 #[test]
 fn signal_after_the_shell_was_reaped_never_reaches_a_process_that_reused_its_pid() {
-    if !require_root("signal_after_the_shell_was_reaped_never_reaches_a_process_that_reused_its_pid")
-    {
+    if !require_root(
+        "signal_after_the_shell_was_reaped_never_reaches_a_process_that_reused_its_pid",
+    ) {
         return;
     }
     let d = Mshd::start("signal-recycled");
@@ -366,7 +374,8 @@ fn signal_after_the_shell_was_reaped_never_reaches_a_process_that_reused_its_pid
             let leader = pid_of("leader ");
             guard.pids.push(pid_of("sleeper "));
             assert!(
-                wait_until(T, || !std::path::Path::new(&format!("/proc/{leader}")).exists()),
+                wait_until(T, || !std::path::Path::new(&format!("/proc/{leader}"))
+                    .exists()),
                 "mshd did not reap the session's shell {leader}"
             );
             // Make the kernel hand the leader's PID to a new process of ours, in a group of
@@ -421,7 +430,11 @@ fn concurrent_sessions_inherit_no_descriptor_but_their_stdio() {
             } else {
                 msh(
                     &d,
-                    &[if pty { "-tt" } else { "-T" }, "127.0.0.1", "ls /proc/self/fd"],
+                    &[
+                        if pty { "-tt" } else { "-T" },
+                        "127.0.0.1",
+                        "ls /proc/self/fd",
+                    ],
                 )
             };
             c.stdin(Stdio::null())
@@ -492,8 +505,7 @@ fn home_is_entered_as_the_user_after_the_privilege_drop() {
 
 #[test]
 fn a_group_added_between_two_sessions_of_one_connection_shows_in_the_second() {
-    if !require_root("a_group_added_between_two_sessions_of_one_connection_shows_in_the_second")
-    {
+    if !require_root("a_group_added_between_two_sessions_of_one_connection_shows_in_the_second") {
         return;
     }
     let u = TestUser::new();
@@ -505,7 +517,10 @@ fn a_group_added_between_two_sessions_of_one_connection_shows_in_the_second() {
         &["-M", "-N", "-o", &format!("ControlPath={ctl}")],
         "",
     );
-    master.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    master
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut guard = Reap::default();
     guard.children.push(master.spawn().unwrap());
     assert!(
@@ -523,8 +538,14 @@ fn a_group_added_between_two_sessions_of_one_connection_shows_in_the_second() {
         out.stdout_str()
     };
     let first = via_master();
-    assert!(run(cmd(tool("groupadd"), [group.as_str()]), b"", T).status.success());
-    let added = run(cmd(tool("usermod"), ["-aG", group.as_str(), u.name.as_str()]), b"", T);
+    assert!(run(cmd(tool("groupadd"), [group.as_str()]), b"", T)
+        .status
+        .success());
+    let added = run(
+        cmd(tool("usermod"), ["-aG", group.as_str(), u.name.as_str()]),
+        b"",
+        T,
+    );
     let gid = nix::unistd::Group::from_name(&group)
         .unwrap()
         .unwrap()
