@@ -131,8 +131,8 @@ echo "baseline: RSS ${base_rss} KiB, ${base_fds} descriptors; login (msh true, m
 hold "$seq" 1
 r=$(rss); f=$(fds)
 echo "$seq sessions opened one at a time: RSS +$(( r - base_rss )) KiB = $(( (r - base_rss) / seq )) KiB/session, +$(( f - base_fds )) descriptors"
-secs=$(drop "$base_fds"); kill_sleepers; sleep 1
-echo "  dropped: descriptors back to ${base_fds} after ${secs} s (now $(fds)); RSS $(rss) KiB (+$(( $(rss) - base_rss )))"
+secs=$(drop "$base_fds"); kill_sleepers; sleep 2
+echo "  dropped: descriptors back to ${base_fds} after ${secs} s (now $(fds)); 2 s later RSS $(rss) KiB (+$(( $(rss) - base_rss )))"
 
 base_rss2=$(rss)
 hold "$n" "$par"
@@ -142,6 +142,8 @@ busy_login=$(login_ms)
 echo "  login with $n sessions open: ${busy_login} ms ($(awk -v a="$busy_login" -v b="$idle_login" 'BEGIN {printf "%.2f", a/b}')x the idle-server login)"
 secs=$(drop "$base_fds")
 echo "  all $n connections dropped: descriptors back to ${base_fds} after ${secs} s (now $(fds)); RSS $(rss) KiB (+$(( $(rss) - base_rss )) over baseline)"
-sleep 10
-echo "  10 s later: RSS $(rss) KiB (+$(( $(rss) - base_rss )) over baseline); $(sleepers | wc -w) sleep processes carry on (as under sshd), killed now"
+sleep 2
+echo "  2 s later: RSS $(rss) KiB (+$(( $(rss) - base_rss )) over baseline)"
+sleep 8
+echo "  10 s after the drop: RSS $(rss) KiB (+$(( $(rss) - base_rss )) over baseline); $(sleepers | wc -w) sleep processes carry on (as under sshd), killed now"
 kill_sleepers

@@ -697,6 +697,7 @@ impl Drop for Conn {
         crate::russh_watch::forget(self.russh_task);
         // russh drops the handler when the connection ends, however it ends.
         self.sessions.end();
+        session::trim_heap_soon();
     }
 }
 

@@ -469,6 +469,22 @@ impl Leader {
     }
 }
 
+/// Once connections end, gives the memory they freed back to the kernel (see
+/// [`sys::trim_heap`]): at most once a second, on the blocking pool, whatever the number of
+/// connections ending together.
+pub fn trim_heap_soon() {
+    use std::sync::atomic::AtomicBool;
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    if PENDING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        PENDING.store(false, Ordering::Release);
+        let _ = tokio::task::spawn_blocking(sys::trim_heap).await;
+    });
+}
+
 /// Descriptors one session can hold in mshd at most: its connection's socket (when it is the
 /// only session on it), stdin, stdout and stderr pipes, and the pidfd (a PTY session: the
 /// socket, the master and the pidfd).

