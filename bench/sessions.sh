@@ -102,22 +102,24 @@ print(" ".join(map(str, out)))
 PY
 }
 kill_sleepers() { local p; p=$(sleepers); [ -z "$p" ] || kill -9 $p 2>/dev/null || true; }
-hold() { # $1 = sessions, $2 = parallel; starts the driver, waits until all are open
+hold() { # $1 = sessions, $2 = parallel[, $3 = command]; starts the driver, waits until all are open
   rm -f "$dir/driver.out"; mkfifo "$dir/driver.in" 2>/dev/null || true
-  "$py" bench/sessions_driver.py 127.0.0.1 "$port" "$user" "$dir/id" "$1" "$2" "sleep 600" \
+  "$py" bench/sessions_driver.py 127.0.0.1 "$port" "$user" "$dir/id" "$1" "$2" "${3:-sleep 600}" \
     <"$dir/driver.in" >"$dir/driver.out" 2>"$dir/driver.err" &
   driver=$!; pids+=("$driver"); disown "$driver"
   exec 7>"$dir/driver.in"
   for _ in $(seq 1 3000); do [ -s "$dir/driver.out" ] && break; sleep 0.1; done
   grep -q '^opened' "$dir/driver.out" || { echo "bench: driver: $(cat "$dir/driver.out" "$dir/driver.err")" >&2; exit 1; }
-  for _ in $(seq 1 600); do [ "$(sleepers | wc -w)" -ge "$1" ] && break; sleep 0.1; done
+  [ "${3:-}" = - ] || for _ in $(seq 1 600); do [ "$(sleepers | wc -w)" -ge "$1" ] && break; sleep 0.1; done
   sleep 1
 }
 drop() { # kills the driver (every connection drops at once); prints seconds until fds <= $1
   kill -9 "$driver"; while [ -e "/proc/$driver" ]; do sleep 0.02; done; exec 7>&-
   local t0; t0=$(now_ns)
   for _ in $(seq 1 600); do [ "$(fds)" -le "$1" ] && break; sleep 0.05; done
-  awk -v ns=$(( $(now_ns) - t0 )) 'BEGIN {printf "%.2f", ns/1e9}'
+  local f; f=$(fds)
+  awk -v ns=$(( $(now_ns) - t0 )) -v f="$f" -v b="$1" \
+    'BEGIN {if (f > b) printf "NOT back (%d descriptors) after %.2f", f, ns/1e9; else printf "%.2f", ns/1e9}'
 }
 
 msh_true
@@ -132,7 +134,12 @@ hold "$seq" 1
 r=$(rss); f=$(fds)
 echo "$seq sessions opened one at a time: RSS +$(( r - base_rss )) KiB = $(( (r - base_rss) / seq )) KiB/session, +$(( f - base_fds )) descriptors"
 secs=$(drop "$base_fds"); kill_sleepers; sleep 2
-echo "  dropped: descriptors back to ${base_fds} after ${secs} s (now $(fds)); 2 s later RSS $(rss) KiB (+$(( $(rss) - base_rss )))"
+echo "  dropped: descriptors back to ${base_fds}: ${secs} s (now $(fds)); 2 s later RSS $(rss) KiB (+$(( $(rss) - base_rss )))"
+
+hold "$seq" "$par" -
+r=$(rss)
+echo "$seq connections, authenticated, no channel ($par at a time): RSS +$(( r - base_rss )) KiB = $(( (r - base_rss) / seq )) KiB/connection"
+drop "$base_fds" >/dev/null; sleep 2
 
 base_rss2=$(rss)
 hold "$n" "$par"
@@ -141,7 +148,7 @@ echo "$n sessions opened $par at a time: RSS +$(( r - base_rss2 )) KiB = $(( (r 
 busy_login=$(login_ms)
 echo "  login with $n sessions open: ${busy_login} ms ($(awk -v a="$busy_login" -v b="$idle_login" 'BEGIN {printf "%.2f", a/b}')x the idle-server login)"
 secs=$(drop "$base_fds")
-echo "  all $n connections dropped: descriptors back to ${base_fds} after ${secs} s (now $(fds)); RSS $(rss) KiB (+$(( $(rss) - base_rss )) over baseline)"
+echo "  all $n connections dropped: descriptors back to ${base_fds}: ${secs} s (now $(fds)); RSS $(rss) KiB (+$(( $(rss) - base_rss )) over baseline)"
 sleep 2
 echo "  2 s later: RSS $(rss) KiB (+$(( $(rss) - base_rss )) over baseline)"
 sleep 8

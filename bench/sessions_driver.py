@@ -4,7 +4,7 @@
     sessions_driver.py HOST PORT USER KEY N PARALLEL COMMAND
 
 Opens N connections, PARALLEL at a time, each authenticated with KEY and running COMMAND on
-one exec channel; prints `opened N` (or `failed K: reason`) once all are up, then holds them
+one exec channel (COMMAND `-`: no channel, the connection only); prints `opened N` (or `failed K: reason`) once all are up, then holds them
 until stdin closes, when it closes them all and exits. Killing it drops every connection at
 once, as clients that vanish do.
 """
@@ -21,8 +21,9 @@ def one(host, port, user, key, command):
     t = paramiko.Transport(sock)
     t.start_client(timeout=30)
     t.auth_publickey(user, key)
-    ch = t.open_session(timeout=30)
-    ch.exec_command(command)
+    if command != "-":
+        ch = t.open_session(timeout=30)
+        ch.exec_command(command)
     return t
 
 

@@ -248,16 +248,31 @@ fn killed_clients_leave_no_descriptor_in_mshd_and_their_pty_sessions_hang_up() {
     d.wait_for_log("still running at disconnect", T);
 }
 
-/// Runs the `signal` probe on `what` and returns (stderr JSON lines, final JSON).
+/// What the `signal` probe does: as `user`, start `what` (`kind` exec or subsystem), read
+/// `marks` lines of its output, then send `sig`.
+struct SignalRun<'a> {
+    user: &'a str,
+    kind: &'a str,
+    what: &'a str,
+    sig: &'a str,
+    marks: usize,
+}
+
+/// Runs the `signal` probe; `on_lines` gets the output lines before the signal is sent (once
+/// `flag`, if given, exists). Returns the probe's JSON.
 fn signal_probe(
     d: &Mshd,
-    kind: &str,
-    what: &str,
-    sig: &str,
-    marks: usize,
+    run: SignalRun<'_>,
     flag: Option<&std::path::Path>,
     on_lines: impl FnOnce(&[String]),
 ) -> serde_json::Value {
+    let SignalRun {
+        user,
+        kind,
+        what,
+        sig,
+        marks,
+    } = run;
     let port = d.port.to_string();
     let key = d.client_key.display().to_string();
     let marks = marks.to_string();
@@ -266,7 +281,7 @@ fn signal_probe(
         "signal",
         "127.0.0.1",
         &port,
-        &d.user,
+        user,
         &key,
         kind,
         what,
@@ -311,7 +326,18 @@ fn signal_probe(
 fn signal_reaches_a_running_session_and_is_refused_for_forced_commands_and_subsystems() {
     // Positive control: an exec session gets the signal (exit-signal TERM).
     let d = Mshd::start("signal-exec");
-    let r = signal_probe(&d, "exec", "echo ready; sleep 30", "TERM", 1, None, |_| {});
+    let r = signal_probe(
+        &d,
+        SignalRun {
+            user: &d.user,
+            kind: "exec",
+            what: "echo ready; sleep 30",
+            sig: "TERM",
+            marks: 1,
+        },
+        None,
+        |_| {},
+    );
     assert_eq!(r["reply"], "success", "{r}\n{}", d.log_text());
     assert_eq!(r["exit_signal"], "TERM", "{r}");
 
@@ -319,7 +345,18 @@ fn signal_reaches_a_running_session_and_is_refused_for_forced_commands_and_subsy
     let d = Mshd::builder("signal-forced")
         .authorized_keys_options("command=\"echo ready; sleep 30\"")
         .start();
-    let r = signal_probe(&d, "exec", "anything", "TERM", 1, None, |_| {});
+    let r = signal_probe(
+        &d,
+        SignalRun {
+            user: &d.user,
+            kind: "exec",
+            what: "anything",
+            sig: "TERM",
+            marks: 1,
+        },
+        None,
+        |_| {},
+    );
     assert_eq!(r["reply"], "failure", "{r}\n{}", d.log_text());
     assert_eq!(r["exit_signal"], serde_json::Value::Null, "{r}");
     d.wait_for_log("refusing to signal a forced-command session", T);
@@ -334,7 +371,18 @@ fn signal_reaches_a_running_session_and_is_refused_for_forced_commands_and_subsy
             script.display()
         ))
         .start();
-    let r = signal_probe(&d, "subsystem", "waiter", "TERM", 1, None, |_| {});
+    let r = signal_probe(
+        &d,
+        SignalRun {
+            user: &d.user,
+            kind: "subsystem",
+            what: "waiter",
+            sig: "TERM",
+            marks: 1,
+        },
+        None,
+        |_| {},
+    );
     assert_eq!(r["reply"], "failure", "{r}\n{}", d.log_text());
     assert_eq!(r["exit_signal"], serde_json::Value::Null, "{r}");
     d.wait_for_log("refusing to signal a subsystem session", T);
@@ -356,10 +404,13 @@ fn signal_after_the_shell_was_reaped_never_reaches_a_process_that_reused_its_pid
     // PIDs and exits; mshd reaps it while the channel stays open.
     let r = signal_probe(
         &d,
-        "exec",
-        "setsid -f sh -c 'echo sleeper $$; exec sleep 3005'; echo leader $$",
-        "KILL",
-        2,
+        SignalRun {
+            user: &d.user,
+            kind: "exec",
+            what: "setsid -f sh -c 'echo sleeper $$; exec sleep 3005'; echo leader $$",
+            sig: "KILL",
+            marks: 2,
+        },
         Some(&flag),
         |lines| {
             let pid_of = |w: &str| -> i32 {
@@ -569,4 +620,29 @@ fn a_group_added_between_two_sessions_of_one_connection_shows_in_the_second() {
         1,
         "both sessions must share one connection"
     );
+}
+
+#[test]
+fn root_mode_signal_is_sent_with_the_users_credentials_and_reaches_their_session() {
+    if !require_root(
+        "root_mode_signal_is_sent_with_the_users_credentials_and_reaches_their_session",
+    ) {
+        return;
+    }
+    let u = TestUser::new();
+    let d = root_mshd_with_keys_for("signal-as-user", &u);
+    let r = signal_probe(
+        &d,
+        SignalRun {
+            user: &u.name,
+            kind: "exec",
+            what: "echo ready; sleep 32",
+            sig: "INT",
+            marks: 1,
+        },
+        None,
+        |_| {},
+    );
+    assert_eq!(r["reply"], "success", "{r}\n{}", d.log_text());
+    assert_eq!(r["exit_signal"], "INT", "{r}");
 }
