@@ -9,6 +9,7 @@ mod connect;
 mod escape;
 mod session;
 mod settings;
+mod stdio;
 mod terminal;
 mod verify;
 
@@ -24,8 +25,8 @@ use crate::settings::{Args, Settings};
 fn main() {
     let code = real_main();
     let _ = std::io::stdout().flush();
-    // Exit without dropping the runtime: a tokio stdin read parked in a blocking thread
-    // would otherwise keep the process alive until the user pressed a key.
+    // Exit without dropping the runtime or joining threads: a stdin read parked in its thread
+    // (stdio.rs) would otherwise keep the process alive until the user pressed a key.
     std::process::exit(code);
 }
 
@@ -49,8 +50,11 @@ fn real_main() -> i32 {
     };
     init_tracing(&settings);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One connection, one session: a single-threaded runtime runs russh's connection task and
+    // our session loop on the same thread, so a packet goes from decryption to the stdout queue
+    // without waking another worker (a second worker cost more CPU in futex wake-ups than it
+    // saved). The stdio threads (stdio.rs) overlap the pipe copies with decryption.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
