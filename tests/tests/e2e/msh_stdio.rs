@@ -457,3 +457,40 @@ fn nonblocking_stdio_msh_to_sshd_loses_nothing() {
     assert_eq!(got.len(), data.len(), "bytes through remote cat");
     assert!(got == data, "stdout differs from what went in");
 }
+
+/// OpenSSH's `sftp` through mshd in both directions (mshd_sftp.rs covers scp both ways and
+/// sftp uploads): `put` then `get` of a 6 MiB file, bytes equal each way.
+#[test]
+fn sftp_put_and_get_through_mshd() {
+    let d = Mshd::start("stdio-sftp");
+    let data = random_bytes(6 << 20);
+    let local = d.dir.write("local.bin", &data, 0o644);
+    let (remote, back) = (d.dir.join("remote.bin"), d.dir.join("back.bin"));
+    let batch = d.dir.write(
+        "batch",
+        format!(
+            "put {} {}\nget {} {}\n",
+            local.display(),
+            remote.display(),
+            remote.display(),
+            back.display()
+        ),
+        0o644,
+    );
+    let mut c = d.openssh_client("sftp", &d.client_key);
+    c.arg("-P")
+        .arg(d.port.to_string())
+        .arg("-b")
+        .arg(&batch)
+        .arg(format!("{}@127.0.0.1", d.user));
+    let out = run(c, b"", T);
+    d.assert_ok(&out);
+    assert!(
+        std::fs::read(&remote).unwrap() == data,
+        "uploaded bytes differ"
+    );
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "downloaded bytes differ"
+    );
+}
