@@ -4,6 +4,15 @@
 //! (`session`, `terminal`). Exit status: the remote command's, or 255 when msh itself fails
 //! or the remote command was killed by a signal — always with one line on stderr.
 
+/// `eprintln!` for msh's own messages that survives a non-blocking stderr (stdio::StderrNow):
+/// waits for room rather than panicking on `EAGAIN`; other errors drop the message.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!($crate::stdio::StderrNow, $($arg)*);
+    }};
+}
+
 mod auth;
 mod connect;
 mod escape;
@@ -45,7 +54,7 @@ fn real_main() -> i32 {
     let settings = match settings::resolve(args, home.as_deref(), &local_user) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("msh: {e:#}");
+            errln!("msh: {e:#}");
             return 255;
         }
     };
@@ -61,7 +70,7 @@ fn real_main() -> i32 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("msh: cannot start the async runtime: {e}");
+            errln!("msh: cannot start the async runtime: {e}");
             return 255;
         }
     };
@@ -69,13 +78,14 @@ fn real_main() -> i32 {
     let code = match result {
         Ok(Outcome::Exited(code)) => i32::try_from(code & 0xff).unwrap_or(255),
         Ok(Outcome::Signalled(sig)) => {
-            eprintln!("msh: remote command killed by signal {sig}");
+            errln!("msh: remote command killed by signal {sig}");
             255
         }
         Ok(Outcome::NoStatus) => {
-            eprintln!(
+            errln!(
                 "msh: {}@{}: the connection ended without an exit status from the remote side",
-                settings.user, settings.host
+                settings.user,
+                settings.host
             );
             255
         }
@@ -83,16 +93,16 @@ fn real_main() -> i32 {
         Ok(Outcome::EscapeDisconnect) => {
             // As ssh, whose "Connection to HOST closed." is an INFO message: -q hides it.
             if !settings.quiet {
-                eprintln!("msh: connection to {} closed.", settings.host);
+                errln!("msh: connection to {} closed.", settings.host);
             }
             255
         }
         Ok(Outcome::LocalSignal(sig)) => {
-            eprintln!("msh: killed by signal {sig}");
+            errln!("msh: killed by signal {sig}");
             255
         }
         Err(e) => {
-            eprintln!("msh: {e:#}");
+            errln!("msh: {e:#}");
             255
         }
     };
@@ -175,7 +185,7 @@ fn init_tracing(settings: &Settings) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| stdio::StderrNow)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .without_time()

@@ -41,7 +41,7 @@ fn want_pty(settings: &Settings, stdin_tty: bool) -> bool {
     if requested && !stdin_tty {
         // As ssh: a shell with stdin from a pipe or file runs without a PTY.
         if !settings.quiet && (settings.tty == TtyMode::Force || settings.command.is_none()) {
-            eprintln!("Pseudo-terminal will not be allocated because stdin is not a terminal.");
+            errln!("Pseudo-terminal will not be allocated because stdin is not a terminal.");
         }
         return false;
     }
@@ -212,7 +212,7 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
             }
             ChannelMsg::Failure => match pending.pop_front() {
                 Some("pty") if !settings.quiet => {
-                    eprintln!("msh: PTY allocation request failed\r");
+                    errln!("msh: PTY allocation request failed\r");
                 }
                 Some("pty") => {}
                 Some(what) => {

@@ -58,6 +58,29 @@ fn wait_ready(fd: BorrowedFd<'_>, flags: PollFlags) -> io::Result<()> {
     }
 }
 
+/// fd 2 for msh's own messages (errors, notices, `-v` logs), written in full before the call
+/// returns. std's `eprintln!` panics on `EAGAIN`, which a full non-blocking stderr gives; this
+/// waits for room instead (see the `errln!` macro).
+pub struct StderrNow;
+
+impl Write for StderrNow {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let stderr = io::stderr();
+        loop {
+            match (&stderr).write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_ready(stderr.as_fd(), PollFlags::POLLOUT)?
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Standard input, read on its own thread.
 pub struct Input {
     rx: mpsc::Receiver<io::Result<Bytes>>,

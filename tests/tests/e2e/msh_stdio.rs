@@ -325,7 +325,8 @@ fn tar_through_msh_both_ways_keeps_a_large_tree() {
 
 /// Runs a command with stdin, stdout and stderr on pipes whose command-side ends are
 /// O_NONBLOCK, and whose other ends start late: input after 1 s, stdout read after 2 s,
-/// stderr after 3 s, so the command meets EAGAIN on all three. Usage:
+/// stderr after 3 s, so the command meets EAGAIN on all three. With NB_STDERR_ONE_PAGE=1 the
+/// stderr pipe holds one page (4096 bytes) and is read only after 6 s. Usage:
 /// `nb.py IN OUT ERR -- COMMAND...`; prints the exit status ("timeout" after 120 s).
 const NONBLOCKING_DRIVER: &str = r#"
 import fcntl, os, subprocess, sys, threading, time
@@ -336,6 +337,9 @@ out_r, out_w = os.pipe()
 err_r, err_w = os.pipe()
 for fd in (in_r, out_w, err_w):
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+one_page = os.environ.get("NB_STDERR_ONE_PAGE") == "1"
+if one_page:
+    fcntl.fcntl(err_w, fcntl.F_SETPIPE_SZ, 4096)
 p = subprocess.Popen(argv, stdin=in_r, stdout=out_w, stderr=err_w)
 for fd in (in_r, out_w, err_w):
     os.close(fd)
@@ -355,7 +359,7 @@ def drain(fd, path, delay):
             o.write(b)
 threads = [threading.Thread(target=feed),
            threading.Thread(target=drain, args=(out_r, outp, 2)),
-           threading.Thread(target=drain, args=(err_r, errp, 3))]
+           threading.Thread(target=drain, args=(err_r, errp, 6 if one_page else 3))]
 for t in threads:
     t.start()
 try:
@@ -373,6 +377,15 @@ print(rc)
 /// Runs `argv` under the non-blocking driver with `input` on stdin; returns (exit status
 /// line, stdout bytes, stderr bytes).
 fn run_nonblocking(dir: &TestDir, argv: &[String], input: &[u8]) -> (String, Vec<u8>, Vec<u8>) {
+    run_nonblocking_env(dir, argv, input, false)
+}
+
+fn run_nonblocking_env(
+    dir: &TestDir,
+    argv: &[String],
+    input: &[u8],
+    stderr_one_page: bool,
+) -> (String, Vec<u8>, Vec<u8>) {
     let driver = dir.write("nb.py", NONBLOCKING_DRIVER, 0o644);
     let inp = dir.write("nb-in.bin", input, 0o644);
     let (outp, errp) = (dir.join("nb-out.bin"), dir.join("nb-err.bin"));
@@ -383,6 +396,10 @@ fn run_nonblocking(dir: &TestDir, argv: &[String], input: &[u8]) -> (String, Vec
         .arg(&errp)
         .arg("--")
         .args(argv)
+        .env(
+            "NB_STDERR_ONE_PAGE",
+            if stderr_one_page { "1" } else { "0" },
+        )
         .env("HOME", &dir.path)
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("RUST_LOG");
@@ -428,6 +445,36 @@ fn nonblocking_stdio_with_slow_peers_loses_nothing() {
     assert!(got == data, "stdout differs from what went in");
     assert_eq!(err.len(), 3_000_000, "stderr byte count");
     assert!(err.iter().all(|&b| b == 0), "stderr holds other bytes");
+}
+
+/// msh's own last words (here: the remote command was killed) reach a non-blocking stderr
+/// that is full: the remote's 4096 bytes fill the one-page pipe, read only seconds later.
+/// std's `eprintln!` panicked on the EAGAIN (exit 101, message lost).
+#[test]
+fn full_nonblocking_stderr_still_gets_mshs_own_message() {
+    let d = Mshd::start("stdio-nonblocking-stderr");
+    let (status, _, err) = run_nonblocking_env(
+        &d.dir,
+        &argv(
+            &msh_to_mshd(&d),
+            &["127.0.0.1", "head -c 4096 /dev/zero >&2; kill -TERM $$"],
+        ),
+        b"",
+        true,
+    );
+    // msh's own words, after the remote's zeros.
+    let text = String::from_utf8_lossy(&err)
+        .trim_start_matches('\0')
+        .to_string();
+    assert_eq!(status, "255", "msh's exit status; its stderr: {text:?}");
+    assert!(
+        err.len() > 4096 && err[..4096].iter().all(|&b| b == 0),
+        "the remote's 4096 bytes of stderr first: {text:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&err[4096..]),
+        "msh: remote command killed by signal TERM\n"
+    );
 }
 
 /// The same against OpenSSH's sshd (stdout only: the fixture sshd copies its debug log to the
