@@ -9,6 +9,7 @@
 #   round trip of CAT MiB (default 1024) through remote `cat`, sha256 of what came back checked
 #   scp and sftp (OpenSSH's clients; scp in SFTP mode) of a SIZE file both ways, through mshd
 #     against through sshd, the same sftp-server behind both daemons
+#   the client's CPU time (user + system) per GiB for the upload and download, with /usr/bin/time
 #   memory per idle session: (RSS with K idle sessions - RSS with none) / K (default K=50)
 # Every OpenSSH client uses aes256-gcm@openssh.com, the cipher msh and mshd settle on, so both
 # sides run the same cipher class; the negotiated ciphers are printed first.
@@ -119,14 +120,27 @@ latency() {
   printf '%s\n' "${out[@]}" | median_ms
 }
 mbps() { python3 -c "print('%.0f' % ($size_mib*1048576/1e6/(($2-$1)/1e9)))"; }
-upload() {
+# The client's own CPU time (user + system) goes to $dir/cpu-$1: on a shared machine it is
+# steadier than the wall clock.
+timed() { # $1 = label, rest = command
+  local label=$1; shift
+  if [ -x /usr/bin/time ]; then /usr/bin/time -f '%U %S' -o "$dir/cpu-$label" "$@"
+  else "$@"; fi
+}
+cpu_per_gib() { # $1 = label
+  [ -s "$dir/cpu-$1" ] || { echo n/a; return; }
+  python3 -c "u,s=open('$dir/cpu-$1').read().split()[-2:]; print('%.2f' % ((float(u)+float(s))/($size_mib/1024)))"
+}
+upload() { # $1 = label
+  local label=$1; shift
   local t0; t0=$(now_ns)
-  head -c "$((size_mib*1048576))" /dev/zero | "$@" 'cat >/dev/null'
+  head -c "$((size_mib*1048576))" /dev/zero | timed "up-$label" "$@" 'cat >/dev/null'
   mbps "$t0" "$(now_ns)"
 }
 download() {
+  local label=$1; shift
   local t0; t0=$(now_ns)
-  "$@" "head -c $((size_mib*1048576)) /dev/zero" >/dev/null
+  timed "down-$label" "$@" "head -c $((size_mib*1048576)) /dev/zero" >/dev/null
   mbps "$t0" "$(now_ns)"
 }
 roundtrip() { # prints MB/s, or FAIL when the bytes that came back differ
@@ -256,10 +270,12 @@ printf '%-44s %12s %12s %8s\n' "figure" "msh/mshd" "OpenSSH" "ratio"
 row() { printf '%-44s %12s %12s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 ml=$(latency "${MSH[@]}"); sl=$(latency "${SSH[@]}")
 row "connect+auth+exec median (ms)" "$ml" "$sl"
-mu=$(upload "${MSH[@]}"); su=$(upload "${SSH[@]}")
+mu=$(upload msh "${MSH[@]}"); su=$(upload ssh "${SSH[@]}")
 row "upload ${size_mib} MiB (MB/s)" "$mu" "$su"
-md=$(download "${MSH[@]}"); sd=$(download "${SSH[@]}")
+md=$(download msh "${MSH[@]}"); sd=$(download ssh "${SSH[@]}")
 row "download ${size_mib} MiB (MB/s)" "$md" "$sd"
+row "client CPU per GiB uploaded (s)" "$(cpu_per_gib up-msh)" "$(cpu_per_gib up-ssh)"
+row "client CPU per GiB downloaded (s)" "$(cpu_per_gib down-msh)" "$(cpu_per_gib down-ssh)"
 cat_sha=$(head -c "$((cat_mib*1048576))" /dev/zero | sha256sum | cut -d' ' -f1)
 mr=$(roundtrip "${MSH[@]}"); sr=$(roundtrip "${SSH[@]}")
 row "cat round trip ${cat_mib} MiB, sha256 ok (MB/s)" "$mr" "$sr"
