@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark on loopback: msh -> mshd against OpenSSH ssh -> sshd, in one run.
 # Prints each figure for both and the ratio msh/OpenSSH (lower is better for time and memory,
-# higher is better for throughput).
+# higher is better for throughput); for the scp/sftp rows both columns are OpenSSH's client and
+# the ratio is through mshd / through sshd.
 #   connect+auth+exec `true` latency: median of N runs (default 30)
-#   1 GiB throughput upload (stdin -> remote cat >/dev/null) and download (remote head -> us)
-#   scp (OpenSSH's client, SFTP mode, the same sftp-server behind both daemons) of a SIZE file
+#   throughput of SIZE MiB (default 1024) upload (stdin -> remote cat >/dev/null) and download
+#     (remote head -> us), msh -> mshd against ssh -> sshd
+#   round trip of CAT MiB (default 1024) through remote `cat`, sha256 of what came back checked
+#   scp and sftp (OpenSSH's clients; scp in SFTP mode) of a SIZE file both ways, through mshd
+#     against through sshd, the same sftp-server behind both daemons
+#   the client's CPU time (user + system) per GiB for the upload and download, with /usr/bin/time
 #   memory per idle session: (RSS with K idle sessions - RSS with none) / K (default K=50)
-# Usage: bench/compare.sh [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB]
+# Every OpenSSH client uses aes256-gcm@openssh.com, the cipher msh and mshd settle on, so both
+# sides run the same cipher class; the negotiated ciphers are printed first.
+# Usage: bench/compare.sh [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB] [-c CAT_MIB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=30 idle=50 size_mib=1024
-while getopts "n:k:s:" o; do
+runs=30 idle=50 size_mib=1024 cat_mib=1024
+while getopts "n:k:s:c:" o; do
   case $o in
     n) runs=$OPTARG ;;
     k) idle=$OPTARG ;;
     s) size_mib=$OPTARG ;;
-    *) echo "usage: $0 [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB]" >&2; exit 2 ;;
+    c) cat_mib=$OPTARG ;;
+    *) echo "usage: $0 [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB] [-c CAT_MIB]" >&2; exit 2 ;;
   esac
 done
 
-for t in ssh sshd ssh-keygen python3; do
+for t in ssh sshd ssh-keygen scp sftp sha256sum python3; do
   command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || {
     echo "bench: $t missing: apt-get install openssh-client openssh-server python3" >&2; exit 1; }
 done
@@ -93,9 +101,12 @@ ssh-keyscan -p "$sport" -t ed25519 127.0.0.1 >> "$dir/known_hosts" 2>/dev/null
 
 MSH=("$bin/msh" -p "$mport" -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts"
      -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes "$user@127.0.0.1")
-SSH=(ssh -F /dev/null -p "$sport" -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts"
-     -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes
-     "$user@127.0.0.1")
+CIPHER=aes256-gcm@openssh.com
+# Options every OpenSSH client (ssh, scp, sftp) gets, whichever daemon it talks to.
+OSSH=(-F /dev/null -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts"
+      -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes
+      -o IdentitiesOnly=yes -o "Ciphers=$CIPHER")
+SSH=(ssh "${OSSH[@]}" -p "$sport" "$user@127.0.0.1")
 "${MSH[@]}" true || { echo "bench: msh -> mshd does not work; see $dir/mshd.log" >&2; exit 1; }
 "${SSH[@]}" true || { echo "bench: ssh -> sshd does not work; see $dir/sshd.log" >&2; exit 1; }
 
@@ -109,23 +120,58 @@ latency() {
   printf '%s\n' "${out[@]}" | median_ms
 }
 mbps() { python3 -c "print('%.0f' % ($size_mib*1048576/1e6/(($2-$1)/1e9)))"; }
-upload() {
+# The client's own CPU time (user + system) goes to $dir/cpu-$1: on a shared machine it is
+# steadier than the wall clock.
+timed() { # $1 = label, rest = command
+  local label=$1; shift
+  if [ -x /usr/bin/time ]; then /usr/bin/time -f '%U %S' -o "$dir/cpu-$label" "$@"
+  else "$@"; fi
+}
+cpu_per_gib() { # $1 = label
+  [ -s "$dir/cpu-$1" ] || { echo n/a; return; }
+  python3 -c "u,s=open('$dir/cpu-$1').read().split()[-2:]; print('%.2f' % ((float(u)+float(s))/($size_mib/1024)))"
+}
+upload() { # $1 = label
+  local label=$1; shift
   local t0; t0=$(now_ns)
-  head -c "$((size_mib*1048576))" /dev/zero | "$@" 'cat >/dev/null'
+  head -c "$((size_mib*1048576))" /dev/zero | timed "up-$label" "$@" 'cat >/dev/null'
   mbps "$t0" "$(now_ns)"
 }
 download() {
+  local label=$1; shift
   local t0; t0=$(now_ns)
-  "$@" "head -c $((size_mib*1048576)) /dev/zero" >/dev/null
+  timed "down-$label" "$@" "head -c $((size_mib*1048576)) /dev/zero" >/dev/null
   mbps "$t0" "$(now_ns)"
 }
-scp_up() { # $1 = port; the file is sparse, so reading it costs nothing
-  local t0; t0=$(now_ns)
-  scp -q -F /dev/null -P "$1" -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts" \
-    -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes \
-    -o IdentitiesOnly=yes "$dir/scp-src" "$user@127.0.0.1:$dir/scp-dst-$1"
+roundtrip() { # prints MB/s, or FAIL when the bytes that came back differ
+  local t0 got; t0=$(now_ns)
+  got=$(head -c "$((cat_mib*1048576))" /dev/zero | "$@" cat | sha256sum | cut -d' ' -f1)
+  local t1; t1=$(now_ns)
+  if [ "$got" = "$cat_sha" ]; then
+    python3 -c "print('%.0f' % ($cat_mib*1048576/1e6/(($t1-$t0)/1e9)))"
+  else
+    echo FAIL
+  fi
+}
+# OpenSSH scp/sftp against the daemon on port $2; $1 = up or down. The source is sparse, so
+# reading it costs nothing; the destination is written (page cache) and then removed.
+scp_run() {
+  local src dst t0
+  if [ "$1" = up ]; then src=$dir/xfer-src; dst=$user@127.0.0.1:$dir/xfer-dst-$2
+  else src=$user@127.0.0.1:$dir/xfer-src; dst=$dir/xfer-dst-$2; fi
+  t0=$(now_ns)
+  scp -q "${OSSH[@]}" -P "$2" "$src" "$dst"
   mbps "$t0" "$(now_ns)"
-  rm -f "$dir/scp-dst-$1"
+  rm -f "$dir/xfer-dst-$2"
+}
+sftp_run() {
+  local t0
+  if [ "$1" = up ]; then echo "put $dir/xfer-src $dir/xfer-dst-$2" > "$dir/batch-$2"
+  else echo "get $dir/xfer-src $dir/xfer-dst-$2" > "$dir/batch-$2"; fi
+  t0=$(now_ns)
+  sftp -q "${OSSH[@]}" -P "$2" -b "$dir/batch-$2" "$user@127.0.0.1" >/dev/null
+  mbps "$t0" "$(now_ns)"
+  rm -f "$dir/xfer-dst-$2"
 }
 rss_kib() { # total RSS of the given PIDs and all their descendants that are daemon processes
   python3 - "$@" <<'PY'
@@ -203,18 +249,42 @@ idle_per_session() { # $1 = daemon pid, rest = client command
   for p in "${cpids[@]}"; do wait "$p" 2>/dev/null || true; done
   python3 -c "print('%.0f' % (($after-$before)/$idle))"
 }
-ratio() { python3 -c "print('%.2f' % ($1/$2) if $2 else 'n/a')"; }
+ratio() { python3 - "$1" "$2" <<'PY'
+import sys
+try:
+    a, b = float(sys.argv[1]), float(sys.argv[2])
+    print("%.2f" % (a / b) if b else "n/a")
+except ValueError:
+    print("n/a")
+PY
+}
 
-echo "msh vs OpenSSH on loopback ($(ssh -V 2>&1)); runs=$runs idle=$idle size=${size_mib}MiB"
-printf '%-40s %12s %12s %8s\n' "figure" "msh" "OpenSSH" "ratio"
+# Negotiated ciphers (server->client direction; msh logs both directions as one name).
+mc=$("${MSH[@]}" -vvv true 2>&1 | sed -n 's/.*cipher: Name("\([^"]*\)").*/\1/p' | head -1)
+sc=$("${SSH[@]}" -v true 2>&1 | sed -n 's/.*server->client cipher: \([^ ]*\).*/\1/p' | head -1)
+mdc=$(ssh "${OSSH[@]}" -v -p "$mport" "$user@127.0.0.1" true 2>&1 |
+  sed -n 's/.*server->client cipher: \([^ ]*\).*/\1/p' | head -1)
+echo "msh vs OpenSSH on loopback ($(ssh -V 2>&1)); runs=$runs idle=$idle size=${size_mib}MiB cat=${cat_mib}MiB"
+echo "ciphers: msh->mshd ${mc:-?}; ssh->sshd ${sc:-?}; scp/sftp->mshd ${mdc:-?}, ->sshd ${sc:-?}"
+printf '%-44s %12s %12s %8s\n' "figure" "msh/mshd" "OpenSSH" "ratio"
+row() { printf '%-44s %12s %12s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 ml=$(latency "${MSH[@]}"); sl=$(latency "${SSH[@]}")
-printf '%-40s %12s %12s %8s\n' "connect+auth+exec median (ms)" "$ml" "$sl" "$(ratio "$ml" "$sl")"
-mu=$(upload "${MSH[@]}"); su=$(upload "${SSH[@]}")
-printf '%-40s %12s %12s %8s\n' "upload ${size_mib} MiB (MB/s)" "$mu" "$su" "$(ratio "$mu" "$su")"
-md=$(download "${MSH[@]}"); sd=$(download "${SSH[@]}")
-printf '%-40s %12s %12s %8s\n' "download ${size_mib} MiB (MB/s)" "$md" "$sd" "$(ratio "$md" "$sd")"
-truncate -s "$((size_mib*1048576))" "$dir/scp-src"
-mc=$(scp_up "$mport"); sc=$(scp_up "$sport")
-printf '%-40s %12s %12s %8s\n' "scp upload ${size_mib} MiB (MB/s)" "$mc" "$sc" "$(ratio "$mc" "$sc")"
+row "connect+auth+exec median (ms)" "$ml" "$sl"
+mu=$(upload msh "${MSH[@]}"); su=$(upload ssh "${SSH[@]}")
+row "upload ${size_mib} MiB (MB/s)" "$mu" "$su"
+md=$(download msh "${MSH[@]}"); sd=$(download ssh "${SSH[@]}")
+row "download ${size_mib} MiB (MB/s)" "$md" "$sd"
+row "client CPU per GiB uploaded (s)" "$(cpu_per_gib up-msh)" "$(cpu_per_gib up-ssh)"
+row "client CPU per GiB downloaded (s)" "$(cpu_per_gib down-msh)" "$(cpu_per_gib down-ssh)"
+cat_sha=$(head -c "$((cat_mib*1048576))" /dev/zero | sha256sum | cut -d' ' -f1)
+mr=$(roundtrip "${MSH[@]}"); sr=$(roundtrip "${SSH[@]}")
+row "cat round trip ${cat_mib} MiB, sha256 ok (MB/s)" "$mr" "$sr"
+truncate -s "$((size_mib*1048576))" "$dir/xfer-src"
+for tool in scp sftp; do
+  for way in up down; do
+    m=$(${tool}_run "$way" "$mport"); s=$(${tool}_run "$way" "$sport")
+    row "$tool $way ${size_mib} MiB, mshd vs sshd (MB/s)" "$m" "$s"
+  done
+done
 mm=$(idle_per_session "$mshd_pid" "${MSH[@]}"); sm=$(idle_per_session "$sshd_pid" "${SSH[@]}")
-printf '%-40s %12s %12s %8s\n' "daemon RSS per idle session (KiB)" "$mm" "$sm" "$(ratio "$mm" "$sm")"
+row "daemon RSS per idle session (KiB)" "$mm" "$sm"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every msh test on this machine. Installs what the tests need first (OpenSSH client and
-# server and sftp-server as interop peers, tmux to drive interactive sessions, passwd/util-linux for the
-# throwaway users of the root-mode tests) from Debian's packages when any is missing.
+# server and sftp-server as interop peers, tmux to drive interactive sessions, rsync and tar to
+# copy trees through msh, passwd/util-linux for the throwaway users of the root-mode tests)
+# from Debian's packages when any is missing.
 # Usage: scripts/test.sh [extra args for `cargo test`]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ have setpriv || missing+=(util-linux)
 have sha256sum || missing+=(coreutils)
 have scp || missing+=(openssh-client)
 have sftp || missing+=(openssh-client)
+# msh's stdio tests copy trees with `rsync -e msh` / `-e ssh` and tar.
+have rsync || missing+=(rsync)
+have tar || missing+=(tar)
 # mshd's sftp subsystem tests run OpenSSH's sftp-server.
 [ -x /usr/lib/openssh/sftp-server ] || missing+=(openssh-sftp-server)
 have python3 || missing+=(python3)

@@ -326,7 +326,7 @@ fn usable(settings: &Settings, name: &str, cert: &Certificate) -> bool {
     let now = crate::verify::now();
     let before = cert.valid_before();
     if now >= before {
-        eprintln!(
+        errln!(
             "msh: warning: certificate {name} expired at {} (skipped; renew it, e.g. \
              msh-keygen sign, and connect again)",
             certs::validity::format_utc(before)
@@ -334,7 +334,7 @@ fn usable(settings: &Settings, name: &str, cert: &Certificate) -> bool {
         return false;
     }
     if now < cert.valid_after() {
-        eprintln!(
+        errln!(
             "msh: warning: certificate {name} is not valid until {} (skipped)",
             certs::validity::format_utc(cert.valid_after())
         );
@@ -415,7 +415,7 @@ fn load_identity(path: &Path, settings: &Settings) -> Result<Option<PrivateKey>>
             Ok(k) => return Ok(Some(k)),
             Err(e) if keys::needs_passphrase(&e) || keys::is_wrong_passphrase(&e) => {
                 if keys::is_wrong_passphrase(&e) {
-                    eprintln!("msh: wrong passphrase for key '{}'", path.display());
+                    errln!("msh: wrong passphrase for key '{}'", path.display());
                 }
                 if settings.batch_mode {
                     warn(
@@ -454,7 +454,7 @@ fn load_identity(path: &Path, settings: &Settings) -> Result<Option<PrivateKey>>
             }
             Err(e @ msh_common::Error::Permissions { .. }) => {
                 // Printed even with -q: a refused key is why the login may fail.
-                eprintln!(
+                errln!(
                     "msh: UNPROTECTED PRIVATE KEY FILE: {e}. It is required that your private \
                      key files are NOT accessible by others; this key will be ignored. Fix: \
                      chmod 600 {}",
@@ -472,7 +472,7 @@ fn load_identity(path: &Path, settings: &Settings) -> Result<Option<PrivateKey>>
 
 fn warn(settings: &Settings, msg: &str) {
     if !settings.quiet {
-        eprintln!("msh: warning: {msg}");
+        errln!("msh: warning: {msg}");
     }
 }
 

@@ -5,14 +5,14 @@
 
 use std::collections::VecDeque;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use russh::client::Handle;
 use russh::{ChannelMsg, Sig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connect::Client;
 use crate::escape::{self, Action, EscapeFilter, Event};
 use crate::settings::{Settings, TtyMode};
+use crate::stdio::{Input, Output, OutputTx};
 use crate::terminal;
 
 /// How the remote side ended.
@@ -41,7 +41,7 @@ fn want_pty(settings: &Settings, stdin_tty: bool) -> bool {
     if requested && !stdin_tty {
         // As ssh: a shell with stdin from a pipe or file runs without a PTY.
         if !settings.quiet && (settings.tty == TtyMode::Force || settings.command.is_none()) {
-            eprintln!("Pseudo-terminal will not be allocated because stdin is not a terminal.");
+            errln!("Pseudo-terminal will not be allocated because stdin is not a terminal.");
         }
         return false;
     }
@@ -117,47 +117,50 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
     let mut escapes = settings.escape_char.filter(|_| pty).map(EscapeFilter::new);
     let escape_char = settings.escape_char.unwrap_or(escape::DEFAULT_ESCAPE);
     let (disconnect_tx, mut disconnect_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let stdout = Output::stdout().context("stdout")?;
+    let stderr = Output::stderr().context("stderr")?;
+    let mut input = Input::stdin().context("stdin")?;
+    let note_tx = stderr.handle();
     let stdin_task = tokio::spawn(async move {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = vec![0u8; 256 * 1024];
         loop {
-            match stdin.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    let chunk = buf.get(..n).unwrap_or_default();
-                    let events = match &mut escapes {
-                        Some(f) => f.feed(chunk),
-                        None => vec![Event::Data(chunk.to_vec())],
-                    };
-                    // `~.` first, before any data of the same read that might wait for a
-                    // window a dead server will never open.
-                    if events.contains(&Event::Action(Action::Disconnect)) {
-                        let _ = disconnect_tx.send(());
-                        return;
-                    }
-                    for event in events {
-                        match event {
-                            // Waits for channel window: this is the upload backpressure.
-                            Event::Data(d) => {
-                                if write.data_bytes(d).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Event::Action(a) => run_action(a, escape_char, &write).await,
-                        }
-                    }
-                }
+            let chunk = match input.read().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
                 Err(e) => {
                     tracing::debug!("stdin: {e}");
                     break;
+                }
+            };
+            let events = match &mut escapes {
+                Some(f) => f.feed(&chunk),
+                None => {
+                    // Waits for channel window: this is the upload backpressure.
+                    if write.data_bytes(chunk).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            // `~.` first, before any data of the same read that might wait for a
+            // window a dead server will never open.
+            if events.contains(&Event::Action(Action::Disconnect)) {
+                let _ = disconnect_tx.send(());
+                return;
+            }
+            for event in events {
+                match event {
+                    Event::Data(d) => {
+                        if write.data_bytes(d).await.is_err() {
+                            return;
+                        }
+                    }
+                    Event::Action(a) => run_action(a, escape_char, &write, &note_tx).await,
                 }
             }
         }
         let _ = write.eof().await;
     });
 
-    let mut stdout = tokio::io::stdout();
-    let mut stderr = tokio::io::stderr();
     let mut stdout_ok = true;
     let mut outcome = Outcome::NoStatus;
     loop {
@@ -187,16 +190,17 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
         let Some(msg) = msg else { break };
         match msg {
             ChannelMsg::Data { data } => {
-                if let Err(e) = write_all_flush(&mut stdout, &data).await {
+                let queued = stdout.write(data).await;
+                if queued.is_err() {
                     // Broken pipe (e.g. `| head`): nobody reads the output any more; end
                     // the session quietly with 255, as ssh does.
-                    tracing::debug!("stdout: {e}");
                     stdout_ok = false;
                     break;
                 }
             }
             ChannelMsg::ExtendedData { data, ext: 1 } => {
-                let _ = write_all_flush(&mut stderr, &data).await;
+                // An unwritable stderr must not end the session: the output still counts.
+                let _ = stderr.write(data).await;
             }
             ChannelMsg::ExtendedData { .. } => {}
             ChannelMsg::ExitStatus { exit_status } => outcome = Outcome::Exited(exit_status),
@@ -208,7 +212,7 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
             }
             ChannelMsg::Failure => match pending.pop_front() {
                 Some("pty") if !settings.quiet => {
-                    eprintln!("msh: PTY allocation request failed\r");
+                    errln!("msh: PTY allocation request failed\r");
                 }
                 Some("pty") => {}
                 Some(what) => {
@@ -228,11 +232,18 @@ pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome
         }
     }
     stdin_task.abort();
+    // The task holds a stderr handle (for `~?`); finish() waits for every handle.
+    let _ = stdin_task.await;
+    if let Err(e) = stdout.finish().await {
+        tracing::debug!("stdout: {e}");
+        stdout_ok = false;
+    }
+    if let Err(e) = stderr.finish().await {
+        tracing::debug!("stderr: {e}");
+    }
     if !stdout_ok && !matches!(outcome, Outcome::Exited(_)) {
         outcome = Outcome::BrokenPipe;
     }
-    let _ = stdout.flush().await;
-    let _ = stderr.flush().await;
     Ok(outcome)
 }
 
@@ -241,15 +252,16 @@ async fn run_action(
     action: Action,
     escape_char: u8,
     write: &russh::ChannelWriteHalf<russh::client::Msg>,
+    stderr: &OutputTx,
 ) {
-    let mut stderr = tokio::io::stderr();
     match action {
         Action::Help => {
-            let _ = write_all_flush(&mut stderr, escape::help_text(escape_char).as_bytes()).await;
+            let _ = stderr.write(escape::help_text(escape_char).into()).await;
         }
         Action::Suspend => {
             let note = format!("{}^Z [suspend msh]\r\n", escape::display(escape_char));
-            let _ = write_all_flush(&mut stderr, note.as_bytes()).await;
+            // Written directly, not queued: it must be on the terminal before msh stops.
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes());
             if let Err(e) = terminal::suspend_self() {
                 tracing::warn!("cannot suspend: {e}");
             }
@@ -262,11 +274,6 @@ async fn run_action(
         }
         Action::Disconnect => {}
     }
-}
-
-async fn write_all_flush<W: AsyncWriteExt + Unpin>(w: &mut W, data: &[u8]) -> std::io::Result<()> {
-    w.write_all(data).await?;
-    w.flush().await
 }
 
 /// The signal name without "SIG", as ssh prints it.

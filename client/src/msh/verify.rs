@@ -186,7 +186,7 @@ fn other_type_known(
         return Decision::Refuse(format!("{warning} Refusing to connect. {fix}"));
     }
     if !cfg.quiet {
-        eprintln!("msh: {warning}");
+        errln!("msh: {warning}");
     }
     match ask(name, key, fp) {
         Ok(true) => record(cfg, key, name),
@@ -379,14 +379,14 @@ fn load_files(cfg: &VerifyConfig) -> Vec<KnownHostsFile> {
             Ok(f) => {
                 if !cfg.quiet {
                     for w in f.warnings() {
-                        eprintln!("msh: warning: {w} (line ignored)");
+                        errln!("msh: warning: {w} (line ignored)");
                     }
                 }
                 files.push(f);
             }
             Err(e) => {
                 if !cfg.quiet {
-                    eprintln!("msh: warning: cannot read known_hosts file: {e} (skipped)");
+                    errln!("msh: warning: cannot read known_hosts file: {e} (skipped)");
                 }
             }
         }
@@ -447,7 +447,7 @@ fn record(cfg: &VerifyConfig, key: &PublicKey, name: &str) -> Decision {
     match known_hosts::write::append(path, &cfg.name, cfg.port, key, cfg.hash_known_hosts) {
         Ok(()) => {
             if !cfg.quiet {
-                eprintln!(
+                errln!(
                     "Warning: Permanently added '{name}' ({}) to the list of known hosts ({}).",
                     key_label(key),
                     path.display()

@@ -25,6 +25,7 @@ mod msh_config;
 mod msh_escape;
 mod msh_interactive;
 mod msh_known_hosts;
+mod msh_stdio;
 mod msh_to_mshd;
 mod msh_to_sshd;
 mod mshd_auth;
