@@ -10,6 +10,7 @@
 
 mod certs_keygen;
 mod certs_mshd;
+mod flow_control;
 mod hardening_algorithms;
 mod hardening_audit;
 mod hardening_enumeration;

@@ -190,6 +190,16 @@ pub enum Error {
     #[error("Pending buffer limit reached")]
     Pending,
 
+    /// msh patch: the peer sent more than 10% beyond a channel's window (OpenSSH:
+    /// "peer ignored channel window").
+    #[error("channel {0}: peer ignored channel window")]
+    WindowExceeded(u32),
+
+    /// msh patch: the peer flooded a channel whose reader has stopped with more messages
+    /// than its queue holds.
+    #[error("channel {0}: too many messages queued for a reader that is not reading")]
+    ChannelQueueFull(u32),
+
     #[error("Failed to decrypt a packet")]
     DecryptionError,
 
@@ -512,6 +522,9 @@ pub(crate) struct ChannelParams {
     pending_data: std::collections::VecDeque<(bytes::Bytes, Option<u32>, usize)>,
     pending_eof: bool,
     pending_close: bool,
+    /// msh patch: bytes the peer sent beyond the window it was granted (OpenSSH's
+    /// `local_window_exceeded`).
+    window_exceeded: u32,
 }
 
 impl ChannelParams {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use byteorder::{BigEndian, ByteOrder};
 use bytes::Bytes;
-use log::{debug, trace};
+use log::{debug, trace, warn};
 use ssh_encoding::Encode;
 use tokio::sync::oneshot;
 
@@ -302,37 +302,57 @@ impl Encrypted {
         }
     }
 
-    pub fn adjust_window_size(
+    /// msh patch: accounts `len` received data bytes against the window granted to the peer.
+    /// Like OpenSSH (channels.c, channel_input_data), data beyond the window is still taken,
+    /// but more than a tenth of `window_max` of it closes the connection.
+    pub fn consume_window(
         &mut self,
         channel: ChannelId,
-        data: &[u8],
-        target: u32,
-    ) -> Result<bool, crate::Error> {
+        len: usize,
+        window_max: u32,
+    ) -> Result<(), crate::Error> {
         if let Some(channel) = self.channels.get_mut(&channel) {
-            trace!(
-                "adjust_window_size, channel = {}, size = {},",
-                channel.sender_channel, target
-            );
-            // Ignore extra data.
-            // https://tools.ietf.org/html/rfc4254#section-5.2
-            if data.len() as u32 <= channel.sender_window_size {
-                channel.sender_window_size -= data.len() as u32;
-            }
-            if channel.sender_window_size < target / 2 {
-                debug!(
-                    "sender_window_size {:?}, target {:?}",
-                    channel.sender_window_size, target
+            let len = u32::try_from(len).unwrap_or(u32::MAX);
+            if len > channel.sender_window_size {
+                let excess = len - channel.sender_window_size;
+                channel.window_exceeded = channel.window_exceeded.saturating_add(excess);
+                channel.sender_window_size = 0;
+                warn!(
+                    "channel {}: received {} bytes beyond the window (total excess {})",
+                    channel.sender_channel, excess, channel.window_exceeded
                 );
-                push_packet!(self.write, {
-                    self.write.push(msg::CHANNEL_WINDOW_ADJUST);
-                    channel.recipient_channel.encode(&mut self.write)?;
-                    (target - channel.sender_window_size).encode(&mut self.write)?;
-                });
-                channel.sender_window_size = target;
-                return Ok(true);
+                if channel.window_exceeded > window_max / 10 {
+                    return Err(crate::Error::WindowExceeded(channel.sender_channel.0));
+                }
+            } else {
+                channel.sender_window_size -= len;
+                channel.window_exceeded = 0;
             }
         }
-        Ok(false)
+        Ok(())
+    }
+
+    /// msh patch: gives the peer `amount` more window on `channel` (bytes its reader consumed).
+    pub fn credit_window(&mut self, channel: ChannelId, amount: u32) -> Result<(), crate::Error> {
+        if amount == 0 {
+            return Ok(());
+        }
+        if let Some(channel) = self.channels.get_mut(&channel) {
+            if channel.pending_close {
+                return Ok(());
+            }
+            trace!(
+                "channel {}: window adjust {} (window was {})",
+                channel.sender_channel, amount, channel.sender_window_size
+            );
+            push_packet!(self.write, {
+                self.write.push(msg::CHANNEL_WINDOW_ADJUST);
+                channel.recipient_channel.encode(&mut self.write)?;
+                amount.encode(&mut self.write)?;
+            });
+            channel.sender_window_size = channel.sender_window_size.saturating_add(amount);
+        }
+        Ok(())
     }
 
     fn flush_channel(
@@ -783,6 +803,7 @@ impl Encrypted {
                     pending_data: std::collections::VecDeque::new(),
                     pending_eof: false,
                     pending_close: false,
+                    window_exceeded: 0,
                 });
                 return ChannelId(self.last_channel_id.0);
             }

@@ -2,12 +2,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc::{Receiver, Sender};
+use tokio::sync::mpsc::Sender;
 use tokio::sync::{Mutex, Notify};
 
 use crate::{ChannelId, ChannelOpenFailure, Error, Pty, Sig};
 
 pub mod io;
+
+// msh patch: the channel receive queue (PATCHES.md, "flow control").
+pub(crate) mod inbox;
+use inbox::InboxReceiver;
 
 mod channel_ref;
 pub use channel_ref::ChannelRef;
@@ -144,7 +148,7 @@ impl WindowSizeRef {
 ///
 /// Allows you to read from a channel without borrowing the session
 pub struct ChannelReadHalf {
-    pub(crate) receiver: Receiver<ChannelMsg>,
+    pub(crate) receiver: InboxReceiver,
 }
 
 impl std::fmt::Debug for ChannelReadHalf {
@@ -466,10 +470,12 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> Channel<S> {
         sender: Sender<S>,
         max_packet_size: u32,
         window_size: u32,
-        channel_buffer_size: usize,
+        _channel_buffer_size: usize,
     ) -> (Self, ChannelRef) {
-        let (tx, rx) = tokio::sync::mpsc::channel(channel_buffer_size);
+        // msh patch: the queue is bounded by the window, not by a message count.
+        let (mut channel_ref, rx) = ChannelRef::new();
         let window_size = WindowSizeRef::new(window_size);
+        channel_ref.window_size = window_size.clone();
         let read_half = ChannelReadHalf { receiver: rx };
         let write_half = ChannelWriteHalf {
             id,
@@ -483,10 +489,7 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> Channel<S> {
                 write_half,
                 read_half,
             },
-            ChannelRef {
-                sender: tx,
-                window_size,
-            },
+            channel_ref,
         )
     }
 

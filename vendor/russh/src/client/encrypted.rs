@@ -595,22 +595,14 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                let target = self.common.config.window_size;
-                #[allow(clippy::collapsible_if)]
+                // msh patch (PATCHES.md, "flow control"): the window is replenished as the
+                // channel's reader consumes (`Session::credit_windows`), never here, and the
+                // data is queued without waiting for that reader.
+                let target = self.target_window_size;
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
-                        let next_window =
-                            client.adjust_window(channel_num, self.target_window_size);
-                        if next_window > 0 {
-                            self.target_window_size = next_window
-                        }
-                    }
+                    enc.consume_window(channel_num, data.len(), target)?;
                 }
-
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan.send(ChannelMsg::Data { data: data.clone() }).await;
-                }
-
+                self.deliver_data(channel_num, ChannelMsg::Data { data: data.clone() })?;
                 client.data(channel_num, &data, self).await
             }
             Some((&msg::CHANNEL_EXTENDED_DATA, mut r)) => {
@@ -622,27 +614,17 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                let target = self.common.config.window_size;
-                #[allow(clippy::collapsible_if)]
+                let target = self.target_window_size;
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
-                        let next_window =
-                            client.adjust_window(channel_num, self.target_window_size);
-                        if next_window > 0 {
-                            self.target_window_size = next_window
-                        }
-                    }
+                    enc.consume_window(channel_num, data.len(), target)?;
                 }
-
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan
-                        .send(ChannelMsg::ExtendedData {
-                            ext: extended_code,
-                            data: data.clone(),
-                        })
-                        .await;
-                }
-
+                self.deliver_data(
+                    channel_num,
+                    ChannelMsg::ExtendedData {
+                        ext: extended_code,
+                        data: data.clone(),
+                    },
+                )?;
                 client
                     .extended_data(channel_num, extended_code, &data, self)
                     .await
@@ -855,6 +837,7 @@ impl Session {
                     pending_data: std::collections::VecDeque::new(),
                     pending_eof: false,
                     pending_close: false,
+                    window_exceeded: 0,
                 };
 
                 let (channel, channel_ref) = Channel::new(

@@ -58,6 +58,7 @@ use tokio::sync::oneshot;
 
 pub use crate::auth::AuthResult;
 use crate::cert::PublicKeyOrCertificate;
+use crate::channels::inbox::InboxReceiver;
 use crate::channels::{
     Channel, ChannelMsg, ChannelReadHalf, ChannelRef, ChannelWriteHalf, WindowSizeRef,
 };
@@ -93,6 +94,8 @@ pub struct Session {
     sender: UnboundedSender<Reply>,
     channels: HashMap<ChannelId, ChannelRef>,
     target_window_size: u32,
+    /// msh patch: woken when a channel's reader has consumed enough to replenish its window.
+    window_credit: Arc<tokio::sync::Notify>,
     pending_reads: Vec<Vec<u8>>,
     pending_len: u32,
     priority_sender: UnboundedSender<Msg>,
@@ -317,6 +320,7 @@ pub struct Handle<H: Handler> {
     sender: Sender<Msg>,
     receiver: UnboundedReceiver<Reply>,
     join: russh_util::runtime::JoinHandle<Result<(), H::Error>>,
+    #[allow(dead_code)] // msh patch: channel queues are bounded by the window, not by this
     channel_buffer_size: usize,
     agent_session_binding: Option<crate::keys::agent::AgentSessionBinding>,
 }
@@ -740,7 +744,7 @@ impl<H: Handler> Handle<H> {
     /// Wait for confirmation that a channel is open
     async fn wait_channel_confirmation(
         &self,
-        mut receiver: Receiver<ChannelMsg>,
+        mut receiver: InboxReceiver,
         window_size_ref: WindowSizeRef,
     ) -> Result<Channel<Msg>, crate::Error> {
         loop {
@@ -842,8 +846,7 @@ impl<H: Handler> Handle<H> {
     /// usable when it's confirmed by the server, as indicated by the
     /// `confirmed` field of the corresponding `Channel`.
     pub async fn channel_open_session(&self) -> Result<Channel<Msg>, crate::Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -860,8 +863,7 @@ impl<H: Handler> Handle<H> {
         originator_address: A,
         originator_port: u32,
     ) -> Result<Channel<Msg>, crate::Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -891,8 +893,7 @@ impl<H: Handler> Handle<H> {
         originator_address: B,
         originator_port: u32,
     ) -> Result<Channel<Msg>, crate::Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -913,8 +914,7 @@ impl<H: Handler> Handle<H> {
         &self,
         socket_path: S,
     ) -> Result<Channel<Msg>, crate::Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -1325,6 +1325,7 @@ impl Session {
             sender,
             kex: SessionKexState::Idle,
             target_window_size,
+            window_credit: Default::default(),
             priority_sender,
             priority_receiver,
             inbound_channel_sender,
@@ -1416,6 +1417,7 @@ impl Session {
 
         let reading = start_reading(stream_read, buffer, opening_cipher);
         pin!(reading);
+        let window_credit = Arc::clone(&self.window_credit);
 
         #[allow(clippy::panic)] // false positive in select! macro
         while !self.common.disconnected {
@@ -1475,6 +1477,10 @@ impl Session {
                 () = &mut rekey_timer => {
                     // The flush after the select sees the elapsed limit.
                     debug!("rekey time limit reached");
+                }
+                // msh patch: a channel's reader consumed half its window.
+                () = window_credit.notified(), if !self.kex.active() => {
+                    self.credit_windows()?;
                 }
                 () = &mut keepalive_timer => {
                     keepalive_elapsed = true;

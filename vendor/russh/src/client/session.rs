@@ -2,11 +2,48 @@ use log::error;
 use ssh_encoding::Encode;
 use tokio::sync::oneshot;
 
+use crate::ChannelMsg;
+use crate::channels::inbox::Pushed;
 use crate::client::Session;
 use crate::session::EncryptedState;
 use crate::{ChannelId, CryptoVec, Disconnect, Pty, Sig, map_err, msg};
 
 impl Session {
+    /// msh patch (PATCHES.md, "flow control"): queues received channel data for the
+    /// channel's reader without waiting for it.
+    pub(crate) fn deliver_data(
+        &mut self,
+        channel: ChannelId,
+        msg: ChannelMsg,
+    ) -> Result<(), crate::Error> {
+        let threshold = self.target_window_size / 2;
+        match self.channels.get(&channel) {
+            Some(chan) => match chan.push_data(msg, &self.window_credit, threshold) {
+                Pushed::Queued | Pushed::Unread => Ok(()),
+                Pushed::Full => Err(crate::Error::ChannelQueueFull(channel.number())),
+            },
+            // No reader was ever attached: the data is consumed as it arrives.
+            None => match (self.common.encrypted.as_mut(), &msg) {
+                (Some(enc), ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }) => {
+                    enc.credit_window(channel, u32::try_from(data.len()).unwrap_or(u32::MAX))
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// msh patch: replenishes the window of every channel whose reader has consumed at least
+    /// half of it since the last adjustment (OpenSSH batches adjustments too).
+    pub(crate) fn credit_windows(&mut self) -> Result<(), crate::Error> {
+        let min = (self.target_window_size / 2).max(1);
+        if let Some(enc) = self.common.encrypted.as_mut() {
+            for (id, chan) in &self.channels {
+                enc.credit_window(*id, chan.take_consumed(min))?;
+            }
+        }
+        Ok(())
+    }
+
     fn channel_open_generic<F>(
         &mut self,
         kind: &[u8],

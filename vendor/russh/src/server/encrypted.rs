@@ -837,6 +837,7 @@ mod tests {
 
         Session {
             target_window_size: config.window_size,
+            window_credit: Default::default(),
             common: CommonSession {
                 packet_writer: PacketWriter::clear(),
                 auth_user: String::new(),
@@ -1487,34 +1488,24 @@ impl Session {
                 trace!("handler.data {ext:?} {channel_num:?}");
                 let data = map_err!(Bytes::decode(r))?;
                 map_err!(ensure_end(r))?;
+                // msh patch (PATCHES.md, "flow control"): the window is replenished as the
+                // channel's reader consumes (`Session::credit_windows`), never here, and the
+                // data is queued without waiting for that reader.
                 let target = self.target_window_size;
-
-                #[allow(clippy::collapsible_if)]
                 if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
-                        let window = handler.adjust_window(channel_num, self.target_window_size);
-                        if window > 0 {
-                            self.target_window_size = window
-                        }
-                    }
+                    enc.consume_window(channel_num, data.len(), target)?;
                 }
-                self.flush()?;
+                let queued = match ext {
+                    Some(ext) => ChannelMsg::ExtendedData {
+                        ext,
+                        data: data.clone(),
+                    },
+                    None => ChannelMsg::Data { data: data.clone() },
+                };
+                self.deliver_data(channel_num, queued)?;
                 if let Some(ext) = ext {
-                    if let Some(chan) = self.channels.get(&channel_num) {
-                        chan.send(ChannelMsg::ExtendedData {
-                            ext,
-                            data: data.clone(),
-                        })
-                        .await
-                        .unwrap_or(())
-                    }
                     handler.extended_data(channel_num, ext, &data, self).await
                 } else {
-                    if let Some(chan) = self.channels.get(&channel_num) {
-                        chan.send(ChannelMsg::Data { data: data.clone() })
-                            .await
-                            .unwrap_or(())
-                    }
                     handler.data(channel_num, &data, self).await
                 }
             }
@@ -2051,6 +2042,7 @@ impl Session {
             pending_data: std::collections::VecDeque::new(),
             pending_eof: false,
             pending_close: false,
+                    window_exceeded: 0,
         };
 
         let (channel, channel_ref) = Channel::new(

@@ -1117,6 +1117,7 @@ where
     let common = read_ssh_id(config, &mut stream).await?;
     let mut session = Session {
         target_window_size: common.config.window_size,
+        window_credit: Default::default(),
         common,
         priority_receiver,
         receiver,

@@ -7,10 +7,11 @@ use channels::WindowSizeRef;
 use kex::ServerKex;
 use log::debug;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver, UnboundedSender, channel};
+use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 
 use super::*;
+use crate::channels::inbox::{InboxReceiver, Pushed};
 use crate::channels::{Channel, ChannelMsg, ChannelReadHalf, ChannelRef, ChannelWriteHalf};
 use crate::helpers::NameList;
 use crate::kex::{EXTENSION_SUPPORT_AS_CLIENT, KexCause, SessionKexState};
@@ -24,6 +25,8 @@ pub struct Session {
     pub(crate) priority_receiver: UnboundedReceiver<Msg>,
     pub(crate) receiver: Receiver<Msg>,
     pub(crate) target_window_size: u32,
+    /// msh patch: woken when a channel's reader has consumed enough to replenish its window.
+    pub(crate) window_credit: Arc<tokio::sync::Notify>,
     pub(crate) pending_reads: Vec<Vec<u8>>,
     pub(crate) pending_len: u32,
     pub(crate) channels: HashMap<ChannelId, ChannelRef>,
@@ -112,6 +115,7 @@ pub type ChannelOpenHandle = crate::ChannelOpenHandleInner<Msg>;
 pub struct Handle {
     pub(crate) priority_sender: UnboundedSender<Msg>,
     pub(crate) sender: Sender<Msg>,
+    #[allow(dead_code)] // msh patch: channel queues are bounded by the window, not by this
     pub(crate) channel_buffer_size: usize,
 }
 
@@ -246,8 +250,7 @@ impl Handle {
     /// confirmed that it allows agent forwarding. See
     /// [PROTOCOL.agent](https://datatracker.ietf.org/doc/html/draft-miller-ssh-agent).
     pub async fn channel_open_agent(&self) -> Result<Channel<Msg>, Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -265,8 +268,7 @@ impl Handle {
     /// usable when it's confirmed by the server, as indicated by the
     /// `confirmed` field of the corresponding `Channel`.
     pub async fn channel_open_session(&self) -> Result<Channel<Msg>, Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -290,8 +292,7 @@ impl Handle {
         originator_address: B,
         originator_port: u32,
     ) -> Result<Channel<Msg>, Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -313,8 +314,7 @@ impl Handle {
         &self,
         socket_path: A,
     ) -> Result<Channel<Msg>, Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -335,8 +335,7 @@ impl Handle {
         originator_address: B,
         originator_port: u32,
     ) -> Result<Channel<Msg>, Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -357,8 +356,7 @@ impl Handle {
         &self,
         server_socket_path: A,
     ) -> Result<Channel<Msg>, Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -377,8 +375,7 @@ impl Handle {
         originator_address: A,
         originator_port: u32,
     ) -> Result<Channel<Msg>, Error> {
-        let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let (channel_ref, receiver) = ChannelRef::new();
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
@@ -395,7 +392,7 @@ impl Handle {
 
     async fn wait_channel_confirmation(
         &self,
-        mut receiver: Receiver<ChannelMsg>,
+        mut receiver: InboxReceiver,
         window_size_ref: WindowSizeRef,
     ) -> Result<Channel<Msg>, Error> {
         loop {
@@ -660,6 +657,7 @@ impl Session {
         let reading = start_reading(stream_read, buffer, opening_cipher);
         pin!(reading);
         let mut is_reading = None;
+        let window_credit = Arc::clone(&self.window_credit);
 
         #[allow(clippy::panic)] // false positive in macro
         while !self.common.disconnected {
@@ -767,6 +765,10 @@ impl Session {
                     // The flush after the select sees the elapsed limit.
                     debug!("rekey time limit reached");
                 }
+                // msh patch: a channel's reader consumed half its window.
+                () = window_credit.notified(), if !self.kex.active() => {
+                    self.credit_windows()?;
+                }
                 () = &mut keepalive_timer => {
                     self.common.alive_timeouts = self.common.alive_timeouts.saturating_add(1);
                     if self.common.config.keepalive_max != 0 && self.common.alive_timeouts > self.common.config.keepalive_max {
@@ -866,6 +868,37 @@ impl Session {
             }
         }
 
+        Ok(())
+    }
+
+    /// msh patch (PATCHES.md, "flow control"): queues received channel data for the
+    /// channel's reader without waiting for it.
+    pub(crate) fn deliver_data(&mut self, channel: ChannelId, msg: ChannelMsg) -> Result<(), Error> {
+        let threshold = self.target_window_size / 2;
+        match self.channels.get(&channel) {
+            Some(chan) => match chan.push_data(msg, &self.window_credit, threshold) {
+                Pushed::Queued | Pushed::Unread => Ok(()),
+                Pushed::Full => Err(Error::ChannelQueueFull(channel.number())),
+            },
+            // No reader was ever attached: the data is consumed as it arrives.
+            None => match (self.common.encrypted.as_mut(), &msg) {
+                (Some(enc), ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }) => {
+                    enc.credit_window(channel, u32::try_from(data.len()).unwrap_or(u32::MAX))
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// msh patch: replenishes the window of every channel whose reader has consumed at least
+    /// half of it since the last adjustment (OpenSSH batches adjustments too).
+    pub(crate) fn credit_windows(&mut self) -> Result<(), Error> {
+        let min = (self.target_window_size / 2).max(1);
+        if let Some(enc) = self.common.encrypted.as_mut() {
+            for (id, chan) in &self.channels {
+                enc.credit_window(*id, chan.take_consumed(min))?;
+            }
+        }
         Ok(())
     }
 
@@ -1667,6 +1700,7 @@ mod tests {
             priority_receiver,
             receiver,
             target_window_size: config.window_size,
+            window_credit: Default::default(),
             pending_reads: Vec::new(),
             pending_len: 0,
             channels: HashMap::new(),
