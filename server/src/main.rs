@@ -9,7 +9,6 @@ mod auth;
 mod config;
 mod hostkey;
 mod logsafe;
-mod russh_watch;
 mod server;
 mod session;
 mod shadow;
@@ -99,13 +98,7 @@ fn init_logging(verbose: u8) {
         )
         .with_target(false)
         .with_filter(filter);
-    // russh's certificate refusals become audit events whatever RUST_LOG shows on stderr.
-    let refusals =
-        russh_watch::RusshRefusals.with_filter(tracing::level_filters::LevelFilter::WARN);
-    tracing_subscriber::registry()
-        .with(fmt)
-        .with(refusals)
-        .init();
+    tracing_subscriber::registry().with(fmt).init();
 }
 
 struct Loaded {

@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 use msh_common::authorized_keys::Permissions;
+use msh_common::certs::validity::format_utc;
 use msh_common::certs::CertInfo;
 use nix::unistd::Uid;
 use russh::keys::{Certificate, PrivateKey, PublicKey};
-use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::server::{
+    Auth, CertificateRefusal, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
+};
 use russh::{Channel, ChannelId, MethodKind, MethodSet, Pty, Sig};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -476,7 +479,6 @@ async fn run_connection(
         authed: authed.clone(),
         channels: HashMap::new(),
         sessions: sessions.clone(),
-        russh_task: None,
         offered_algorithm: None,
         auth_requests: 0,
         auth_failures: 0,
@@ -679,8 +681,6 @@ pub struct Conn {
     channels: HashMap<ChannelId, ChanState>,
     /// Slots, processes and descriptors of the channels (shared with the session tasks).
     sessions: Arc<Sessions>,
-    /// The tokio task russh runs this handler in (see crate::russh_watch).
-    russh_task: Option<tokio::task::Id>,
     /// The signature algorithm of the last offer (russh passes it only at the offer stage):
     /// logs an RSA certificate login as the `rsa-sha2-512-cert-v01` it was, not as the
     /// certificate's SHA-1 type name.
@@ -694,7 +694,6 @@ pub struct Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        crate::russh_watch::forget(self.russh_task);
         // russh drops the handler when the connection ends, however it ends.
         self.sessions.end();
         session::trim_heap_soon();
@@ -1003,17 +1002,6 @@ impl Conn {
 impl russh::server::Handler for Conn {
     type Error = anyhow::Error;
 
-    /// russh calls this at the `ssh-userauth` service request, before any authentication
-    /// request, in the task that runs this connection: the task id lets russh's own
-    /// certificate refusals be audited for this connection (crate::russh_watch).
-    async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
-        if self.russh_task.is_none() {
-            self.russh_task =
-                crate::russh_watch::register(self.conn_id, self.peer, self.shared.clone());
-        }
-        Ok(None)
-    }
-
     /// Names the client software in the log once it is in (sshd logs it at debug1); the
     /// version line is the client's own text, so it is escaped and capped.
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
@@ -1027,7 +1015,6 @@ impl russh::server::Handler for Conn {
     }
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
-        crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         if self.over_limit() {
             return Ok(Auth::reject());
         }
@@ -1040,7 +1027,6 @@ impl russh::server::Handler for Conn {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         if self.over_limit() {
             return Ok(Auth::reject());
         }
@@ -1083,7 +1069,6 @@ impl russh::server::Handler for Conn {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         if self.over_limit() {
             return Ok(Auth::reject());
         }
@@ -1109,12 +1094,50 @@ impl russh::server::Handler for Conn {
         Ok(self.tally(user, auth, false))
     }
 
+    /// russh refuses a user certificate outside its validity window or with a CA signature
+    /// that does not verify before any other method sees it (vendor/russh/PATCHES.md): the
+    /// refusal stands, and is logged and audited with what was refused, as mshd's own are.
+    async fn auth_certificate_refused(
+        &mut self,
+        user: &str,
+        certificate: &Certificate,
+        refusal: CertificateRefusal,
+    ) -> Result<(), Self::Error> {
+        if self.over_limit() {
+            return Ok(());
+        }
+        let info = CertInfo::of(certificate);
+        let reason = match refusal {
+            CertificateRefusal::NotYetValid => format!(
+                "certificate not yet valid (valid from {})",
+                format_utc(certificate.valid_after())
+            ),
+            CertificateRefusal::Expired => format!(
+                "certificate expired at {}",
+                format_utc(certificate.valid_before())
+            ),
+            _ => format!("signature by CA {} does not verify", info.ca_fingerprint),
+        };
+        let inner = PublicKey::new(certificate.public_key().clone(), "");
+        let kt = certificate.algorithm().to_certificate_type();
+        self.log_attempt(
+            user,
+            &kt,
+            &fingerprint(&inner),
+            Some(&info),
+            "rejected",
+            &reason,
+        );
+        // A refusal like any other for max_auth_tries (sshd counts it too).
+        self.tally(user, Auth::reject(), false);
+        Ok(())
+    }
+
     async fn auth_openssh_certificate(
         &mut self,
         user: &str,
         certificate: &Certificate,
     ) -> Result<Auth, Self::Error> {
-        crate::russh_watch::note_user(self.russh_task, &crate::logsafe::user(user));
         // russh calls this once the request's signature verified with the certificate's key.
         if self.over_limit() {
             return Ok(Auth::reject());

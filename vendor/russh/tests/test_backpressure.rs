@@ -15,6 +15,8 @@ pub const CHANNEL_BUFFER_SIZE: usize = 10;
 const HANDLE_DATA_COUNT: usize = 64;
 
 #[tokio::test]
+#[ignore = "msh patch: asserts the replaced design (window replenished on arrival, a message \
+            count bounding the queue); tests/msh_flow_control.rs covers the new one"]
 async fn test_backpressure() -> Result<(), anyhow::Error> {
     env_logger::init();
 

@@ -1480,7 +1480,7 @@ impl Session {
                 }
                 // msh patch: a channel's reader consumed half its window.
                 () = window_credit.notified(), if !self.kex.active() => {
-                    self.credit_windows()?;
+                    self.credit_windows(handler)?;
                 }
                 () = &mut keepalive_timer => {
                     keepalive_elapsed = true;

@@ -33,13 +33,25 @@ impl Session {
     }
 
     /// msh patch: replenishes the window of every channel whose reader has consumed at least
-    /// half of it since the last adjustment (OpenSSH batches adjustments too).
-    pub(crate) fn credit_windows(&mut self) -> Result<(), crate::Error> {
+    /// half of it since the last adjustment (OpenSSH batches adjustments too). The handler's
+    /// `adjust_window` may still resize the window, as when russh adjusted on arrival.
+    pub(crate) fn credit_windows<H: crate::client::Handler>(&mut self, handler: &mut H) -> Result<(), crate::Error> {
         let min = (self.target_window_size / 2).max(1);
-        if let Some(enc) = self.common.encrypted.as_mut() {
-            for (id, chan) in &self.channels {
-                enc.credit_window(*id, chan.take_consumed(min))?;
+        let Some(enc) = self.common.encrypted.as_mut() else {
+            return Ok(());
+        };
+        for (id, chan) in &self.channels {
+            let consumed = chan.take_consumed(min);
+            if consumed == 0 {
+                continue;
             }
+            let target = handler.adjust_window(*id, self.target_window_size);
+            if target > 0 {
+                self.target_window_size = target;
+            }
+            let window = u32::try_from(enc.sender_window_size(*id)).unwrap_or(u32::MAX);
+            let room = self.target_window_size.saturating_sub(window);
+            enc.credit_window(*id, consumed.min(room))?;
         }
         Ok(())
     }

@@ -1114,13 +1114,21 @@ impl Encrypted {
                         // for OpenSSH's "always valid" sentinels (PROTOCOL.certkeys),
                         // which skips the corresponding check.
                         let now = SystemTime::now();
-                        if cert.valid_after_time().map(|t| now < t).unwrap_or_default()
+                        // msh patch: tell the handler what was refused and why.
+                        let early = cert.valid_after_time().map(|t| now < t).unwrap_or_default();
+                        if early
                             || cert
                                 .valid_before_time()
                                 .map(|t| now > t)
                                 .unwrap_or_default()
                         {
                             warn!("Certificate is expired or not yet valid");
+                            let refusal = if early {
+                                CertificateRefusal::NotYetValid
+                            } else {
+                                CertificateRefusal::Expired
+                            };
+                            handler.auth_certificate_refused(user, cert, refusal).await?;
                             reject_auth_request(until, &mut self.write, auth_request).await?;
                             return Ok(());
                         }
@@ -1128,6 +1136,13 @@ impl Encrypted {
                         // Verify the certificate’s signature
                         if cert.verify_signature().is_err() {
                             warn!("Certificate signature is invalid");
+                            handler
+                                .auth_certificate_refused(
+                                    user,
+                                    cert,
+                                    CertificateRefusal::BadSignature,
+                                )
+                                .await?;
                             reject_auth_request(until, &mut self.write, auth_request).await?;
                             return Ok(());
                         }

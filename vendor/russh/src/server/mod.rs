@@ -56,6 +56,19 @@ use crate::ssh_read::*;
 use crate::sshbuffer::*;
 use crate::*;
 
+/// msh patch: why russh refused a user certificate on its own
+/// ([`Handler::auth_certificate_refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateRefusal {
+    /// Now is before the certificate's `valid_after`.
+    NotYetValid,
+    /// Now is after the certificate's `valid_before`.
+    Expired,
+    /// The CA's signature over the certificate does not verify.
+    BadSignature,
+}
+
 mod kex;
 mod session;
 pub use self::session::*;
@@ -338,6 +351,19 @@ pub trait Handler: Sized {
         certificate: &Certificate,
     ) -> impl Future<Output = Result<Auth, Self::Error>> + Send {
         async { Ok(Auth::reject()) }
+    }
+
+    /// msh patch (PATCHES.md, "refused certificates"): russh refused `certificate` itself
+    /// (validity window or CA signature) before any other method saw it. Informational: the
+    /// refusal stands whatever this returns; it lets the server log what was refused.
+    #[allow(unused_variables)]
+    fn auth_certificate_refused(
+        &mut self,
+        user: &str,
+        certificate: &Certificate,
+        refusal: CertificateRefusal,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        async { Ok(()) }
     }
 
     /// Check authentication using the "keyboard-interactive"
