@@ -51,4 +51,12 @@ fi
 
 # The end-to-end tests run the built binaries, so build them first.
 cargo build --workspace --bins
-cargo test --workspace --no-fail-fast "$@"
+status=0
+cargo test --workspace --no-fail-fast "$@" || status=$?
+# msh's patch of russh (vendor/russh/PATCHES.md): its own tests and upstream's channel tests.
+# The crate is outside the workspace; building it in the same target dir shares the
+# dependencies already built.
+cargo test --manifest-path vendor/russh/Cargo.toml --target-dir "$MSH_TARGET_DIR" \
+  --no-fail-fast --test msh_flow_control --test test_window_adjust --test test_backpressure \
+  --test test_data_stream || status=$?
+exit "$status"

@@ -162,13 +162,13 @@ pub fn russh_config(
         // Nagle + delayed ACK cost ~40 ms per handshake round trip (NOTES-russh).
         nodelay: true,
         // An 8 MiB receive window lets an upload run at full speed over loopback and LAN
-        // (a small window caps throughput at window/RTT); memory stays bounded because the
-        // per-channel queue, not the window, is what applies backpressure in russh.
+        // (a small window caps throughput at window/RTT). It is also what bounds the memory a
+        // channel's unread input takes: the patched russh replenishes it only as the session
+        // consumes (vendor/russh/PATCHES.md).
         window_size: 8 * 1024 * 1024,
         // 32 KiB + headers is what every SSH implementation must accept (RFC 4253 §6.1);
         // OpenSSH uses the same, and larger packets give no measurable gain.
         maximum_packet_size: 32768,
-        channel_buffer_size: 64,
         preferred,
         ..Default::default()
     }

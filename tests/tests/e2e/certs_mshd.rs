@@ -354,36 +354,41 @@ fn expired_and_not_yet_valid_certs_are_refused() {
         &s.key_pub,
         "expired",
         &s.d.user,
-        &["--validity", "20200101:20200201"],
+        &["--validity", "20200101:20200201", "--serial", "41"],
     );
-    // russh checks the window itself, before mshd's policy and without showing mshd the
-    // certificate: mshd ties russh's refusal to the connection (server/README.md), so the
-    // audit event has the connection, peer and user, but no key id, serial or CA.
-    let reason = "certificate expired or not yet valid (refused by russh";
-    s.assert_refused(reason, true);
+    // russh refuses a certificate outside its validity window itself, before mshd's policy;
+    // its patched Handler::auth_certificate_refused (vendor/russh/PATCHES.md) shows mshd the
+    // certificate, so the refusal is logged and audited like mshd's own.
+    s.assert_refused("certificate expired at 2020-02-01T00:00:00Z", true);
     msh_sign(
         &s.ca,
         &s.key_pub,
         "future",
         &s.d.user,
-        &["--validity", "+1d:+2d"],
+        &["--validity", "+1d:+2d", "--serial", "42"],
     );
-    s.assert_refused(reason, true);
+    s.assert_refused("certificate not yet valid (valid from ", true);
     let events: Vec<_> =
         s.d.audit_events()
             .into_iter()
             .filter(|e| {
                 e["event"] == "auth"
-                    && e["reason"]
-                        .as_str()
-                        .is_some_and(|r| r.starts_with("certificate expired or not yet valid"))
+                    && e["reason"].as_str().is_some_and(|r| {
+                        r.starts_with("certificate expired at")
+                            || r.starts_with("certificate not yet valid")
+                    })
             })
             .collect();
     assert_eq!(events.len(), 2, "one event per attempt: {events:?}");
-    for e in &events {
+    let ca = ca_fingerprint(&s);
+    for (e, (id, serial)) in events.iter().zip([("expired", 41), ("future", 42)]) {
         assert_eq!(e["outcome"], "rejected", "{e}");
         assert_eq!(e["user"], s.d.user.as_str(), "{e}");
         assert_eq!(e["method"], "publickey", "{e}");
+        assert_eq!(e["cert_key_id"], id, "{e}");
+        assert_eq!(e["cert_serial"], serial, "{e}");
+        assert_eq!(e["cert_ca_fingerprint"], ca.as_str(), "{e}");
+        assert_eq!(e["fingerprint"], fingerprint_of(&s.key_pub).as_str(), "{e}");
         assert!(e["conn_id"].as_u64().is_some_and(|c| c > 0), "{e}");
         assert!(
             e["peer"]
@@ -396,10 +401,13 @@ fn expired_and_not_yet_valid_certs_are_refused() {
     let log = s.d.log_text();
     assert!(
         log.lines().any(|l| l.contains(&format!(
-            "rejected publickey for {} (a certificate): certificate expired",
+            "rejected publickey for {} (ssh-ed25519-cert-v01@openssh.com",
             s.d.user
-        )) && l.contains("from 127.0.0.1:")),
-        "mshd's log names the connection and user:\n{log}"
+        )) && l
+            .contains("certificate key id \"expired\" serial 41 signed by CA")
+            && l.contains(&ca)
+            && l.contains("from 127.0.0.1:")),
+        "mshd's log names the connection, user and certificate:\n{log}"
     );
     assert!(
         !s.audit_text().contains("\"outcome\":\"accepted\""),

@@ -83,7 +83,11 @@ impl server::Server for Server {
 impl server::Handler for Server {
     type Error = russh::Error;
 
-    async fn auth_publickey(&mut self, _: &str, _: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+    async fn auth_publickey(
+        &mut self,
+        _: &str,
+        _: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
         Ok(Auth::Accept)
     }
 
@@ -109,7 +113,9 @@ impl client::Handler for Client {
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 /// Sends `data` on a channel in packet-size pieces, counting in `sent` what went out.
@@ -143,15 +149,18 @@ async fn echo_round_trip(
     server_channels: &mut mpsc::UnboundedReceiver<ServerChannel>,
     len: usize,
 ) {
-    let ch = timeout(T, session.channel_open_session()).await.unwrap().unwrap();
+    let ch = timeout(T, session.channel_open_session())
+        .await
+        .unwrap()
+        .unwrap();
     let sb = timeout(T, server_channels.recv()).await.unwrap().unwrap();
     let (mut sb_read, sb_write) = sb.split();
     tokio::spawn(async move {
         while let Some(msg) = sb_read.wait().await {
-            if let ChannelMsg::Data { data } = msg {
-                if sb_write.data_bytes(data).await.is_err() {
-                    return;
-                }
+            if let ChannelMsg::Data { data } = msg
+                && sb_write.data_bytes(data).await.is_err()
+            {
+                return;
             }
         }
     });
@@ -161,7 +170,9 @@ async fn echo_round_trip(
         let data = data.clone();
         async move { send_counted(&write, data, Arc::default()).await }
     });
-    let got = timeout(T, read_data(&mut read, len)).await.expect("echo in time");
+    let got = timeout(T, read_data(&mut read, len))
+        .await
+        .expect("echo in time");
     assert!(got == data, "echoed bytes differ");
     sending.await.unwrap();
 }
@@ -208,7 +219,9 @@ async fn server_reader_that_stops_stalls_only_its_channel() {
         let data = download.clone();
         async move { send_counted(&sa_write, data, Arc::default()).await }
     });
-    let got = timeout(T, read_data(&mut a_read, download.len())).await.expect("download in time");
+    let got = timeout(T, read_data(&mut a_read, download.len()))
+        .await
+        .expect("download in time");
     assert!(got == download, "downloaded bytes differ");
     timeout(T, downloading).await.unwrap().unwrap();
 
@@ -218,7 +231,11 @@ async fn server_reader_that_stops_stalls_only_its_channel() {
 
     // Less than half a window consumed: no WINDOW_ADJUST yet.
     let first = read_data(&mut sa_read, (WINDOW / 4) as usize).await;
-    assert_eq!(settled(&up_sent).await, stalled_at, "window replenished before half was consumed");
+    assert_eq!(
+        settled(&up_sent).await,
+        stalled_at,
+        "window replenished before half was consumed"
+    );
     // Reading on replenishes it, and everything arrives intact.
     let rest = read_data(&mut sa_read, upload.len() - first.len()).await;
     timeout(T, uploading).await.unwrap().unwrap();
@@ -254,7 +271,9 @@ async fn client_reader_that_stops_stalls_only_its_channel() {
         let data = upload.clone();
         async move { send_counted(&a_write, data, Arc::default()).await }
     });
-    let got = timeout(T, read_data(&mut sa_read, upload.len())).await.expect("upload in time");
+    let got = timeout(T, read_data(&mut sa_read, upload.len()))
+        .await
+        .expect("upload in time");
     assert!(got == upload, "uploaded bytes differ");
     timeout(T, uploading).await.unwrap().unwrap();
 
@@ -262,10 +281,17 @@ async fn client_reader_that_stops_stalls_only_its_channel() {
     timeout(T, session.send_ping()).await.unwrap().unwrap();
 
     let first = read_data(&mut a_read, (WINDOW / 4) as usize).await;
-    assert_eq!(settled(&down_sent).await, stalled_at, "window replenished before half was consumed");
+    assert_eq!(
+        settled(&down_sent).await,
+        stalled_at,
+        "window replenished before half was consumed"
+    );
     let rest = read_data(&mut a_read, download.len() - first.len()).await;
     timeout(T, downloading).await.unwrap().unwrap();
-    assert!([first, rest].concat() == download, "downloaded bytes differ");
+    assert!(
+        [first, rest].concat() == download,
+        "downloaded bytes differ"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,8 +306,11 @@ async fn dropped_reader_counts_as_consumed() {
     drop(sa_read);
     let (_a_read, a_write) = a.split();
     let sent = Arc::new(AtomicUsize::new(0));
-    timeout(T, send_counted(&a_write, pattern(8 * WINDOW as usize, 5), Arc::clone(&sent)))
-        .await
-        .expect("upload to a dropped reader in time");
+    timeout(
+        T,
+        send_counted(&a_write, pattern(8 * WINDOW as usize, 5), Arc::clone(&sent)),
+    )
+    .await
+    .expect("upload to a dropped reader in time");
     assert_eq!(sent.load(Ordering::SeqCst), 8 * WINDOW as usize);
 }

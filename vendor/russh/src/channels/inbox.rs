@@ -127,11 +127,10 @@ impl Inbox {
                     }
                     if let ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } =
                         queued
+                        && data.len() + len <= COALESCE_MAX
                     {
-                        if data.len() + len <= COALESCE_MAX {
-                            append(data, src);
-                            return Pushed::Queued;
-                        }
+                        append(data, src);
+                        return Pushed::Queued;
                     }
                     break;
                 }
@@ -139,11 +138,11 @@ impl Inbox {
         }
         // Informational, and sent for every WINDOW_ADJUST the peer sends: a reader busy
         // elsewhere needs only the latest.
-        if let ChannelMsg::WindowAdjusted { new_size } = &msg {
-            if let Some(ChannelMsg::WindowAdjusted { new_size: queued }) = st.queue.back_mut() {
-                *queued = *new_size;
-                return Pushed::Queued;
-            }
+        if let ChannelMsg::WindowAdjusted { new_size } = &msg
+            && let Some(ChannelMsg::WindowAdjusted { new_size: queued }) = st.queue.back_mut()
+        {
+            *queued = *new_size;
+            return Pushed::Queued;
         }
         if st.queue.len() >= MAX_QUEUED {
             return Pushed::Full;

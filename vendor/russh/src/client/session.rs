@@ -35,7 +35,10 @@ impl Session {
     /// msh patch: replenishes the window of every channel whose reader has consumed at least
     /// half of it since the last adjustment (OpenSSH batches adjustments too). The handler's
     /// `adjust_window` may still resize the window, as when russh adjusted on arrival.
-    pub(crate) fn credit_windows<H: crate::client::Handler>(&mut self, handler: &mut H) -> Result<(), crate::Error> {
+    pub(crate) fn credit_windows<H: crate::client::Handler>(
+        &mut self,
+        handler: &mut H,
+    ) -> Result<(), crate::Error> {
         let min = (self.target_window_size / 2).max(1);
         let Some(enc) = self.common.encrypted.as_mut() else {
             return Ok(());

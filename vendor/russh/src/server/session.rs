@@ -873,7 +873,11 @@ impl Session {
 
     /// msh patch (PATCHES.md, "flow control"): queues received channel data for the
     /// channel's reader without waiting for it.
-    pub(crate) fn deliver_data(&mut self, channel: ChannelId, msg: ChannelMsg) -> Result<(), Error> {
+    pub(crate) fn deliver_data(
+        &mut self,
+        channel: ChannelId,
+        msg: ChannelMsg,
+    ) -> Result<(), Error> {
         let threshold = self.target_window_size / 2;
         match self.channels.get(&channel) {
             Some(chan) => match chan.push_data(msg, &self.window_credit, threshold) {
