@@ -2057,7 +2057,7 @@ impl Session {
             pending_data: std::collections::VecDeque::new(),
             pending_eof: false,
             pending_close: false,
-                    window_exceeded: 0,
+            window_exceeded: 0,
         };
 
         let (channel, channel_ref) = Channel::new(
