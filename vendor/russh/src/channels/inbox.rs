@@ -213,16 +213,17 @@ impl Inbox {
     }
 }
 
-/// Adds `len` consumed bytes; returns the session to wake when that crosses the threshold.
+/// Adds `len` consumed bytes; returns the session to wake when they reach the threshold.
+/// Every time, not only on crossing it: the session may not credit at once (it waits until
+/// less than half the window is left), and its wake-ups coalesce anyway.
 fn add_consumed(st: &mut State, len: usize) -> Option<Arc<Notify>> {
     if len == 0 {
         return None;
     }
-    let before = st.consumed;
     st.consumed = st
         .consumed
         .saturating_add(u32::try_from(len).unwrap_or(u32::MAX));
-    if before < st.threshold && st.consumed >= st.threshold {
+    if st.consumed >= st.threshold {
         st.session.clone()
     } else {
         None

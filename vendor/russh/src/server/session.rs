@@ -903,6 +903,12 @@ impl Session {
             return Ok(());
         };
         for (id, chan) in &self.channels {
+            // As OpenSSH (channels.c, channel_check_window): only once less than half the
+            // window is left to the peer.
+            let window = u32::try_from(enc.sender_window_size(*id)).unwrap_or(u32::MAX);
+            if window >= self.target_window_size / 2 {
+                continue;
+            }
             let consumed = chan.take_consumed(min);
             if consumed == 0 {
                 continue;
@@ -911,7 +917,6 @@ impl Session {
             if target > 0 {
                 self.target_window_size = target;
             }
-            let window = u32::try_from(enc.sender_window_size(*id)).unwrap_or(u32::MAX);
             let room = self.target_window_size.saturating_sub(window);
             enc.credit_window(*id, consumed.min(room))?;
         }
