@@ -134,29 +134,14 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the epoch (days to civil date: H. Hinnant's
-/// algorithm); `forever` for OpenSSH's "no end" sentinel.
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the epoch; `forever` for OpenSSH's "no end"
+/// sentinel (and anything past jiff's range, year 9999).
 fn format_utc(secs: u64) -> String {
-    if secs == u64::MAX {
-        return "forever".into();
-    }
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| "forever".into())
 }
 
 /// For `--check-config`: every configured host key loads, except a missing one, which the

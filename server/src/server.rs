@@ -341,6 +341,22 @@ fn source_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Takes one from `source`'s count, forgetting the address at zero so the map only holds
+/// addresses with connections.
+fn count_down<N: Copy + PartialEq + std::ops::SubAssign + From<u8>>(
+    m: &mut HashMap<IpAddr, N>,
+    source: IpAddr,
+) {
+    if let Some(n) = m.get_mut(&source) {
+        if *n != N::from(0) {
+            *n -= N::from(1);
+        }
+        if *n == N::from(0) {
+            m.remove(&source);
+        }
+    }
+}
+
 impl Shared {
     /// Counts one more unauthenticated connection from `source`, unless it already has
     /// `limit` (0 = no limit): then false and nothing counted.
@@ -358,12 +374,7 @@ impl Shared {
 
     fn leave_source(&self, source: IpAddr) {
         if let Ok(mut m) = self.unauth_by_source.lock() {
-            if let Some(n) = m.get_mut(&source) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    m.remove(&source);
-                }
-            }
+            count_down(&mut m, source);
         }
         self.slot_freed.notify_waiters();
     }
@@ -388,12 +399,7 @@ impl Shared {
 
     fn dequeue(&self, source: IpAddr) {
         if let Ok(mut m) = self.queued_by_source.lock() {
-            if let Some(n) = m.get_mut(&source) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    m.remove(&source);
-                }
-            }
+            count_down(&mut m, source);
         }
     }
 

@@ -97,19 +97,14 @@ pub fn refusal(
     None
 }
 
-/// `YYYY-MM-DD` of a day number (days since 1970-01-01).
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01); the number itself when it is out
+/// of jiff's range (a corrupt shadow field).
 fn date_of(day: i64) -> String {
-    // Civil-from-days (Howard Hinnant's algorithm), valid for any day in i64 range we meet.
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    jiff::Span::new()
+        .try_days(day)
+        .and_then(|span| jiff::civil::date(1970, 1, 1).checked_add(span))
+        .map(|d| d.to_string())
+        .unwrap_or_else(|_| format!("day {day}"))
 }
 
 #[cfg(test)]
@@ -151,6 +146,7 @@ mod tests {
         };
         assert_eq!(refusal("e", Some(&e), false, today), None);
         assert_eq!(date_of(0), "1970-01-01");
+        assert_eq!(date_of(i64::MAX), format!("day {}", i64::MAX));
         assert_eq!(date_of(20_792), "2026-12-05");
     }
 }
