@@ -459,11 +459,14 @@ fn signal_after_the_shell_was_reaped_never_reaches_a_process_that_reused_its_pid
     d.wait_for_log("has already exited", T);
 }
 
-/// Every descriptor number a session's `ls /proc/self/fd` shows.
+/// Every descriptor number a session's `ls -l /proc/self/fd` shows (the token before `->`).
 fn fds_seen(out: &str) -> BTreeSet<String> {
-    out.split_whitespace()
-        .map(|s| s.trim_matches(|c: char| !c.is_ascii_digit()).to_string())
-        .filter(|s| !s.is_empty())
+    out.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let arrow = words.clone().position(|w| w == "->")?;
+            words.nth(arrow.checked_sub(1)?).map(str::to_string)
+        })
         .collect()
 }
 
@@ -477,14 +480,14 @@ fn concurrent_sessions_inherit_no_descriptor_but_their_stdio() {
         for i in 0..16 {
             let pty = i % 2 == 0;
             let mut c = if i % 4 < 2 {
-                d.ssh(&[if pty { "-tt" } else { "-T" }], "ls /proc/self/fd")
+                d.ssh(&[if pty { "-tt" } else { "-T" }], "ls -l /proc/self/fd")
             } else {
                 msh(
                     &d,
                     &[
                         if pty { "-tt" } else { "-T" },
                         "127.0.0.1",
-                        "ls /proc/self/fd",
+                        "ls -l /proc/self/fd",
                     ],
                 )
             };
@@ -506,7 +509,7 @@ fn concurrent_sessions_inherit_no_descriptor_but_their_stdio() {
             let allowed: BTreeSet<String> = ["0", "1", "2", "3"].map(String::from).into();
             assert!(
                 seen.is_subset(&allowed) && seen.contains("2"),
-                "round {round}, pty {pty}: the session inherited {seen:?}"
+                "round {round}, pty {pty}: the session inherited {seen:?}:\n{text}"
             );
         }
     }
