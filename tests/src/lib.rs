@@ -111,6 +111,17 @@ pub fn writable_ancestor(path: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// The first of `path` and its ancestors that other users cannot enter (no `o+x`), if any.
+pub fn closed_ancestor(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_dir() && m.permissions().mode() & 0o001 == 0)
+                .unwrap_or(false)
+        })
+        .map(Path::to_path_buf)
+}
+
 impl AsRef<Path> for TestDir {
     fn as_ref(&self) -> &Path {
         &self.path

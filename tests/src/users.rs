@@ -47,6 +47,16 @@ impl TestUser {
 
     fn create(extra: bool) -> TestUser {
         assert!(is_root(), "creating a local user needs root");
+        if let Some(closed) = crate::closed_ancestor(&crate::target_dir()) {
+            panic!(
+                "{} is below {}, which other users cannot enter: the throwaway users of the \
+                 root-mode tests could not run mshd or reach their test files. Run \
+                 scripts/test.sh (it then builds in /var/lib/msh-build) or set CARGO_TARGET_DIR \
+                 to a directory every user can traverse",
+                crate::target_dir().display(),
+                closed.display()
+            );
+        }
         let n = N.fetch_add(1, Ordering::SeqCst);
         let name = format!("msht{}{n}", std::process::id());
         let t = Duration::from_secs(30);
