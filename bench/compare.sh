@@ -11,20 +11,25 @@
 #     against through sshd, the same sftp-server behind both daemons
 #   the client's CPU time (user + system) per GiB for the upload and download, with /usr/bin/time
 #   memory per idle session: (RSS with K idle sessions - RSS with none) / K (default K=50)
+# Every throughput figure is the median of T trials (default 5) per side, the two sides
+# alternating which goes first from one trial to the next (so neither always meets a colder
+# page cache or a busier CPU), after one untimed warm-up transfer through each daemon; every
+# sample is kept in target/bench/samples.txt.
 # Every OpenSSH client uses aes256-gcm@openssh.com, the cipher msh and mshd settle on, so both
 # sides run the same cipher class; the negotiated ciphers are printed first.
-# Usage: bench/compare.sh [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB] [-c CAT_MIB]
+# Usage: bench/compare.sh [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB] [-c CAT_MIB] [-t TRIALS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=30 idle=50 size_mib=1024 cat_mib=1024
-while getopts "n:k:s:c:" o; do
+runs=30 idle=50 size_mib=1024 cat_mib=1024 trials=5
+while getopts "n:k:s:c:t:" o; do
   case $o in
     n) runs=$OPTARG ;;
     k) idle=$OPTARG ;;
     s) size_mib=$OPTARG ;;
     c) cat_mib=$OPTARG ;;
-    *) echo "usage: $0 [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB] [-c CAT_MIB]" >&2; exit 2 ;;
+    t) trials=$OPTARG ;;
+    *) echo "usage: $0 [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB] [-c CAT_MIB] [-t TRIALS]" >&2; exit 2 ;;
   esac
 done
 
@@ -120,17 +125,36 @@ latency() {
   printf '%s\n' "${out[@]}" | median_ms
 }
 mbps() { python3 -c "print('%.0f' % ($size_mib*1048576/1e6/(($2-$1)/1e9)))"; }
-# The client's own CPU time (user + system) goes to $dir/cpu-$1: on a shared machine it is
-# steadier than the wall clock.
+# The client's own CPU time (user + system) of every trial is appended to $dir/cpu-$1: on a
+# shared machine it is steadier than the wall clock.
 timed() { # $1 = label, rest = command
   local label=$1; shift
-  if [ -x /usr/bin/time ]; then /usr/bin/time -f '%U %S' -o "$dir/cpu-$label" "$@"
+  if [ -x /usr/bin/time ]; then /usr/bin/time -a -f '%U %S' -o "$dir/cpu-$label" "$@"
   else "$@"; fi
 }
-cpu_per_gib() { # $1 = label
+cpu_per_gib() { # $1 = label: the median over the trials
   [ -s "$dir/cpu-$1" ] || { echo n/a; return; }
-  python3 -c "u,s=open('$dir/cpu-$1').read().split()[-2:]; print('%.2f' % ((float(u)+float(s))/($size_mib/1024)))"
+  python3 - "$dir/cpu-$1" "$size_mib" <<'PY'
+import statistics, sys
+runs = [sum(map(float, l.split()[-2:])) for l in open(sys.argv[1]) if len(l.split()) >= 2]
+print("%.2f" % (statistics.median(runs) / (int(sys.argv[2]) / 1024)) if runs else "n/a")
+PY
 }
+# paired LABEL A B: evaluates the commands A and B $trials times each, alternating which runs
+# first, and prints "median-of-A median-of-B" (FAIL if any sample failed).
+paired() {
+  local label=$1 a=$2 b=$3 va=() vb=() i
+  for i in $(seq 1 "$trials"); do
+    if (( i % 2 )); then va+=("$(eval "$a")"); vb+=("$(eval "$b")")
+    else vb+=("$(eval "$b")"); va+=("$(eval "$a")"); fi
+  done
+  echo "$label: msh/mshd ${va[*]} | OpenSSH ${vb[*]}" >> "$dir/samples.txt"
+  echo "$(printf '%s\n' "${va[@]}" | median) $(printf '%s\n' "${vb[@]}" | median)"
+}
+median() { python3 -c '
+import statistics, sys
+v = sys.stdin.read().split()
+print("FAIL" if not v or "FAIL" in v else "%.0f" % statistics.median(float(x) for x in v))'; }
 upload() { # $1 = label
   local label=$1; shift
   local t0; t0=$(now_ns)
@@ -270,21 +294,30 @@ printf '%-44s %12s %12s %8s\n' "figure" "msh/mshd" "OpenSSH" "ratio"
 row() { printf '%-44s %12s %12s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 ml=$(latency "${MSH[@]}"); sl=$(latency "${SSH[@]}")
 row "connect+auth+exec median (ms)" "$ml" "$sl"
-mu=$(upload msh "${MSH[@]}"); su=$(upload ssh "${SSH[@]}")
+# Warm-up, untimed: a daemon's first transfer pays for page faults and allocator growth that
+# every later one finds done.
+for c in MSH SSH; do
+  eval "head -c 67108864 /dev/zero | \"\${$c[@]}\" 'cat >/dev/null'"
+  eval "\"\${$c[@]}\" 'head -c 67108864 /dev/zero' >/dev/null"
+done
+: > "$dir/samples.txt"
+rm -f "$dir"/cpu-*
+read -r mu su < <(paired upload 'upload msh "${MSH[@]}"' 'upload ssh "${SSH[@]}"')
 row "upload ${size_mib} MiB (MB/s)" "$mu" "$su"
-md=$(download msh "${MSH[@]}"); sd=$(download ssh "${SSH[@]}")
+read -r md sd < <(paired download 'download msh "${MSH[@]}"' 'download ssh "${SSH[@]}"')
 row "download ${size_mib} MiB (MB/s)" "$md" "$sd"
 row "client CPU per GiB uploaded (s)" "$(cpu_per_gib up-msh)" "$(cpu_per_gib up-ssh)"
 row "client CPU per GiB downloaded (s)" "$(cpu_per_gib down-msh)" "$(cpu_per_gib down-ssh)"
 cat_sha=$(head -c "$((cat_mib*1048576))" /dev/zero | sha256sum | cut -d' ' -f1)
-mr=$(roundtrip "${MSH[@]}"); sr=$(roundtrip "${SSH[@]}")
+read -r mr sr < <(paired cat 'roundtrip "${MSH[@]}"' 'roundtrip "${SSH[@]}"')
 row "cat round trip ${cat_mib} MiB, sha256 ok (MB/s)" "$mr" "$sr"
 truncate -s "$((size_mib*1048576))" "$dir/xfer-src"
 for tool in scp sftp; do
   for way in up down; do
-    m=$(${tool}_run "$way" "$mport"); s=$(${tool}_run "$way" "$sport")
+    read -r m s < <(paired "$tool-$way" "${tool}_run $way $mport" "${tool}_run $way $sport")
     row "$tool $way ${size_mib} MiB, mshd vs sshd (MB/s)" "$m" "$s"
   done
 done
 mm=$(idle_per_session "$mshd_pid" "${MSH[@]}"); sm=$(idle_per_session "$sshd_pid" "${SSH[@]}")
 row "daemon RSS per idle session (KiB)" "$mm" "$sm"
+echo "throughput rows: median of $trials trials per side; every sample in $dir/samples.txt"

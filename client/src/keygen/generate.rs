@@ -2,6 +2,7 @@
 //! except that an existing key is never replaced without `--force`.
 
 use std::io::IsTerminal;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -51,10 +52,32 @@ fn refuse_existing(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `dir` is the user's `~/.ssh` (compared after resolving `~` and the parent, so
+/// `-f ~/.ssh/id_ed25519` and `-f $HOME/./.ssh/id_ed25519` both count).
+fn is_users_ssh_dir(dir: &Path) -> bool {
+    let Some(home) = dirs::home_dir() else {
+        return false;
+    };
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    match (dir.parent().and_then(canonical), canonical(&home)) {
+        (Some(parent), Some(home)) => parent == home && dir.file_name() == Some(".ssh".as_ref()),
+        _ => false,
+    }
+}
+
 pub fn run(a: GenerateArgs) -> anyhow::Result<Report> {
     let kind = KeyKind::parse(&a.key_type, a.bits)?;
+    let mut created = None;
     if let Some(dir) = a.file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
+        if !dir.is_dir() && is_users_ssh_dir(dir) {
+            // As ssh-keygen: the user's own ~/.ssh is created (0700) for a key saved in it;
+            // any other missing directory is the user's to create.
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            created = Some(dir.to_path_buf());
+        } else if !dir.is_dir() {
             bail!(
                 "directory {} does not exist; create it first (mkdir -m 700 -p {})",
                 dir.display(),
@@ -76,7 +99,10 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<Report> {
         .with_context(|| format!("cannot write the key to {}", a.file.display()))?;
     let mut r = Report::default();
     if !a.quiet {
-        r.stdout = format!(
+        if let Some(dir) = created {
+            r.stdout = format!("Created directory '{}'.\n", dir.display());
+        }
+        r.stdout += &format!(
             "Your identification has been saved in {path}\n\
              Your public key has been saved in {path}.pub\n\
              The key fingerprint is:\n\

@@ -43,6 +43,11 @@ pub fn default_identities(home: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The end of the "permission denied" line: the fixes a user can make, none of which depends
+/// on anything the server did not say.
+pub const AUTH_HINT: &str =
+    "to log in, the public half of one of these keys must be in ~/.ssh/authorized_keys of ";
+
 /// Tries agent keys, then identity files. Ok(()) once the server accepts one; otherwise the
 /// OpenSSH-style "permission denied (publickey); tried: ..." error.
 pub async fn authenticate(
@@ -212,15 +217,17 @@ pub async fn authenticate(
         tried.push(label);
     }
 
-    let tried = if tried.is_empty() {
-        "no keys (add one with -i KEY, or create ~/.ssh/id_ed25519 with msh-keygen generate)"
-            .to_string()
-    } else {
-        tried.join(", ")
-    };
+    let host = &settings.host;
+    if tried.is_empty() {
+        bail!(
+            "{user}@{host}: permission denied (publickey); tried: no keys (add one with -i KEY, \
+             or create ~/.ssh/id_ed25519 with msh-keygen generate)"
+        );
+    }
+    // What to do next, from what the client knows alone: the server only said "no".
     bail!(
-        "{user}@{}: permission denied (publickey); tried: {tried}",
-        settings.host
+        "{user}@{host}: permission denied (publickey); tried: {}; {AUTH_HINT}{user} on {host}",
+        tried.join(", ")
     )
 }
 

@@ -203,6 +203,49 @@ fn generate_without_tty_or_passphrase_writes_unencrypted_key() {
     assert!(out.stdout_str().starts_with("ssh-ed25519 "));
 }
 
+/// A key saved in a missing `~/.ssh` creates it (0700) and says so in ssh-keygen's words
+/// (ssh-keygen does the same for its user's home from the passwd entry; msh follows `$HOME`,
+/// as everywhere else); any other missing directory is still refused with the command that
+/// creates it.
+#[test]
+fn generate_creates_a_missing_dot_ssh_0700_like_ssh_keygen() {
+    let dir = TestDir::new("keygen-dotssh");
+    let home = dir.join("home");
+    std::fs::create_dir(&home).unwrap();
+    let key = home.join(".ssh/id_ed25519");
+    let mut c = cmd(bin("msh-keygen"), ["generate", "-N", "", "-f", &s(&key)]);
+    c.env("HOME", &home);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout_str().starts_with(&format!(
+            "Created directory '{}'.\n",
+            home.join(".ssh").display()
+        )),
+        "{}",
+        out.stdout_str()
+    );
+    assert_eq!(mode(&home.join(".ssh")), 0o700);
+    let out = ssh_keygen(["-y", "-P", "", "-f", &s(&key)]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+
+    let elsewhere = home.join("missing/id");
+    let mut c = cmd(
+        bin("msh-keygen"),
+        ["generate", "-N", "", "-f", &s(&elsewhere)],
+    );
+    c.env("HOME", &home);
+    let out = run(c, b"", T);
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr
+            .contains("does not exist; create it first (mkdir -m 700 -p"),
+        "{}",
+        out.stderr
+    );
+    assert!(!home.join("missing").exists());
+}
+
 /// Keys ssh-keygen writes (every type, encrypted or not, with or without the .pub beside
 /// them) get the same fingerprint line from msh-keygen.
 #[test]

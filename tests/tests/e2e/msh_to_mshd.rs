@@ -118,9 +118,10 @@ fn auth_failure_is_255_with_one_line() {
     assert_eq!(
         out.stderr,
         format!(
-            "msh: {}@127.0.0.1: permission denied (publickey); tried: {}\n",
-            d.user,
-            stranger.display()
+            "msh: {u}@127.0.0.1: permission denied (publickey); tried: {}; to log in, the public \
+             half of one of these keys must be in ~/.ssh/authorized_keys of {u} on 127.0.0.1\n",
+            stranger.display(),
+            u = d.user,
         )
     );
 }

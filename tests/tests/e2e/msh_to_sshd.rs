@@ -535,9 +535,10 @@ fn unauthorized_key_fails_with_one_line_listing_keys() {
     assert!(one_line(&out.stderr), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "msh: {}@127.0.0.1: permission denied (publickey); tried: {}",
-            s.sshd.user,
-            stranger.display()
+            "msh: {u}@127.0.0.1: permission denied (publickey); tried: {}; to log in, the public \
+             half of one of these keys must be in ~/.ssh/authorized_keys of {u} on 127.0.0.1",
+            stranger.display(),
+            u = s.sshd.user,
         )),
         "{}",
         out.stderr
@@ -986,7 +987,7 @@ fn default_identity_in_home_ssh_is_used_without_i() {
     assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
     assert!(
         out.stderr
-            .contains(&format!("tried: {}\n", stranger.display())),
+            .contains(&format!("tried: {}; to log in", stranger.display())),
         "{}",
         out.stderr
     );
