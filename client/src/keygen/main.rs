@@ -20,23 +20,45 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-const EXAMPLES: &str = "\
-Examples:
-  Create an ed25519 key (asks for a passphrase on a terminal):
+// Each subcommand's examples, shown by its own `--help`; the top-level `--help` shows all.
+// Macros, not consts, so `concat!` can join them at compile time.
+macro_rules! ex_generate {
+    () => {
+        "  Create an ed25519 key (asks for a passphrase on a terminal):
     msh-keygen generate -f ~/.ssh/id_ed25519 -C alice@laptop
   Create an unencrypted RSA 4096 key for a script:
     msh-keygen generate -t rsa -b 4096 -N '' -f ./deploy_key
-  Show the fingerprint of a key, or of every key in a file:
+"
+    };
+}
+macro_rules! ex_fingerprint {
+    () => {
+        "  Show the fingerprint of a key, or of every key in a file:
     msh-keygen fingerprint ~/.ssh/id_ed25519.pub
     msh-keygen fingerprint ~/.ssh/authorized_keys
-  Collect a host's keys as known_hosts lines (check the fingerprints before trusting them):
+"
+    };
+}
+macro_rules! ex_scan {
+    () => {
+        "  Collect a host's keys as known_hosts lines (check the fingerprints before trusting them):
     msh-keygen scan build.internal:2222 > new_hosts
     msh-keygen fingerprint new_hosts && cat new_hosts >> ~/.ssh/known_hosts
-  Look up, forget, or hash hosts in ~/.ssh/known_hosts:
+"
+    };
+}
+macro_rules! ex_known_hosts {
+    () => {
+        "  Look up, forget, or hash hosts in ~/.ssh/known_hosts:
     msh-keygen known-hosts find build.internal -p 2222
     msh-keygen known-hosts remove build.internal -p 2222
     msh-keygen known-hosts hash
-  Certify a user key for a year, and a host key (for mshd's host_certificates):
+"
+    };
+}
+macro_rules! ex_sign {
+    () => {
+        "  Certify a user key for a year, and a host key (for mshd's host_certificates):
     msh-keygen sign --ca ca_key --id alice@corp --principals alice,ops --validity +52w \
       ~/.ssh/id_ed25519.pub
     msh-keygen sign --ca host_ca --host --id web1 --principals web1.corp,10.0.0.5 \
@@ -44,13 +66,45 @@ Examples:
   Restrict a certificate to a command and a network, with a serial to revoke it by:
     msh-keygen sign --ca ca_key --id backup --principals backup --serial 7 \
       --force-command 'rsync --server ...' --source-address 10.0.0.0/8 backup.pub
-  Show a certificate (what ssh-keygen -L shows):
+"
+    };
+}
+macro_rules! ex_inspect {
+    () => {
+        "  Show a certificate (what ssh-keygen -L shows):
     msh-keygen inspect ~/.ssh/id_ed25519-cert.pub
-  Revoke a key or a certificate's key (mshd's revoked_keys, sshd's RevokedKeys):
+"
+    };
+}
+macro_rules! ex_revoke {
+    () => {
+        "  Revoke a key or a certificate's key (mshd's revoked_keys, sshd's RevokedKeys):
     msh-keygen revoke --file /etc/msh/revoked_keys stolen_laptop.pub
   (To revoke one certificate by serial, use a KRL: ssh-keygen -k -f revoked.krl -s ca.pub spec)
+"
+    };
+}
+macro_rules! exit_status {
+    () => {
+        "
+Exit status: 0 on success, 1 on error (and for `known-hosts find` when nothing matched)."
+    };
+}
+macro_rules! examples {
+    ($($ex:ident),+) => {
+        concat!("Examples:\n", $($ex!(),)+ exit_status!())
+    };
+}
 
-Exit status: 0 on success, 1 on error (and for `known-hosts find` when nothing matched).";
+const EXAMPLES: &str = examples!(
+    ex_generate,
+    ex_fingerprint,
+    ex_scan,
+    ex_known_hosts,
+    ex_sign,
+    ex_inspect,
+    ex_revoke
+);
 
 /// Create keys, show fingerprints, scan host keys, edit known_hosts files, and sign,
 /// inspect and revoke certificates (OpenSSH formats).
@@ -64,33 +118,33 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a key pair: PATH (private, 0600) and PATH.pub (0644).
-    #[command(after_long_help = EXAMPLES)]
+    #[command(after_long_help = examples!(ex_generate))]
     Generate(GenerateArgs),
     /// Print `BITS SHA256:... COMMENT (TYPE)` for a key file, or for each key of an
     /// authorized_keys/known_hosts-style file, like `ssh-keygen -lf`.
-    #[command(after_long_help = EXAMPLES)]
+    #[command(after_long_help = examples!(ex_fingerprint))]
     Fingerprint {
         /// Public or private key file, a file of many keys, or `-` for standard input.
         path: PathBuf,
     },
     /// Connect to HOST[:PORT] once per host-key type and print its keys as known_hosts
     /// lines (stdout) with their fingerprints (stderr), like ssh-keyscan.
-    #[command(after_long_help = EXAMPLES)]
+    #[command(after_long_help = examples!(ex_scan))]
     Scan(scan::ScanArgs),
     /// Certify public keys with a CA key, writing KEY-cert.pub beside each (ssh-keygen -s).
-    #[command(after_long_help = EXAMPLES)]
+    #[command(after_long_help = examples!(ex_sign))]
     Sign(sign::SignArgs),
     /// Show a certificate as `ssh-keygen -L` does (plus its validity in UTC).
-    #[command(after_long_help = EXAMPLES)]
+    #[command(after_long_help = examples!(ex_inspect))]
     Inspect {
         /// Certificate file (KEY-cert.pub), or `-` for standard input.
         cert: PathBuf,
     },
     /// Add keys (or certificates' keys) to a revocation list read by mshd and sshd.
-    #[command(after_long_help = EXAMPLES)]
+    #[command(after_long_help = examples!(ex_revoke))]
     Revoke(revoke::RevokeArgs),
     /// Find, remove or hash host entries in a known_hosts file (ssh-keygen -F, -R, -H).
-    #[command(subcommand, after_long_help = EXAMPLES)]
+    #[command(subcommand, after_long_help = examples!(ex_known_hosts))]
     KnownHosts(KnownHostsCommand),
 }
 
@@ -122,13 +176,13 @@ struct GenerateArgs {
 #[derive(Debug, Subcommand)]
 enum KnownHostsCommand {
     /// Print the lines that match HOST, like `ssh-keygen -F`; exit 1 when none does.
-    #[command(after_long_help = EXAMPLES)]
+    #[command(after_long_help = examples!(ex_known_hosts))]
     Find(known_hosts::HostArgs),
     /// Delete the lines for HOST (keeping FILE.old), like `ssh-keygen -R`.
-    #[command(after_long_help = EXAMPLES)]
+    #[command(after_long_help = examples!(ex_known_hosts))]
     Remove(known_hosts::HostArgs),
     /// Replace plain host names by hashed ones (keeping FILE.old), like `ssh-keygen -H`.
-    #[command(after_long_help = EXAMPLES)]
+    #[command(after_long_help = examples!(ex_known_hosts))]
     Hash(known_hosts::FileArgs),
 }
 
