@@ -305,8 +305,7 @@ pub fn parse_public_key_line(line: &str) -> std::result::Result<PublicKey, Strin
         .ok_or_else(|| "expected `keytype base64 [comment]`".to_string())?;
     let rest = rest.trim_start_matches(is_sep);
     let (blob, comment) = rest.split_once(is_sep).unwrap_or((rest, ""));
-    let mut key =
-        russh::keys::parse_public_key_base64(blob).map_err(|e| format!("invalid key data: {e}"))?;
+    let mut key = russh::keys::parse_public_key_base64(blob).map_err(|_| key_data_problem(blob))?;
     let algo = key.algorithm();
     if algo.as_str() != ktype {
         return Err(format!(
@@ -316,6 +315,22 @@ pub fn parse_public_key_line(line: &str) -> std::result::Result<PublicKey, Strin
     }
     key.set_comment(comment.trim_start_matches(is_sep));
     Ok(key)
+}
+
+/// Why a key's base64 blob did not decode, in words a person can act on (the decoder's own
+/// errors read like `SshKey: length invalid`).
+pub fn key_data_problem(blob: &str) -> String {
+    use base64::Engine as _;
+    match base64::engine::general_purpose::STANDARD.decode(blob) {
+        Err(_) => "the key data is not valid base64 (a line broken in two, or characters \
+                   lost in copying?)"
+            .to_string(),
+        Ok(raw) => format!(
+            "the key data ({} bytes) does not decode as an SSH key: truncated or corrupted \
+             in copying?",
+            raw.len()
+        ),
+    }
 }
 
 /// Reads the first key line of a public key file (`ssh-ed25519 AAAA... comment`), skipping

@@ -44,8 +44,13 @@ pub fn parse(text: &str) -> Result<Vec<TextEntry>, (usize, String)> {
 fn parse_entry(line: usize, t: &str) -> Result<TextEntry, String> {
     let ktype = t.split([' ', '\t']).next().unwrap_or("");
     if ktype.ends_with("-cert-v01@openssh.com") {
-        let cert = Certificate::from_openssh(t)
-            .map_err(|e| format!("not a valid certificate line: {e}"))?;
+        let blob = t.split([' ', '\t']).find(|w| !w.is_empty() && *w != ktype);
+        let cert = Certificate::from_openssh(t).map_err(|_| {
+            format!(
+                "not a valid certificate line: {}",
+                crate::keys::key_data_problem(blob.unwrap_or(""))
+            )
+        })?;
         return Ok(TextEntry {
             line,
             key: cert.public_key().clone(),
@@ -53,7 +58,7 @@ fn parse_entry(line: usize, t: &str) -> Result<TextEntry, String> {
         });
     }
     let key = parse_public_key_line(t).map_err(|why| {
-        format!("not a public key line ({why}); expected `keytype base64 [comment]`")
+        format!("not a public key line: {why} (expected `keytype base64 [comment]`)")
     })?;
     Ok(TextEntry {
         line,

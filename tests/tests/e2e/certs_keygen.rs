@@ -468,6 +468,29 @@ fn revoke_records_fingerprints_and_refuses_a_krl() {
         out.stderr
     );
     assert_eq!(std::fs::read(&list).unwrap(), before);
+    // A corrupted line in the list itself is named with its file:line in words, not the
+    // decoder's ("SshKey: length invalid"), and nothing is written.
+    let good = std::fs::read_to_string(&list).unwrap();
+    let first = good.lines().next().unwrap();
+    let (ktype, rest) = first.split_once(' ').unwrap();
+    let truncated = format!("{ktype} {}\n", &rest[..20]);
+    let corrupt = dir.write("corrupt_list", format!("{good}{truncated}"), 0o644);
+    let before = std::fs::read(&corrupt).unwrap();
+    let out = keygen(
+        &["revoke", "--file", corrupt.to_str().unwrap()],
+        &[&pubfile(&k3)],
+    );
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr.contains(&format!(
+            "{}:3: not a public key line: the key data",
+            corrupt.display()
+        )) && out.stderr.contains("truncated or corrupted in copying?")
+            && !out.stderr.contains("SshKey"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&corrupt).unwrap(), before);
     // A KRL is left to ssh-keygen -k -u.
     let krl = dir.join("revoked.krl");
     let mut c = cmd(tool("ssh-keygen"), ["-q", "-k", "-f"]);
