@@ -276,7 +276,15 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
 pub fn io_desc(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
-        None => e.to_string(),
+        // std words a resolver error as "failed to lookup address information: REASON";
+        // OpenSSH prints the reason alone after "Could not resolve hostname".
+        None => {
+            let text = e.to_string();
+            match text.strip_prefix("failed to lookup address information: ") {
+                Some(reason) => reason.to_string(),
+                None => text,
+            }
+        }
     }
 }
 

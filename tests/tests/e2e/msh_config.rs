@@ -356,7 +356,9 @@ fn dash_f_none_ignores_the_file() {
     assert_eq!(out.code(), Some(255), "stdout: {}", out.stdout_str());
     assert!(
         out.stderr
-            .starts_with("msh: could not resolve hostname alias"),
+            .starts_with("msh: could not resolve hostname alias: ")
+            && !out.stderr.contains("failed to lookup")
+            && !out.stderr.contains("os error"),
         "stderr: {}",
         out.stderr
     );
