@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 . scripts/lib.sh
 msh_pick_target_dir
-cargo build --workspace --bins -q
+# The first build takes a minute or two on a small machine: say so, and let cargo show progress.
+echo "demo: building msh, mshd and msh-keygen (cargo build; the first build takes a few minutes)" >&2
+cargo build --workspace --bins
 bin=$MSH_TARGET_DIR/debug
 # Not under /tmp: /tmp is world-writable, and mshd's strict_modes (like sshd's StrictModes)
 # rightly refuses an authorized_keys file below a world-writable directory.
