@@ -27,13 +27,12 @@
 //! Load private keys through `load_private_key`, not `russh::keys::load_secret_key`: ssh-key
 //! 0.7.0-rc.11 rejects about one OpenSSH P-256 key in 256 (see `p256_short_scalar`).
 
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
-use rand::RngCore;
+use rand::rngs::{StdRng, SysRng};
+use rand::SeedableRng as _;
 use russh::keys::ssh_key::private::{KeypairData, RsaKeypair};
 use russh::keys::ssh_key::public::KeyData;
-use russh::keys::ssh_key::rand_core::{TryCryptoRng, TryRng};
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey, PublicKey};
 
 use crate::{Error, Result};
@@ -101,29 +100,6 @@ impl KeyKind {
         }
     }
 }
-
-/// The operating system's randomness (through rand 0.8's `OsRng`) behind the rand_core 0.10
-/// traits that ssh-key 0.7 asks for: the two rand generations do not share traits.
-struct SystemRng;
-
-impl TryRng for SystemRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> std::result::Result<u32, Infallible> {
-        Ok(rand::rngs::OsRng.next_u32())
-    }
-
-    fn try_next_u64(&mut self) -> std::result::Result<u64, Infallible> {
-        Ok(rand::rngs::OsRng.next_u64())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> std::result::Result<(), Infallible> {
-        rand::rngs::OsRng.fill_bytes(dst);
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for SystemRng {}
 
 /// `SHA256:<base64 without padding>`, as OpenSSH prints fingerprints.
 pub fn fingerprint(key: &PublicKey) -> String {
@@ -211,8 +187,10 @@ pub fn fingerprint_line(key: &PublicKey, comment: &str) -> String {
 
 /// Generates a new key of `kind` carrying `comment`.
 pub fn generate(kind: KeyKind, comment: &str) -> Result<PrivateKey> {
-    let mut rng = SystemRng;
     let fail = |e: &dyn std::fmt::Display| Error::Invalid(format!("cannot generate key: {e}"));
+    // ssh-key's key generation wants an infallible RNG: a ChaCha generator freshly seeded from
+    // the kernel (as OpenSSH's arc4random), so a failing getrandom(2) is an error, not a panic.
+    let mut rng = StdRng::try_from_rng(&mut SysRng).map_err(|e| fail(&e))?;
     let mut key = match kind {
         KeyKind::Ed25519 => {
             PrivateKey::random(&mut rng, Algorithm::Ed25519).map_err(|e| fail(&e))?
@@ -284,7 +262,7 @@ pub fn write_key_pair(path: &Path, key: &PrivateKey, passphrase: Option<&str>) -
     };
     let pem = match passphrase {
         Some(p) if !p.is_empty() => key
-            .encrypt(&mut SystemRng, p)
+            .encrypt(&mut SysRng, p)
             .map_err(|e| key_err(format!("cannot encrypt key: {e}")))?
             .to_openssh(russh::keys::ssh_key::LineEnding::LF),
         _ => key.to_openssh(russh::keys::ssh_key::LineEnding::LF),

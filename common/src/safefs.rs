@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
-use rand::RngCore as _;
+use rand::Rng as _;
 
 use crate::{Error, Result};
 
@@ -142,7 +142,7 @@ impl Dir {
             tmp.push(format!(
                 ".tmp.{}.{:016x}",
                 std::process::id(),
-                rand::thread_rng().next_u64()
+                rand::rng().next_u64()
             ));
             match self.create_new(&tmp, mode) {
                 Ok(f) => return Ok((f, tmp)),

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::RngCore as _;
+use rand::TryRng as _;
 use russh::keys::ssh_key::certificate::{Builder, CertType};
 use russh::keys::{Certificate, PrivateKey, PublicKey};
 
@@ -67,7 +67,9 @@ pub fn issue(ca: &PrivateKey, subject: &PublicKey, req: &CertRequest) -> Result<
         ));
     }
     let mut nonce = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut nonce)
+        .map_err(|e| Error::Invalid(format!("cannot read random bytes for the nonce: {e}")))?;
     let mut b = Builder::new(
         nonce.to_vec(),
         subject.key_data().clone(),

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use russh::keys::{Algorithm, HashAlg, PublicKey};
 use sha1::Sha1;
 
@@ -41,7 +41,7 @@ pub enum HostKeyVerdict {
 pub fn hash_host_name(salt: &[u8], name: &str) -> Vec<u8> {
     // HMAC accepts keys of any length, so this cannot fail; an empty result would simply
     // never match.
-    match <Hmac<Sha1> as Mac>::new_from_slice(salt) {
+    match <Hmac<Sha1> as KeyInit>::new_from_slice(salt) {
         Ok(mut mac) => {
             mac.update(name.as_bytes());
             mac.finalize().into_bytes().to_vec()

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use nix::fcntl::Flock;
-use rand::RngCore as _;
+use rand::Rng as _;
 use russh::keys::PublicKey;
 
 use super::parse::{parse_line, HASH_LEN};
@@ -42,7 +42,7 @@ const NEW_FILE_MODE: u32 = 0o600;
 /// name they look up.
 pub fn hashed_name(name: &str) -> String {
     let mut salt = [0u8; HASH_LEN];
-    rand::thread_rng().fill_bytes(&mut salt);
+    rand::rng().fill_bytes(&mut salt);
     format!(
         "|1|{}|{}",
         BASE64.encode(salt),

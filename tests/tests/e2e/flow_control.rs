@@ -22,7 +22,7 @@ const T: Duration = Duration::from_secs(300);
 /// A file of `len` random bytes in `dir` and its sha256.
 fn random_file(dir: &TestDir, name: &str, len: usize) -> (PathBuf, String) {
     let mut data = vec![0u8; len];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut data[..]);
+    rand::fill(&mut data[..]);
     let path = dir.write(name, &data, 0o600);
     (path.clone(), sha256_file(&path))
 }

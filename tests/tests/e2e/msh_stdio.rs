@@ -13,7 +13,6 @@ use std::time::Duration;
 use msh_tests::mshd::Mshd;
 use msh_tests::sshd::Sshd;
 use msh_tests::*;
-use rand::Rng;
 
 const T: Duration = Duration::from_secs(180);
 
@@ -67,7 +66,7 @@ fn rsync(home: &Path, e: &str, from: &str, to: &str) -> Output {
 
 fn random_bytes(len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
-    rand::thread_rng().fill(&mut v[..]);
+    rand::fill(&mut v[..]);
     v
 }
 

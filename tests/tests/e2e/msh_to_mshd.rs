@@ -56,7 +56,7 @@ fn exec_exit_status_and_separate_stderr() {
 fn cat_64mib_both_ways_checksums_match() {
     let d = Mshd::start("msh-mshd-bulk");
     let mut data = vec![0u8; 64 * 1024 * 1024];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut data[..]);
+    rand::fill(&mut data[..]);
     let want = sha256(&data, &d.dir, "in.bin");
     let start = Instant::now();
     // Upload and download at the same time: needs flow control both ways, no deadlock.

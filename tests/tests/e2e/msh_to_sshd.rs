@@ -143,7 +143,7 @@ fn exec_returns_exit_status_and_separates_stderr() {
 fn stdin_64mib_streams_with_matching_remote_sha256() {
     let s = setup("msh-sshd-bulk");
     let mut data = vec![0u8; 64 * 1024 * 1024];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut data[..]);
+    rand::fill(&mut data[..]);
     let file = s.dir.write("bulk.bin", &data, 0o600);
     let local = run(
         cmd("sha256sum", [file.as_os_str()]),
