@@ -16,8 +16,8 @@
 //! - `load_public_key(path)`: the first key line of a `.pub` file.
 //! - `load_private_key(path, passphrase)`: checks the file mode first
 //!   (`perms::check_private_key_mode`); the three failures a caller must tell apart are
-//!   recognisable with `needs_passphrase(&err)` (encrypted, none given: prompt),
-//!   `is_wrong_passphrase(&err)` (prompt again) and anything else (not a usable key).
+//!   `Error::PassphraseNeeded` (encrypted, none given: prompt), `Error::PassphraseWrong`
+//!   (prompt again) and anything else (not a usable key).
 //! - `is_encrypted(path) -> Result<bool>`.
 //! - `parse_public_key_line(text)`: `keytype base64 [comment]` with the comment kept.
 //! - `public_key_line(key)`: that line back; `public_key_path(path)`: `PATH.pub`.
@@ -36,11 +36,6 @@ use russh::keys::ssh_key::public::KeyData;
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey, PublicKey};
 
 use crate::{Error, Result};
-
-/// Reason given (in `Error::Key`) when an encrypted key is loaded without a passphrase.
-pub const REASON_NEEDS_PASSPHRASE: &str = "key is encrypted: a passphrase is needed";
-/// Reason given (in `Error::Key`) when the passphrase does not decrypt the key.
-pub const REASON_WRONG_PASSPHRASE: &str = "incorrect passphrase supplied to decrypt private key";
 
 /// Smallest and largest RSA modulus ssh-keygen accepts.
 const RSA_MIN_BITS: u32 = 1024;
@@ -344,8 +339,8 @@ fn read_key_text(path: &Path) -> Result<String> {
 
 /// Loads a private key (OpenSSH format, or PEM/PKCS#8/PuTTY through russh), decrypting it
 /// with `passphrase`. Refuses a file readable by group or others first. Failures are
-/// `Error::Key` with reason `REASON_NEEDS_PASSPHRASE`, `REASON_WRONG_PASSPHRASE`, or one
-/// starting `not a private key`; see `needs_passphrase` / `is_wrong_passphrase`.
+/// `Error::PassphraseNeeded`, `Error::PassphraseWrong`, or `Error::Key` with a reason
+/// starting `not a private key`.
 pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey> {
     crate::perms::check_private_key_mode(path)?;
     let text = read_key_text(path)?;
@@ -358,7 +353,7 @@ pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<Private
             Ok(k) => k,
             Err(e) => {
                 return match p256_short_scalar::decode(&text, passphrase) {
-                    Some(r) => r.map_err(|reason| key_err(reason.into())),
+                    Some(r) => r.map_err(|p| p.error(path)),
                     None => Err(key_err(format!(
                         "not a private key: invalid OpenSSH key: {e}"
                     ))),
@@ -369,12 +364,12 @@ pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<Private
             return Ok(key);
         }
         return match passphrase {
-            None => Err(key_err(REASON_NEEDS_PASSPHRASE.into())),
+            None => Err(Passphrase::Needed.error(path)),
             Some(p) => match key.decrypt(p) {
                 Ok(k) => Ok(k),
                 Err(_) => match p256_short_scalar::decode(&text, passphrase) {
-                    Some(r) => r.map_err(|reason| key_err(reason.into())),
-                    None => Err(key_err(REASON_WRONG_PASSPHRASE.into())),
+                    Some(r) => r.map_err(|p| p.error(path)),
+                    None => Err(Passphrase::Wrong.error(path)),
                 },
             },
         };
@@ -382,13 +377,13 @@ pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<Private
     match russh::keys::decode_secret_key(&text, passphrase) {
         Ok(k) => Ok(k),
         Err(russh::keys::Error::KeyIsEncrypted) if passphrase.is_none() => {
-            Err(key_err(REASON_NEEDS_PASSPHRASE.into()))
+            Err(Passphrase::Needed.error(path))
         }
         Err(_) if passphrase.is_some() && legacy_pem_encrypted(&text) => {
-            Err(key_err(REASON_WRONG_PASSPHRASE.into()))
+            Err(Passphrase::Wrong.error(path))
         }
         Err(_) if passphrase.is_none() && legacy_pem_encrypted(&text) => {
-            Err(key_err(REASON_NEEDS_PASSPHRASE.into()))
+            Err(Passphrase::Needed.error(path))
         }
         Err(e) => Err(key_err(format!("not a private key: {e}"))),
     }
@@ -402,14 +397,21 @@ fn legacy_pem_encrypted(text: &str) -> bool {
             .any(|l| l.starts_with("Encryption:") && !l.contains("none"))
 }
 
-/// True when `err` means "this key is encrypted and no passphrase was given": prompt.
-pub fn needs_passphrase(err: &Error) -> bool {
-    matches!(err, Error::Key { reason, .. } if reason == REASON_NEEDS_PASSPHRASE)
+/// Why a key could not be decrypted, before the path is known (`p256_short_scalar`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Passphrase {
+    Needed,
+    Wrong,
 }
 
-/// True when `err` means "the passphrase given does not decrypt this key": prompt again.
-pub fn is_wrong_passphrase(err: &Error) -> bool {
-    matches!(err, Error::Key { reason, .. } if reason == REASON_WRONG_PASSPHRASE)
+impl Passphrase {
+    fn error(self, path: &Path) -> Error {
+        let path = path.to_path_buf();
+        match self {
+            Passphrase::Needed => Error::PassphraseNeeded { path },
+            Passphrase::Wrong => Error::PassphraseWrong { path },
+        }
+    }
 }
 
 /// Whether the private key at `path` is protected by a passphrase. Does not check the mode.
@@ -459,10 +461,7 @@ pub fn private_key_public_part(path: &Path) -> Result<PublicKey> {
     }
     match russh::keys::decode_secret_key(&text, None) {
         Ok(k) => Ok(k.public_key().clone()),
-        Err(russh::keys::Error::KeyIsEncrypted) => Err(Error::Key {
-            path: path.to_path_buf(),
-            reason: REASON_NEEDS_PASSPHRASE.into(),
-        }),
+        Err(russh::keys::Error::KeyIsEncrypted) => Err(Passphrase::Needed.error(path)),
         Err(e) => Err(Error::Key {
             path: path.to_path_buf(),
             reason: format!("not a private key: {e}"),
@@ -483,7 +482,7 @@ mod p256_short_scalar {
     use russh::keys::ssh_key::public::{EcdsaPublicKey, KeyData};
     use russh::keys::{PrivateKey, PublicKey};
 
-    use super::{REASON_NEEDS_PASSPHRASE, REASON_WRONG_PASSPHRASE};
+    use super::Passphrase;
 
     struct Reader<'a>(&'a [u8]);
 
@@ -509,7 +508,7 @@ mod p256_short_scalar {
     pub(super) fn decode(
         text: &str,
         passphrase: Option<&str>,
-    ) -> Option<Result<PrivateKey, &'static str>> {
+    ) -> Option<Result<PrivateKey, Passphrase>> {
         let b64: String = text
             .lines()
             .map(str::trim)
@@ -533,7 +532,7 @@ mod p256_short_scalar {
         let mut private = r.string()?.to_vec();
         if cipher_name != b"none" {
             let Some(pass) = passphrase else {
-                return Some(Err(REASON_NEEDS_PASSPHRASE));
+                return Some(Err(Passphrase::Needed));
             };
             // The header parses fine; only the private section trips ssh-key.
             let enc = PrivateKey::from_openssh(text.trim()).ok()?;
@@ -545,7 +544,7 @@ mod p256_short_scalar {
         }
         let mut p = Reader(&private);
         if p.u32()? != p.u32()? {
-            return Some(Err(REASON_WRONG_PASSPHRASE));
+            return Some(Err(Passphrase::Wrong));
         }
         if p.string()? != b"ecdsa-sha2-nistp256" {
             return None;
@@ -565,7 +564,7 @@ mod p256_short_scalar {
             public: *point,
             private: EcdsaPrivateKey::from(bytes),
         };
-        Some(PrivateKey::new(KeypairData::from(pair), comment).map_err(|_| REASON_WRONG_PASSPHRASE))
+        Some(PrivateKey::new(KeypairData::from(pair), comment).map_err(|_| Passphrase::Wrong))
     }
 }
 
@@ -680,10 +679,10 @@ mod file_tests {
         write_key_pair(&path, &k, Some("pw")).unwrap();
 
         let e = load_private_key(&path, None).unwrap_err();
-        assert!(needs_passphrase(&e) && !is_wrong_passphrase(&e), "{e}");
+        assert!(matches!(e, Error::PassphraseNeeded { .. }), "{e}");
         assert!(e.to_string().contains(path.to_str().unwrap()), "{e}");
         let e = load_private_key(&path, Some("nope")).unwrap_err();
-        assert!(is_wrong_passphrase(&e) && !needs_passphrase(&e), "{e}");
+        assert!(matches!(e, Error::PassphraseWrong { .. }), "{e}");
         let loaded = load_private_key(&path, Some("pw")).unwrap();
         assert_eq!(loaded.public_key().key_data(), k.public_key().key_data());
         assert_eq!(loaded.comment().as_str_lossy(), "who@where");
@@ -692,7 +691,7 @@ mod file_tests {
         std::fs::write(&junk, "hello\n").unwrap();
         std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o600)).unwrap();
         let e = load_private_key(&junk, None).unwrap_err();
-        assert!(!needs_passphrase(&e) && !is_wrong_passphrase(&e));
+        assert!(matches!(e, Error::Key { .. }), "{e}");
         assert!(e.to_string().contains("not a private key"), "{e}");
         assert!(is_encrypted(&junk).is_err());
 

@@ -15,4 +15,4 @@ pub mod perms;
 pub mod revocation;
 pub mod safefs;
 
-pub use error::{Error, Result};
+pub use error::{Chain, Error, Result};

@@ -420,7 +420,10 @@ mod tests {
         std::fs::write(&f, "x").unwrap();
         let e = read_file_as(&f, &me(), 10, Duration::ZERO);
         if let Err(e) = e {
-            assert!(e.to_string().contains("not read within 0s"), "{e}");
+            assert!(
+                crate::Chain(&e).to_string().contains("not read within 0s"),
+                "{e}"
+            );
         }
         let start = std::time::Instant::now();
         while STUCK_READS.load(Ordering::Relaxed) != 0 {

@@ -249,7 +249,11 @@ pub fn load_authorized_keys(settings: &Settings, account: &Account) -> Vec<Autho
                 }
                 files.push(ak);
             }
-            Err(e) => tracing::warn!("authorized_keys {}: {e}", refusal(&path, &e)),
+            Err(e) => tracing::warn!(
+                "authorized_keys {}: {}",
+                refusal(&path, &e),
+                msh_common::Chain(&e)
+            ),
         }
     }
     files
@@ -280,11 +284,11 @@ fn revocation(settings: &Settings) -> Result<Option<RevocationList>, String> {
         MAX_REVOKED_KEYS,
         msh_common::perms::READ_TIMEOUT,
     )
-    .map_err(|e| unusable(e.to_string()))?
+    .map_err(|e| unusable(msh_common::Chain(&e).to_string()))?
     .ok_or_else(|| unusable(format!("{}: No such file or directory", path.display())))?;
     RevocationList::parse(path, &data)
         .map(Some)
-        .map_err(|e| unusable(e.to_string()))
+        .map_err(|e| unusable(msh_common::Chain(&e).to_string()))
 }
 
 /// The whole decision for a plain key whose signature russh has verified: the user, then
@@ -422,7 +426,10 @@ fn trusted_cas(settings: &Settings) -> Vec<PublicKey> {
                 continue;
             }
             Err(e) => {
-                tracing::warn!("trusted_user_ca_keys: cannot read: {e}");
+                tracing::warn!(
+                    "trusted_user_ca_keys: cannot read: {}",
+                    msh_common::Chain(&e)
+                );
                 continue;
             }
         };
@@ -468,8 +475,9 @@ fn principals_file(
         }
         Err(e) => {
             return Err(format!(
-                "authorized_principals_file {}: {e}",
-                refusal(&path, &e)
+                "authorized_principals_file {}: {}",
+                refusal(&path, &e),
+                msh_common::Chain(&e)
             ))
         }
     };

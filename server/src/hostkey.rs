@@ -23,8 +23,7 @@ pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
             check_strict(path)?;
         }
         // The error names the path and the fix (e.g. "permissions 0644 are too open").
-        let key = keys::load_private_key(path, None)
-            .map_err(|e| anyhow::anyhow!("cannot use host key: {e}"))?;
+        let key = keys::load_private_key(path, None).context("cannot use host key")?;
         tracing::info!(
             "host key {} {}",
             path.display(),
@@ -46,8 +45,9 @@ fn check_strict(path: &Path) -> Result<()> {
     let uid = nix::unistd::geteuid().as_raw();
     msh_common::perms::check_strict_modes(path, uid, Path::new("/")).map_err(|e| {
         anyhow::anyhow!(
-            "host key {} refused by strict_modes: {e} (or set strict_modes = false)",
-            path.display()
+            "host key {} refused by strict_modes: {} (or set strict_modes = false)",
+            path.display(),
+            msh_common::Chain(&e)
         )
     })?;
     let meta = std::fs::metadata(path).with_context(|| format!("host key {}", path.display()))?;
@@ -67,8 +67,7 @@ fn check_strict(path: &Path) -> Result<()> {
 pub fn load_certificates(settings: &Settings, keys: &[PrivateKey]) -> Result<Vec<Certificate>> {
     let mut out = Vec::new();
     for path in &settings.host_certificates {
-        let cert = msh_common::certs::load(path)
-            .map_err(|e| anyhow::anyhow!("cannot use host certificate: {e}"))?;
+        let cert = msh_common::certs::load(path).context("cannot use host certificate")?;
         if !cert.cert_type().is_host() {
             bail!(
                 "{}: a user certificate, not a host certificate (sign it with msh-keygen sign --host)",
@@ -158,12 +157,10 @@ pub fn check(settings: &Settings) -> Result<()> {
         if settings.strict_modes {
             check_strict(path)?;
         }
-        keys::load_private_key(path, None)
-            .map_err(|e| anyhow::anyhow!("cannot use host key: {e}"))?;
+        keys::load_private_key(path, None).context("cannot use host key")?;
     }
     for path in &settings.host_certificates {
-        msh_common::certs::load(path)
-            .map_err(|e| anyhow::anyhow!("cannot use host certificate: {e}"))?;
+        msh_common::certs::load(path).context("cannot use host certificate")?;
     }
     Ok(())
 }
@@ -178,11 +175,9 @@ fn generate(path: &Path) -> Result<()> {
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "mshd".into());
-    // Display, not the error chain: msh-common's messages already include their cause.
     let key = keys::generate(KeyKind::Ed25519, &format!("root@{host}"))
-        .map_err(|e| anyhow::anyhow!("cannot generate a host key: {e}"))?;
-    keys::write_key_pair(path, &key, None)
-        .map_err(|e| anyhow::anyhow!("cannot write the new host key: {e}"))?;
+        .context("cannot generate a host key")?;
+    keys::write_key_pair(path, &key, None).context("cannot write the new host key")?;
     tracing::info!("generated new host key {}", path.display());
     Ok(())
 }

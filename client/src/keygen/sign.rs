@@ -55,7 +55,7 @@ fn now() -> anyhow::Result<u64> {
 fn load_ca(path: &Path) -> anyhow::Result<PrivateKey> {
     match keys::load_private_key(path, None) {
         Ok(k) => return Ok(k),
-        Err(e) if keys::needs_passphrase(&e) => {}
+        Err(msh_common::Error::PassphraseNeeded { .. }) => {}
         Err(e) => return Err(e).context(format!("cannot use {} as the CA key", path.display())),
     }
     for _ in 0..3 {
@@ -70,7 +70,7 @@ fn load_ca(path: &Path) -> anyhow::Result<PrivateKey> {
                 })?;
         match keys::load_private_key(path, Some(&pass)) {
             Ok(k) => return Ok(k),
-            Err(e) if keys::is_wrong_passphrase(&e) => {
+            Err(msh_common::Error::PassphraseWrong { .. }) => {
                 eprintln!("Bad passphrase.");
             }
             Err(e) => {

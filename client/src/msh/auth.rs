@@ -310,7 +310,13 @@ fn load_certificates(
                     out.push((path, cert));
                 }
             }
-            Err(e) => warn(settings, &format!("cannot use certificate: {e} (skipped)")),
+            Err(e) => warn(
+                settings,
+                &format!(
+                    "cannot use certificate: {} (skipped)",
+                    msh_common::Chain(&e)
+                ),
+            ),
         }
     }
     out
@@ -420,8 +426,11 @@ fn load_identity(path: &Path, settings: &Settings) -> Result<Option<PrivateKey>>
     loop {
         match keys::load_private_key(path, passphrase.as_deref()) {
             Ok(k) => return Ok(Some(k)),
-            Err(e) if keys::needs_passphrase(&e) || keys::is_wrong_passphrase(&e) => {
-                if keys::is_wrong_passphrase(&e) {
+            Err(
+                e @ (msh_common::Error::PassphraseNeeded { .. }
+                | msh_common::Error::PassphraseWrong { .. }),
+            ) => {
+                if matches!(e, msh_common::Error::PassphraseWrong { .. }) {
                     errln!("msh: wrong passphrase for key '{}'", path.display());
                 }
                 if settings.batch_mode {
@@ -470,7 +479,10 @@ fn load_identity(path: &Path, settings: &Settings) -> Result<Option<PrivateKey>>
                 return Ok(None);
             }
             Err(e) => {
-                warn(settings, &format!("cannot load identity: {e} (skipped)"));
+                warn(
+                    settings,
+                    &format!("cannot load identity: {} (skipped)", msh_common::Chain(&e)),
+                );
                 return Ok(None);
             }
         }

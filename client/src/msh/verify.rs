@@ -386,7 +386,10 @@ fn load_files(cfg: &VerifyConfig) -> Vec<KnownHostsFile> {
             }
             Err(e) => {
                 if !cfg.quiet {
-                    errln!("msh: warning: cannot read known_hosts file: {e} (skipped)");
+                    errln!(
+                        "msh: warning: cannot read known_hosts file: {} (skipped)",
+                        msh_common::Chain(&e)
+                    );
                 }
             }
         }
@@ -455,7 +458,10 @@ fn record(cfg: &VerifyConfig, key: &PublicKey, name: &str) -> Decision {
             }
             Decision::Accept
         }
-        Err(e) => Decision::Refuse(format!("cannot record the key of {name}: {e}")),
+        Err(e) => Decision::Refuse(format!(
+            "cannot record the key of {name}: {}",
+            msh_common::Chain(&e)
+        )),
     }
 }
 

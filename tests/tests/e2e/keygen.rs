@@ -410,6 +410,31 @@ fn generate_refuses_to_overwrite() {
     assert_eq!(mode(&path), 0o600);
 }
 
+/// Regression: msh-common's I/O errors carried their cause in the message and as their
+/// source, so `{:#}` printed it twice ("...: Is a directory (os error 21): Is a directory
+/// (os error 21)").
+#[test]
+fn io_errors_name_their_cause_once() {
+    let dir = TestDir::new("keygen-io-cause");
+    let sub = dir.join("a-directory");
+    std::fs::create_dir(&sub).unwrap();
+    let out = keygen(["known-hosts", "hash", "-f", &s(&sub)]);
+    assert_eq!(out.code(), Some(1));
+    assert_eq!(
+        out.stderr,
+        format!("msh-keygen: {}: Is a directory (os error 21)\n", s(&sub))
+    );
+    let out = keygen(["generate", "-N", "", "--force", "-f", &s(&sub)]);
+    assert_eq!(out.code(), Some(1));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "msh-keygen: cannot write the key to {p}: {p}: Is a directory (os error 21)\n",
+            p = s(&sub)
+        )
+    );
+}
+
 /// scan reports exactly the fixture sshd's host keys, in a form ssh-keygen and ssh accept.
 #[test]
 fn scan_prints_the_sshd_host_keys() {
@@ -749,9 +774,15 @@ fn ssh_keygen_private_keys_load_in_msh() {
                 assert_eq!(k.comment().as_str_lossy(), "from openssh");
             } else {
                 let e = keys::load_private_key(path, None).unwrap_err();
-                assert!(keys::needs_passphrase(&e), "{p}: {e}");
+                assert!(
+                    matches!(e, msh_common::Error::PassphraseNeeded { .. }),
+                    "{p}: {e}"
+                );
                 let e = keys::load_private_key(path, Some("wrong")).unwrap_err();
-                assert!(keys::is_wrong_passphrase(&e), "{p}: {e}");
+                assert!(
+                    matches!(e, msh_common::Error::PassphraseWrong { .. }),
+                    "{p}: {e}"
+                );
                 assert!(e.to_string().starts_with(&p), "{e}");
                 let k = keys::load_private_key(path, Some(pass)).unwrap();
                 assert_eq!(k.public_key().key_data(), public.key_data());
@@ -845,9 +876,15 @@ fn p256_key_with_short_scalar_loads_and_signs() {
     assert_eq!(o.code(), Some(0), "{}", o.stderr);
     assert!(keys::is_encrypted(&path).unwrap());
     let e = keys::load_private_key(&path, None).unwrap_err();
-    assert!(keys::needs_passphrase(&e), "{e}");
+    assert!(
+        matches!(e, msh_common::Error::PassphraseNeeded { .. }),
+        "{e}"
+    );
     let e = keys::load_private_key(&path, Some("nope")).unwrap_err();
-    assert!(keys::is_wrong_passphrase(&e), "{e}");
+    assert!(
+        matches!(e, msh_common::Error::PassphraseWrong { .. }),
+        "{e}"
+    );
     let k2 = keys::load_private_key(&path, Some("pw")).unwrap();
     assert_eq!(k2.public_key().key_data(), public.key_data());
     let ours = keygen(["fingerprint", &s(&path)]);
