@@ -240,31 +240,14 @@ impl Audit {
     }
 }
 
-/// UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`, computed without a date crate (civil-from-days).
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60,
-        now.subsec_millis()
-    )
+    rfc3339_millis(jiff::Timestamp::now())
+}
+
+/// `t` in UTC with milliseconds (truncated, not rounded, so a line never claims a later time).
+fn rfc3339_millis(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 #[cfg(test)]
@@ -318,5 +301,13 @@ mod tests {
         let t = super::now_rfc3339();
         assert_eq!(t.len(), 24, "{t}");
         assert!(t.ends_with('Z') && t.get(4..5) == Some("-") && t.get(10..11) == Some("T"));
+    }
+
+    #[test]
+    fn timestamp_is_utc_with_truncated_milliseconds() {
+        let at = |s, ns| super::rfc3339_millis(jiff::Timestamp::new(s, ns).unwrap());
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_825_599, 999_999_999), "2000-02-29T11:59:59.999Z");
+        assert_eq!(at(4_107_542_400, 1_000_000), "2100-03-01T00:00:00.001Z");
     }
 }
