@@ -49,9 +49,14 @@ if ! "$venv/bin/python" -c 'import paramiko' >/dev/null 2>&1 || [ ! -x "$venv/bi
   "$venv/bin/pip" install -q 'paramiko>=3.4,<5' 'ssh-audit==3.9.*'
 fi
 
+# Dependency checks (licences, one version of each crate, no unused dependency): their
+# failure fails the run, after the tests have run too.
+status=0
+deps_ok=1
+scripts/check-deps.sh || { status=1; deps_ok=0; }
+
 # The end-to-end tests run the built binaries, so build them first.
 cargo build --workspace --bins
-status=0
 cargo test --workspace --no-fail-fast "$@" || status=$?
 # msh's patch of russh (vendor/russh/PATCHES.md): its own tests and upstream's channel tests.
 # The crate is outside the workspace; building it in the same target dir shares the
@@ -59,4 +64,6 @@ cargo test --workspace --no-fail-fast "$@" || status=$?
 cargo test --manifest-path vendor/russh/Cargo.toml --target-dir "$MSH_TARGET_DIR" \
   --no-fail-fast --test msh_flow_control --test test_window_adjust --test test_backpressure \
   --test test_data_stream || status=$?
+[ "$deps_ok" = 1 ] ||
+  echo "scripts/test.sh: FAILED: dependency checks (scripts/check-deps.sh, output above)" >&2
 exit "$status"
