@@ -6,6 +6,7 @@
 
 pub mod authorized_keys;
 pub mod certs;
+pub mod duration;
 pub mod error;
 pub mod keys;
 pub mod known_hosts;

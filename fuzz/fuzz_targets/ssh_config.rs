@@ -1,5 +1,4 @@
-//! Fuzzes msh's ssh_config reading (client/src/msh/settings.rs `resolve`, compiled in with
-//! #[path] because msh is a binary crate). The input is written to a real file in a
+//! Fuzzes msh's ssh_config reading (msh-client's `msh::settings::resolve`). The input is written to a real file in a
 //! per-process sandbox, `<temp_dir>/msh-fuzz-<pid>/home/.ssh/config` (mode 0600), and resolved
 //! for a few fixed host names twice: as `-F FILE` (strict: only keys msh implements) and as
 //! `~/.ssh/config` (lenient: OpenSSH keywords and Match blocks skipped), with `home` the
@@ -8,20 +7,13 @@
 //! config file (path or path:line) and that a resolved host/port/user is usable.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../client/src/msh/escape.rs"]
-mod escape;
-#[allow(dead_code)]
-#[path = "../../client/src/msh/settings.rs"]
-mod settings;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use clap::Parser;
 use libfuzzer_sys::fuzz_target;
-use settings::{resolve, Args};
+use msh_client::msh::settings::{resolve, Args};
 
 const HOSTS: &[&str] = &["host.example.com", "build-1", "alice@extra"];
 

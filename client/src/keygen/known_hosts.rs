@@ -10,10 +10,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 use msh_common::known_hosts::{self as kh, HostField, KnownHostsFile, Marker};
 
-use crate::Report;
+use super::Report;
 
 #[derive(Debug, Args)]
-pub struct HostArgs {
+pub(super) struct HostArgs {
     /// Host name or address (or `[host]:port` as written in the file).
     host: String,
     /// Port: entries for a port other than 22 are stored as `[host]:port`.
@@ -25,7 +25,7 @@ pub struct HostArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct FileArgs {
+pub(super) struct FileArgs {
     /// known_hosts file (default ~/.ssh/known_hosts).
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
@@ -54,7 +54,7 @@ fn warnings_text(file: &KnownHostsFile) -> String {
         .collect()
 }
 
-pub fn find(a: HostArgs) -> anyhow::Result<Report> {
+pub(super) fn find(a: HostArgs) -> anyhow::Result<Report> {
     let path = resolve_file(a.file)?;
     let file = load_existing(&path)?;
     let name = kh::host_key_name(&a.host, a.port);
@@ -83,7 +83,7 @@ pub fn find(a: HostArgs) -> anyhow::Result<Report> {
     Ok(r)
 }
 
-pub fn remove(a: HostArgs) -> anyhow::Result<Report> {
+pub(super) fn remove(a: HostArgs) -> anyhow::Result<Report> {
     let path = resolve_file(a.file)?;
     let file = load_existing(&path)?;
     let name = kh::host_key_name(&a.host, a.port);
@@ -114,7 +114,7 @@ pub fn remove(a: HostArgs) -> anyhow::Result<Report> {
     Ok(r)
 }
 
-pub fn hash(a: FileArgs) -> anyhow::Result<Report> {
+pub(super) fn hash(a: FileArgs) -> anyhow::Result<Report> {
     let path = resolve_file(a.file)?;
     let file = load_existing(&path)?;
     let mut r = Report {

@@ -18,10 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use crate::Report;
+use super::Report;
 
 #[derive(Debug, Args)]
-pub struct ScanArgs {
+pub(super) struct ScanArgs {
     /// HOST, HOST:PORT, [HOST]:PORT (IPv6 as [::1]:2222).
     host: String,
     /// Port (overrides one given in HOST).
@@ -234,7 +234,7 @@ async fn scan_one(
     Ok(Outcome::NoKey { banner, why })
 }
 
-pub fn run(a: ScanArgs) -> anyhow::Result<Report> {
+pub(super) fn run(a: ScanArgs) -> anyhow::Result<Report> {
     let (host, spec_port) = split_host_port(&a.host)?;
     let port = a.port.or(spec_port).unwrap_or(22);
     let timeout = Duration::from_secs(a.timeout.max(1));

@@ -17,12 +17,12 @@ use russh::keys::PublicKeyOrCertificate;
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
 use russh::{cipher, Preferred};
 
-use crate::settings::Settings;
-use crate::verify::{self, Decision, VerifyConfig};
+use super::settings::Settings;
+use super::verify::{self, Decision, VerifyConfig};
 
 /// State shared between the handler (inside russh's task) and `connect`.
 #[derive(Debug, Default)]
-pub struct Shared {
+pub(super) struct Shared {
     /// Why host verification refused the server: russh only reports "unknown key".
     pub refusal: Mutex<Option<String>>,
     /// Set while a question is on the terminal, so ConnectTimeout does not cut the user off.
@@ -30,7 +30,7 @@ pub struct Shared {
 }
 
 /// russh client handler: host verification only; channels are read through `Channel`.
-pub struct Client {
+pub(super) struct Client {
     cfg: Arc<VerifyConfig>,
     shared: Arc<Shared>,
 }
@@ -158,7 +158,7 @@ fn russh_config(settings: &Settings, known: &[Algorithm], certificates: bool) ->
 
 /// Connects, runs key exchange and host verification. Every failure is one line naming the
 /// host and port (e.g. "connect to 127.0.0.1 port 2222: Connection refused").
-pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
+pub(super) async fn connect(settings: &Settings) -> Result<Handle<Client>> {
     // Logged here rather than while reading the config: tracing starts after `resolve`.
     for note in &settings.config_notes {
         tracing::info!("{note}");
@@ -273,7 +273,7 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
 }
 
 /// An I/O error as OpenSSH prints it: "Connection refused", without "(os error 111)".
-pub fn io_desc(e: &std::io::Error) -> String {
+pub(super) fn io_desc(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
         // std words a resolver error as "failed to lookup address information: REASON";

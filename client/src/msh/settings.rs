@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgAction, Parser};
+use msh_common::duration::parse_duration;
 use msh_common::pattern::{glob_match, match_list, ListMatch};
 
 /// Raw command line, exactly as clap understands it.
@@ -146,7 +147,9 @@ pub struct Settings {
     pub host_name_origin: Option<String>,
     /// What the config file reading skipped (path:line and why), shown at -v.
     pub config_notes: Vec<String>,
+    /// Port to connect to (Port, -p; default 22).
     pub port: u16,
+    /// Remote user (user@, -l, User; default the local user).
     pub user: String,
     /// Name used for known_hosts lookups and writes instead of `host` (HostKeyAlias).
     pub host_key_alias: Option<String>,
@@ -154,26 +157,36 @@ pub struct Settings {
     pub identity_files: Vec<PathBuf>,
     /// True when identities came from -i / IdentityFile (no default ~/.ssh/id_* then).
     pub identities_explicit: bool,
+    /// IdentitiesOnly: offer only the identity files' keys, not every agent key.
     pub identities_only: bool,
     /// CertificateFile: user certificates, offered with the identity (file or agent key)
     /// they certify, before that plain key.
     pub certificate_files: Vec<PathBuf>,
+    /// StrictHostKeyChecking: what to do with an unknown host.
     pub strict: StrictHostKeyChecking,
+    /// UserKnownHostsFile: read, and written when a new host is recorded.
     pub user_known_hosts: Vec<PathBuf>,
+    /// GlobalKnownHostsFile: read only.
     pub global_known_hosts: Vec<PathBuf>,
+    /// BatchMode: never ask on the terminal.
     pub batch_mode: bool,
+    /// ConnectTimeout (None: the system's TCP timeout).
     pub connect_timeout: Option<Duration>,
+    /// HashKnownHosts: write new known_hosts entries with hashed names.
     pub hash_known_hosts: bool,
     /// Environment variable name patterns to send (SendEnv).
     pub send_env: Vec<String>,
     /// Variables to set remotely (SetEnv), first definition of a name wins.
     pub set_env: Vec<(String, String)>,
+    /// ServerAliveInterval (None: no keepalives).
     pub server_alive_interval: Option<Duration>,
     /// Default tracing level from -v/-q/LogLevel (RUST_LOG still wins).
     pub log_level: tracing::Level,
     /// LogLevel=QUIET or -q: no warnings or notices.
     pub quiet: bool,
+    /// `--pin` fingerprints (`SHA256:...`); when any is given known_hosts is not used.
     pub pins: Vec<String>,
+    /// Whether to request a PTY (-t, -tt, -T).
     pub tty: TtyMode,
     /// The command words joined with spaces, or None for a shell.
     pub command: Option<String>,
@@ -500,7 +513,7 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
         pins: Vec::new(),
         tty: TtyMode::Auto,
         command: None,
-        escape_char: Some(crate::escape::DEFAULT_ESCAPE),
+        escape_char: Some(super::escape::DEFAULT_ESCAPE),
     };
 
     // "First value wins": track which single-valued keys are already set.
@@ -555,9 +568,9 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                 }
             }
             "connecttimeout" => {
-                let secs = parse_seconds(v).with_context(ctx)?;
+                let d = parse_duration(v).with_context(ctx)?;
                 if seen.first(&key, on) {
-                    s.connect_timeout = (secs > 0).then(|| Duration::from_secs(secs));
+                    s.connect_timeout = (!d.is_zero()).then_some(d);
                 }
             }
             "identityfile" => {
@@ -654,9 +667,9 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                 }
             }
             "serveraliveinterval" => {
-                let secs = parse_seconds(v).with_context(ctx)?;
+                let d = parse_duration(v).with_context(ctx)?;
                 if seen.first(&key, on) {
-                    s.server_alive_interval = (secs > 0).then(|| Duration::from_secs(secs));
+                    s.server_alive_interval = (!d.is_zero()).then_some(d);
                 }
             }
             "loglevel" => {
@@ -666,7 +679,7 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
                 }
             }
             "escapechar" => {
-                let c = crate::escape::parse_escape_char(v).with_context(ctx)?;
+                let c = super::escape::parse_escape_char(v).with_context(ctx)?;
                 if seen.first(&key, on) {
                     s.escape_char = c;
                 }
@@ -1271,41 +1284,6 @@ fn parse_yes_no(v: &str) -> Result<bool> {
         "no" | "false" => Ok(false),
         _ => bail!("expected yes or no"),
     }
-}
-
-/// Seconds, in ssh_config's time format: `30`, `30s`, `5m`, `1h30m` (units s, m, h, d, w).
-fn parse_seconds(v: &str) -> Result<u64> {
-    let bad = || anyhow!("expected a number of seconds, or a time such as 30s, 5m, 1h30m");
-    if v.is_empty() {
-        return Err(bad());
-    }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    for c in v.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let mult = match c.to_ascii_lowercase() {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 604800,
-            _ => return Err(bad()),
-        };
-        let n: u64 = num.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(mult)
-            .and_then(|x| total.checked_add(x))
-            .ok_or_else(bad)?;
-        num.clear();
-    }
-    if !num.is_empty() {
-        let n: u64 = num.parse().map_err(|_| bad())?;
-        total = total.checked_add(n).ok_or_else(bad)?;
-    }
-    Ok(total)
 }
 
 fn parse_port(v: &str) -> Result<u16> {
@@ -1917,12 +1895,6 @@ Host 127.0.0.1
         assert_eq!(strip_comment("Port 22 # x"), "Port 22");
         assert_eq!(strip_comment("SetEnv A=\"b #c\""), "SetEnv A=\"b #c\"");
         assert_eq!(strip_comment("User a#b"), "User a#b");
-        assert_eq!(parse_seconds("30").unwrap(), 30);
-        assert_eq!(parse_seconds("1h30m").unwrap(), 5400);
-        assert_eq!(parse_seconds("2M5s").unwrap(), 125);
-        assert!(parse_seconds("5x").is_err());
-        assert!(parse_seconds("").is_err());
-        assert!(parse_seconds("m").is_err());
     }
 
     #[test]
