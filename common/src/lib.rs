@@ -15,5 +15,6 @@ pub mod pattern;
 pub mod perms;
 pub mod revocation;
 pub mod safefs;
+pub mod ssh_config;
 
 pub use error::{Error, Result};

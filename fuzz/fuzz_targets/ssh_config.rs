@@ -1,4 +1,6 @@
-//! Fuzzes msh's ssh_config reading (msh-client's `msh::settings::resolve`). The input is written to a real file in a
+//! Fuzzes ssh_config reading: msh-common's reader (`ssh_config::Reader`, Include, Host
+//! blocks, keywords) on its own, and through msh's `msh::settings::resolve` (msh-client),
+//! which gives the values their meaning (tokens, value parsers, refusals). The input is written to a real file in a
 //! per-process sandbox, `<temp_dir>/msh-fuzz-<pid>/home/.ssh/config` (mode 0600), and resolved
 //! for a few fixed host names twice: as `-F FILE` (strict: only keys msh implements) and as
 //! `~/.ssh/config` (lenient: OpenSSH keywords and Match blocks skipped), with `home` the
@@ -14,6 +16,7 @@ use std::sync::OnceLock;
 use clap::Parser;
 use libfuzzer_sys::fuzz_target;
 use msh_client::msh::settings::{resolve, Args};
+use msh_common::ssh_config::{Mode, Reader, Supported};
 
 const HOSTS: &[&str] = &["host.example.com", "build-1", "alice@extra"];
 
@@ -123,6 +126,30 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&sb.config, data)
         .unwrap_or_else(|e| panic!("write {}: {e}", sb.config.display()));
     let config = sb.config.display().to_string();
+    // The reader alone, with a small vocabulary: every error names the file, every
+    // directive it hands back is one of the supported keywords with its path:line.
+    let supported = Supported {
+        keywords: &["Port", "User", "HostName", "IdentityFile"],
+        listed: "Port, User, HostName, IdentityFile",
+    };
+    for mode in [Mode::Strict, Mode::Lenient] {
+        let mut reader = Reader::new("build-1", Some(&sb.home), mode, supported);
+        match reader.read(&sb.config, mode == Mode::Lenient) {
+            Ok(()) => {
+                for d in &reader.directives {
+                    assert!(
+                        supported.keywords.iter().any(|k| k.eq_ignore_ascii_case(&d.key)),
+                        "{mode:?}: unsupported keyword handed back: {d:?}"
+                    );
+                    assert!(d.origin.starts_with(&sb.dir), "{mode:?}: origin {d:?}");
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains(&sb.dir), "{mode:?}: error names no file: {msg:?}");
+            }
+        }
+    }
     for &dest in HOSTS {
         let strict = Args::try_parse_from(["msh", "-F", config.as_str(), dest]);
         let lenient = Args::try_parse_from(["msh", dest]);

@@ -13,8 +13,10 @@ macro_rules! errln {
 }
 
 mod auth;
+mod cli;
 mod connect;
 mod escape;
+mod options;
 mod session;
 pub mod settings;
 mod stdio;
