@@ -9,5 +9,6 @@
 //! - [`keygen`]: key generation, fingerprints, host-key scanning, known_hosts maintenance,
 //!   certificates and revocation lists.
 
+mod algorithms;
 pub mod keygen;
 pub mod msh;

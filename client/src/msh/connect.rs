@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Result};
 use russh::client::{self, Handle};
+use russh::keys::Algorithm;
 use russh::keys::PublicKeyOrCertificate;
-use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
 use russh::{cipher, Preferred};
 
 use super::settings::Settings;
@@ -89,24 +89,7 @@ impl Client {
 /// server holding a host certificate presents it.
 fn russh_config(settings: &Settings, known: &[Algorithm], certificates: bool) -> client::Config {
     // No `ssh-rsa` (SHA-1 signatures) for host keys or our own keys.
-    let mut key_algs = vec![
-        Algorithm::Ed25519,
-        Algorithm::Ecdsa {
-            curve: EcdsaCurve::NistP256,
-        },
-        Algorithm::Ecdsa {
-            curve: EcdsaCurve::NistP384,
-        },
-        Algorithm::Ecdsa {
-            curve: EcdsaCurve::NistP521,
-        },
-        Algorithm::Rsa {
-            hash: Some(HashAlg::Sha512),
-        },
-        Algorithm::Rsa {
-            hash: Some(HashAlg::Sha256),
-        },
-    ];
+    let mut key_algs = crate::algorithms::preferred_key_algorithms();
     // Algorithms of keys already in known_hosts go first, as OpenSSH orders them, so the
     // server proves itself with a key we can check instead of one we have never seen.
     key_algs.sort_by_key(|a| {

@@ -150,6 +150,57 @@ fn audit_log_records_connect_auth_session_and_disconnect() {
     );
 }
 
+/// mshd.toml's times take OpenSSH's whole TIME FORMAT (the parser msh uses for ssh_config):
+/// before, mshd took one unit only and refused `1m30s` and `2w`.
+#[test]
+fn grace_times_take_openssh_time_format() {
+    let dir = TestDir::new("time-format");
+    let cfg = dir.write(
+        "times.toml",
+        "listen = [\"127.0.0.1:2299\"]\nlogin_grace_time = \"1m30s\"\nshutdown_grace_time = \"1W\"\n",
+        0o644,
+    );
+    let out = run(
+        cmd(
+            bin("mshd"),
+            ["--check-config", "--config", cfg.to_str().unwrap()],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    for want in [
+        "login_grace_time = \"90s\"",
+        "shutdown_grace_time = \"604800s\"",
+    ] {
+        assert!(
+            out.stdout_str().contains(want),
+            "{want}: {}",
+            out.stdout_str()
+        );
+    }
+    let bad = dir.write(
+        "bad.toml",
+        "listen = [\"127.0.0.1:2299\"]\nlogin_grace_time = \"1m 30s\"\n",
+        0o644,
+    );
+    let out = run(
+        cmd(
+            bin("mshd"),
+            ["--check-config", "--config", bad.to_str().unwrap()],
+        ),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr.contains("login_grace_time")
+            && out.stderr.contains("invalid duration \"1m 30s\""),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn check_config_names_file_line_and_key() {
     let dir = TestDir::new("check-config");
