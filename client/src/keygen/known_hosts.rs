@@ -54,14 +54,21 @@ fn warnings_text(file: &KnownHostsFile) -> String {
         .collect()
 }
 
-pub(super) fn find(a: HostArgs) -> anyhow::Result<Report> {
-    let path = resolve_file(a.file)?;
+/// The file `a` names (or the default) loaded, the name HOST is stored under, and a report
+/// that starts with the file's warnings.
+fn open_for_host(a: &HostArgs) -> anyhow::Result<(PathBuf, KnownHostsFile, String, Report)> {
+    let path = resolve_file(a.file.clone())?;
     let file = load_existing(&path)?;
     let name = kh::host_key_name(&a.host, a.port);
-    let mut r = Report {
+    let report = Report {
         stderr: warnings_text(&file),
         ..Report::default()
     };
+    Ok((path, file, name, report))
+}
+
+pub(super) fn find(a: HostArgs) -> anyhow::Result<Report> {
+    let (path, file, name, mut r) = open_for_host(&a)?;
     for e in kh::find(&file, &a.host, a.port) {
         let marker = match e.marker {
             Marker::CertAuthority => "CA",
@@ -84,13 +91,7 @@ pub(super) fn find(a: HostArgs) -> anyhow::Result<Report> {
 }
 
 pub(super) fn remove(a: HostArgs) -> anyhow::Result<Report> {
-    let path = resolve_file(a.file)?;
-    let file = load_existing(&path)?;
-    let name = kh::host_key_name(&a.host, a.port);
-    let mut r = Report {
-        stderr: warnings_text(&file),
-        ..Report::default()
-    };
+    let (path, file, name, mut r) = open_for_host(&a)?;
     // The lines remove_host deletes: plain-key lines matching the name (markers are kept).
     let lines: Vec<usize> = file
         .entries()

@@ -188,16 +188,9 @@ fn other_type_known(
     if !cfg.quiet {
         errln!("msh: {warning}");
     }
-    match ask(name, key, fp) {
-        Ok(true) => record(cfg, key, name),
-        Ok(false) => Decision::Refuse(format!(
-            "host key verification failed: {name} ({} key {fp}) was not accepted",
-            key_label(key)
-        )),
-        Err(e) => Decision::Refuse(format!(
-            "{warning} No terminal to ask on ({e}); refusing to connect. {fix}"
-        )),
-    }
+    ask_and_record(cfg, key, fp, name, |e| {
+        format!("{warning} No terminal to ask on ({e}); refusing to connect. {fix}")
+    })
 }
 
 /// Does host verification want the server's certificate? Yes when an `@cert-authority` line
@@ -207,12 +200,7 @@ pub(super) fn wants_certificates(cfg: &VerifyConfig) -> bool {
     if !cfg.pins.is_empty() {
         return true;
     }
-    let files: Vec<KnownHostsFile> = cfg
-        .user_files
-        .iter()
-        .chain(cfg.global_files.iter())
-        .filter_map(|p| KnownHostsFile::load(p).ok())
-        .collect();
+    let files = load_files_silently(cfg);
     !known_hosts::verify::cert_authorities_for(&files, &cfg.name, cfg.port).is_empty()
 }
 
@@ -363,13 +351,18 @@ pub(super) fn known_algorithms(cfg: &VerifyConfig) -> Vec<russh::keys::Algorithm
     if !cfg.pins.is_empty() {
         return Vec::new();
     }
-    let files: Vec<KnownHostsFile> = cfg
-        .user_files
+    let files = load_files_silently(cfg);
+    known_hosts::verify::known_algorithms(&files, &cfg.name, cfg.port)
+}
+
+/// The known_hosts files that load, without a word about the others: for decisions taken
+/// before the handshake, whose files `load_files` reads again (with warnings) to verify.
+fn load_files_silently(cfg: &VerifyConfig) -> Vec<KnownHostsFile> {
+    cfg.user_files
         .iter()
         .chain(cfg.global_files.iter())
         .filter_map(|p| KnownHostsFile::load(p).ok())
-        .collect();
-    known_hosts::verify::known_algorithms(&files, &cfg.name, cfg.port)
+        .collect()
 }
 
 fn load_files(cfg: &VerifyConfig) -> Vec<KnownHostsFile> {
@@ -414,18 +407,13 @@ fn unknown_host(cfg: &VerifyConfig, key: &PublicKey, fp: &str, name: &str) -> De
                     key_label(key)
                 ));
             }
-            match ask(name, key, fp) {
-                Ok(true) => record(cfg, key, name),
-                Ok(false) => Decision::Refuse(format!(
-                    "host key verification failed: {name} ({} key {fp}) was not accepted",
-                    key_label(key)
-                )),
-                Err(e) => Decision::Refuse(format!(
+            ask_and_record(cfg, key, fp, name, |e| {
+                format!(
                     "host key verification failed: no known_hosts entry for {name} ({} key \
                      {fp}) and no terminal to ask on ({e}); {how_to_trust}",
                     key_label(key)
-                )),
-            }
+                )
+            })
         }
     }
 }
@@ -469,6 +457,25 @@ fn ensure_parent(path: &Path) -> std::io::Result<()> {
             .mode(0o700)
             .create(dir),
         _ => Ok(()),
+    }
+}
+
+/// Asks on the terminal; records the key when the user says yes. `no_terminal` words the
+/// refusal when there is no terminal to ask on.
+fn ask_and_record(
+    cfg: &VerifyConfig,
+    key: &PublicKey,
+    fp: &str,
+    name: &str,
+    no_terminal: impl FnOnce(std::io::Error) -> String,
+) -> Decision {
+    match ask(name, key, fp) {
+        Ok(true) => record(cfg, key, name),
+        Ok(false) => Decision::Refuse(format!(
+            "host key verification failed: {name} ({} key {fp}) was not accepted",
+            key_label(key)
+        )),
+        Err(e) => Decision::Refuse(no_terminal(e)),
     }
 }
 

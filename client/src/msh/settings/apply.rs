@@ -124,29 +124,24 @@ impl<'a> Resolver<'a> {
                     self.s.connect_timeout = (!d.is_zero()).then_some(d);
                 }
             }
-            "identityfile" => {
+            "identityfile" | "certificatefile" => {
                 if v.is_empty() {
                     return Err(anyhow!("a file name is required")).with_context(ctx);
                 }
                 if on {
                     check_path_tokens(v).with_context(ctx)?;
-                    self.s.identity_files.push(PathBuf::from(v));
-                    self.s.identities_explicit = true;
+                    if key == "identityfile" {
+                        self.s.identity_files.push(PathBuf::from(v));
+                        self.s.identities_explicit = true;
+                    } else {
+                        self.s.certificate_files.push(PathBuf::from(v));
+                    }
                 }
             }
             "identitiesonly" => {
                 let b = parse_yes_no(v).with_context(ctx)?;
                 if self.seen.first(&key, on) {
                     self.s.identities_only = b;
-                }
-            }
-            "certificatefile" => {
-                if v.is_empty() {
-                    return Err(anyhow!("a file name is required")).with_context(ctx);
-                }
-                if on {
-                    check_path_tokens(v).with_context(ctx)?;
-                    self.s.certificate_files.push(PathBuf::from(v));
                 }
             }
             "port" => {
