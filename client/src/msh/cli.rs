@@ -59,6 +59,8 @@ pub struct Args {
     #[arg(long = "pin", value_name = "SHA256:...", action = ArgAction::Append)]
     pub pins: Vec<String>,
     /// Host to connect to, optionally with the user: [user@]host.
+    // The doc comment is clap's help text too, which shows it verbatim: no link intended.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(value_name = "[user@]host")]
     pub destination: String,
     /// Command to run remotely; its words are joined with spaces, as ssh does.
