@@ -6,6 +6,7 @@
 
 pub mod authorized_keys;
 pub mod certs;
+pub mod duration;
 pub mod error;
 pub mod keys;
 pub mod known_hosts;
@@ -14,5 +15,6 @@ pub mod pattern;
 pub mod perms;
 pub mod revocation;
 pub mod safefs;
+pub mod ssh_config;
 
 pub use error::{Chain, Error, Result};

@@ -1,5 +1,6 @@
-//! Fuzzes msh's ssh_config reading (client/src/msh/settings.rs `resolve`, compiled in with
-//! #[path] because msh is a binary crate). The input is written to a real file in a
+//! Fuzzes ssh_config reading: msh-common's reader (`ssh_config::Reader`, Include, Host
+//! blocks, keywords) on its own, and through msh's `msh::settings::resolve` (msh-client),
+//! which gives the values their meaning (tokens, value parsers, refusals). The input is written to a real file in a
 //! per-process sandbox, `<temp_dir>/msh-fuzz-<pid>/home/.ssh/config` (mode 0600), and resolved
 //! for a few fixed host names twice: as `-F FILE` (strict: only keys msh implements) and as
 //! `~/.ssh/config` (lenient: OpenSSH keywords and Match blocks skipped), with `home` the
@@ -8,20 +9,14 @@
 //! config file (path or path:line) and that a resolved host/port/user is usable.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../client/src/msh/escape.rs"]
-mod escape;
-#[allow(dead_code)]
-#[path = "../../client/src/msh/settings.rs"]
-mod settings;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use clap::Parser;
 use libfuzzer_sys::fuzz_target;
-use settings::{resolve, Args};
+use msh_client::msh::settings::{resolve, Args};
+use msh_common::ssh_config::{Mode, Reader, Supported};
 
 const HOSTS: &[&str] = &["host.example.com", "build-1", "alice@extra"];
 
@@ -131,6 +126,30 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&sb.config, data)
         .unwrap_or_else(|e| panic!("write {}: {e}", sb.config.display()));
     let config = sb.config.display().to_string();
+    // The reader alone, with a small vocabulary: every error names the file, every
+    // directive it hands back is one of the supported keywords with its path:line.
+    let supported = Supported {
+        keywords: &["Port", "User", "HostName", "IdentityFile"],
+        listed: "Port, User, HostName, IdentityFile",
+    };
+    for mode in [Mode::Strict, Mode::Lenient] {
+        let mut reader = Reader::new("build-1", Some(&sb.home), mode, supported);
+        match reader.read(&sb.config, mode == Mode::Lenient) {
+            Ok(()) => {
+                for d in &reader.directives {
+                    assert!(
+                        supported.keywords.iter().any(|k| k.eq_ignore_ascii_case(&d.key)),
+                        "{mode:?}: unsupported keyword handed back: {d:?}"
+                    );
+                    assert!(d.origin.starts_with(&sb.dir), "{mode:?}: origin {d:?}");
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains(&sb.dir), "{mode:?}: error names no file: {msg:?}");
+            }
+        }
+    }
     for &dest in HOSTS {
         let strict = Args::try_parse_from(["msh", "-F", config.as_str(), dest]);
         let lenient = Args::try_parse_from(["msh", dest]);

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use msh_common::duration::parse_duration;
 use serde::{Deserialize, Serialize};
 
 /// The config file as written. Every key is optional: absent means "the default".
@@ -561,21 +562,6 @@ fn check_tokens(pattern: &str) -> Result<()> {
     Ok(())
 }
 
-/// `120`, `120s`, `2m`, `1h` (OpenSSH time format, one unit).
-pub fn parse_duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 's')) => (s.get(..i).unwrap_or(""), 1),
-        Some((i, 'm')) => (s.get(..i).unwrap_or(""), 60),
-        Some((i, 'h')) => (s.get(..i).unwrap_or(""), 3600),
-        _ => (s, 1),
-    };
-    let n: u64 = num.parse().with_context(|| {
-        format!("invalid duration {s:?}: expected e.g. \"120s\", \"2m\", \"1h\"")
-    })?;
-    Ok(Duration::from_secs(n.saturating_mul(mult)))
-}
-
 /// `10` or `10:30:100` (start:rate:full), as OpenSSH's MaxStartups.
 pub fn parse_startups(s: &str) -> Result<MaxStartups> {
     let parts: Vec<&str> = s.split(':').collect();
@@ -789,7 +775,6 @@ mod tests {
     fn tokens() {
         assert!(check_tokens("%h/.ssh/k_%u%%").is_ok());
         assert!(check_tokens("%x").is_err());
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_startups("10:30").is_err());
     }
 }

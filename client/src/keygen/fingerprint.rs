@@ -8,9 +8,9 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use msh_common::keys;
 
-use crate::Report;
+use super::Report;
 
-pub fn run(path: &Path) -> anyhow::Result<Report> {
+pub(super) fn run(path: &Path) -> anyhow::Result<Report> {
     // `-` is standard input, as with ssh-keygen -lf - (public key lines only there).
     let stdin = path.as_os_str() == "-";
     let bytes = if stdin {

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use msh_common::keys::{self, KeyKind};
 
-use crate::{GenerateArgs, Report};
+use super::{GenerateArgs, Report};
 
 /// ssh-keygen's default comment: `user@hostname`.
 fn default_comment() -> String {
@@ -65,7 +65,7 @@ fn is_users_ssh_dir(dir: &Path) -> bool {
     }
 }
 
-pub fn run(a: GenerateArgs) -> anyhow::Result<Report> {
+pub(super) fn run(a: GenerateArgs) -> anyhow::Result<Report> {
     let kind = KeyKind::parse(&a.key_type, a.bits)?;
     let mut created = None;
     if let Some(dir) = a.file.parent().filter(|d| !d.as_os_str().is_empty()) {

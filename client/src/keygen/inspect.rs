@@ -8,9 +8,9 @@ use anyhow::{bail, Context};
 use msh_common::certs;
 use russh::keys::Certificate;
 
-use crate::Report;
+use super::Report;
 
-pub fn run(path: &Path) -> anyhow::Result<Report> {
+pub(super) fn run(path: &Path) -> anyhow::Result<Report> {
     let stdin = path.as_os_str() == "-";
     let (name, text) = if stdin {
         let mut s = String::new();

@@ -10,10 +10,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 use msh_common::known_hosts::{self as kh, HostField, KnownHostsFile, Marker};
 
-use crate::Report;
+use super::Report;
 
 #[derive(Debug, Args)]
-pub struct HostArgs {
+pub(super) struct HostArgs {
     /// Host name or address (or `[host]:port` as written in the file).
     host: String,
     /// Port: entries for a port other than 22 are stored as `[host]:port`.
@@ -25,7 +25,7 @@ pub struct HostArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct FileArgs {
+pub(super) struct FileArgs {
     /// known_hosts file (default ~/.ssh/known_hosts).
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
@@ -54,14 +54,21 @@ fn warnings_text(file: &KnownHostsFile) -> String {
         .collect()
 }
 
-pub fn find(a: HostArgs) -> anyhow::Result<Report> {
-    let path = resolve_file(a.file)?;
+/// The file `a` names (or the default) loaded, the name HOST is stored under, and a report
+/// that starts with the file's warnings.
+fn open_for_host(a: &HostArgs) -> anyhow::Result<(PathBuf, KnownHostsFile, String, Report)> {
+    let path = resolve_file(a.file.clone())?;
     let file = load_existing(&path)?;
     let name = kh::host_key_name(&a.host, a.port);
-    let mut r = Report {
+    let report = Report {
         stderr: warnings_text(&file),
         ..Report::default()
     };
+    Ok((path, file, name, report))
+}
+
+pub(super) fn find(a: HostArgs) -> anyhow::Result<Report> {
+    let (path, file, name, mut r) = open_for_host(&a)?;
     for e in kh::find(&file, &a.host, a.port) {
         let marker = match e.marker {
             Marker::CertAuthority => "CA",
@@ -83,14 +90,8 @@ pub fn find(a: HostArgs) -> anyhow::Result<Report> {
     Ok(r)
 }
 
-pub fn remove(a: HostArgs) -> anyhow::Result<Report> {
-    let path = resolve_file(a.file)?;
-    let file = load_existing(&path)?;
-    let name = kh::host_key_name(&a.host, a.port);
-    let mut r = Report {
-        stderr: warnings_text(&file),
-        ..Report::default()
-    };
+pub(super) fn remove(a: HostArgs) -> anyhow::Result<Report> {
+    let (path, file, name, mut r) = open_for_host(&a)?;
     // The lines remove_host deletes: plain-key lines matching the name (markers are kept).
     let lines: Vec<usize> = file
         .entries()
@@ -114,7 +115,7 @@ pub fn remove(a: HostArgs) -> anyhow::Result<Report> {
     Ok(r)
 }
 
-pub fn hash(a: FileArgs) -> anyhow::Result<Report> {
+pub(super) fn hash(a: FileArgs) -> anyhow::Result<Report> {
     let path = resolve_file(a.file)?;
     let file = load_existing(&path)?;
     let mut r = Report {

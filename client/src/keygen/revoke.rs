@@ -11,10 +11,10 @@ use msh_common::keys;
 use msh_common::revocation::{append_revoked, Revokee};
 use russh::keys::{Certificate, PublicKey};
 
-use crate::Report;
+use super::Report;
 
 #[derive(Debug, Args)]
-pub struct RevokeArgs {
+pub(super) struct RevokeArgs {
     /// The revocation list to add to (created 0644 if missing). A binary KRL is refused:
     /// update it with `ssh-keygen -k -u`.
     #[arg(short = 'f', long = "file", value_name = "REVOKED")]
@@ -95,7 +95,7 @@ fn read_items(path: &Path) -> anyhow::Result<Vec<Item>> {
     Ok(items)
 }
 
-pub fn run(a: RevokeArgs) -> anyhow::Result<Report> {
+pub(super) fn run(a: RevokeArgs) -> anyhow::Result<Report> {
     // Everything is read first: a bad argument changes nothing in the list.
     let mut items = Vec::new();
     for p in &a.keys {

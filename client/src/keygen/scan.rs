@@ -13,15 +13,15 @@ use anyhow::{bail, Context};
 use clap::Args;
 use msh_common::keys;
 use russh::client;
-use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{Algorithm, PublicKey, PublicKeyOrCertificate};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use crate::Report;
+use super::Report;
 
 #[derive(Debug, Args)]
-pub struct ScanArgs {
+pub(super) struct ScanArgs {
     /// HOST, HOST:PORT, [HOST]:PORT (IPv6 as [::1]:2222).
     host: String,
     /// Port (overrides one given in HOST).
@@ -66,30 +66,22 @@ fn split_host_port(spec: &str) -> anyhow::Result<(String, Option<u16>)> {
     }
 }
 
+/// The algorithms msh accepts (`crate::algorithms`) of the family `-t` names.
 fn algorithms_for(t: &str) -> anyhow::Result<Vec<Algorithm>> {
-    Ok(match t {
-        "ed25519" => vec![Algorithm::Ed25519],
-        "ecdsa" => vec![
-            Algorithm::Ecdsa {
-                curve: EcdsaCurve::NistP256,
-            },
-            Algorithm::Ecdsa {
-                curve: EcdsaCurve::NistP384,
-            },
-            Algorithm::Ecdsa {
-                curve: EcdsaCurve::NistP521,
-            },
-        ],
-        "rsa" => vec![
-            Algorithm::Rsa {
-                hash: Some(HashAlg::Sha512),
-            },
-            Algorithm::Rsa {
-                hash: Some(HashAlg::Sha256),
-            },
-        ],
-        other => bail!("unknown key type {other:?} for -t: use ed25519, ecdsa, rsa"),
-    })
+    let family = |a: &Algorithm| match t {
+        "ed25519" => matches!(a, Algorithm::Ed25519),
+        "ecdsa" => matches!(a, Algorithm::Ecdsa { .. }),
+        "rsa" => matches!(a, Algorithm::Rsa { .. }),
+        _ => false,
+    };
+    let algs: Vec<Algorithm> = crate::algorithms::preferred_key_algorithms()
+        .into_iter()
+        .filter(family)
+        .collect();
+    if algs.is_empty() {
+        bail!("unknown key type {t:?} for -t: use ed25519, ecdsa, rsa");
+    }
+    Ok(algs)
 }
 
 /// Takes the host key from the handshake and refuses to go on.
@@ -234,7 +226,7 @@ async fn scan_one(
     Ok(Outcome::NoKey { banner, why })
 }
 
-pub fn run(a: ScanArgs) -> anyhow::Result<Report> {
+pub(super) fn run(a: ScanArgs) -> anyhow::Result<Report> {
     let (host, spec_port) = split_host_port(&a.host)?;
     let port = a.port.or(spec_port).unwrap_or(22);
     let timeout = Duration::from_secs(a.timeout.max(1));
@@ -294,5 +286,32 @@ mod tests {
         assert_eq!(split_host_port("::1").unwrap(), ("::1".into(), None));
         assert!(split_host_port("h:x").is_err());
         assert!(split_host_port("[h").is_err());
+    }
+
+    #[test]
+    fn key_types_select_what_msh_accepts() {
+        use russh::keys::{EcdsaCurve, HashAlg};
+        assert_eq!(algorithms_for("ed25519").unwrap(), vec![Algorithm::Ed25519]);
+        assert_eq!(algorithms_for("ecdsa").unwrap().len(), 3);
+        assert_eq!(
+            algorithms_for("ecdsa").unwrap()[0],
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP256
+            }
+        );
+        // SHA-2 signatures only: no ssh-rsa (SHA-1), as msh itself.
+        assert_eq!(
+            algorithms_for("rsa").unwrap(),
+            vec![
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha512)
+                },
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha256)
+                }
+            ]
+        );
+        let e = algorithms_for("dsa").unwrap_err().to_string();
+        assert!(e.contains("use ed25519, ecdsa, rsa"), "{e}");
     }
 }

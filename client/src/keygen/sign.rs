@@ -10,10 +10,10 @@ use msh_common::certs::{self, validity, CertRequest, Validity, FOREVER};
 use msh_common::keys;
 use russh::keys::{PrivateKey, PublicKey};
 
-use crate::Report;
+use super::Report;
 
 #[derive(Debug, Args)]
-pub struct SignArgs {
+pub(super) struct SignArgs {
     /// The CA's private key (asks for its passphrase on the terminal when encrypted).
     #[arg(long = "ca", value_name = "CA_KEY")]
     ca: PathBuf,
@@ -139,7 +139,7 @@ fn describe(v: Validity) -> String {
     }
 }
 
-pub fn run(a: SignArgs) -> anyhow::Result<Report> {
+pub(super) fn run(a: SignArgs) -> anyhow::Result<Report> {
     let principals: Vec<String> = a
         .principals
         .split(',')

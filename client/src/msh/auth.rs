@@ -31,11 +31,11 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use russh::{AgentAuthError, Signer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::connect::Client;
-use crate::settings::Settings;
+use super::connect::Client;
+use super::settings::Settings;
 
 /// Default identity files, in ssh's order, under `home/.ssh`.
-pub fn default_identities(home: &Path) -> Vec<PathBuf> {
+pub(super) fn default_identities(home: &Path) -> Vec<PathBuf> {
     ["id_ed25519", "id_ecdsa", "id_rsa"]
         .iter()
         .map(|n| home.join(".ssh").join(n))
@@ -45,12 +45,12 @@ pub fn default_identities(home: &Path) -> Vec<PathBuf> {
 
 /// The end of the "permission denied" line: the fixes a user can make, none of which depends
 /// on anything the server did not say.
-pub const AUTH_HINT: &str =
+pub(super) const AUTH_HINT: &str =
     "to log in, the public half of one of these keys must be in ~/.ssh/authorized_keys of ";
 
 /// Tries agent keys, then identity files. Ok(()) once the server accepts one; otherwise the
 /// OpenSSH-style "permission denied (publickey); tried: ..." error.
-pub async fn authenticate(
+pub(super) async fn authenticate(
     handle: &mut Handle<Client>,
     settings: &Settings,
     identity_files: &[PathBuf],
@@ -336,7 +336,7 @@ fn certs_for<'a>(
 /// (always shown: it explains a failed login); one that expires within a day is used, with
 /// a warning unless -q.
 fn usable(settings: &Settings, name: &str, cert: &Certificate) -> bool {
-    let now = crate::verify::now();
+    let now = super::verify::now();
     let before = cert.valid_before();
     if now >= before {
         errln!(

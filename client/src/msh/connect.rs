@@ -13,16 +13,16 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Result};
 use russh::client::{self, Handle};
+use russh::keys::Algorithm;
 use russh::keys::PublicKeyOrCertificate;
-use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
 use russh::{cipher, Preferred};
 
-use crate::settings::Settings;
-use crate::verify::{self, Decision, VerifyConfig};
+use super::settings::Settings;
+use super::verify::{self, Decision, VerifyConfig};
 
 /// State shared between the handler (inside russh's task) and `connect`.
 #[derive(Debug, Default)]
-pub struct Shared {
+pub(super) struct Shared {
     /// Why host verification refused the server: russh only reports "unknown key".
     pub refusal: Mutex<Option<String>>,
     /// Set while a question is on the terminal, so ConnectTimeout does not cut the user off.
@@ -30,7 +30,7 @@ pub struct Shared {
 }
 
 /// russh client handler: host verification only; channels are read through `Channel`.
-pub struct Client {
+pub(super) struct Client {
     cfg: Arc<VerifyConfig>,
     shared: Arc<Shared>,
 }
@@ -89,24 +89,7 @@ impl Client {
 /// server holding a host certificate presents it.
 fn russh_config(settings: &Settings, known: &[Algorithm], certificates: bool) -> client::Config {
     // No `ssh-rsa` (SHA-1 signatures) for host keys or our own keys.
-    let mut key_algs = vec![
-        Algorithm::Ed25519,
-        Algorithm::Ecdsa {
-            curve: EcdsaCurve::NistP256,
-        },
-        Algorithm::Ecdsa {
-            curve: EcdsaCurve::NistP384,
-        },
-        Algorithm::Ecdsa {
-            curve: EcdsaCurve::NistP521,
-        },
-        Algorithm::Rsa {
-            hash: Some(HashAlg::Sha512),
-        },
-        Algorithm::Rsa {
-            hash: Some(HashAlg::Sha256),
-        },
-    ];
+    let mut key_algs = crate::algorithms::preferred_key_algorithms();
     // Algorithms of keys already in known_hosts go first, as OpenSSH orders them, so the
     // server proves itself with a key we can check instead of one we have never seen.
     key_algs.sort_by_key(|a| {
@@ -158,7 +141,7 @@ fn russh_config(settings: &Settings, known: &[Algorithm], certificates: bool) ->
 
 /// Connects, runs key exchange and host verification. Every failure is one line naming the
 /// host and port (e.g. "connect to 127.0.0.1 port 2222: Connection refused").
-pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
+pub(super) async fn connect(settings: &Settings) -> Result<Handle<Client>> {
     // Logged here rather than while reading the config: tracing starts after `resolve`.
     for note in &settings.config_notes {
         tracing::info!("{note}");
@@ -273,7 +256,7 @@ pub async fn connect(settings: &Settings) -> Result<Handle<Client>> {
 }
 
 /// An I/O error as OpenSSH prints it: "Connection refused", without "(os error 111)".
-pub fn io_desc(e: &std::io::Error) -> String {
+pub(super) fn io_desc(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
         // std words a resolver error as "failed to lookup address information: REASON";

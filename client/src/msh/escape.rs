@@ -10,11 +10,11 @@
 use anyhow::{bail, Result};
 
 /// ssh's default escape character.
-pub const DEFAULT_ESCAPE: u8 = b'~';
+pub(super) const DEFAULT_ESCAPE: u8 = b'~';
 
 /// What the user asked msh itself to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(super) enum Action {
     /// `~.`: close the connection now, even when the server no longer answers.
     Disconnect,
     /// `~?`: print the list of escapes locally.
@@ -25,7 +25,7 @@ pub enum Action {
 
 /// One piece of filtered input, in the order typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub(super) enum Event {
     /// Bytes for the remote side.
     Data(Vec<u8>),
     Action(Action),
@@ -33,7 +33,7 @@ pub enum Event {
 
 /// The escape state machine of one session.
 #[derive(Debug)]
-pub struct EscapeFilter {
+pub(super) struct EscapeFilter {
     escape: u8,
     /// The last byte sent was CR or LF (true at the start: ssh's `last_was_cr = 1`).
     at_line_start: bool,
@@ -42,7 +42,7 @@ pub struct EscapeFilter {
 }
 
 impl EscapeFilter {
-    pub fn new(escape: u8) -> EscapeFilter {
+    pub(super) fn new(escape: u8) -> EscapeFilter {
         EscapeFilter {
             escape,
             at_line_start: true,
@@ -52,7 +52,7 @@ impl EscapeFilter {
 
     /// Filters one read of input. After `Action::Disconnect` the rest of `input` is dropped:
     /// the session is over.
-    pub fn feed(&mut self, input: &[u8]) -> Vec<Event> {
+    pub(super) fn feed(&mut self, input: &[u8]) -> Vec<Event> {
         let mut events = Vec::new();
         let mut data = Vec::with_capacity(input.len());
         for &b in input {
@@ -95,7 +95,7 @@ impl EscapeFilter {
 
 /// Parses `-e` / `EscapeChar` as ssh does: one character, `^` and a character from `@` to
 /// DEL (a control character: `^]` is 0x1d), or `none`, which disables escapes (`Ok(None)`).
-pub fn parse_escape_char(v: &str) -> Result<Option<u8>> {
+pub(super) fn parse_escape_char(v: &str) -> Result<Option<u8>> {
     match v.as_bytes() {
         [b'^', c] if (64..128).contains(c) => Ok(Some(c & 31)),
         [c] => Ok(Some(*c)),
@@ -108,7 +108,7 @@ pub fn parse_escape_char(v: &str) -> Result<Option<u8>> {
 }
 
 /// The escape character as a user types it: `~`, or `^]` for a control character.
-pub fn display(escape: u8) -> String {
+pub(super) fn display(escape: u8) -> String {
     match escape {
         0..=31 => format!("^{}", char::from(escape + 64)),
         127 => "^?".to_string(),
@@ -117,7 +117,7 @@ pub fn display(escape: u8) -> String {
 }
 
 /// The `~?` text, with CRLF line ends because the terminal is in raw mode.
-pub fn help_text(escape: u8) -> String {
+pub(super) fn help_text(escape: u8) -> String {
     let e = display(escape);
     format!(
         "{e}?\r\n\

@@ -9,15 +9,15 @@ use anyhow::{bail, Context, Result};
 use russh::client::Handle;
 use russh::{ChannelMsg, Sig};
 
-use crate::connect::Client;
-use crate::escape::{self, Action, EscapeFilter, Event};
-use crate::settings::{Settings, TtyMode};
-use crate::stdio::{Input, Output, OutputTx};
-use crate::terminal;
+use super::connect::Client;
+use super::escape::{self, Action, EscapeFilter, Event};
+use super::settings::{Settings, TtyMode};
+use super::stdio::{Input, Output, OutputTx};
+use super::terminal;
 
 /// How the remote side ended.
 #[derive(Debug)]
-pub enum Outcome {
+pub(super) enum Outcome {
     Exited(u32),
     Signalled(String),
     /// Channel closed without exit-status or exit-signal.
@@ -48,7 +48,7 @@ fn want_pty(settings: &Settings, stdin_tty: bool) -> bool {
     requested
 }
 
-pub async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome> {
+pub(super) async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<Outcome> {
     let channel = handle.channel_open_session().await?;
     let stdin_tty = terminal::stdin_is_tty();
     let pty = want_pty(settings, stdin_tty);

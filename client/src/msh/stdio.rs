@@ -61,7 +61,7 @@ fn wait_ready(fd: BorrowedFd<'_>, flags: PollFlags) -> io::Result<()> {
 /// fd 2 for msh's own messages (errors, notices, `-v` logs), written in full before the call
 /// returns. std's `eprintln!` panics on `EAGAIN`, which a full non-blocking stderr gives; this
 /// waits for room instead (see the `errln!` macro).
-pub struct StderrNow;
+pub(super) struct StderrNow;
 
 impl Write for StderrNow {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -82,7 +82,7 @@ impl Write for StderrNow {
 }
 
 /// Standard input, read on its own thread.
-pub struct Input {
+pub(super) struct Input {
     rx: mpsc::Receiver<io::Result<Bytes>>,
 }
 
@@ -90,7 +90,7 @@ impl Input {
     /// Starts reading fd 0. The thread ends at end of file, on an error, or when `Input` is
     /// dropped and it next has something to deliver; a thread still parked in read(2) then
     /// ends with the process (a terminal read cannot be cancelled).
-    pub fn stdin() -> io::Result<Input> {
+    pub(super) fn stdin() -> io::Result<Input> {
         let file = dup_std(io::stdin().as_fd(), false)?;
         let (tx, rx) = mpsc::channel(READ_QUEUE);
         std::thread::Builder::new()
@@ -100,7 +100,7 @@ impl Input {
     }
 
     /// The next piece of input; `Ok(None)` at end of file.
-    pub async fn read(&mut self) -> io::Result<Option<Bytes>> {
+    pub(super) async fn read(&mut self) -> io::Result<Option<Bytes>> {
         match self.rx.recv().await {
             Some(Ok(b)) => Ok(Some(b)),
             Some(Err(e)) => Err(e),
@@ -132,19 +132,19 @@ fn read_loop(mut file: File, tx: mpsc::Sender<io::Result<Bytes>>) {
 }
 
 /// Standard output or standard error, written on its own thread.
-pub struct Output {
+pub(super) struct Output {
     tx: OutputTx,
     done: oneshot::Receiver<io::Result<()>>,
 }
 
 /// A cheap handle to queue bytes on an `Output` from another task.
 #[derive(Clone)]
-pub struct OutputTx(mpsc::Sender<Bytes>);
+pub(super) struct OutputTx(mpsc::Sender<Bytes>);
 
 impl OutputTx {
     /// Queues `data`, waiting while the queue is full (our reader is slower than the
     /// server). Fails once the writer has stopped on an error; `Output::finish` tells which.
-    pub async fn write(&self, data: Bytes) -> Result<(), WriterGone> {
+    pub(super) async fn write(&self, data: Bytes) -> Result<(), WriterGone> {
         if data.is_empty() {
             return Ok(());
         }
@@ -154,14 +154,14 @@ impl OutputTx {
 
 /// The writer thread stopped on an error (e.g. `EPIPE`): nothing more can be written.
 #[derive(Debug)]
-pub struct WriterGone;
+pub(super) struct WriterGone;
 
 impl Output {
-    pub fn stdout() -> io::Result<Output> {
+    pub(super) fn stdout() -> io::Result<Output> {
         Output::start(dup_std(io::stdout().as_fd(), true)?, "msh-stdout")
     }
 
-    pub fn stderr() -> io::Result<Output> {
+    pub(super) fn stderr() -> io::Result<Output> {
         Output::start(dup_std(io::stderr().as_fd(), true)?, "msh-stderr")
     }
 
@@ -183,18 +183,18 @@ impl Output {
         })
     }
 
-    pub fn handle(&self) -> OutputTx {
+    pub(super) fn handle(&self) -> OutputTx {
         self.tx.clone()
     }
 
-    pub async fn write(&self, data: Bytes) -> Result<(), WriterGone> {
+    pub(super) async fn write(&self, data: Bytes) -> Result<(), WriterGone> {
         self.tx.write(data).await
     }
 
     /// Closes the queue and waits until everything queued is written (as ssh drains its
     /// buffers before it exits), or returns the error that stopped the writer. Handles from
     /// `handle()` must be dropped first, or this waits for them.
-    pub async fn finish(self) -> io::Result<()> {
+    pub(super) async fn finish(self) -> io::Result<()> {
         drop(self.tx);
         self.done
             .await

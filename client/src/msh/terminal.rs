@@ -13,17 +13,17 @@ use russh::Pty;
 /// The settings to put back, kept globally so the panic hook can restore them too.
 static SAVED: Mutex<Option<nix::libc::termios>> = Mutex::new(None);
 
-pub fn stdin_is_tty() -> bool {
+pub(super) fn stdin_is_tty() -> bool {
     std::io::stdin().is_terminal()
 }
 
 /// Puts stdin's terminal in raw mode until dropped.
-pub struct RawGuard {
+pub(super) struct RawGuard {
     _private: (),
 }
 
 impl RawGuard {
-    pub fn enable() -> std::io::Result<RawGuard> {
+    pub(super) fn enable() -> std::io::Result<RawGuard> {
         let stdin = std::io::stdin();
         let fd = stdin.as_fd();
         let orig = termios::tcgetattr(fd).map_err(std::io::Error::from)?;
@@ -45,7 +45,7 @@ impl Drop for RawGuard {
 }
 
 /// Puts back the saved terminal settings, once.
-pub fn restore() {
+pub(super) fn restore() {
     let saved = SAVED.lock().ok().and_then(|mut s| s.take());
     if let Some(t) = saved {
         let stdin = std::io::stdin();
@@ -57,7 +57,7 @@ pub fn restore() {
 /// `~^Z`: puts the terminal back as msh found it, stops msh as ^Z would in a cooked
 /// terminal, and once the shell continues it (`fg`) enters raw mode again. Without raw mode
 /// (stdin not a terminal) it only stops.
-pub fn suspend_self() -> std::io::Result<()> {
+pub(super) fn suspend_self() -> std::io::Result<()> {
     use nix::sys::signal::{raise, Signal};
     let stdin = std::io::stdin();
     let fd = stdin.as_fd();
@@ -95,7 +95,7 @@ fn install_panic_hook() {
 
 /// (columns, rows, pixel width, pixel height) of the terminal on stdin, else stdout, else
 /// 80x24.
-pub fn window_size() -> (u32, u32, u32, u32) {
+pub(super) fn window_size() -> (u32, u32, u32, u32) {
     let from = |fd: BorrowedFd<'_>| rustix::termios::tcgetwinsize(fd).ok();
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
@@ -112,7 +112,7 @@ pub fn window_size() -> (u32, u32, u32, u32) {
 
 /// The terminal modes for pty-req, taken from the local terminal when stdin is one (as
 /// OpenSSH does), so the remote line discipline behaves like the local one.
-pub fn pty_modes() -> Vec<(Pty, u32)> {
+pub(super) fn pty_modes() -> Vec<(Pty, u32)> {
     let stdin = std::io::stdin();
     let Ok(t) = termios::tcgetattr(stdin.as_fd()) else {
         return Vec::new();

@@ -11,11 +11,11 @@ use msh_common::certs::{self, CertDecision, CertInfo};
 use msh_common::known_hosts::{self, HostKeyVerdict, KnownHostsFile, Marker};
 use russh::keys::{Certificate, PublicKey};
 
-use crate::settings::{Settings, StrictHostKeyChecking};
+use super::settings::{Settings, StrictHostKeyChecking};
 
 /// What verification decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(super) enum Decision {
     Accept,
     /// Refused: the one line to print (without the `msh: ` prefix).
     Refuse(String),
@@ -23,7 +23,7 @@ pub enum Decision {
 
 /// The parts of `Settings` host verification needs.
 #[derive(Debug, Clone)]
-pub struct VerifyConfig {
+pub(super) struct VerifyConfig {
     /// Name for messages and known_hosts: HostKeyAlias, else HostName (the address
     /// connected to), never the alias typed (`Settings::known_hosts_name`).
     pub name: String,
@@ -38,7 +38,7 @@ pub struct VerifyConfig {
 }
 
 impl VerifyConfig {
-    pub fn from_settings(s: &Settings) -> Self {
+    pub(super) fn from_settings(s: &Settings) -> Self {
         VerifyConfig {
             name: s.known_hosts_name().to_string(),
             port: s.known_hosts_port(),
@@ -69,7 +69,7 @@ fn key_label(key: &PublicKey) -> &'static str {
 /// Decides whether `key` is the right key for the host. May prompt on /dev/tty (`ask`) and
 /// may append to the user's known_hosts (`accept-new`, or `ask` answered yes): call it off
 /// the async executor.
-pub fn verify(cfg: &VerifyConfig, key: &PublicKey) -> Decision {
+pub(super) fn verify(cfg: &VerifyConfig, key: &PublicKey) -> Decision {
     let fp = fingerprint(key);
     let name = cfg.display_name();
     if !cfg.pins.is_empty() {
@@ -188,36 +188,24 @@ fn other_type_known(
     if !cfg.quiet {
         errln!("msh: {warning}");
     }
-    match ask(name, key, fp) {
-        Ok(true) => record(cfg, key, name),
-        Ok(false) => Decision::Refuse(format!(
-            "host key verification failed: {name} ({} key {fp}) was not accepted",
-            key_label(key)
-        )),
-        Err(e) => Decision::Refuse(format!(
-            "{warning} No terminal to ask on ({e}); refusing to connect. {fix}"
-        )),
-    }
+    ask_and_record(cfg, key, fp, name, |e| {
+        format!("{warning} No terminal to ask on ({e}); refusing to connect. {fix}")
+    })
 }
 
 /// Does host verification want the server's certificate? Yes when an `@cert-authority` line
 /// could vouch for this host, or with `--pin` (which may name a CA). Otherwise a certificate
 /// could only be checked as its plain key, so none is asked for.
-pub fn wants_certificates(cfg: &VerifyConfig) -> bool {
+pub(super) fn wants_certificates(cfg: &VerifyConfig) -> bool {
     if !cfg.pins.is_empty() {
         return true;
     }
-    let files: Vec<KnownHostsFile> = cfg
-        .user_files
-        .iter()
-        .chain(cfg.global_files.iter())
-        .filter_map(|p| KnownHostsFile::load(p).ok())
-        .collect();
+    let files = load_files_silently(cfg);
     !known_hosts::verify::cert_authorities_for(&files, &cfg.name, cfg.port).is_empty()
 }
 
 /// Seconds since the epoch (0 if the clock is before 1970).
-pub fn now() -> u64 {
+pub(super) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -229,7 +217,7 @@ pub fn now() -> u64 {
 /// host makes `check_host_cert` decide (type, validity, principals, signature); otherwise the
 /// certified key is checked as a plain key (a known_hosts entry for it still works). Nothing
 /// is ever written to known_hosts for a certificate accepted through its CA.
-pub fn verify_cert(cfg: &VerifyConfig, cert: &Certificate) -> Decision {
+pub(super) fn verify_cert(cfg: &VerifyConfig, cert: &Certificate) -> Decision {
     let key = PublicKey::new(cert.public_key().clone(), "");
     let ca = PublicKey::new(cert.signature_key().clone(), "");
     let info = CertInfo::of(cert);
@@ -359,17 +347,22 @@ fn entry_location(files: &[KnownHostsFile], entry: &known_hosts::Entry) -> Strin
 /// Host-key algorithms already on record for this host, for OpenSSH's trick of asking the
 /// server for a key we can verify (a host known by its ECDSA key is asked for that key
 /// rather than for a new ed25519 one). Empty with --pin.
-pub fn known_algorithms(cfg: &VerifyConfig) -> Vec<russh::keys::Algorithm> {
+pub(super) fn known_algorithms(cfg: &VerifyConfig) -> Vec<russh::keys::Algorithm> {
     if !cfg.pins.is_empty() {
         return Vec::new();
     }
-    let files: Vec<KnownHostsFile> = cfg
-        .user_files
+    let files = load_files_silently(cfg);
+    known_hosts::verify::known_algorithms(&files, &cfg.name, cfg.port)
+}
+
+/// The known_hosts files that load, without a word about the others: for decisions taken
+/// before the handshake, whose files `load_files` reads again (with warnings) to verify.
+fn load_files_silently(cfg: &VerifyConfig) -> Vec<KnownHostsFile> {
+    cfg.user_files
         .iter()
         .chain(cfg.global_files.iter())
         .filter_map(|p| KnownHostsFile::load(p).ok())
-        .collect();
-    known_hosts::verify::known_algorithms(&files, &cfg.name, cfg.port)
+        .collect()
 }
 
 fn load_files(cfg: &VerifyConfig) -> Vec<KnownHostsFile> {
@@ -417,18 +410,13 @@ fn unknown_host(cfg: &VerifyConfig, key: &PublicKey, fp: &str, name: &str) -> De
                     key_label(key)
                 ));
             }
-            match ask(name, key, fp) {
-                Ok(true) => record(cfg, key, name),
-                Ok(false) => Decision::Refuse(format!(
-                    "host key verification failed: {name} ({} key {fp}) was not accepted",
-                    key_label(key)
-                )),
-                Err(e) => Decision::Refuse(format!(
+            ask_and_record(cfg, key, fp, name, |e| {
+                format!(
                     "host key verification failed: no known_hosts entry for {name} ({} key \
                      {fp}) and no terminal to ask on ({e}); {how_to_trust}",
                     key_label(key)
-                )),
-            }
+                )
+            })
         }
     }
 }
@@ -475,6 +463,25 @@ fn ensure_parent(path: &Path) -> std::io::Result<()> {
             .mode(0o700)
             .create(dir),
         _ => Ok(()),
+    }
+}
+
+/// Asks on the terminal; records the key when the user says yes. `no_terminal` words the
+/// refusal when there is no terminal to ask on.
+fn ask_and_record(
+    cfg: &VerifyConfig,
+    key: &PublicKey,
+    fp: &str,
+    name: &str,
+    no_terminal: impl FnOnce(std::io::Error) -> String,
+) -> Decision {
+    match ask(name, key, fp) {
+        Ok(true) => record(cfg, key, name),
+        Ok(false) => Decision::Refuse(format!(
+            "host key verification failed: {name} ({} key {fp}) was not accepted",
+            key_label(key)
+        )),
+        Err(e) => Decision::Refuse(no_terminal(e)),
     }
 }
 

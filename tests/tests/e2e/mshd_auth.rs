@@ -150,6 +150,55 @@ fn audit_log_records_connect_auth_session_and_disconnect() {
     );
 }
 
+/// `mshd --check-config --config PATH`.
+fn check_config(path: &std::path::Path) -> Output {
+    run(
+        cmd(
+            bin("mshd"),
+            ["--check-config", "--config", path.to_str().unwrap()],
+        ),
+        b"",
+        T,
+    )
+}
+
+/// mshd.toml's times take OpenSSH's whole TIME FORMAT (the parser msh uses for ssh_config):
+/// before, mshd took one unit only and refused `1m30s` and `2w`.
+#[test]
+fn grace_times_take_openssh_time_format() {
+    let dir = TestDir::new("time-format");
+    let cfg = dir.write(
+        "times.toml",
+        "listen = [\"127.0.0.1:2299\"]\nlogin_grace_time = \"1m30s\"\nshutdown_grace_time = \"1W\"\n",
+        0o644,
+    );
+    let out = check_config(&cfg);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    for want in [
+        "login_grace_time = \"90s\"",
+        "shutdown_grace_time = \"604800s\"",
+    ] {
+        assert!(
+            out.stdout_str().contains(want),
+            "{want}: {}",
+            out.stdout_str()
+        );
+    }
+    let bad = dir.write(
+        "bad.toml",
+        "listen = [\"127.0.0.1:2299\"]\nlogin_grace_time = \"1m 30s\"\n",
+        0o644,
+    );
+    let out = check_config(&bad);
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stderr.contains("login_grace_time")
+            && out.stderr.contains("invalid duration \"1m 30s\""),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn check_config_names_file_line_and_key() {
     let dir = TestDir::new("check-config");
@@ -158,14 +207,7 @@ fn check_config_names_file_line_and_key() {
         "listen = [\"127.0.0.1:2299\"]\nmax_auth_tries = 3\n",
         0o644,
     );
-    let out = run(
-        cmd(
-            bin("mshd"),
-            ["--check-config", "--config", good.to_str().unwrap()],
-        ),
-        b"",
-        T,
-    );
+    let out = check_config(&good);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(
         out.stdout_str().contains("max_auth_tries = 3"),
@@ -183,14 +225,7 @@ fn check_config_names_file_line_and_key() {
         "listen = [\"127.0.0.1:2299\"]\n\nmax_auth_trys = 3\n",
         0o644,
     );
-    let out = run(
-        cmd(
-            bin("mshd"),
-            ["--check-config", "--config", bad.to_str().unwrap()],
-        ),
-        b"",
-        T,
-    );
+    let out = check_config(&bad);
     assert_eq!(out.code(), Some(1));
     assert!(
         out.stderr.contains(&format!("{}:3:", bad.display()))

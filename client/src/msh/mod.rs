@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 //! msh: the client. Parses the command line into `Settings`, connects and verifies the host
 //! (`connect`, `verify`), authenticates (`auth`), then runs a command or an interactive shell
 //! (`session`, `terminal`). Exit status: the remote command's, or 255 when msh itself fails
@@ -9,15 +8,17 @@
 macro_rules! errln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!($crate::stdio::StderrNow, $($arg)*);
+        let _ = writeln!($crate::msh::stdio::StderrNow, $($arg)*);
     }};
 }
 
 mod auth;
+mod cli;
 mod connect;
 mod escape;
+mod options;
 mod session;
-mod settings;
+pub mod settings;
 mod stdio;
 mod terminal;
 mod verify;
@@ -28,15 +29,16 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Parser;
 
-use crate::session::Outcome;
-use crate::settings::{Args, Settings};
+use self::session::Outcome;
+use self::settings::{Args, Settings};
 
-fn main() {
+/// Runs msh with the process's arguments and returns its exit status (the remote command's,
+/// or 255). The caller exits with it at once, without dropping anything: a stdin read parked
+/// in its thread (stdio.rs) would otherwise keep the process alive until a key is pressed.
+pub fn main() -> i32 {
     let code = real_main();
     let _ = std::io::stdout().flush();
-    // Exit without dropping the runtime or joining threads: a stdin read parked in its thread
-    // (stdio.rs) would otherwise keep the process alive until the user pressed a key.
-    std::process::exit(code);
+    code
 }
 
 fn real_main() -> i32 {

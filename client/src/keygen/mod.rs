@@ -4,8 +4,6 @@
 //! Exit status: 0 on success; 1 on any error, and for `known-hosts find` when the host is not
 //! in the file (as `ssh-keygen -F`). Errors are printed once, as `msh-keygen: ...`.
 
-#![forbid(unsafe_code)]
-
 mod fingerprint;
 mod generate;
 mod inspect;
@@ -189,7 +187,7 @@ enum KnownHostsCommand {
 /// What a command wants printed, and its exit status. Printing happens once, in `main`, so a
 /// closed stdout (`| head`) ends the program quietly instead of panicking.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     pub stdout: String,
     pub stderr: String,
     pub code: u8,
@@ -209,7 +207,8 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
     }
 }
 
-fn main() -> ExitCode {
+/// Runs msh-keygen with the process's arguments; prints the report or the error once.
+pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

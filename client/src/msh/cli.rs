@@ -1,0 +1,91 @@
+//! The raw command line of `msh`, exactly as clap understands it. `settings::resolve` turns
+//! it into `Settings`; nothing else sees clap types.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+use super::options;
+
+/// Raw command line, exactly as clap understands it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "msh",
+    version,
+    about = "Mutual-authentication remote shell client (OpenSSH-compatible files).",
+    long_about = "Connects to an mshd or OpenSSH server, verifies its host key (known_hosts, \
+or --pin) before sending any credential, authenticates with public keys (agent, -i files or \
+~/.ssh/id_*), then runs COMMAND or an interactive shell.\n\n\
+Exit status: the remote command's status; 255 when msh itself fails (connection, host \
+verification, authentication, refused option) or the remote command was killed by a signal.",
+    after_long_help = after_long_help()
+)]
+pub struct Args {
+    /// Port to connect to (default 22).
+    #[arg(short = 'p', value_name = "PORT")]
+    pub port: Option<u16>,
+    /// User to log in as (default: the local user name).
+    #[arg(short = 'l', value_name = "USER")]
+    pub login: Option<String>,
+    /// Private key file to authenticate with (repeatable).
+    #[arg(short = 'i', value_name = "IDENTITY", action = ArgAction::Append)]
+    pub identity: Vec<PathBuf>,
+    /// Force a PTY even with a command (-tt: even when stdin is not a terminal).
+    #[arg(short = 't', action = ArgAction::Count, conflicts_with = "no_tty")]
+    pub tty: u8,
+    /// Never request a PTY.
+    #[arg(short = 'T')]
+    pub no_tty: bool,
+    /// More logging (-v, -vv, -vvv). RUST_LOG, when set, wins.
+    #[arg(short = 'v', action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Quiet: no warnings or notices on stderr (errors still).
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// Read options from this ssh_config file (only the keys -o accepts) instead of
+    /// ~/.ssh/config; `none`: no config file.
+    #[arg(short = 'F', value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Escape character for interactive sessions (default ~): typed after a newline, ~.
+    /// disconnects, ~^Z suspends, ~? lists the escapes; none disables.
+    #[arg(short = 'e', value_name = "CHAR|^X|none")]
+    pub escape_char: Option<String>,
+    /// An option in ssh_config syntax, e.g. -o StrictHostKeyChecking=accept-new (repeatable).
+    #[arg(short = 'o', value_name = "Key=Value", action = ArgAction::Append)]
+    pub options: Vec<String>,
+    /// Trust the host only if its key (or, for a host certificate, its CA's key) has this
+    /// SHA256 fingerprint (repeatable: any one matches). known_hosts is then neither read
+    /// nor written.
+    #[arg(long = "pin", value_name = "SHA256:...", action = ArgAction::Append)]
+    pub pins: Vec<String>,
+    /// Host to connect to, optionally with the user: [user@]host.
+    // The doc comment is clap's help text too, which shows it verbatim: no link intended.
+    #[allow(rustdoc::broken_intra_doc_links)]
+    #[arg(value_name = "[user@]host")]
+    pub destination: String,
+    /// Command to run remotely; its words are joined with spaces, as ssh does.
+    #[arg(
+        value_name = "command",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+/// `--help`'s text after the options: examples, the `-o` keys (from the one table in
+/// `options`), config file and precedence.
+fn after_long_help() -> String {
+    format!(
+        "Examples:\n  msh build.internal uptime\n  msh -p 2222 ops@10.0.0.5\n  \
+         msh -o StrictHostKeyChecking=accept-new host true\n  \
+         msh --pin SHA256:abc... host 'cat /etc/os-release'\n\n\
+         {}\n\n\
+         With `ask` and no terminal to ask on (or BatchMode=yes), an unknown host is refused as \
+         with `yes`.\n\
+         Config file: -F FILE, else ~/.ssh/config if it exists (OpenSSH options msh does not \
+         implement are skipped there, noted at -v); -F none reads none.\n\
+         Precedence: user@host, then -l/-p, then -o in order, then the config file's Host \
+         blocks: the first value wins.",
+        options::help_paragraph()
+    )
+}
