@@ -1,19 +1,15 @@
-//! Fuzzes mshd's TOML config (server/src/config.rs, compiled in with #[path] because mshd is
-//! a binary crate): `parse_file`, then `Settings::resolve` with no command-line overrides.
+//! Fuzzes mshd's TOML config (`msh_server::config`, server/src/config.rs): `parse_file`, then
+//! `Settings::resolve` with no command-line overrides.
 //! Besides "no panic", it asserts that every error names the file it was given (users rely
 //! on `file:line` / `file: key` errors), and that the effective config `to_toml()` prints
 //! (what `mshd --check-config` shows) is itself a valid config that resolves to the same
 //! effective config: printing, parsing and resolving again changes nothing.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../server/src/config.rs"]
-mod config;
-
 use std::path::Path;
 
-use config::{parse_file, Overrides, Settings};
 use libfuzzer_sys::fuzz_target;
+use msh_server::config::{parse_file, Overrides, Settings};
 
 const PATH: &str = "fuzz.toml";
 const AGAIN: &str = "effective.toml";

@@ -1,0 +1,28 @@
+//! mshd, the msh server, as a library: the binary (`src/main.rs`) parses the command line
+//! and calls [`daemon::run`]; the fuzz targets use [`config`] directly.
+//!
+//! One module per stage of a connection, in the order a connection meets them (OpenSSH's
+//! `sshd.c`, `auth2.c`, `session.c` split):
+//! - [`daemon`]: start, SIGHUP reload, graceful shutdown; [`config`] and [`hostkey`] are what
+//!   it loads.
+//! - `listener`: accept loop, MaxStartups admission, per-source limits.
+//! - `connection`: one connection's lifetime (login grace timer, shutdown grace).
+//! - `handler`: the russh handler, split by concern (`auth`, `channel`).
+//! - `session`: what a session runs (`plan`, pure), starting it (`spawn`, `tty`), and the
+//!   connection's table of session channels.
+//! - [`audit`]: the JSON-lines audit log; `sys`: the few syscalls that need `unsafe`.
+// The workspace denies `unsafe_code`; `sys` is the one module that allows it (privilege drop
+// between fork and exec), and every other module forbids it outright.
+
+pub mod audit;
+mod auth;
+pub mod config;
+pub mod daemon;
+pub mod hostkey;
+pub mod logsafe;
+mod server;
+mod session;
+mod shadow;
+pub mod sys;
+#[cfg(test)]
+mod tests;
