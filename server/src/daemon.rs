@@ -4,13 +4,17 @@
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
-use tokio::sync::RwLock;
+use nix::unistd::Uid;
+use russh::keys::{Certificate, PrivateKey};
 
+use crate::audit::Audit;
 use crate::config::{self, Overrides, Settings};
-use crate::{audit, hostkey, server, session, sys};
+use crate::listener::Admission;
+use crate::{algorithms, hostkey, listener, session, sys};
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
@@ -98,7 +102,7 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
     }
     let keys = hostkey::load_or_generate(&settings)?;
     let certs = hostkey::load_certificates(&settings, &keys)?;
-    let audit = audit::Audit::open(settings.audit_log.as_ref())?;
+    let audit = Audit::open(settings.audit_log.as_ref())?;
     let mut listeners = Vec::new();
     for addr in &settings.listen {
         let l = tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -107,10 +111,7 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
         tracing::info!("listening on {}", l.local_addr().unwrap_or(*addr));
         listeners.push(l);
     }
-    let rcfg = Arc::new(RwLock::new(Arc::new(server::russh_config(
-        &settings, keys, certs,
-    ))));
-    let shared = server::Shared::new(settings, audit);
+    let shared = Shared::new(Generation::new(settings, keys, certs), audit);
 
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
@@ -118,10 +119,9 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
     let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
 
     let reload_shared = shared.clone();
-    let reload_cfg = rcfg.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            reload(&loaded, &reload_shared, &reload_cfg).await;
+            reload(&loaded, &reload_shared);
         }
     });
     let shutdown = async move {
@@ -130,12 +130,12 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
             _ = int.recv() => tracing::info!("SIGINT: no longer accepting connections"),
         }
     };
-    server::serve(listeners, shared.clone(), rcfg, shutdown).await?;
+    listener::serve(listeners, shared.clone(), shutdown).await?;
     // Each open connection now ends on its own (graceful_end): a note on every session's
     // stderr, shutdown_grace_time, SIGHUP to what still runs, disconnect. The bound below only
     // guards against a connection that does not go away.
     shared.begin_shutdown();
-    let grace = shared.settings.read().await.shutdown_grace_time;
+    let grace = shared.generation().settings.shutdown_grace_time;
     if tokio::time::timeout(
         grace + std::time::Duration::from_secs(10),
         shared.wait_idle(),
@@ -156,11 +156,7 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
 
 /// SIGHUP: re-read the config file (same flags) and host keys for new connections. A bad
 /// file keeps the old settings and says why. Listen addresses are not re-bound.
-async fn reload(
-    loaded: &Loaded,
-    shared: &Arc<server::Shared>,
-    rcfg: &Arc<RwLock<Arc<russh::server::Config>>>,
-) {
+fn reload(loaded: &Loaded, shared: &Shared) {
     let new = match Settings::load(
         &loaded.config_path,
         loaded.explicit,
@@ -190,10 +186,123 @@ async fn reload(
         tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
         return;
     }
-    *rcfg.write().await = Arc::new(server::russh_config(&new, keys.0, keys.1));
-    *shared.settings.write().await = Arc::new(new);
+    shared.replace(Generation::new(new, keys.0, keys.1));
     tracing::info!(
         "SIGHUP: configuration reloaded from {}",
         loaded.config_path.display()
     );
+}
+
+/// What one configuration load produced: the settings and the russh configuration built from
+/// them and the host keys, swapped together on SIGHUP, so that a connection accepted during
+/// a reload gets one consistent pair (never new settings with the old host keys or
+/// algorithms, or the reverse).
+pub(crate) struct Generation {
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) russh: Arc<russh::server::Config>,
+}
+
+impl Generation {
+    pub(crate) fn new(
+        settings: Settings,
+        keys: Vec<PrivateKey>,
+        certificates: Vec<Certificate>,
+    ) -> Arc<Self> {
+        let russh = Arc::new(algorithms::russh_config(&settings, keys, certificates));
+        Arc::new(Generation {
+            settings: Arc::new(settings),
+            russh,
+        })
+    }
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    /// The current settings and russh configuration; replaced whole on SIGHUP.
+    generation: RwLock<Arc<Generation>>,
+    pub(crate) audit: Audit,
+    pub(crate) own_uid: Uid,
+    /// Unauthenticated connections and per-source slots (max_startups and friends).
+    pub(crate) admission: Admission,
+    next_conn: AtomicU64,
+    /// Open connections, so that SIGTERM can wait for them to end.
+    live: AtomicU64,
+    idle: tokio::sync::Notify,
+    /// Set once on SIGTERM: every connection starts its graceful end.
+    stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl Shared {
+    pub(crate) fn new(generation: Arc<Generation>, audit: Audit) -> Arc<Self> {
+        for note in generation.settings.startup_notes() {
+            tracing::info!("{note}");
+        }
+        Arc::new(Shared {
+            generation: RwLock::new(generation),
+            audit,
+            own_uid: nix::unistd::geteuid(),
+            admission: Admission::default(),
+            next_conn: AtomicU64::new(1),
+            live: AtomicU64::new(0),
+            idle: tokio::sync::Notify::new(),
+            stopping: tokio::sync::watch::channel(false).0,
+        })
+    }
+
+    /// The settings and russh configuration new connections get.
+    pub(crate) fn generation(&self) -> Arc<Generation> {
+        // A poisoned lock still holds a whole generation (it is only ever replaced whole).
+        self.generation
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn replace(&self, generation: Arc<Generation>) {
+        *self.generation.write().unwrap_or_else(|p| p.into_inner()) = generation;
+    }
+
+    /// The next connection's id (1, 2, ...: the audit log's `conn_id`).
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// SIGTERM: tells every open connection to end (see `connection::graceful_end`).
+    pub(crate) fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Becomes true once shutdown has begun.
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Waits until no connection is open.
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counts a connection as open for its lifetime (see [`Shared::wait_idle`]).
+pub(crate) struct LiveGuard(Arc<Shared>);
+
+impl LiveGuard {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        shared.live.fetch_add(1, Ordering::SeqCst);
+        LiveGuard(shared)
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }

@@ -14,13 +14,16 @@
 // The workspace denies `unsafe_code`; `sys` is the one module that allows it (privilege drop
 // between fork and exec), and every other module forbids it outright.
 
+mod algorithms;
 pub mod audit;
 mod auth;
 pub mod config;
+mod connection;
 pub mod daemon;
+mod handler;
 pub mod hostkey;
+mod listener;
 pub mod logsafe;
-mod server;
 mod session;
 mod shadow;
 pub mod sys;

@@ -1,4 +1,4 @@
-//! In-process tests of [`crate::server::serve`] driven by russh's client: requests OpenSSH's
+//! In-process tests of [`crate::listener::serve`] driven by russh's client: requests OpenSSH's
 //! `ssh` cannot be made to send (a `signal` request, window-change before any terminal size
 //! change), and a clean stop through the shutdown future. Real sockets on 127.0.0.1, real
 //! files under target/ (not /tmp: strict_modes), real processes.
@@ -19,11 +19,12 @@ use std::time::Duration;
 use msh_common::keys::{self, KeyKind};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{client, ChannelMsg, Sig};
-use tokio::sync::{oneshot, RwLock};
+use tokio::sync::oneshot;
 
 use crate::audit::Audit;
 use crate::config::{FileConfig, Overrides, Settings};
-use crate::server::{russh_config, serve, Shared};
+use crate::daemon::{Generation, Shared};
+use crate::listener::serve;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -91,14 +92,10 @@ async fn start_at(name: &str, bind: &str) -> Running {
         Settings::resolve(FileConfig::default(), &dir.join("mshd.toml"), &over, false).unwrap();
     let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let cfg = Arc::new(RwLock::new(Arc::new(russh_config(
-        &settings,
-        vec![host.clone()],
-        vec![],
-    ))));
-    let shared = Shared::new(settings, Audit::default());
+    let generation = Generation::new(settings, vec![host.clone()], vec![]);
+    let shared = Shared::new(generation, Audit::default());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(vec![listener], shared, cfg, async move {
+    let task = tokio::spawn(serve(vec![listener], shared, async move {
         let _ = rx.await;
     }));
     let user = nix::unistd::User::from_uid(nix::unistd::geteuid())

@@ -1,10 +1,13 @@
 //! The audit log: one JSON object per line for each connect, auth attempt, session start/end
 //! and disconnect. Schema version 1 (`"v": 1`); every event has `ts` (RFC 3339 UTC), `event`,
-//! `conn_id` and `peer`; the others appear when they apply: `user`, `key_type`,
-//! `fingerprint`, `outcome` (`accepted`/`rejected`), `reason`, `command`, `exit_status`,
-//! `exit_signal`, `bytes_in`, `bytes_out`, `duration_ms`, `subsystem` (added within v1: a
-//! session serving a subsystem; its `command` is then `subsystem:NAME`).
+//! `conn_id` and `peer`; the others are the fields of its [`AuditEvent`] variant. Events are
+//! built typed wherever they happen and written by one emitter, [`Audit::emit`], through a
+//! bounded queue to one writer thread.
 #![forbid(unsafe_code)]
+
+mod event;
+
+pub use event::{AuditEvent, CertFields, Exit, Outcome};
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,7 +101,7 @@ fn writer(rx: Receiver<Msg>, mut sink: Option<Sink>, dropped: Arc<AtomicU64>) {
                     tracing::warn!(
                         "audit log: {n} events were dropped (the log did not keep up); recorded as an audit_dropped event"
                     );
-                    let ev = render("audit_dropped", 0, "", &[("dropped", Value::from(n))]);
+                    let ev = render(0, "", &AuditEvent::AuditDropped { dropped: n });
                     if !write(&mut sink, &ev) {
                         dropped.fetch_add(n + 1, Ordering::SeqCst);
                     }
@@ -112,46 +115,25 @@ fn writer(rx: Receiver<Msg>, mut sink: Option<Sink>, dropped: Arc<AtomicU64>) {
     }
 }
 
-/// One event as a JSON line.
-fn render(event: &str, conn_id: u64, peer: &str, fields: &[(&str, Value)]) -> String {
-    let mut m = Map::new();
-    m.insert("v".into(), Value::from(1));
-    m.insert("ts".into(), Value::from(now_rfc3339()));
-    m.insert("event".into(), Value::from(event));
-    m.insert("conn_id".into(), Value::from(conn_id));
-    m.insert("peer".into(), Value::from(peer));
-    for (k, v) in fields {
-        match v {
-            Value::Null => {}
-            Value::String(s) => {
-                m.insert((*k).to_string(), Value::from(cap(s, field_max(k))));
-            }
-            v => {
-                m.insert((*k).to_string(), v.clone());
-            }
+/// One event as a JSON line: the event's own fields (text capped, see
+/// [`event::field_max`]) and the ones every event has. Keys come out sorted (serde_json's
+/// map), as they always have.
+fn render(conn_id: u64, peer: &str, event: &AuditEvent<'_>) -> String {
+    let mut m = match serde_json::to_value(event) {
+        Ok(Value::Object(m)) => m,
+        // Cannot happen (every variant is a struct with string keys); keep the line anyway.
+        _ => Map::new(),
+    };
+    for (k, v) in m.iter_mut() {
+        if let Value::String(s) = v {
+            *s = event::cap(s, event::field_max(k));
         }
     }
+    m.insert("v".into(), Value::from(1));
+    m.insert("ts".into(), Value::from(now_rfc3339()));
+    m.insert("conn_id".into(), Value::from(conn_id));
+    m.insert("peer".into(), Value::from(peer));
     Value::Object(m).to_string()
-}
-
-/// How much of a text field the audit log keeps. JSON already escapes control characters;
-/// the cap keeps one client from writing kilobytes per event (a user name: sshd's 100).
-fn field_max(key: &str) -> usize {
-    match key {
-        "user" => crate::logsafe::USER_MAX,
-        "subsystem" | "key_type" | "cert_key_id" => crate::logsafe::NAME_MAX,
-        _ => 4 * crate::logsafe::VALUE_MAX,
-    }
-}
-
-/// `s` cut to `max` characters, marked with how many were left out.
-fn cap(s: &str, max: usize) -> String {
-    let n = s.chars().count();
-    if n <= max {
-        return s.to_string();
-    }
-    let kept: String = s.chars().take(max).collect();
-    format!("{kept}...[{} more characters]", n - max)
 }
 
 impl Audit {
@@ -189,12 +171,12 @@ impl Audit {
         Ok(())
     }
 
-    /// Queues one event (`fields` after the common ones). Never blocks: when the queue is
-    /// full the event is dropped and counted; the count is written as an `audit_dropped`
-    /// event once the log accepts lines again.
-    pub fn event(&self, event: &str, conn_id: u64, peer: &str, fields: &[(&str, Value)]) {
+    /// Queues one event of connection `conn_id` from `peer`: the one way events reach the
+    /// log. Never blocks: when the queue is full the event is dropped and counted; the count
+    /// is written as an `audit_dropped` event once the log accepts lines again.
+    pub fn emit(&self, conn_id: u64, peer: &str, event: &AuditEvent<'_>) {
         let Some(inner) = &self.inner else { return };
-        let line = render(event, conn_id, peer, fields);
+        let line = render(conn_id, peer, event);
         match inner.tx.try_send(Msg::Line(line)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -282,18 +264,193 @@ mod tests {
             .unwrap();
         let start = std::time::Instant::now();
         for i in 0..10 {
-            a.event("connect", i, "127.0.0.1:1", &[]);
+            a.emit(i, "127.0.0.1:1", &AuditEvent::Connect);
         }
         assert!(start.elapsed() < Duration::from_secs(1), "event() blocked");
         assert!(a.dropped() >= 7, "{}", a.dropped());
         for _ in 0..1000 {
             let _ = open_tx.send(());
         }
-        a.event("connect", 99, "127.0.0.1:1", &[]);
+        a.emit(99, "127.0.0.1:1", &AuditEvent::Connect);
         assert!(a.flush(Duration::from_secs(5)));
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
         assert!(text.contains("\"event\":\"audit_dropped\""), "{text}");
         assert_eq!(a.dropped(), 0);
+    }
+
+    /// The JSON keys of one rendered event, with the common ones checked and removed.
+    fn keys(conn_id: u64, peer: &str, e: &AuditEvent<'_>) -> (Map<String, Value>, Vec<String>) {
+        let line = render(conn_id, peer, e);
+        assert!(!line.contains('\n'), "{line}");
+        let Value::Object(m) = serde_json::from_str::<Value>(&line).unwrap() else {
+            panic!("not an object: {line}")
+        };
+        assert_eq!(m["v"], 1, "{line}");
+        assert_eq!(m["conn_id"], conn_id, "{line}");
+        assert_eq!(m["peer"], peer, "{line}");
+        assert_eq!(m["ts"].as_str().map(str::len), Some(24), "{line}");
+        let own = m
+            .keys()
+            .filter(|k| !["v", "ts", "event", "conn_id", "peer"].contains(&k.as_str()))
+            .cloned()
+            .collect();
+        (m, own)
+    }
+
+    /// Schema version 1 as server/README.md documents it: each event's name and fields. A
+    /// field renamed or dropped here breaks every consumer of the log.
+    #[test]
+    fn every_event_serializes_to_the_v1_schema() {
+        let (m, own) = keys(3, "192.0.2.7:50000", &AuditEvent::Connect);
+        assert_eq!((m["event"].as_str(), own.len()), (Some("connect"), 0));
+
+        let auth = |cert| AuditEvent::Auth {
+            user: "alice",
+            method: "publickey",
+            key_type: "ssh-ed25519-cert-v01@openssh.com",
+            fingerprint: "SHA256:abc",
+            outcome: Outcome::Accepted,
+            reason: "ak:1",
+            cert,
+        };
+        let (m, own) = keys(3, "p", &auth(None));
+        assert_eq!(m["event"], "auth");
+        assert_eq!(
+            own,
+            [
+                "fingerprint",
+                "key_type",
+                "method",
+                "outcome",
+                "reason",
+                "user"
+            ]
+        );
+        assert_eq!(
+            (m["outcome"].as_str(), m["method"].as_str()),
+            (Some("accepted"), Some("publickey"))
+        );
+        let cert = CertFields {
+            cert_key_id: "laptop",
+            cert_serial: 77,
+            cert_ca_fingerprint: "SHA256:ca",
+        };
+        let (m, own) = keys(3, "p", &auth(Some(cert)));
+        assert_eq!(
+            own,
+            [
+                "cert_ca_fingerprint",
+                "cert_key_id",
+                "cert_serial",
+                "fingerprint",
+                "key_type",
+                "method",
+                "outcome",
+                "reason",
+                "user"
+            ]
+        );
+        assert_eq!(m["cert_serial"], 77);
+        let rejected = AuditEvent::Auth {
+            user: "alice",
+            method: "publickey",
+            key_type: "ssh-ed25519",
+            fingerprint: "SHA256:abc",
+            outcome: Outcome::Rejected,
+            reason: "no",
+            cert: None,
+        };
+        assert_eq!(keys(3, "p", &rejected).0["outcome"], "rejected");
+
+        let start = |subsystem| AuditEvent::SessionStart {
+            user: "alice",
+            command: "subsystem:sftp",
+            pty: false,
+            subsystem,
+        };
+        let (m, own) = keys(3, "p", &start(Some("sftp")));
+        assert_eq!(m["event"], "session_start");
+        assert_eq!(own, ["command", "pty", "subsystem", "user"]);
+        assert_eq!(
+            (m["pty"].as_bool(), m["subsystem"].as_str()),
+            (Some(false), Some("sftp"))
+        );
+        assert_eq!(keys(3, "p", &start(None)).1, ["command", "pty", "user"]);
+
+        let end = |exit| AuditEvent::SessionEnd {
+            user: "alice",
+            exit,
+            bytes_in: 1,
+            bytes_out: 2,
+            duration_ms: 3,
+            subsystem: None,
+        };
+        let (m, own) = keys(3, "p", &end(Some(Exit::ExitStatus(-1))));
+        assert_eq!(m["event"], "session_end");
+        assert_eq!(
+            own,
+            [
+                "bytes_in",
+                "bytes_out",
+                "duration_ms",
+                "exit_status",
+                "user"
+            ]
+        );
+        assert_eq!(
+            (m["exit_status"].as_i64(), m["bytes_out"].as_u64()),
+            (Some(-1), Some(2))
+        );
+        let (m, own) = keys(3, "p", &end(Some(Exit::ExitSignal("TERM".into()))));
+        assert!(own.contains(&"exit_signal".to_string()) && m["exit_signal"] == "TERM");
+        let (_, own) = keys(3, "p", &end(None));
+        assert_eq!(own, ["bytes_in", "bytes_out", "duration_ms", "user"]);
+
+        let (m, own) = keys(3, "p", &AuditEvent::Disconnect { reason: "closed" });
+        assert_eq!(
+            (m["event"].as_str(), own),
+            (Some("disconnect"), vec!["reason".to_string()])
+        );
+
+        let (m, own) = keys(0, "", &AuditEvent::AuditDropped { dropped: 5 });
+        assert_eq!(
+            (m["event"].as_str(), m["dropped"].as_u64()),
+            (Some("audit_dropped"), Some(5))
+        );
+        assert_eq!(own, ["dropped"]);
+    }
+
+    #[test]
+    fn client_text_is_capped_per_field_and_keys_stay_sorted() {
+        let long = "x".repeat(5000);
+        let line = render(
+            1,
+            "p",
+            &AuditEvent::SessionStart {
+                user: &long,
+                command: &long,
+                pty: true,
+                subsystem: Some(&long),
+            },
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert!(v["user"]
+            .as_str()
+            .unwrap()
+            .ends_with("...[4900 more characters]"));
+        assert!(v["subsystem"]
+            .as_str()
+            .unwrap()
+            .ends_with("...[4900 more characters]"));
+        assert!(v["command"]
+            .as_str()
+            .unwrap()
+            .ends_with("...[904 more characters]"));
+        // serde_json's map sorts keys: the lines look as they always have.
+        let at = |k: &str| line.find(&format!("\"{k}\":")).unwrap();
+        assert!(
+            at("command") < at("conn_id") && at("conn_id") < at("event") && at("ts") < at("user")
+        );
     }
 
     #[test]
