@@ -27,7 +27,7 @@ use crate::config::Settings;
 
 /// A local account, as read from the passwd database.
 #[derive(Debug, Clone)]
-pub struct Account {
+pub(crate) struct Account {
     pub name: String,
     pub uid: Uid,
     pub gid: Gid,
@@ -42,7 +42,7 @@ pub struct Account {
 
 /// The outcome of checking one verified key or certificate for one user.
 #[derive(Debug, Clone)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Accept {
         account: Account,
         perms: Permissions,
@@ -71,7 +71,7 @@ fn quoted(name: &str) -> String {
 }
 
 /// Looks a user up (getpwnam + getgrouplist). Blocking: call it off the event loop.
-pub fn lookup_account(name: &str) -> Result<Option<Account>, String> {
+pub(crate) fn lookup_account(name: &str) -> Result<Option<Account>, String> {
     let user = match User::from_name(name) {
         Ok(Some(u)) => u,
         Ok(None) => return Ok(None),
@@ -99,7 +99,7 @@ pub fn lookup_account(name: &str) -> Result<Option<Account>, String> {
 }
 
 /// Whether `name` may log in at all, before any key is looked at.
-pub fn check_user(
+pub(crate) fn check_user(
     settings: &Settings,
     name: &str,
     own_uid: Uid,
@@ -236,7 +236,7 @@ fn read_users_file(
 /// Reads the user's authorized_keys files, skipping (with a warning) files that fail
 /// strict_modes or the other checks of [`reader_for`] and lines that do not parse.
 /// Blocking: call it off the event loop.
-pub fn load_authorized_keys(settings: &Settings, account: &Account) -> Vec<AuthorizedKeys> {
+pub(crate) fn load_authorized_keys(settings: &Settings, account: &Account) -> Vec<AuthorizedKeys> {
     let mut files = Vec::new();
     for pattern in &settings.authorized_keys_files {
         let path = PathBuf::from(expand_tokens(pattern, &account.name, &account.home));
@@ -293,7 +293,7 @@ fn revocation(settings: &Settings) -> Result<Option<RevocationList>, String> {
 
 /// The whole decision for a plain key whose signature russh has verified: the user, then
 /// revocation, then authorized_keys.
-pub fn decide(
+pub(crate) fn decide(
     settings: &Settings,
     user: &str,
     key: &PublicKey,
@@ -333,7 +333,7 @@ pub fn decide(
 /// once a signature verified. As the offered key may be a certificate's inner key (russh shows
 /// no difference here), a key is only refused when no certificate could help: no
 /// `trusted_user_ca_keys` and no `cert-authority` line.
-pub fn screen_offer(
+pub(crate) fn screen_offer(
     settings: &Settings,
     user: &str,
     key: &PublicKey,
@@ -493,7 +493,7 @@ fn principals_file(
 /// forced command (`LD_PRELOAD`, `BASH_ENV`...), and the line may come from a file the user
 /// writes (authorized_keys, a principals file under `%h`) while the forced command comes from
 /// the CA or the administrator.
-pub const NEVER_FROM_OPTIONS: &[&str] = &[
+pub(crate) const NEVER_FROM_OPTIONS: &[&str] = &[
     "LD_*",
     "GLIBC_TUNABLES",
     "BASH_ENV",
@@ -595,7 +595,7 @@ fn merge(
 /// (the certificate's key, its CA, serial or key id), then either a CA from
 /// `trusted_user_ca_keys` (principals: the user, or `authorized_principals_file`) or a
 /// `cert-authority` line in the user's authorized_keys (principals: the user, or `principals=`).
-pub fn decide_cert(
+pub(crate) fn decide_cert(
     settings: &Settings,
     user: &str,
     cert: &Certificate,

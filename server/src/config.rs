@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 /// The config file as written. Every key is optional: absent means "the default".
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+// Each field is the TOML key of the same name, as written; what it means is documented on
+// the resolved field of `Settings`.
+#[allow(missing_docs)]
 pub struct FileConfig {
     pub listen: Option<Vec<String>>,
     pub host_keys: Option<Vec<PathBuf>>,
@@ -49,17 +52,24 @@ pub struct FileConfig {
 /// What the command line may override (already parsed by clap in `main`).
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// `--listen` (repeatable): replaces `listen`.
     pub listen: Vec<String>,
+    /// `--host-key` (repeatable): replaces `host_keys`.
     pub host_keys: Vec<PathBuf>,
+    /// `--authorized-keys` (repeatable): replaces `authorized_keys_files`.
     pub authorized_keys: Vec<String>,
+    /// `--audit-log`: replaces `audit_log`.
     pub audit_log: Option<String>,
 }
 
 /// `max_startups` as OpenSSH writes it: `start:rate:full` (or a single number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MaxStartups {
+    /// Unauthenticated connections accepted before any is dropped.
     pub start: u32,
+    /// Percentage dropped at `start`, rising linearly to 100 at `full`.
     pub rate: u32,
+    /// Unauthenticated connections at which every new one is dropped.
     pub full: u32,
 }
 
@@ -71,7 +81,9 @@ pub struct MaxStartups {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum PermitUserEnvironment {
+    /// `true`: every `environment=` option applies; `false`: none does.
     All(bool),
+    /// Only variables whose names match these patterns (`!` negates).
     Names(Vec<String>),
 }
 
@@ -113,7 +125,9 @@ impl Default for PermitUserEnvironment {
 /// Where audit events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditTarget {
+    /// `-`: mshd's stdout.
     Stdout,
+    /// A file, appended to (created 0600).
     File(PathBuf),
 }
 
@@ -126,28 +140,45 @@ pub struct Settings {
     /// True when mshd runs as root and may serve any local user.
     #[serde(skip)]
     pub root_mode: bool,
+    /// Addresses to listen on (not re-bound at SIGHUP).
     pub listen: Vec<SocketAddr>,
+    /// Host private keys (a missing one is generated as ed25519 on first start).
     pub host_keys: Vec<PathBuf>,
+    /// Host certificates offered with the matching host keys.
     pub host_certificates: Vec<PathBuf>,
+    /// authorized_keys file patterns (`%h` home, `%u` user, `%%`; relative = under home).
     pub authorized_keys_files: Vec<String>,
+    /// CA keys whose user certificates are accepted (sshd's TrustedUserCAKeys).
     pub trusted_user_ca_keys: Vec<PathBuf>,
+    /// Per-user principals file pattern for certificates (sshd's AuthorizedPrincipalsFile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorized_principals_file: Option<String>,
+    /// Revoked keys and certificates (OpenSSH KRL or a list of public keys).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_keys: Option<PathBuf>,
+    /// Refuse group/world-writable key files and directories, as sshd's StrictModes.
     pub strict_modes: bool,
+    /// Authentication failures after which the connection is closed.
     pub max_auth_tries: u32,
+    /// Time from the TCP accept to a successful authentication (zero: no limit).
     #[serde(serialize_with = "ser_duration")]
     pub login_grace_time: Duration,
+    /// sshd's MaxStartups for unauthenticated connections.
     #[serde(serialize_with = "ser_startups")]
     pub max_startups: MaxStartups,
+    /// Session channels one connection may have open at once.
     pub max_sessions: u32,
     /// Unauthenticated connections one source address may hold (0 = no limit).
     pub per_source_max_startups: u32,
+    /// Only these users (`user` or `user@host` patterns) may log in, when not empty.
     pub allow_users: Vec<String>,
+    /// These users may never log in (checked before `allow_users`).
     pub deny_users: Vec<String>,
+    /// Name patterns of the client's `env` requests that are accepted.
     pub accept_env: Vec<String>,
+    /// Whether `environment=` options of a key apply (see [`PermitUserEnvironment`]).
     pub permit_user_environment: PermitUserEnvironment,
+    /// Where the audit log goes (`None`: no audit log).
     #[serde(serialize_with = "ser_audit")]
     pub audit_log: Option<AuditTarget>,
     /// Offer only the hybrid post-quantum key exchange (mlkem768x25519-sha256).

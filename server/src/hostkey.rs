@@ -13,7 +13,7 @@ use russh::keys::{Certificate, PrivateKey};
 use crate::config::Settings;
 
 /// Loads every configured host key, generating the default one if it does not exist yet.
-pub fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
+pub(crate) fn load_or_generate(settings: &Settings) -> Result<Vec<PrivateKey>> {
     let mut out = Vec::new();
     for path in &settings.host_keys {
         if std::fs::symlink_metadata(path).is_err() {
@@ -64,7 +64,10 @@ fn check_strict(path: &Path) -> Result<()> {
 
 /// Loads `host_certificates`; each must certify one of the host keys (russh presents a
 /// certificate only with its private key) and be a host certificate.
-pub fn load_certificates(settings: &Settings, keys: &[PrivateKey]) -> Result<Vec<Certificate>> {
+pub(crate) fn load_certificates(
+    settings: &Settings,
+    keys: &[PrivateKey],
+) -> Result<Vec<Certificate>> {
     let mut out = Vec::new();
     for path in &settings.host_certificates {
         let cert = msh_common::certs::load(path).context("cannot use host certificate")?;
@@ -101,7 +104,7 @@ pub fn load_certificates(settings: &Settings, keys: &[PrivateKey]) -> Result<Vec
 /// OpenSSH then falls back to the plain host key or refuses), but the operator is told at
 /// start and at each SIGHUP; so is one that expires within a day, while there is still time
 /// to renew it.
-pub fn validity_warning(cert: &Certificate, now: u64) -> Option<String> {
+pub(crate) fn validity_warning(cert: &Certificate, now: u64) -> Option<String> {
     const RENEW: &str = "renew it with `msh-keygen sign --host` and send SIGHUP";
     if now < cert.valid_after() {
         return Some(format!(
@@ -145,7 +148,7 @@ fn format_utc(secs: u64) -> String {
 
 /// For `--check-config`: every configured host key loads, except a missing one, which the
 /// first start will generate (said on stderr).
-pub fn check(settings: &Settings) -> Result<()> {
+pub(crate) fn check(settings: &Settings) -> Result<()> {
     for path in &settings.host_keys {
         if std::fs::symlink_metadata(path).is_err() {
             eprintln!(

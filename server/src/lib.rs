@@ -3,29 +3,37 @@
 //!
 //! One module per stage of a connection, in the order a connection meets them (OpenSSH's
 //! `sshd.c`, `auth2.c`, `session.c` split):
-//! - [`daemon`]: start, SIGHUP reload, graceful shutdown; [`config`] and [`hostkey`] are what
+//! - [`daemon`]: start, SIGHUP reload, graceful shutdown; [`config`] and `hostkey` are what
 //!   it loads.
 //! - `listener`: accept loop, MaxStartups admission, per-source limits.
 //! - `connection`: one connection's lifetime (login grace timer, shutdown grace).
 //! - `handler`: the russh handler, split by concern (`auth`, `channel`).
 //! - `session`: what a session runs (`plan`, pure), starting it (`spawn`, `tty`), and the
 //!   connection's table of session channels.
-//! - [`audit`]: the JSON-lines audit log; `sys`: the few syscalls that need `unsafe`.
+//! - `audit`: the JSON-lines audit log (typed events, one writer); [`sys`]: the few
+//!   syscalls that need `unsafe`; [`logsafe`]: client-controlled strings in the text log.
+//!
+//! The public modules are what the binary and the fuzz targets use; everything else is
+//! `pub(crate)`.
+#![warn(missing_docs, unreachable_pub)]
 // The workspace denies `unsafe_code`; `sys` is the one module that allows it (privilege drop
 // between fork and exec), and every other module forbids it outright.
 
 mod algorithms;
-pub mod audit;
+mod audit;
 mod auth;
 pub mod config;
 mod connection;
 pub mod daemon;
+mod error;
 mod handler;
-pub mod hostkey;
+mod hostkey;
 mod listener;
 pub mod logsafe;
 mod session;
 mod shadow;
 pub mod sys;
+
+pub use error::Error;
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// What mshd needs from one shadow entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShadowEntry {
+pub(crate) struct ShadowEntry {
     /// Whether the password field starts with `!` (the hash itself is never kept).
     pub locked: bool,
     /// `sp_expire`: days since 1970-01-01 after which the account is expired; None = never.
@@ -23,7 +23,7 @@ const MAX_SHADOW_BYTES: u64 = 64 << 20;
 
 /// The shadow entry for `name` from `text` (shadow(5): `name:password:lastchg:min:max:warn:
 /// inactive:expire:reserved`).
-pub fn parse_entry(text: &str, name: &str) -> Option<ShadowEntry> {
+pub(crate) fn parse_entry(text: &str, name: &str) -> Option<ShadowEntry> {
     let line = text.lines().find(|l| l.split(':').next() == Some(name))?;
     let fields: Vec<&str> = line.split(':').collect();
     let password = fields.get(1).copied().unwrap_or("");
@@ -40,7 +40,7 @@ pub fn parse_entry(text: &str, name: &str) -> Option<ShadowEntry> {
 /// Reads `path` (/etc/shadow) and returns `name`'s entry; `Ok(None)` when the file or the
 /// entry does not exist. The file is root's: opened without following a symlink, checked to
 /// be a regular file of bounded size.
-pub fn lookup(path: &Path, name: &str) -> Result<Option<ShadowEntry>, String> {
+pub(crate) fn lookup(path: &Path, name: &str) -> Result<Option<ShadowEntry>, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = match std::fs::OpenOptions::new()
         .read(true)
@@ -70,7 +70,7 @@ pub fn lookup(path: &Path, name: &str) -> Result<Option<ShadowEntry>, String> {
 /// Why `name` may not log in, if it may not: `passwd_locked` is the passwd entry's own
 /// password field starting with `!` (used when there is no shadow entry, as sshd does);
 /// `today` is days since 1970-01-01 (UTC), as sshd's `time(NULL) / DAY`.
-pub fn refusal(
+pub(crate) fn refusal(
     name: &str,
     entry: Option<&ShadowEntry>,
     passwd_locked: bool,

@@ -14,14 +14,25 @@ use nix::unistd::{Gid, Uid};
 /// Who a session's child process becomes before `exec` (root mode).
 #[derive(Debug, Clone)]
 pub struct Identity {
+    /// The user's uid (setuid).
     pub uid: Uid,
+    /// The user's primary group (setgid).
     pub gid: Gid,
     /// Supplementary groups, computed in the parent with getgrouplist (initgroups reads
     /// /etc/group and allocates, so it may not run between fork and exec).
     pub groups: Vec<Gid>,
 }
 
+/// The errno a child reports when its privilege drop did not take effect (ids not the
+/// user's, or root could be regained). Only a number crosses from the child to the parent
+/// (std sends the pre-exec error's raw errno through its CLOEXEC pipe; a message would be
+/// lost, and building one allocates), so the child picks one no syscall of its set-up
+/// returns, and the parent names it: see [`spawn_error`].
+pub const PRIVILEGE_DROP_FAILED: i32 = nix::libc::ENOTRECOVERABLE;
+
 /// Runs in the child between fork and exec: only async-signal-safe syscalls, no allocation.
+/// Every error is a bare errno (`io::Error::from_raw_os_error`, `From<Errno>`), which does
+/// not allocate.
 fn become_user(id: &Identity) -> io::Result<()> {
     // Order matters: supplementary groups and gid can only be changed while still root.
     nix::unistd::setgroups(&id.groups).map_err(io::Error::from)?;
@@ -34,16 +45,10 @@ fn become_user(id: &Identity) -> io::Result<()> {
         || nix::unistd::getgid() != id.gid
         || nix::unistd::getegid() != id.gid
     {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "privilege drop did not take effect",
-        ));
+        return Err(io::Error::from_raw_os_error(PRIVILEGE_DROP_FAILED));
     }
     if !id.uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "root could be regained after setuid",
-        ));
+        return Err(io::Error::from_raw_os_error(PRIVILEGE_DROP_FAILED));
     }
     Ok(())
 }
@@ -94,10 +99,23 @@ pub fn prepare_child(cmd: &mut std::process::Command, setup: ChildSetup) {
     // SAFETY: the closure runs between fork and exec in the child. It only calls setsid,
     // ioctl(TIOCSCTTY), setpgid, setgroups, setgid, setuid, get[e]uid/get[e]gid, chdir and
     // write(2) (async-signal-safe syscalls per signal-safety(7)) on data prepared before the
-    // fork; it does not allocate (nix passes slices and C strings straight to libc), lock or
-    // touch other threads' state.
+    // fork; it does not allocate (nix passes slices and C strings straight to libc, and its
+    // errors are bare errnos: io::Error::from(Errno) and from_raw_os_error hold the number
+    // inline, unlike io::Error::new), lock or touch other threads' state.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(cmd, step);
+    }
+}
+
+/// What the parent says when starting a session's process failed: the error as the kernel
+/// gave it, except [`PRIVILEGE_DROP_FAILED`], which is the child's own verdict.
+pub fn spawn_error(e: &io::Error) -> String {
+    if e.raw_os_error() == Some(PRIVILEGE_DROP_FAILED) {
+        "the privilege drop did not take effect (the ids were not the user's after setuid, or \
+         root could be regained); the session was not started"
+            .to_string()
+    } else {
+        e.to_string()
     }
 }
 
@@ -203,5 +221,18 @@ pub fn trim_heap() {
     // it is safe to call from any thread at any time.
     unsafe {
         nix::libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_privilege_drop_is_named_in_the_parent_and_other_errors_pass_through() {
+        let drop = io::Error::from_raw_os_error(PRIVILEGE_DROP_FAILED);
+        assert!(spawn_error(&drop).starts_with("the privilege drop did not take effect"));
+        let enoent = io::Error::from_raw_os_error(nix::libc::ENOENT);
+        assert_eq!(spawn_error(&enoent), enoent.to_string());
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 /// added, never removed or changed in meaning.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum AuditEvent<'a> {
+pub(crate) enum AuditEvent<'a> {
     /// A TCP connection was admitted.
     Connect,
     /// One public-key authentication attempt, accepted or rejected.
@@ -76,7 +76,7 @@ pub enum AuditEvent<'a> {
 /// An authentication attempt's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The key (or certificate) logs in.
     Accepted,
     /// Refused; `reason` says why.
@@ -85,7 +85,7 @@ pub enum Outcome {
 
 /// The certificate of an authentication attempt.
 #[derive(Debug, Clone, Serialize)]
-pub struct CertFields<'a> {
+pub(crate) struct CertFields<'a> {
     /// The certificate's key id, as the CA wrote it.
     pub cert_key_id: &'a str,
     /// Its serial number.
@@ -97,7 +97,7 @@ pub struct CertFields<'a> {
 /// How a session process ended.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Exit {
+pub(crate) enum Exit {
     /// It exited with this status.
     ExitStatus(i32),
     /// A signal ended it: its name without `SIG` (`TERM`).

@@ -7,7 +7,7 @@
 
 mod event;
 
-pub use event::{AuditEvent, CertFields, Exit, Outcome};
+pub(crate) use event::{AuditEvent, CertFields, Exit, Outcome};
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +22,7 @@ use crate::config::AuditTarget;
 
 /// Events waiting for the writer thread. A full queue drops new events (counted), so a
 /// stalled sink (hung disk, a pipe nobody reads) never blocks a connection.
-pub const QUEUE_EVENTS: usize = 4096;
+pub(crate) const QUEUE_EVENTS: usize = 4096;
 
 type Sink = Box<dyn Write + Send>;
 
@@ -43,7 +43,7 @@ struct Inner {
 /// Where audit lines go; cheap to clone (all clones share one writer thread), a no-op when
 /// disabled. `reopen` swaps the sink for every clone at once (SIGHUP, log rotation).
 #[derive(Clone, Default)]
-pub struct Audit {
+pub(crate) struct Audit {
     inner: Option<Arc<Inner>>,
 }
 
@@ -138,12 +138,12 @@ fn render(conn_id: u64, peer: &str, event: &AuditEvent<'_>) -> String {
 
 impl Audit {
     /// Opens the target and starts the writer thread (none when disabled).
-    pub fn open(target: Option<&AuditTarget>) -> Result<Self> {
+    pub(crate) fn open(target: Option<&AuditTarget>) -> Result<Self> {
         Self::with_queue(target, QUEUE_EVENTS)
     }
 
     /// As [`Audit::open`] with a queue of `events` lines.
-    pub fn with_queue(target: Option<&AuditTarget>, events: usize) -> Result<Self> {
+    pub(crate) fn with_queue(target: Option<&AuditTarget>, events: usize) -> Result<Self> {
         let sink = open_target(target)?;
         let (tx, rx) = sync_channel(events);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -159,7 +159,7 @@ impl Audit {
 
     /// Re-opens (a rotated file) or switches the target; on error the old sink stays. The
     /// open happens here (so errors are reported to the caller), the swap in the writer.
-    pub fn reopen(&self, target: Option<&AuditTarget>) -> Result<()> {
+    pub(crate) fn reopen(&self, target: Option<&AuditTarget>) -> Result<()> {
         let new = open_target(target)?;
         if let Some(inner) = &self.inner {
             inner.tx.try_send(Msg::Switch(new)).map_err(|_| {
@@ -174,7 +174,7 @@ impl Audit {
     /// Queues one event of connection `conn_id` from `peer`: the one way events reach the
     /// log. Never blocks: when the queue is full the event is dropped and counted; the count
     /// is written as an `audit_dropped` event once the log accepts lines again.
-    pub fn emit(&self, conn_id: u64, peer: &str, event: &AuditEvent<'_>) {
+    pub(crate) fn emit(&self, conn_id: u64, peer: &str, event: &AuditEvent<'_>) {
         let Some(inner) = &self.inner else { return };
         let line = render(conn_id, peer, event);
         match inner.tx.try_send(Msg::Line(line)) {
@@ -190,7 +190,7 @@ impl Audit {
     }
 
     /// Waits (up to `timeout`) until every queued event is written: called at exit.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let Some(inner) = &self.inner else {
             return true;
         };
@@ -214,7 +214,7 @@ impl Audit {
 
     /// Events dropped and not yet reported.
     #[cfg(test)]
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.inner
             .as_ref()
             .map(|i| i.dropped.load(Ordering::SeqCst))

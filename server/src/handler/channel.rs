@@ -9,6 +9,7 @@ use russh::{Channel, ChannelId, Sig};
 use tokio::sync::mpsc;
 
 use super::Conn;
+use crate::error::Error;
 use crate::session::{self, AuditCtx, ClientFacts, Input, Kind, PtyReq, Request, Running};
 
 /// Accepted `env` variables one session channel may hold (sshd's session_env_req stops at
@@ -328,22 +329,27 @@ impl Conn {
 
     /// Root mode: the user's supplementary groups now, as sshd's initgroups at each session
     /// start, so a group added or removed since the login applies to the next session.
-    async fn session_groups(&self) -> Result<Vec<nix::unistd::Gid>, String> {
+    async fn session_groups(&self) -> Result<Vec<nix::unistd::Gid>, Error> {
         let Some(account) = self.account.clone() else {
-            return Err("session request before authentication".into());
+            return Err(Error::NotAuthenticated);
         };
         if !self.settings.root_mode {
             return Ok(Vec::new());
         }
         // getgrouplist reads /etc/group or NSS: off the event loop.
         tokio::task::spawn_blocking(move || {
-            let name = std::ffi::CString::new(account.name.as_str())
-                .map_err(|_| format!("user name {:?} contains a NUL byte", account.name))?;
-            nix::unistd::getgrouplist(&name, account.gid)
-                .map_err(|e| format!("cannot read the groups of {:?}: {e}", account.name))
+            let name =
+                std::ffi::CString::new(account.name.as_str()).map_err(|_| Error::Groups {
+                    user: account.name.clone(),
+                    error: "the name contains a NUL byte".into(),
+                })?;
+            nix::unistd::getgrouplist(&name, account.gid).map_err(|e| Error::Groups {
+                user: account.name.clone(),
+                error: e.to_string(),
+            })
         })
         .await
-        .unwrap_or_else(|e| Err(format!("internal error: {e}")))
+        .unwrap_or_else(|e| Err(Error::Internal(e.to_string())))
     }
 
     /// Plans and starts what `request` asks for on `channel`; the error is what the log says
@@ -354,18 +360,15 @@ impl Conn {
         request: Request,
         handle: russh::server::Handle,
         groups: Vec<nix::unistd::Gid>,
-    ) -> Result<(), String> {
-        let account = self
-            .account
-            .clone()
-            .ok_or("session request before authentication")?;
+    ) -> Result<(), Error> {
+        let account = self.account.clone().ok_or(Error::NotAuthenticated)?;
         let ctx = self.audit_ctx();
         let root_mode = self.settings.root_mode;
         let Some(st) = self.channels.get(&channel) else {
-            return Err(format!("request on unknown channel {channel:?}"));
+            return Err(Error::UnknownChannel(channel));
         };
         if st.running.is_some() {
-            return Err("a shell or command already runs on this channel".into());
+            return Err(Error::AlreadyRunning);
         }
         let client = ClientFacts {
             peer: self.peer,
@@ -386,17 +389,21 @@ impl Conn {
             // Told before the start, so the client gets a failure instead of a session that
             // ends at once with the shell's "not found".
             if let Some(problem) = session::program_problem(c) {
-                return Err(format!(
-                    "subsystem {name:?} for {} failed: {problem} (`subsystems` in {})",
-                    account.name,
-                    self.settings.source.display()
-                ));
+                return Err(Error::Subsystem {
+                    name: name.clone(),
+                    user: account.name.clone(),
+                    problem,
+                    config: self.settings.source.clone(),
+                });
             }
         }
         let Some(st) = self.channels.get_mut(&channel) else {
-            return Err(format!("request on unknown channel {channel:?}"));
+            return Err(Error::UnknownChannel(channel));
         };
-        let input = st.input.take().ok_or("channel input already taken")?;
+        let input = st
+            .input
+            .take()
+            .ok_or_else(|| Error::Internal("channel input already taken".into()))?;
         tracing::info!("connection {}: {}", self.conn_id, launch.describe());
         let running = session::start(launch, channel, handle, input, ctx, self.sessions.clone())?;
         st.running = Some(running);

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::Signal;
 
+use crate::error::Error;
 use crate::sys;
 
 /// A session's process leader. Reaping it and signalling it are serialised by one lock: while
@@ -46,16 +47,16 @@ impl Leader {
     /// leader alone through its pidfd if the group is empty because the leader left it.
     /// `as_owner`: with the session user's credentials, as sshd's temporarily_use_uid, so a
     /// setuid program in the group is not signalled with root's authority.
-    pub(super) fn signal(&self, sig: Signal, as_owner: bool) -> Result<(), String> {
+    pub(super) fn signal(&self, sig: Signal, as_owner: bool) -> Result<(), Error> {
         let guard = self
             .child
             .lock()
-            .map_err(|_| "internal: session lock poisoned".to_string())?;
+            .map_err(|_| Error::Internal("session lock poisoned".into()))?;
         if guard.is_none() {
-            return Err(format!("process {} has already exited", self.pid));
+            return Err(Error::Exited(self.pid));
         }
         let Some(rsig) = rustix::process::Signal::from_named_raw(sig as i32) else {
-            return Err(format!("{sig} cannot be sent"));
+            return Err(Error::Unsendable(sig));
         };
         let pid = self.pid;
         let pidfd = self.pidfd.clone();
@@ -77,7 +78,11 @@ impl Leader {
             _ => send(),
         };
         drop(guard);
-        sent.map_err(|e| format!("kill({}, {sig}): {e}", -pid))
+        sent.map_err(|error| Error::Kill {
+            pgid: -pid,
+            signal: sig,
+            error,
+        })
     }
 
     /// Reaps the leader if it has exited.

@@ -31,6 +31,7 @@ use russh::{Channel, ChannelId, ChannelMsg, Pty, Sig};
 use tokio::sync::mpsc;
 
 use crate::audit::{Audit, AuditEvent};
+use crate::error::Error;
 use crate::sys;
 
 pub(crate) use self::plan::{plan, ClientFacts, Launch, Request};
@@ -38,14 +39,14 @@ pub(crate) use self::table::Sessions;
 
 /// Bytes the client sent on the channel, or its EOF.
 #[derive(Debug)]
-pub enum Input {
+pub(crate) enum Input {
     Data(Vec<u8>),
     Eof,
 }
 
 /// What a `pty-req` asked for.
 #[derive(Debug, Clone)]
-pub struct PtyReq {
+pub(crate) struct PtyReq {
     pub term: String,
     pub cols: u32,
     pub rows: u32,
@@ -55,7 +56,7 @@ pub struct PtyReq {
 /// What a session runs. sshd refuses a client's `signal` to forced-command and subsystem
 /// sessions (session_signal_req), and so does mshd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Shell,
     Exec,
     Subsystem,
@@ -63,14 +64,14 @@ pub enum Kind {
 }
 
 /// A started session process.
-pub struct Running {
+pub(crate) struct Running {
     /// Resize requests for the PTY (window-change), when there is one.
     pub resize: Option<mpsc::UnboundedSender<(u16, u16)>>,
 }
 
 /// Context for the audit events a session writes.
 #[derive(Clone)]
-pub struct AuditCtx {
+pub(crate) struct AuditCtx {
     pub audit: Audit,
     pub conn_id: u64,
     pub peer: String,
@@ -82,7 +83,7 @@ pub struct AuditCtx {
 /// Once connections end, gives the memory they freed back to the kernel (see
 /// [`sys::trim_heap`]): at most once a second, on the blocking pool, whatever the number of
 /// connections ending together.
-pub fn trim_heap_soon() {
+pub(crate) fn trim_heap_soon() {
     use std::sync::atomic::AtomicBool;
     static PENDING: AtomicBool = AtomicBool::new(false);
     if PENDING.swap(true, Ordering::AcqRel) {
@@ -98,11 +99,11 @@ pub fn trim_heap_soon() {
 /// Descriptors one session can hold in mshd at most: its connection's socket (when it is the
 /// only session on it), stdin, stdout and stderr pipes, and the pidfd (a PTY session: the
 /// socket, the master and the pidfd).
-pub const FDS_PER_SESSION: u64 = 5;
+pub(crate) const FDS_PER_SESSION: u64 = 5;
 
 /// How many sessions an open-file limit leaves room for, after the descriptors mshd needs for
 /// itself (listeners, log files, the runtime's own).
-pub fn sessions_for_fd_limit(limit: u64) -> u64 {
+pub(crate) fn sessions_for_fd_limit(limit: u64) -> u64 {
     limit.saturating_sub(64) / FDS_PER_SESSION
 }
 
@@ -110,7 +111,10 @@ pub fn sessions_for_fd_limit(limit: u64) -> u64 {
 /// bounded queue (capacity 8 chunks: enough to keep a pipe busy, small enough to stop a
 /// client that floods a process which does not read). Once the process stops reading, the
 /// rest is discarded so the connection never stalls on this channel.
-pub fn spawn_input_pump(sessions: &Sessions, mut channel: Channel<Msg>) -> mpsc::Receiver<Input> {
+pub(crate) fn spawn_input_pump(
+    sessions: &Sessions,
+    mut channel: Channel<Msg>,
+) -> mpsc::Receiver<Input> {
     let id = channel.id();
     let (tx, rx) = mpsc::channel(8);
     let task = tokio::spawn(async move {
@@ -141,7 +145,7 @@ pub fn spawn_input_pump(sessions: &Sessions, mut channel: Channel<Msg>) -> mpsc:
 /// Why the program of a subsystem command line cannot run, when that can be told before
 /// starting it: an absolute path that does not exist, is not a regular file, or has no
 /// execute bit. A bare name is left to the shell's PATH search (which reports its own error).
-pub fn program_problem(command: &str) -> Option<String> {
+pub(crate) fn program_problem(command: &str) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     let program = command.split_whitespace().next()?;
     if !program.starts_with('/') {
@@ -161,14 +165,14 @@ pub fn program_problem(command: &str) -> Option<String> {
 }
 
 /// Starts the process and the tasks that connect it to the channel.
-pub fn start(
+pub(crate) fn start(
     launch: Launch,
     channel: ChannelId,
     handle: Handle,
     input: mpsc::Receiver<Input>,
     audit: AuditCtx,
     sessions: Arc<Sessions>,
-) -> Result<Running, String> {
+) -> Result<Running, Error> {
     let mut audit = audit;
     audit.subsystem = launch.subsystem.clone();
     audit.audit.emit(
@@ -231,7 +235,7 @@ fn to_ssh_sig(name: &str) -> Sig {
 }
 
 /// The local signal for an SSH `signal` request (RFC 4254 names, without `SIG`).
-pub fn from_ssh_sig(sig: &Sig) -> Option<Signal> {
+pub(crate) fn from_ssh_sig(sig: &Sig) -> Option<Signal> {
     Some(match sig {
         Sig::ABRT => Signal::SIGABRT,
         Sig::ALRM => Signal::SIGALRM,

@@ -22,18 +22,19 @@ use tokio::sync::mpsc;
 use super::leader::Leader;
 use super::{signal_name, to_ssh_sig, Input, Launch, Running, SessionCtx};
 use crate::audit::{AuditEvent, Exit};
+use crate::error::Error;
 use crate::sys::{self, ChildSetup};
 
-pub(super) fn base_command(launch: &Launch, pty: bool) -> Result<std::process::Command, String> {
+pub(super) fn base_command(launch: &Launch, pty: bool) -> Result<std::process::Command, Error> {
     let mut cmd = std::process::Command::new(&launch.program);
     cmd.arg0(&launch.argv0)
         .args(&launch.args)
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let home = CString::new(launch.home.as_os_str().as_bytes()).map_err(|_| {
-        format!(
-            "home directory {} contains a NUL byte",
-            launch.home.display()
+        Error::start(
+            format!("home directory {}", launch.home.display()),
+            "contains a NUL byte",
         )
     })?;
     let mut home_note = b"Could not chdir to home directory ".to_vec();
@@ -55,10 +56,13 @@ pub(super) fn base_command(launch: &Launch, pty: bool) -> Result<std::process::C
 pub(super) fn spawn(
     mut cmd: std::process::Command,
     launch: &Launch,
-) -> Result<(Stdio3, Arc<Leader>), String> {
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", launch.program.display()))?;
+) -> Result<(Stdio3, Arc<Leader>), Error> {
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::start(
+            format!("cannot start {}", launch.program.display()),
+            sys::spawn_error(&e),
+        )
+    })?;
     // The parent's copies of the child's stdio (the PTY slave) close with the command.
     drop(cmd);
     let pid = child.id() as i32;
@@ -74,7 +78,10 @@ pub(super) fn spawn(
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("cannot open a pidfd for the session process: {e}"));
+            return Err(Error::start(
+                "cannot open a pidfd for the session process",
+                e,
+            ));
         }
     };
     let stdio = (child.stdin.take(), child.stdout.take(), child.stderr.take());
@@ -93,13 +100,13 @@ pub(super) fn start_pipes(
     launch: Launch,
     input: mpsc::Receiver<Input>,
     ctx: SessionCtx,
-) -> Result<Running, String> {
+) -> Result<Running, Error> {
     let mut cmd = base_command(&launch, false)?;
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let ((stdin, stdout, stderr), leader) = spawn(cmd, &launch)?;
-    let watch = |e: io::Error| format!("cannot watch the session's pipes: {e}");
+    let watch = |e: io::Error| Error::start("cannot watch the session's pipes", e);
     let stdin = stdin
         .map(tokio::process::ChildStdin::from_std)
         .transpose()

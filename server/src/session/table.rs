@@ -14,6 +14,7 @@ use tokio::task::AbortHandle;
 
 use super::leader::{orphans, Leader};
 use super::Kind;
+use crate::error::Error;
 
 /// What one channel holds.
 struct Entry {
@@ -28,14 +29,14 @@ struct Entry {
 }
 
 /// The session channels of one connection (see the module doc).
-pub struct Sessions {
+pub(crate) struct Sessions {
     conn_id: u64,
     slots: Arc<Semaphore>,
     map: Mutex<HashMap<ChannelId, Entry>>,
 }
 
 impl Sessions {
-    pub fn new(conn_id: u64, max_sessions: u32) -> Arc<Self> {
+    pub(crate) fn new(conn_id: u64, max_sessions: u32) -> Arc<Self> {
         Arc::new(Sessions {
             conn_id,
             slots: Arc::new(Semaphore::new(max_sessions as usize)),
@@ -49,7 +50,7 @@ impl Sessions {
     }
 
     /// Takes a slot for a new channel, or false when `max_sessions` channels are open.
-    pub fn open(&self, channel: ChannelId) -> bool {
+    pub(crate) fn open(&self, channel: ChannelId) -> bool {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             return false;
         };
@@ -67,7 +68,7 @@ impl Sessions {
     }
 
     /// Whether `channel` is open and holds a slot.
-    pub fn is_open(&self, channel: ChannelId) -> bool {
+    pub(crate) fn is_open(&self, channel: ChannelId) -> bool {
         self.map().get(&channel).is_some_and(|e| e.slot.is_some())
     }
 
@@ -109,7 +110,7 @@ impl Sessions {
     /// The client closed the channel: its slot is free, its pipes or PTY master are closed
     /// (the process gets EOF/SIGPIPE or the terminal hang-up); a running process is still
     /// reaped and its end audited.
-    pub fn close(&self, channel: ChannelId) {
+    pub(crate) fn close(&self, channel: ChannelId) {
         let mut map = self.map();
         let Some(e) = map.get_mut(&channel) else {
             return;
@@ -142,7 +143,7 @@ impl Sessions {
     }
 
     /// Channels with a session process that has not been reaped yet.
-    pub fn running(&self) -> Vec<ChannelId> {
+    pub(crate) fn running(&self) -> Vec<ChannelId> {
         self.map()
             .iter()
             .filter(|(_, e)| e.leader.as_ref().is_some_and(|l| l.pid > 0 && !l.reaped()))
@@ -151,25 +152,25 @@ impl Sessions {
     }
 
     /// A client's `signal` request on `channel`; Ok(pid) when sent.
-    pub fn signal(&self, channel: ChannelId, sig: Signal) -> Result<i32, String> {
+    pub(crate) fn signal(&self, channel: ChannelId, sig: Signal) -> Result<i32, Error> {
         let (leader, kind) = {
             let map = self.map();
-            let e = map.get(&channel).ok_or("no session on this channel")?;
+            let e = map.get(&channel).ok_or(Error::NoSession)?;
             (e.leader.clone(), e.kind)
         };
         match kind {
-            Kind::Forced => return Err("refusing to signal a forced-command session".into()),
-            Kind::Subsystem => return Err("refusing to signal a subsystem session".into()),
+            Kind::Forced => return Err(Error::SignalForced),
+            Kind::Subsystem => return Err(Error::SignalSubsystem),
             Kind::Shell | Kind::Exec => {}
         }
-        let leader = leader.ok_or("no process runs on this channel yet")?;
+        let leader = leader.ok_or(Error::NotStarted)?;
         leader.signal(sig, true)?;
         Ok(leader.pid)
     }
 
     /// Shutdown: SIGHUP to every session's process group (as mshd, not as the user).
     /// Returns the PIDs signalled.
-    pub fn hangup_all(&self) -> Vec<i32> {
+    pub(crate) fn hangup_all(&self) -> Vec<i32> {
         let leaders: Vec<Arc<Leader>> = self
             .map()
             .values()
@@ -185,7 +186,7 @@ impl Sessions {
     /// The connection ended: close every pipe, PTY master and pidfd its sessions hold and
     /// forget them. Processes still running carry on as under sshd when the client vanishes
     /// (a PTY's processes get the hang-up, a pipe's get EOF/SIGPIPE); mshd reaps them.
-    pub fn end(&self) {
+    pub(crate) fn end(&self) {
         let entries: Vec<Entry> = self.map().drain().map(|(_, e)| e).collect();
         let mut left = 0;
         for e in entries {

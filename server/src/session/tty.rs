@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::spawn::{base_command, finish, pump_out, spawn, Fd};
 use super::{Input, Launch, Running, SessionCtx};
+use crate::error::Error;
 
 /// Opens a PTY pair, both ends close-on-exec from the start: pty-process 0.5 opened
 /// /dev/ptmx without O_CLOEXEC and set it afterwards, so a session started for another
@@ -45,13 +46,13 @@ pub(super) fn start_pty(
     launch: Launch,
     input: mpsc::Receiver<Input>,
     ctx: SessionCtx,
-) -> Result<Running, String> {
+) -> Result<Running, Error> {
     let Some(req) = launch.pty.clone() else {
-        return Err("internal: no pty request".into());
+        return Err(Error::Internal("no pty request".into()));
     };
-    let (master, pts) = open_pty().map_err(|e| format!("cannot allocate a PTY: {e}"))?;
+    let (master, pts) = open_pty().map_err(|e| Error::start("cannot allocate a PTY", e))?;
     set_size(&master, clamp16(req.rows), clamp16(req.cols))
-        .map_err(|e| format!("cannot set the PTY size: {e}"))?;
+        .map_err(|e| Error::start("cannot set the PTY size", e))?;
     apply_modes(&pts, &req.modes);
     let tty_path = nix::unistd::ttyname(pts.as_fd()).ok();
     if let Some(id) = &launch.identity {
@@ -61,12 +62,15 @@ pub(super) fn start_pty(
             .flatten()
             .map(|g| g.gid);
         if let Err(e) = nix::unistd::fchown(pts.as_fd(), Some(id.uid), tty_gid) {
-            return Err(format!("cannot give the PTY to uid {}: {e}", id.uid));
+            return Err(Error::start(
+                format!("cannot give the PTY to uid {}", id.uid),
+                e,
+            ));
         }
         if let Err(e) =
             nix::sys::stat::fchmod(pts.as_fd(), nix::sys::stat::Mode::from_bits_truncate(0o620))
         {
-            return Err(format!("cannot set the PTY's mode: {e}"));
+            return Err(Error::start("cannot set the PTY's mode", e));
         }
     }
     let mut launch = launch;
@@ -77,7 +81,7 @@ pub(super) fn start_pty(
     let stdio = |fd: &OwnedFd| {
         fd.try_clone()
             .map(Stdio::from)
-            .map_err(|e| format!("cannot duplicate the PTY: {e}"))
+            .map_err(|e| Error::start("cannot duplicate the PTY", e))
     };
     cmd.stdin(stdio(&pts)?)
         .stdout(stdio(&pts)?)
