@@ -101,13 +101,12 @@ pub(crate) async fn run(
         tokio::time::sleep_until(deadline).await;
         if !authed2.load(Ordering::SeqCst) {
             tracing::info!("connection {conn_id} from {peer}: not authenticated within login_grace_time ({grace:?}), disconnecting");
-            let _ = handle
-                .disconnect(
-                    russh::Disconnect::ByApplication,
-                    "login grace time exceeded".into(),
-                    String::new(),
-                )
-                .await;
+            disconnect(
+                &handle,
+                russh::Disconnect::ByApplication,
+                "login grace time exceeded",
+            )
+            .await;
         }
     });
     let mut stopping = shared.stopping();
@@ -181,15 +180,24 @@ where
             return r;
         }
     }
-    let _ = handle
-        .disconnect(
-            russh::Disconnect::ByApplication,
-            "mshd is shutting down".into(),
-            String::new(),
-        )
-        .await;
+    disconnect(
+        handle,
+        russh::Disconnect::ByApplication,
+        "mshd is shutting down",
+    )
+    .await;
     match tokio::time::timeout(Duration::from_secs(2), session.as_mut()).await {
         Ok(r) => r,
         Err(_) => Err(anyhow::anyhow!("closed at shutdown")),
     }
+}
+
+/// Sends SSH_MSG_DISCONNECT with `reason` (what the client shows) and closes; an error only
+/// means the connection is gone already.
+pub(crate) async fn disconnect(
+    handle: &russh::server::Handle,
+    kind: russh::Disconnect,
+    reason: &str,
+) {
+    let _ = handle.disconnect(kind, reason.into(), String::new()).await;
 }

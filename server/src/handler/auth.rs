@@ -11,6 +11,7 @@ use russh::server::{Auth, CertificateRefusal, PublicKeyOffer, Session, VerifiedP
 use super::Conn;
 use crate::audit::{AuditEvent, CertFields, Outcome};
 use crate::auth::{self, Verdict};
+use crate::connection::disconnect;
 
 fn key_type(key: &PublicKey) -> String {
     key.algorithm().as_str().to_string()
@@ -294,13 +295,8 @@ impl Conn {
             );
             if let Some(h) = self.handle.get().cloned() {
                 tokio::spawn(async move {
-                    let _ = h
-                        .disconnect(
-                            russh::Disconnect::ProtocolError,
-                            "Too many authentication failures".into(),
-                            String::new(),
-                        )
-                        .await;
+                    let reason = "Too many authentication failures";
+                    disconnect(&h, russh::Disconnect::ProtocolError, reason).await;
                 });
             }
         }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::CString;
+use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -18,6 +19,7 @@ use russh::ChannelId;
 use tokio::io::unix::AsyncFd;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::leader::Leader;
 use super::{signal_name, to_ssh_sig, Input, Launch, Running, SessionCtx};
@@ -150,23 +152,42 @@ pub(super) fn start_pipes(
             .map(|t| t.abort_handle()),
     );
 
+    // As OpenSSH without a PTY: output is forwarded until every writer closed the pipes.
+    let output = async move {
+        let mut bytes_out = 0;
+        for t in [out_task, err_task].into_iter().flatten() {
+            bytes_out += t.await.unwrap_or(0);
+        }
+        bytes_out
+    };
+    let input = (in_task, bytes_in);
+    spawn_waiter(leader, ctx, io, input, started, output);
+    Ok(Running { resize: None })
+}
+
+/// Starts the task that reaps the session's leader, then waits for `output` (what is left of
+/// the output forwarded; its byte count), stops the input task and reports the end
+/// ([`finish`]); records the process and the I/O tasks in the connection's channel table.
+pub(super) fn spawn_waiter(
+    leader: Arc<Leader>,
+    ctx: SessionCtx,
+    io: Vec<AbortHandle>,
+    (in_task, bytes_in): (JoinHandle<()>, Arc<AtomicU64>),
+    started: Instant,
+    output: impl Future<Output = u64> + Send + 'static,
+) {
     let waited = leader.clone();
     let sessions = ctx.sessions.clone();
     let (channel, kind) = (ctx.channel, ctx.kind);
     let waiter = tokio::spawn(async move {
         let status = waited.wait().await;
         drop(waited);
-        let mut bytes_out = 0;
-        // As OpenSSH without a PTY: output is forwarded until every writer closed the pipes.
-        for t in [out_task, err_task].into_iter().flatten() {
-            bytes_out += t.await.unwrap_or(0);
-        }
+        let bytes_out = output.await;
         in_task.abort();
         let bytes_in = bytes_in.load(Ordering::Relaxed);
         finish(status, &ctx, started, bytes_in, bytes_out).await;
     });
     sessions.attach(channel, io, waiter.abort_handle(), leader, kind);
-    Ok(Running { resize: None })
 }
 
 /// A non-blocking descriptor registered with tokio: a session's stdout or stderr pipe, or

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use russh::Pty;
 use tokio::sync::mpsc;
 
-use super::spawn::{base_command, finish, pump_out, spawn, Fd};
+use super::spawn::{base_command, pump_out, spawn, spawn_waiter, Fd};
 use super::{Input, Launch, Running, SessionCtx};
 use crate::error::Error;
 
@@ -128,26 +128,19 @@ pub(super) fn start_pty(
     let mut out_task = tokio::spawn(pump_out(master, ctx.handle.clone(), ctx.channel, None));
     let io = vec![in_task.abort_handle(), out_task.abort_handle()];
 
-    let waited = leader.clone();
-    let sessions = ctx.sessions.clone();
-    let (channel, kind) = (ctx.channel, ctx.kind);
-    let waiter = tokio::spawn(async move {
-        let status = waited.wait().await;
-        drop(waited);
-        // The master returns EIO once every slave fd is closed; a background job keeping the
-        // terminal open must not keep the session alive forever after the shell exited.
-        let bytes_out = match tokio::time::timeout(Duration::from_secs(2), &mut out_task).await {
+    // The master returns EIO once every slave fd is closed; a background job keeping the
+    // terminal open must not keep the session alive forever after the shell exited. The 2 s
+    // count from the reaping: the future is first polled then.
+    let output = async move {
+        match tokio::time::timeout(Duration::from_secs(2), &mut out_task).await {
             Ok(r) => r.unwrap_or(0),
             Err(_) => {
                 out_task.abort();
                 0
             }
-        };
-        in_task.abort();
-        let bytes_in = bytes_in.load(Ordering::Relaxed);
-        finish(status, &ctx, started, bytes_in, bytes_out).await;
-    });
-    sessions.attach(channel, io, waiter.abort_handle(), leader, kind);
+        }
+    };
+    spawn_waiter(leader, ctx, io, (in_task, bytes_in), started, output);
     Ok(Running {
         resize: Some(resize_tx),
     })
