@@ -259,6 +259,11 @@ impl Settings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
                 FileConfig::default()
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "config file {} does not exist (named with --config); create it, or leave out \
+                 --config to run with the built-in defaults",
+                path.display()
+            ),
             Err(e) => bail!("cannot read config {}: {e}", path.display()),
         };
         Self::resolve(file, path, over, root_mode)

@@ -122,6 +122,9 @@ pub(crate) async fn run(
     shared.admission.leave_unauth(&authed, peer.ip());
     let reason = match &result {
         Ok(()) => "closed".to_string(),
+        Err(e) if peer_just_left(e) => {
+            "closed by the client without a disconnect message".to_string()
+        }
         Err(e) => format!("{e:#}"),
     };
     // The audit event is queued before the log line, so whoever sees "ended" in the log
@@ -200,4 +203,24 @@ pub(crate) async fn disconnect(
     reason: &str,
 ) {
     let _ = handle.disconnect(kind, reason.into(), String::new()).await;
+}
+
+/// Whether the connection ended because the peer closed its socket without sending
+/// SSH_MSG_DISCONNECT first (a killed client, or one that just exits): russh words that as
+/// "early eof" or a reset, which reads like a fault of mshd's.
+fn peer_just_left(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let io = match cause.downcast_ref::<russh::Error>() {
+            Some(russh::Error::IO(io)) => Some(io),
+            _ => cause.downcast_ref::<std::io::Error>(),
+        };
+        io.is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+            )
+        })
+    })
 }

@@ -76,8 +76,15 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
     for key in settings.unenforced() {
         tracing::warn!("config key `{key}` is parsed but not enforced yet: it has no effect");
     }
+    // A missing default file is normal (every key has a default), but say so: a typo in
+    // the path or a file in the wrong place would otherwise look like a config that works.
+    let missing = if settings.source.exists() {
+        ""
+    } else {
+        " (no such file: built-in defaults)"
+    };
     tracing::info!(
-        "config {}; {}",
+        "config {}{missing}; {}",
         settings.source.display(),
         if settings.root_mode {
             "root mode: serves any local user"

@@ -392,6 +392,22 @@ impl Mshd {
         self.proc.wait_for_log(needle, timeout)
     }
 
+    /// Waits until `needle` is in the log `n` times; returns the log then.
+    pub fn wait_for_log_count(&self, needle: &str, n: usize, timeout: Duration) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let text = self.log_text();
+            if text.matches(needle).count() >= n {
+                return text;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{n} x {needle:?} not in mshd's log after {timeout:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// Asserts that a client run against this mshd exited 0, showing its stderr and mshd's
     /// log otherwise.
     #[track_caller]

@@ -140,12 +140,16 @@ async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {
             _ => bail!("connection to {host} port {port} closed by the server"),
         }
     }
-    // Bounded: after a broken pipe the session task may be stuck delivering data nobody
-    // reads, and the process exits right after anyway.
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        handle.disconnect(russh::Disconnect::ByApplication, "", "en"),
-    )
+    // Say goodbye as OpenSSH does, and wait until the session task has written it: the
+    // process exits right after, which would otherwise cut the message off and leave the
+    // server with an unexplained EOF. Bounded: after a broken pipe the session task may be
+    // stuck delivering data nobody reads.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        let _ = handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        let _ = handle.await;
+    })
     .await;
     Ok(outcome)
 }

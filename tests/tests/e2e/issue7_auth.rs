@@ -17,18 +17,7 @@ fn hex(s: &str) -> String {
 
 /// Waits until mshd's log holds `n` lines containing `needle` (panics after `T`).
 fn wait_for_count(d: &Mshd, needle: &str, n: usize) -> String {
-    let start = Instant::now();
-    loop {
-        let text = d.log_text();
-        if text.matches(needle).count() >= n {
-            return text;
-        }
-        assert!(
-            start.elapsed() < T,
-            "{n} x {needle:?} not in the log after {T:?}:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    d.wait_for_log_count(needle, n, T)
 }
 
 // ---------------------------------------------------------------- item 5: log forging

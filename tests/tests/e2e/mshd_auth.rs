@@ -162,6 +162,23 @@ fn check_config(path: &std::path::Path) -> Output {
     )
 }
 
+/// A config file named with --config that does not exist is said to be missing, with what
+/// to do, instead of an errno.
+#[test]
+fn a_missing_config_file_is_named_as_missing() {
+    let dir = TestDir::new("missing-config");
+    let out = check_config(&dir.join("nope.toml"));
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "mshd: config file {} does not exist (named with --config); create it, or leave \
+             out --config to run with the built-in defaults\n",
+            dir.join("nope.toml").display()
+        )
+    );
+}
+
 /// mshd.toml's times take OpenSSH's whole TIME FORMAT (the parser msh uses for ssh_config):
 /// before, mshd took one unit only and refused `1m30s` and `2w`.
 #[test]

@@ -145,6 +145,30 @@ fn spawn_client(mut c: Command) -> Child {
     c.spawn().unwrap()
 }
 
+/// How a connection ended reads as what happened: msh and ssh say goodbye
+/// (SSH_MSG_DISCONNECT), so mshd logs "closed"; a client killed mid-session is "closed by the
+/// client without a disconnect message", not russh's "early eof".
+#[test]
+fn connection_ends_are_logged_as_what_happened() {
+    let d = Mshd::start("sess-ends");
+    d.assert_ok(&run(msh(&d, &["127.0.0.1", "true"]), b"", T));
+    d.assert_ok(&run(d.ssh(&[], "true"), b"", T));
+    let text = d.wait_for_log_count(" ended: ", 2, T);
+    assert_eq!(text.matches(" ended: closed\n").count(), 2, "{text}");
+    let mut victim = spawn_client(msh(&d, &["127.0.0.1", "sleep 3002"]));
+    d.wait_for_log("exec \"sleep 3002\"", T);
+    let _ = victim.kill();
+    let _ = victim.wait();
+    let text = d.wait_for_log_count(" ended: ", 3, T);
+    assert!(
+        text.contains(" ended: closed by the client without a disconnect message\n")
+            && !text.contains("early eof"),
+        "{text}"
+    );
+    // Its `sleep` carries on as under sshd (a pipe session); stop it.
+    let _ = Command::new("pkill").args(["-f", "sleep 3002"]).status();
+}
+
 #[test]
 fn max_sessions_2_ten_sequential_paramiko_channels_each_get_their_exit_status() {
     let d = Mshd::builder("seq-channels")
