@@ -3,7 +3,7 @@
 //! or an administrator would notice.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use msh_tests::mshd::{probe, Mshd};
 use msh_tests::{run, ssh_keygen_ed25519};
