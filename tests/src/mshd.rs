@@ -373,13 +373,39 @@ impl Mshd {
     /// that is not JSON).
     pub fn audit_events(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.audit_path()).unwrap_or_default();
-        text.lines()
+        // Only whole lines: the writer thread may be in the middle of one.
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        whole
+            .lines()
             .enumerate()
             .map(|(i, l)| {
                 serde_json::from_str(l)
                     .unwrap_or_else(|e| panic!("audit.jsonl:{}: not JSON ({e}): {l}", i + 1))
             })
             .collect()
+    }
+
+    /// All audit events once `n` of them are named `event` (the audit log is written by a
+    /// thread of its own, so events land a moment after the log line or client exit that
+    /// tests see first). Fails after `timeout`.
+    pub fn wait_for_audit(
+        &self,
+        event: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<serde_json::Value> {
+        let start = std::time::Instant::now();
+        loop {
+            let all = self.audit_events();
+            if all.iter().filter(|e| e["event"] == event).count() >= n {
+                return all;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{n} x {event:?} not in the audit log after {timeout:?}: {all:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// mshd's log so far.

@@ -25,8 +25,7 @@ fn audit_events_of_a_real_session_follow_schema_v1_and_hold_no_secrets() {
     let secret = "SESSION-DATA-7f3a9c-never-in-the-audit-log";
     let out = run(d.ssh(&["-T"], "cat"), secret.as_bytes(), T);
     assert_eq!(out.stdout_str(), secret, "{}", out.stderr);
-    d.wait_for_log("ended: closed", T);
-    let ev = d.audit_events();
+    let ev = d.wait_for_audit("disconnect", 1, T);
     // The session's connection is the one with a session_start.
     let start = ev
         .iter()

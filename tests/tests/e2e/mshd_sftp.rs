@@ -80,21 +80,12 @@ fn umask() -> u32 {
     u32::from_str_radix(line.trim(), 8).unwrap()
 }
 
-/// The audit events named `event`, once there are `n` of them (they are written by a
-/// thread of their own, so they may land a moment after the client exits).
+/// The audit events named `event`, once there are `n` of them.
 fn audit_events_named(d: &Mshd, event: &str, n: usize) -> Vec<serde_json::Value> {
-    let deadline = std::time::Instant::now() + LOG;
-    loop {
-        let found: Vec<_> = d
-            .audit_events()
-            .into_iter()
-            .filter(|e| e["event"] == event)
-            .collect();
-        if found.len() >= n || std::time::Instant::now() > deadline {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    d.wait_for_audit(event, n, LOG)
+        .into_iter()
+        .filter(|e| e["event"] == event)
+        .collect()
 }
 
 #[test]
