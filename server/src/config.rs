@@ -13,6 +13,8 @@ use anyhow::{bail, Context, Result};
 use msh_common::duration::parse_duration;
 use serde::{Deserialize, Serialize};
 
+pub mod keys;
+
 /// The config file as written. Every key is optional: absent means "the default".
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -523,8 +525,18 @@ fn key_spans(text: &str) -> Vec<(String, std::ops::Range<usize>)> {
 
 /// serde's words for a wrong type, in the config file's terms.
 fn explain(msg: &str) -> String {
+    // serde lists the fields it knows; the key table is the reference (and gives "did you
+    // mean"), so the message and mshd.toml(5) name the same keys.
     let msg = if let Some(rest) = msg.strip_prefix("unknown field ") {
-        format!("unknown key {rest}")
+        let name = rest.split('`').nth(1).unwrap_or("");
+        let known: Vec<&str> = keys::KEYS.iter().map(|k| k.name).collect();
+        match keys::suggest(name) {
+            Some(k) => format!("unknown key `{name}`: did you mean `{k}`? (see mshd.toml(5))"),
+            None => format!(
+                "unknown key `{name}`, expected one of: {} (see mshd.toml(5))",
+                known.join(", ")
+            ),
+        }
     } else {
         msg.to_string()
     };
@@ -639,6 +651,55 @@ mod tests {
         let s = format!("{e:#}");
         assert!(s.starts_with("/x/mshd.toml:2:"), "{s}");
         assert!(s.contains("bogus_key"), "{s}");
+    }
+
+    #[test]
+    fn unknown_key_suggests_a_table_key_or_lists_them() {
+        let e = parse_file("max_auth_trys = 3\n", Path::new("m.toml")).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "m.toml:1: key `max_auth_trys`: unknown key `max_auth_trys`: did you mean \
+             `max_auth_tries`? (see mshd.toml(5))"
+        );
+        let e = parse_file("zzz = 3\n", Path::new("m.toml")).unwrap_err();
+        let s = format!("{e:#}");
+        for k in keys::KEYS {
+            assert!(s.contains(&format!("`{}`", k.name)) || s.contains(k.name), "{s}");
+        }
+    }
+
+    /// The key table (and so mshd.toml(5)) and the keys the parser accepts are the same set:
+    /// a file setting every table key parses, and every key the parser knows is in the table
+    /// (serde's "expected one of" list is taken from the struct itself).
+    #[test]
+    fn key_table_is_the_set_of_file_config_fields() {
+        let value = |name: &str| match name {
+            "strict_modes" | "post_quantum_only" | "permit_user_environment" => "true",
+            "max_auth_tries" | "max_sessions" | "per_source_max_startups" => "1",
+            "listen" | "host_keys" | "host_certificates" | "authorized_keys_files"
+            | "trusted_user_ca_keys" | "allow_users" | "deny_users" | "accept_env" => "[\"x\"]",
+            "subsystems" => "{ sftp = \"/bin/true\" }",
+            _ => "\"x\"",
+        };
+        let text: String = keys::KEYS
+            .iter()
+            .map(|k| format!("{} = {}\n", k.name, value(k.name)))
+            .collect();
+        if let Err(e) = parse_file(&text, Path::new("all.toml")) {
+            panic!("a table key the parser refuses: {e:#}\n{text}");
+        }
+        // serde's own message for an unknown field lists every field of FileConfig.
+        let serde_msg = toml::from_str::<FileConfig>("zzz = 1").unwrap_err().to_string();
+        let listed = serde_msg
+            .split("expected one of")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{serde_msg}"));
+        let fields: Vec<&str> = listed.split('`').skip(1).step_by(2).collect();
+        let mut table: Vec<&str> = keys::KEYS.iter().map(|k| k.name).collect();
+        let mut fields_sorted = fields.clone();
+        table.sort_unstable();
+        fields_sorted.sort_unstable();
+        assert_eq!(table, fields_sorted, "keys.rs KEYS vs FileConfig fields");
     }
 
     #[test]

@@ -1,0 +1,205 @@
+//! The one table of `mshd.toml` keys: [`parse_file`](super::parse_file) names its keys when
+//! it refuses an unknown one, and `mshd.toml(5)` (tools/gen-dist) is written from it, so the
+//! manual cannot list a key the parser refuses or miss one it accepts (a unit test holds the
+//! table and [`FileConfig`](super::FileConfig) to the same set).
+
+/// One key of `mshd.toml`.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// The key as written in the file.
+    pub name: &'static str,
+    /// The TOML type of its value, in words.
+    pub value: &'static str,
+    /// What applies when the key is absent.
+    pub default: &'static str,
+    /// One paragraph: what the key does.
+    pub description: &'static str,
+}
+
+/// Every key `mshd.toml` accepts, in the order the manual lists them.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "listen",
+        value: "list of strings (ADDR:PORT)",
+        default: "as root [\"0.0.0.0:22\"], otherwise [\"127.0.0.1:2222\"]",
+        description: "Addresses to listen on. `--listen` replaces this list.",
+    },
+    Key {
+        name: "host_keys",
+        value: "list of paths",
+        default: "as root /etc/msh/ssh_host_ed25519_key, otherwise <config_dir>/msh/ssh_host_ed25519_key",
+        description: "Host private keys. A missing file is generated as ed25519 on first start. \
+            With strict_modes, each must be owned by mshd's user or root, with no group or other \
+            permission bits, in directories nobody else can write. `--host-key` replaces this list.",
+    },
+    Key {
+        name: "host_certificates",
+        value: "list of paths",
+        default: "none",
+        description: "Host certificates, each certifying one of host_keys, presented to clients \
+            that accept host certificates. One that is expired, not yet valid or expires within \
+            24 hours is still served, with a warning at start and at each SIGHUP.",
+    },
+    Key {
+        name: "authorized_keys_files",
+        value: "list of strings",
+        default: "[\"%h/.ssh/authorized_keys\"]",
+        description: "authorized_keys file patterns: %h is the user's home, %u the user name, \
+            %% a percent sign; a relative path is under the home directory. \
+            `--authorized-keys` replaces this list.",
+    },
+    Key {
+        name: "trusted_user_ca_keys",
+        value: "list of paths",
+        default: "none",
+        description: "Files of certificate authority public keys (several per file) whose user \
+            certificates are accepted, as sshd's TrustedUserCAKeys.",
+    },
+    Key {
+        name: "authorized_principals_file",
+        value: "string",
+        default: "none",
+        description: "As sshd's AuthorizedPrincipalsFile (%u and %h tokens; \"none\" means not \
+            set). A configured file that does not exist admits no certificate; the first line \
+            naming one of the certificate's principals decides.",
+    },
+    Key {
+        name: "revoked_keys",
+        value: "path",
+        default: "none",
+        description: "An OpenSSH key list or binary KRL, read at each login. If it is unreadable \
+            or malformed, every key is refused (fail closed, as sshd).",
+    },
+    Key {
+        name: "strict_modes",
+        value: "boolean",
+        default: "true",
+        description: "Check ownership and modes of authorized_keys and principals files (the \
+            file and every directory up to the home directory, or /: owned by the user or root, \
+            not group- or world-writable) and of host keys, at start, --check-config and SIGHUP.",
+    },
+    Key {
+        name: "max_auth_tries",
+        value: "integer",
+        default: "6",
+        description: "Authentication attempts per connection, counted as sshd's MaxAuthTries.",
+    },
+    Key {
+        name: "login_grace_time",
+        value: "duration string (s, m, h)",
+        default: "\"120s\"",
+        description: "Time from TCP accept (including the version exchange) to a successful \
+            login; 0 means no limit.",
+    },
+    Key {
+        name: "max_startups",
+        value: "string (start:rate:full)",
+        default: "\"10:30:100\"",
+        description: "Unauthenticated connections, with OpenSSH's MaxStartups semantics: from \
+            start on, rate percent of new ones are dropped, rising linearly to 100 at full.",
+    },
+    Key {
+        name: "max_sessions",
+        value: "integer",
+        default: "10",
+        description: "Session channels per connection.",
+    },
+    Key {
+        name: "per_source_max_startups",
+        value: "integer",
+        default: "5",
+        description: "Unauthenticated connections one source address (IPv4, or IPv6 /128) may \
+            hold; 0 means no limit. Up to 64 more from that address wait for a slot, for at most \
+            login_grace_time; beyond those they are closed at accept.",
+    },
+    Key {
+        name: "allow_users",
+        value: "list of strings",
+        default: "none",
+        description: "Only these accounts may log in: OpenSSH patterns (*, ?, !) matched against \
+            the account's own name, or USER@HOSTS, HOSTS being addresses, CIDR networks or \
+            address patterns (mshd never resolves names, so a host name is refused).",
+    },
+    Key {
+        name: "deny_users",
+        value: "list of strings",
+        default: "none",
+        description: "These accounts may not log in; same patterns as allow_users.",
+    },
+    Key {
+        name: "accept_env",
+        value: "list of strings",
+        default: "[\"LANG\", \"LC_*\"]",
+        description: "Environment variable name patterns a client may set (at most 128 \
+            variables per session channel, names up to 256 bytes, values up to 16 KiB).",
+    },
+    Key {
+        name: "permit_user_environment",
+        value: "boolean or list of strings",
+        default: "false",
+        description: "As sshd's PermitUserEnvironment: whether environment= options of \
+            authorized_keys and principals-file lines are applied: false, true, or a list of \
+            name patterns such as [\"LANG\", \"APP_*\", \"!APP_SECRET\"]. Loader and shell \
+            start-up variables are never applied.",
+    },
+    Key {
+        name: "audit_log",
+        value: "string (path, or - for stdout)",
+        default: "none",
+        description: "Write the JSON-lines audit log there. `--audit-log` replaces it.",
+    },
+    Key {
+        name: "post_quantum_only",
+        value: "boolean",
+        default: "false",
+        description: "Offer only the mlkem768x25519-sha256 key exchange.",
+    },
+    Key {
+        name: "shutdown_grace_time",
+        value: "duration string (s, m, h)",
+        default: "\"10s\"",
+        description: "How long sessions may go on after SIGTERM; 0 means hang up at once.",
+    },
+    Key {
+        name: "subsystems",
+        value: "table of name = command line",
+        default: "{ sftp = \"<the first OpenSSH sftp-server found>\" }",
+        description: "Subsystems, as sshd's Subsystem: name to command line. subsystems = {} \
+            turns all off. The default sftp-server is looked up when the config is read (at \
+            start and SIGHUP); none found means no default.",
+    },
+];
+
+/// The table key closest to `name` (an edit distance of at most a third of its length), for a
+/// "did you mean" after an unknown key.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|k| (distance(name, k.name), k.name))
+        .filter(|(d, k)| *d <= k.len().max(name.len()) / 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over chars.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row.first().copied().unwrap_or(0);
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let above = row.get(j + 1).copied().unwrap_or(usize::MAX);
+            let left = row.get(j).copied().unwrap_or(usize::MAX);
+            let here = (prev + usize::from(ca != *cb))
+                .min(above.saturating_add(1))
+                .min(left.saturating_add(1));
+            prev = above;
+            if let Some(cell) = row.get_mut(j + 1) {
+                *cell = here;
+            }
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
