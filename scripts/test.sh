@@ -25,6 +25,8 @@ have rsync || missing+=(rsync)
 have tar || missing+=(tar)
 # mshd's sftp subsystem tests run OpenSSH's sftp-server.
 [ -x /usr/lib/openssh/sftp-server ] || missing+=(openssh-sftp-server)
+# tools/gen-dist's test renders dist/man/* with `man -l`.
+have man || missing+=(man-db)
 have python3 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

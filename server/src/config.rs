@@ -664,7 +664,10 @@ mod tests {
         let e = parse_file("zzz = 3\n", Path::new("m.toml")).unwrap_err();
         let s = format!("{e:#}");
         for k in keys::KEYS {
-            assert!(s.contains(&format!("`{}`", k.name)) || s.contains(k.name), "{s}");
+            assert!(
+                s.contains(&format!("`{}`", k.name)) || s.contains(k.name),
+                "{s}"
+            );
         }
     }
 
@@ -676,8 +679,14 @@ mod tests {
         let value = |name: &str| match name {
             "strict_modes" | "post_quantum_only" | "permit_user_environment" => "true",
             "max_auth_tries" | "max_sessions" | "per_source_max_startups" => "1",
-            "listen" | "host_keys" | "host_certificates" | "authorized_keys_files"
-            | "trusted_user_ca_keys" | "allow_users" | "deny_users" | "accept_env" => "[\"x\"]",
+            "listen"
+            | "host_keys"
+            | "host_certificates"
+            | "authorized_keys_files"
+            | "trusted_user_ca_keys"
+            | "allow_users"
+            | "deny_users"
+            | "accept_env" => "[\"x\"]",
             "subsystems" => "{ sftp = \"/bin/true\" }",
             _ => "\"x\"",
         };
@@ -689,7 +698,9 @@ mod tests {
             panic!("a table key the parser refuses: {e:#}\n{text}");
         }
         // serde's own message for an unknown field lists every field of FileConfig.
-        let serde_msg = toml::from_str::<FileConfig>("zzz = 1").unwrap_err().to_string();
+        let serde_msg = toml::from_str::<FileConfig>("zzz = 1")
+            .unwrap_err()
+            .to_string();
         let listed = serde_msg
             .split("expected one of")
             .nth(1)

@@ -1,5 +1,5 @@
 //! mshd, the msh server, as a library: the binary (`src/main.rs`) parses the command line
-//! and calls [`daemon::run`]; the fuzz targets use [`config`] directly.
+//! ([`cli`]) and calls [`daemon::run`]; the fuzz targets use [`config`] directly.
 //!
 //! One module per stage of a connection, in the order a connection meets them (OpenSSH's
 //! `sshd.c`, `auth2.c`, `session.c` split):
@@ -22,6 +22,7 @@
 mod algorithms;
 mod audit;
 mod auth;
+pub mod cli;
 pub mod config;
 mod connection;
 pub mod daemon;

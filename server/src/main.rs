@@ -2,45 +2,13 @@
 //! [`msh_server::daemon::run`], which does everything else.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use msh_server::cli::Cli;
 use msh_server::config::Overrides;
 use msh_server::daemon::{self, Options};
 use msh_server::{logsafe, sys};
-
-/// mshd — msh server: public-key-only SSH server for remote shells and commands.
-#[derive(Parser, Debug)]
-#[command(
-    name = "mshd",
-    version,
-    after_long_help = "Examples:\n  mshd --check-config\n  mshd --listen 127.0.0.1:2222 -v\n  sudo mshd --config /etc/msh/mshd.toml --audit-log /var/log/mshd-audit.jsonl"
-)]
-struct Cli {
-    /// Config file (TOML). Default: /etc/msh/mshd.toml as root, else <config_dir>/msh/mshd.toml.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Address to listen on (repeatable); replaces `listen` from the file.
-    #[arg(long, value_name = "ADDR:PORT")]
-    listen: Vec<String>,
-    /// Host private key (repeatable); replaces `host_keys` from the file.
-    #[arg(long, value_name = "PATH")]
-    host_key: Vec<PathBuf>,
-    /// authorized_keys file pattern (%h home, %u user; repeatable); replaces
-    /// `authorized_keys_files` from the file.
-    #[arg(long, value_name = "PATTERN")]
-    authorized_keys: Vec<String>,
-    /// Write the JSON-lines audit log to PATH (`-` = stdout).
-    #[arg(long, value_name = "PATH|-")]
-    audit_log: Option<String>,
-    /// Validate the configuration, print the effective settings and exit.
-    #[arg(long)]
-    check_config: bool,
-    /// More log output (-v info is the default, -vv debug, -vvv trace). RUST_LOG wins.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
-}
 
 fn main() -> ExitCode {
     sys::reset_inherited_signal_dispositions();

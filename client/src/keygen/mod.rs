@@ -104,6 +104,12 @@ const EXAMPLES: &str = examples!(
     ex_revoke
 );
 
+/// The clap definition of msh-keygen's command line, for the man page and completions
+/// (tools/gen-dist).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Create keys, show fingerprints, scan host keys, edit known_hosts files, and sign,
 /// inspect and revoke certificates (OpenSSH formats).
 #[derive(Debug, Parser)]

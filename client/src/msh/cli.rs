@@ -89,3 +89,9 @@ fn after_long_help() -> String {
         options::help_paragraph()
     )
 }
+
+/// The clap definition of msh's command line, for the man page and completions
+/// (tools/gen-dist).
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}

@@ -14,6 +14,7 @@ macro_rules! errln {
 
 mod auth;
 mod cli;
+pub use cli::command;
 mod connect;
 mod escape;
 mod options;

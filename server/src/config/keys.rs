@@ -27,8 +27,10 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "host_keys",
         value: "list of paths",
-        default: "as root /etc/msh/ssh_host_ed25519_key, otherwise <config_dir>/msh/ssh_host_ed25519_key",
-        description: "Host private keys. A missing file is generated as ed25519 on first start. \
+        default:
+            "as root /etc/msh/ssh_host_ed25519_key, otherwise <config_dir>/msh/ssh_host_ed25519_key",
+        description:
+            "Host private keys. A missing file is generated as ed25519 on first start. \
             With strict_modes, each must be owned by mshd's user or root, with no group or other \
             permission bits, in directories nobody else can write. `--host-key` replaces this list.",
     },

@@ -1,0 +1,13 @@
+complete -c msh -s p -d 'Port to connect to (default 22)' -r
+complete -c msh -s l -d 'User to log in as (default: the local user name)' -r
+complete -c msh -s i -d 'Private key file to authenticate with (repeatable)' -r -F
+complete -c msh -s F -d 'Read options from this ssh_config file (only the keys -o accepts) instead of ~/.ssh/config; `none`: no config file' -r -F
+complete -c msh -s e -d 'Escape character for interactive sessions (default ~): typed after a newline, ~. disconnects, ~^Z suspends, ~? lists the escapes; none disables' -r
+complete -c msh -s o -d 'An option in ssh_config syntax, e.g. -o StrictHostKeyChecking=accept-new (repeatable)' -r
+complete -c msh -l pin -d 'Trust the host only if its key (or, for a host certificate, its CA\'s key) has this SHA256 fingerprint (repeatable: any one matches). known_hosts is then neither read nor written' -r
+complete -c msh -s t -d 'Force a PTY even with a command (-tt: even when stdin is not a terminal)'
+complete -c msh -s T -d 'Never request a PTY'
+complete -c msh -s v -d 'More logging (-v, -vv, -vvv). RUST_LOG, when set, wins'
+complete -c msh -s q -d 'Quiet: no warnings or notices on stderr (errors still)'
+complete -c msh -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c msh -s V -l version -d 'Print version'
