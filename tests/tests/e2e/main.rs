@@ -19,6 +19,7 @@ mod hardening_limits;
 mod hardening_preauth;
 mod hardening_signals;
 mod harness_selftest;
+mod install;
 mod issue7_auth;
 mod keygen;
 mod msh_certs;

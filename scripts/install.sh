@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs msh, msh-keygen and mshd with their man pages and bash/zsh/fish completions.
+#
+# Usage: scripts/install.sh [--no-build BIN_DIR] [PREFIX]
+#   PREFIX      default /usr/local: binaries in PREFIX/bin, man pages in
+#               PREFIX/share/man/man{1,5,8}, completions in
+#               PREFIX/share/bash-completion/completions, PREFIX/share/zsh/site-functions and
+#               PREFIX/share/fish/vendor_completions.d.
+#   --no-build BIN_DIR
+#               copy msh, msh-keygen and mshd from BIN_DIR (e.g. target/release) instead of
+#               building them with `cargo install --locked` (a release build: minutes).
+#   DESTDIR     (environment) is prepended to every destination, for packagers.
+#
+# The man pages and completions are the committed files under dist/ (scripts/gen-dist.sh
+# regenerates them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { sed -n 's/^# \{0,1\}//; 2,13p' "$0" >&2; exit "${1:-2}"; }
+bin_dir=
+prefix=/usr/local
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) [ $# -ge 2 ] || usage; bin_dir=$2; shift 2 ;;
+    -h|--help) usage 0 ;;
+    -*) echo "install.sh: unknown option $1" >&2; usage ;;
+    *) prefix=$1; shift ;;
+  esac
+done
+case "$prefix" in
+  /*) ;;
+  *) echo "install.sh: PREFIX must be an absolute path, not $prefix" >&2; exit 2 ;;
+esac
+root=${DESTDIR:-}$prefix
+bins=(msh msh-keygen mshd)
+
+if [ -z "$bin_dir" ]; then
+  # cargo install also writes its bookkeeping (.crates.toml, .crates2.json) under --root.
+  cargo install --locked --path server --root "$root"
+  cargo install --locked --path client --root "$root"
+else
+  for b in "${bins[@]}"; do
+    [ -x "$bin_dir/$b" ] || { echo "install.sh: $bin_dir/$b: no such executable (build it first)" >&2; exit 1; }
+  done
+  for b in "${bins[@]}"; do install -D -m 0755 "$bin_dir/$b" "$root/bin/$b"; done
+fi
+
+shopt -s nullglob
+for section in 1 5 8; do
+  for page in dist/man/*."$section"; do
+    install -D -m 0644 "$page" "$root/share/man/man$section/$(basename "$page")"
+  done
+done
+for b in "${bins[@]}"; do
+  install -D -m 0644 "dist/completions/bash/$b" "$root/share/bash-completion/completions/$b"
+  install -D -m 0644 "dist/completions/zsh/_$b" "$root/share/zsh/site-functions/_$b"
+  install -D -m 0644 "dist/completions/fish/$b.fish" "$root/share/fish/vendor_completions.d/$b.fish"
+done
+
+echo "installed msh, msh-keygen, mshd in $root/bin; man pages in $root/share/man"
+case ":$PATH:" in
+  *":$prefix/bin:"*) ;;
+  *) echo "note: $prefix/bin is not in PATH" ;;
+esac
