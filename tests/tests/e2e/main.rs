@@ -10,6 +10,7 @@
 
 mod certs_keygen;
 mod certs_mshd;
+mod dist;
 mod flow_control;
 mod hardening_algorithms;
 mod hardening_audit;
@@ -19,7 +20,6 @@ mod hardening_limits;
 mod hardening_preauth;
 mod hardening_signals;
 mod harness_selftest;
-mod install;
 mod issue7_auth;
 mod keygen;
 mod msh_certs;

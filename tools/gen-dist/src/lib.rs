@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use clap::Command;
+use clap::{ArgAction, Command};
 use clap_complete::Shell;
 use clap_mangen::roff::{bold, italic, roman, Roff};
 use clap_mangen::Man;
@@ -44,13 +44,80 @@ fn man_pages(cmd: Command, section: &str, out: &mut Vec<(PathBuf, Vec<u8>)>) -> 
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
             walk(sub, section, out)?;
         }
-        let man = Man::new(cmd).section(section).source(SOURCE).manual(MANUAL);
+        let man = Man::new(cmd.clone())
+            .section(section)
+            .source(SOURCE)
+            .manual(MANUAL);
+        let file = PathBuf::from("man").join(man.get_filename());
         let mut buf = Vec::new();
         man.render(&mut buf)?;
-        out.push((PathBuf::from("man").join(man.get_filename()), buf));
+        let page = with_synopsis(&String::from_utf8(buf)?, &synopsis(&cmd))
+            .ok_or_else(|| anyhow::anyhow!("{}: no SYNOPSIS section", file.display()))?;
+        out.push((file, page.into_bytes()));
         Ok(())
     }
     walk(cmd, section, out)
+}
+
+/// The page with its SYNOPSIS section's body replaced by `body`. clap_mangen's synopsis
+/// leaves out value names (`msh [-p ] [-l ]`); the manual reader wants `[-p port]`.
+fn with_synopsis(page: &str, body: &str) -> Option<String> {
+    let head = ".SH SYNOPSIS\n";
+    let start = page.find(head)? + head.len();
+    let end = page
+        .get(start..)?
+        .find("\n.SH ")
+        .map_or(page.len(), |i| start + i + 1);
+    Some(format!("{}{body}{}", page.get(..start)?, page.get(end..)?))
+}
+
+/// A synopsis in the style of OpenSSH's pages: `[-p port]`, `[--listen ADDR:PORT]...`, the
+/// operands in italics, `...` after what may be repeated.
+fn synopsis(cmd: &Command) -> String {
+    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
+    let mut line = vec![bold(name)];
+    for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+        let (open, close) = if arg.is_required_set() {
+            ("", "")
+        } else {
+            ("[", "]")
+        };
+        let repeats = matches!(arg.get_action(), ArgAction::Count | ArgAction::Append)
+            || arg.get_num_args().is_some_and(|n| n.max_values() > 1);
+        let values = arg.get_num_args().is_some_and(|n| n.takes_values());
+        let value = arg
+            .get_value_names()
+            .map(|v| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
+        line.push(roman(format!(" {open}")));
+        if arg.is_positional() {
+            line.push(italic(value));
+        } else {
+            let flag = match (arg.get_short(), arg.get_long()) {
+                (Some(s), Some(l)) => format!("-{s}|--{l}"),
+                (Some(s), None) => format!("-{s}"),
+                (None, Some(l)) => format!("--{l}"),
+                (None, None) => continue,
+            };
+            line.push(bold(flag));
+            if values {
+                line.push(roman(" "));
+                line.push(italic(value));
+            }
+        }
+        line.push(roman(close));
+        if repeats {
+            line.push(roman("..."));
+        }
+    }
+    if cmd.has_subcommands() {
+        line.push(roman(" "));
+        line.push(italic("COMMAND"));
+        line.push(roman(" ..."));
+    }
+    let mut r = Roff::new();
+    r.text(line);
+    r.to_roff()
 }
 
 /// One shell's completion script, where that shell's packaging looks for it.

@@ -1,5 +1,6 @@
-//! Issue 9, "ecosystem pieces": `--version` on the three binaries, and scripts/install.sh
-//! putting binaries, man pages and completions where man, bash, zsh and fish look for them.
+//! Issue 9, "ecosystem pieces": `--version` on the three binaries, scripts/install.sh
+//! putting binaries, man pages and completions where man, bash, zsh and fish look for them,
+//! and mshd's unknown-key error pointing at the key table mshd.toml(5) is made from.
 //! The test installs already-built binaries (`--no-build target/debug`): the default path,
 //! `cargo install --locked` (a release build), takes minutes and is not run here.
 
@@ -145,5 +146,40 @@ fn install_script_refuses_a_relative_prefix_and_a_bin_dir_without_the_binaries()
     assert!(
         !prefix.exists(),
         "nothing installed when a binary is missing"
+    );
+}
+
+#[test]
+fn an_unknown_config_key_gets_the_closest_key_or_the_list_and_the_man_page() {
+    let dir = TestDir::new("cfg-unknown");
+    let typo = dir.write(
+        "typo.toml",
+        "strict_modes = true\nmax_auth_trys = 3\n",
+        0o644,
+    );
+    let mut c = cmd(bin("mshd"), ["--check-config", "--config"]);
+    c.arg(&typo);
+    let out = run(c, b"", Duration::from_secs(20));
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{}:2: key `max_auth_trys`: unknown key `max_auth_trys`: did you mean \
+             `max_auth_tries`? (see mshd.toml(5))",
+            typo.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    let far = dir.write("far.toml", "zzz = 1\n", 0o644);
+    let mut c = cmd(bin("mshd"), ["--check-config", "--config"]);
+    c.arg(&far);
+    let out = run(c, b"", Duration::from_secs(20));
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("unknown key `zzz`, expected one of: listen, host_keys,")
+            && out.stderr.contains("subsystems (see mshd.toml(5))"),
+        "{}",
+        out.stderr
     );
 }
