@@ -53,6 +53,11 @@ fn man_pages(cmd: Command, section: &str, out: &mut Vec<(PathBuf, Vec<u8>)>) -> 
         man.render(&mut buf)?;
         let page = with_synopsis(&String::from_utf8(buf)?, &synopsis(&cmd))
             .ok_or_else(|| anyhow::anyhow!("{}: no SYNOPSIS section", file.display()))?;
+        // clap_mangen heads `after_long_help` "EXTRA"; ours is always the examples block.
+        let page = page
+            .replace(".SH EXTRA\nExamples:\n", ".SH EXAMPLES\n")
+            .replace(".SH EXTRA\n", ".SH NOTES\n");
+        let page = page + &see_also(cmd.get_name());
         out.push((file, page.into_bytes()));
         Ok(())
     }
@@ -116,6 +121,37 @@ fn synopsis(cmd: &Command) -> String {
         line.push(roman(" ..."));
     }
     let mut r = Roff::new();
+    r.text(line);
+    r.to_roff()
+}
+
+/// The related pages, ours and OpenSSH's counterparts: `.SH SEE ALSO` in roff.
+fn see_also(name: &str) -> String {
+    let pages: &[(&str, &str)] = match name {
+        "msh" => &[
+            ("msh-keygen", "1"),
+            ("mshd", "8"),
+            ("ssh", "1"),
+            ("ssh_config", "5"),
+        ],
+        "mshd" => &[
+            ("mshd.toml", "5"),
+            ("msh", "1"),
+            ("msh-keygen", "1"),
+            ("sshd", "8"),
+        ],
+        _ => &[("msh", "1"), ("mshd", "8"), ("ssh-keygen", "1")],
+    };
+    let mut line = Vec::new();
+    for (i, (page, section)) in pages.iter().enumerate() {
+        if i > 0 {
+            line.push(roman(", "));
+        }
+        line.push(bold(*page));
+        line.push(roman(format!("({section})")));
+    }
+    let mut r = Roff::new();
+    r.control("SH", ["SEE ALSO"]);
     r.text(line);
     r.to_roff()
 }
