@@ -397,6 +397,11 @@ pub(crate) struct PacketWriter {
     compress: Compress,
     packet_buffer: Vec<u8>,
     write_buffer: SSHBuffer,
+    /// msh patch (PATCHES.md, "reading while writing"): how much of `write_buffer` the socket
+    /// has taken. New packets are only ever appended behind it.
+    written: usize,
+    /// Everything was written but the stream not flushed since.
+    unflushed: bool,
 }
 
 impl Debug for PacketWriter {
@@ -420,6 +425,8 @@ impl PacketWriter {
             compress,
             packet_buffer: Vec::new(),
             write_buffer: SSHBuffer::new(),
+            written: 0,
+            unflushed: false,
         }
     }
 
@@ -607,12 +614,47 @@ impl PacketWriter {
         self.write_buffer.seqn = Wrapping(0);
     }
 
+    /// Writes (and flushes) everything that waits. Session loops call this only before
+    /// they start reading and when they leave; in between they use [`Self::write_some`].
     pub async fn flush_into<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
-        if !self.write_buffer.buffer.is_empty() {
-            w.write_all(&self.write_buffer.buffer).await?;
-            w.flush().await?;
-            self.write_buffer.buffer.clear();
+        while self.has_unwritten() {
+            self.write_some(w).await?;
         }
+        Ok(())
+    }
+
+    /// msh patch (PATCHES.md, "reading while writing"): whether encrypted bytes still wait
+    /// for the socket (or for its flush).
+    pub fn has_unwritten(&self) -> bool {
+        self.unflushed || self.written < self.write_buffer.buffer.len()
+    }
+
+    /// msh patch: how many encrypted bytes wait for the socket.
+    pub fn unwritten_len(&self) -> usize {
+        self.write_buffer.buffer.len().saturating_sub(self.written)
+    }
+
+    /// msh patch: one write of as much as the socket takes now, then the flush once all is
+    /// written. Cancel-safe, so a session loop can `select!` it with its read: a write that
+    /// cannot proceed is simply not done, and the count is updated in the poll that wrote.
+    pub async fn write_some<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
+        if let Some(rest) = self.write_buffer.buffer.get(self.written..)
+            && !rest.is_empty()
+        {
+            let n = w.write(rest).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
+            if self.written < self.write_buffer.buffer.len() {
+                return Ok(());
+            }
+            self.write_buffer.buffer.clear();
+            self.written = 0;
+            self.unflushed = true;
+        }
+        w.flush().await?;
+        self.unflushed = false;
         Ok(())
     }
 }

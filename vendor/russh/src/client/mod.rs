@@ -1428,12 +1428,23 @@ impl Session {
             // Keep reading the network for window adjustments, but leave
             // application output in its bounded receivers while a channel is
             // window-blocked.
-            let can_receive_outbound = !self.kex.active() && !self.common.has_any_pending_data();
+            // msh patch (PATCHES.md, "reading while writing"): the socket is written from
+            // this `select!`, as much as it takes at a time, while the peer's packets are
+            // still read. A `write_all` after each turn blocked reading: two peers that both
+            // had more to send than the socket buffers hold waited for each other for good.
+            // New application output is taken only once everything before it was written.
+            let can_write = self.common.packet_writer.has_unwritten();
+            let can_read = self.common.packet_writer.unwritten_len() <= crate::MAX_UNWRITTEN;
+            let can_receive_outbound =
+                !self.kex.active() && !self.common.has_any_pending_data() && !can_write;
             let rekey_timer =
                 crate::future_or_pending(self.rekey_time_remaining(), tokio::time::sleep);
             pin!(rekey_timer);
             tokio::select! {
-                r = &mut reading => {
+                r = self.common.packet_writer.write_some(stream_write), if can_write => {
+                    map_err!(r)?;
+                }
+                r = &mut reading, if can_read => {
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
                         Err(e) => return Err(e.into())
@@ -1546,12 +1557,6 @@ impl Session {
             };
 
             self.flush()?;
-            crate::flush_or_timeout(
-                &mut self.common.packet_writer,
-                stream_write,
-                inactivity_timer.as_mut(),
-            )
-            .await?;
 
             if let Some(ref mut enc) = self.common.encrypted
                 && let EncryptedState::InitCompression = enc.state
@@ -1587,6 +1592,17 @@ impl Session {
             {
                 sleep.as_mut().reset(tokio::time::Instant::now() + d);
             }
+        }
+
+        // msh patch: what waits for the socket (our DISCONNECT last) still goes out, as the
+        // write after each turn of the loop used to send it.
+        if self.common.disconnected {
+            crate::flush_or_timeout(
+                &mut self.common.packet_writer,
+                stream_write,
+                inactivity_timer.as_mut(),
+            )
+            .await?;
         }
 
         result

@@ -676,7 +676,12 @@ impl Session {
             // Leave application messages in the bounded receiver once a peer's
             // channel window is exhausted. Network reads remain active so a
             // window adjustment can release the queued data.
-            if !self.kex.active() && !self.common.has_any_pending_data() {
+            // msh patch (PATCHES.md, "reading while writing"): and only once the socket
+            // took everything produced before, which bounds what waits for it.
+            if !self.kex.active()
+                && !self.common.has_any_pending_data()
+                && !self.common.packet_writer.has_unwritten()
+            {
                 let mut drained = 0;
                 while drained < MAX_MESSAGES_PER_BATCH {
                     // Only Empty/Disconnected end the drain; both mean "nothing
@@ -695,13 +700,8 @@ impl Session {
                     }
                 }
                 if drained > 0 {
+                    // Written by the `select!` below, which keeps reading meanwhile.
                     self.flush()?;
-                    crate::flush_or_timeout(
-                        &mut self.common.packet_writer,
-                        &mut stream_write,
-                        inactivity_timer.as_mut(),
-                    )
-                    .await?;
                 }
                 // A drained Disconnect sets this; don't block in `select!` after.
                 if self.common.disconnected {
@@ -712,8 +712,18 @@ impl Session {
             let rekey_timer = future_or_pending(self.rekey_time_remaining(), tokio::time::sleep);
             pin!(rekey_timer);
 
+            // msh patch (PATCHES.md, "reading while writing"): the socket is written from
+            // this `select!`, as much as it takes at a time, while the peer's packets are
+            // still read. A `write_all` here blocked reading: two peers that both had more to
+            // send than the socket buffers hold waited for each other for good.
+            let can_read =
+                self.common.packet_writer.unwritten_len() <= crate::MAX_UNWRITTEN;
+            let can_write = self.common.packet_writer.has_unwritten();
             tokio::select! {
-                r = &mut reading => {
+                r = self.common.packet_writer.write_some(&mut stream_write), if can_write => {
+                    map_err!(r)?;
+                }
+                r = &mut reading, if can_read => {
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
                         Err(e) => return Err(e.into())
@@ -790,7 +800,7 @@ impl Session {
                         }
                     }
                 }
-                msg = self.receiver.recv(), if !self.kex.active() && !self.common.has_any_pending_data() => {
+                msg = self.receiver.recv(), if !self.kex.active() && !self.common.has_any_pending_data() && !can_write => {
                     // Channel open replies must be dispatched before any
                     // channel traffic queued after them: `msg` may be data for
                     // a channel whose confirmation is still sitting in the
@@ -809,13 +819,6 @@ impl Session {
                 }
             }
             self.flush()?;
-
-            crate::flush_or_timeout(
-                &mut self.common.packet_writer,
-                &mut stream_write,
-                inactivity_timer.as_mut(),
-            )
-            .await?;
 
             if self.common.received_data {
                 // Reset the number of failed keepalive attempts. We don't
@@ -843,6 +846,16 @@ impl Session {
             }
         }
         debug!("disconnected");
+        // msh patch: what waits for the socket (our DISCONNECT last) still goes out, as the
+        // write after each turn of the loop used to send it.
+        if self.common.disconnected {
+            crate::flush_or_timeout(
+                &mut self.common.packet_writer,
+                &mut stream_write,
+                inactivity_timer.as_mut(),
+            )
+            .await?;
+        }
         // Shutdown
         map_err!(stream_write.shutdown().await)?;
         loop {
