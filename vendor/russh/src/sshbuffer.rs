@@ -384,11 +384,50 @@ impl PacketBytesWriter {
 }
 
 /// Incoming SSH packet after decryption and optional decompression.
-/// Uses Vec<u8> (not CryptoVec/mlocked) because incoming network data is not secret.
+/// Not CryptoVec/mlocked because incoming network data is not secret.
+/// msh patch (PATCHES.md, "one copy less"): `Bytes`, so channel data can be handed on as a
+/// slice of the packet ([`decode_shared`]) instead of a copy.
 #[derive(Debug)]
 pub(crate) struct IncomingSshPacket {
-    pub buffer: Vec<u8>,
+    pub buffer: Bytes,
     pub seqn: Wrapping<u32>,
+}
+
+impl IncomingSshPacket {
+    /// msh patch: the payload of the packet just read into `read`, decompressed. Without
+    /// compression the read buffer itself becomes the packet (no copy; the next read
+    /// allocates a new one).
+    pub(crate) fn take(
+        read: &mut SSHBuffer,
+        decompress: Option<&mut compression::Decompress>,
+    ) -> Result<Self, Error> {
+        let buffer = match decompress {
+            Some(d) if !matches!(d, compression::Decompress::None) => {
+                let mut decomp = Vec::new();
+                #[allow(clippy::indexing_slicing)] // length checked by the caller
+                Bytes::copy_from_slice(d.decompress(&read.buffer[5..], &mut decomp)?)
+            }
+            _ => Bytes::from(std::mem::take(&mut read.buffer)).slice(5..),
+        };
+        Ok(Self {
+            buffer,
+            seqn: read.seqn,
+        })
+    }
+}
+
+/// msh patch (PATCHES.md, "one copy less"): decodes the SSH string at `r`, which must be a
+/// suffix of `packet`, as a slice sharing `packet`'s memory (`Bytes::decode` copies it).
+pub(crate) fn decode_shared(packet: &Bytes, r: &mut &[u8]) -> Result<Bytes, ssh_encoding::Error> {
+    use ssh_encoding::Decode;
+    let len = usize::try_from(u32::decode(r)?).map_err(|_| ssh_encoding::Error::Length)?;
+    let start = packet
+        .len()
+        .checked_sub(r.len())
+        .ok_or(ssh_encoding::Error::Length)?;
+    let rest = r.get(len..).ok_or(ssh_encoding::Error::Length)?;
+    *r = rest;
+    Ok(packet.slice(start..start + len))
 }
 
 /// Packet writer for constructing and encrypting outgoing SSH packets.
