@@ -4,7 +4,8 @@
 //! stops for seconds mid-stream. What comes back must be exactly what was sent (sha256), and
 //! nothing may hang: before the patch, ssh -> mshd stopped for good after 2 MiB (russh
 //! parked the whole connection on the full queue of the `cat`'s stdin and never read the
-//! client's WINDOW_ADJUST).
+//! client's WINDOW_ADJUST), and msh -> mshd sometimes for good at any point (both russh
+//! session loops blocked writing at once).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -177,14 +178,11 @@ fn ssh_to_mshd_256mib_through_cat_with_a_slow_reader() {
     assert_eq!(got.sha256, want);
 }
 
-// KNOWN BUG, open in issue 8: this hung once in three full CI runs (and once for its author
-// under load): msh -> mshd, 256 MiB both ways at once with the reader paused. Suspected cause:
-// both russh session loops `write_all` to the socket inside the loop without reading, so with
-// 16 MiB / 8 MiB windows larger than the loopback socket buffers each side can block writing
-// while the other does too. Ignored (visibly, with this reason) until the loops read while
-// writing; run it with `cargo test -p msh-tests --test e2e -- --ignored msh_to_mshd_256mib`.
+// Both directions at once between two russh peers: msh grants 16 MiB, mshd 8 MiB, far more
+// than the socket buffers hold. This hung (1 run in 4) while russh's session loops wrote the
+// socket with `write_all` and read nothing meanwhile: both could block writing into a full
+// socket the other was not reading (vendor/russh/PATCHES.md, "reading while writing").
 #[test]
-#[ignore = "known intermittent hang, issue 8: russh session loops block writing while both windows are in flight"]
 fn msh_to_mshd_256mib_through_cat_with_a_slow_reader() {
     let d = Mshd::start("flow-msh-mshd");
     let (input, want) = random_file(&d.dir, "in.bin", 256 << 20);

@@ -543,6 +543,14 @@ impl ChannelParams {
     }
 }
 
+/// msh patch (PATCHES.md, "reading while writing"): while more than this waits for the
+/// socket, a session loop stops reading as well, so a peer that sends requests and never
+/// reads the replies is held back by TCP, not by our memory (OpenSSH bounds its output
+/// buffer too: sshbuf's 128 MiB). Far above what a working peer causes: the loops produce
+/// new channel data only once everything before it has been written, so what waits is at
+/// most one batch plus window-bounded pending data and small replies.
+pub(crate) const MAX_UNWRITTEN: usize = 64 << 20;
+
 pub(crate) async fn flush_or_timeout<W: AsyncWrite + Unpin>(
     writer: &mut sshbuffer::PacketWriter,
     stream: &mut W,

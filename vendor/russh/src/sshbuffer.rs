@@ -384,11 +384,50 @@ impl PacketBytesWriter {
 }
 
 /// Incoming SSH packet after decryption and optional decompression.
-/// Uses Vec<u8> (not CryptoVec/mlocked) because incoming network data is not secret.
+/// Not CryptoVec/mlocked because incoming network data is not secret.
+/// msh patch (PATCHES.md, "one copy less"): `Bytes`, so channel data can be handed on as a
+/// slice of the packet ([`decode_shared`]) instead of a copy.
 #[derive(Debug)]
 pub(crate) struct IncomingSshPacket {
-    pub buffer: Vec<u8>,
+    pub buffer: Bytes,
     pub seqn: Wrapping<u32>,
+}
+
+impl IncomingSshPacket {
+    /// msh patch: the payload of the packet just read into `read`, decompressed. Without
+    /// compression the read buffer itself becomes the packet (no copy; the next read
+    /// allocates a new one).
+    pub(crate) fn take(
+        read: &mut SSHBuffer,
+        decompress: Option<&mut compression::Decompress>,
+    ) -> Result<Self, Error> {
+        let buffer = match decompress {
+            Some(d) if !matches!(d, compression::Decompress::None) => {
+                let mut decomp = Vec::new();
+                #[allow(clippy::indexing_slicing)] // length checked by the caller
+                Bytes::copy_from_slice(d.decompress(&read.buffer[5..], &mut decomp)?)
+            }
+            _ => Bytes::from(std::mem::take(&mut read.buffer)).slice(5..),
+        };
+        Ok(Self {
+            buffer,
+            seqn: read.seqn,
+        })
+    }
+}
+
+/// msh patch (PATCHES.md, "one copy less"): decodes the SSH string at `r`, which must be a
+/// suffix of `packet`, as a slice sharing `packet`'s memory (`Bytes::decode` copies it).
+pub(crate) fn decode_shared(packet: &Bytes, r: &mut &[u8]) -> Result<Bytes, ssh_encoding::Error> {
+    use ssh_encoding::Decode;
+    let len = usize::try_from(u32::decode(r)?).map_err(|_| ssh_encoding::Error::Length)?;
+    let start = packet
+        .len()
+        .checked_sub(r.len())
+        .ok_or(ssh_encoding::Error::Length)?;
+    let rest = r.get(len..).ok_or(ssh_encoding::Error::Length)?;
+    *r = rest;
+    Ok(packet.slice(start..start + len))
 }
 
 /// Packet writer for constructing and encrypting outgoing SSH packets.
@@ -397,6 +436,11 @@ pub(crate) struct PacketWriter {
     compress: Compress,
     packet_buffer: Vec<u8>,
     write_buffer: SSHBuffer,
+    /// msh patch (PATCHES.md, "reading while writing"): how much of `write_buffer` the socket
+    /// has taken. New packets are only ever appended behind it.
+    written: usize,
+    /// Everything was written but the stream not flushed since.
+    unflushed: bool,
 }
 
 impl Debug for PacketWriter {
@@ -420,6 +464,8 @@ impl PacketWriter {
             compress,
             packet_buffer: Vec::new(),
             write_buffer: SSHBuffer::new(),
+            written: 0,
+            unflushed: false,
         }
     }
 
@@ -607,12 +653,47 @@ impl PacketWriter {
         self.write_buffer.seqn = Wrapping(0);
     }
 
+    /// Writes (and flushes) everything that waits. Session loops call this only before
+    /// they start reading and when they leave; in between they use [`Self::write_some`].
     pub async fn flush_into<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
-        if !self.write_buffer.buffer.is_empty() {
-            w.write_all(&self.write_buffer.buffer).await?;
-            w.flush().await?;
-            self.write_buffer.buffer.clear();
+        while self.has_unwritten() {
+            self.write_some(w).await?;
         }
+        Ok(())
+    }
+
+    /// msh patch (PATCHES.md, "reading while writing"): whether encrypted bytes still wait
+    /// for the socket (or for its flush).
+    pub fn has_unwritten(&self) -> bool {
+        self.unflushed || self.written < self.write_buffer.buffer.len()
+    }
+
+    /// msh patch: how many encrypted bytes wait for the socket.
+    pub fn unwritten_len(&self) -> usize {
+        self.write_buffer.buffer.len().saturating_sub(self.written)
+    }
+
+    /// msh patch: one write of as much as the socket takes now, then the flush once all is
+    /// written. Cancel-safe, so a session loop can `select!` it with its read: a write that
+    /// cannot proceed is simply not done, and the count is updated in the poll that wrote.
+    pub async fn write_some<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
+        if let Some(rest) = self.write_buffer.buffer.get(self.written..)
+            && !rest.is_empty()
+        {
+            let n = w.write(rest).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
+            if self.written < self.write_buffer.buffer.len() {
+                return Ok(());
+            }
+            self.write_buffer.buffer.clear();
+            self.written = 0;
+            self.unflushed = true;
+        }
+        w.flush().await?;
+        self.unflushed = false;
         Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! msh patch (PATCHES.md, "flow control"): a channel's receive window is replenished only as
 //! its reader consumes, and a reader that stops stalls its own channel only: the peer's
 //! WINDOW_ADJUST, other channels and global requests keep going, on the server and on the
-//! client side.
+//! client side. And two russh peers that both have a lot to send at once never block each
+//! other: neither session loop stops reading while its writes wait for the socket.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,13 +26,21 @@ type ServerChannel = Channel<Msg>;
 
 /// A server that hands every session channel it accepts to the test, unread.
 async fn start_server() -> (SocketAddr, mpsc::UnboundedReceiver<ServerChannel>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_server_on(listener, WINDOW).await
+}
+
+/// [`start_server`] on a given listener, granting `window`.
+async fn start_server_on(
+    listener: TcpListener,
+    window: u32,
+) -> (SocketAddr, mpsc::UnboundedReceiver<ServerChannel>) {
     let config = Arc::new(server::Config {
         keys: vec![PrivateKey::random(&mut rand::rng(), ssh_key::Algorithm::Ed25519).unwrap()],
-        window_size: WINDOW,
+        window_size: window,
         maximum_packet_size: PACKET,
         ..Default::default()
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -53,12 +62,20 @@ async fn start_server() -> (SocketAddr, mpsc::UnboundedReceiver<ServerChannel>) 
 }
 
 async fn connect(addr: SocketAddr) -> client::Handle<Client> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    connect_stream(stream, WINDOW).await
+}
+
+/// An authenticated client session over `stream`, granting `window`.
+async fn connect_stream(stream: tokio::net::TcpStream, window: u32) -> client::Handle<Client> {
     let config = Arc::new(client::Config {
-        window_size: WINDOW,
+        window_size: window,
         maximum_packet_size: PACKET,
         ..Default::default()
     });
-    let mut session = client::connect(config, addr, Client).await.unwrap();
+    let mut session = client::connect_stream(config, stream, Client)
+        .await
+        .unwrap();
     let key = Arc::new(PrivateKey::random(&mut rand::rng(), ssh_key::Algorithm::Ed25519).unwrap());
     let auth = session
         .authenticate_publickey("user", PrivateKeyWithHashAlg::new(key, None))
@@ -313,4 +330,77 @@ async fn dropped_reader_counts_as_consumed() {
     .await
     .expect("upload to a dropped reader in time");
     assert_eq!(sent.load(Ordering::SeqCst), 8 * WINDOW as usize);
+}
+
+/// Loopback socket buffers this small (the kernel doubles them) hold far less than one batch
+/// of packets either session loop encrypts at once.
+const SOCKET_BUFFER: u32 = 32 * 1024;
+
+fn small_buffer_socket() -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(SOCKET_BUFFER).unwrap();
+    socket.set_recv_buffer_size(SOCKET_BUFFER).unwrap();
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_sending_at_once_never_block_each_other() {
+    // msh's windows (client 16 MiB, mshd 8 MiB) are far larger than a socket buffer, so both
+    // session loops can have megabytes to write at the same moment. Before the patch each loop
+    // wrote its whole batch with `write_all` and read nothing meanwhile: both blocked writing
+    // into a full socket that the other was not reading, for good (msh -> mshd hung this way
+    // with 256 MiB through `cat`). Both readers here read everything as fast as it comes.
+    let listener = small_buffer_socket();
+    listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = listener.listen(16).unwrap();
+    let (addr, mut server_channels) = start_server_on(listener, 8 << 20).await;
+    let stream = small_buffer_socket().connect(addr).await.unwrap();
+    let session = connect_stream(stream, 16 << 20).await;
+    let ch = session.channel_open_session().await.unwrap();
+    let sch = timeout(T, server_channels.recv()).await.unwrap().unwrap();
+    let (mut read, write) = ch.split();
+    let (mut sread, swrite) = sch.split();
+
+    const LEN: usize = 48 << 20;
+    let upload = pattern(LEN, 8);
+    let download = pattern(LEN, 9);
+    let up_sent = Arc::new(AtomicUsize::new(0));
+    let down_sent = Arc::new(AtomicUsize::new(0));
+    let uploading = tokio::spawn({
+        let (data, sent) = (upload.clone(), Arc::clone(&up_sent));
+        async move { send_counted(&write, data, sent).await }
+    });
+    let downloading = tokio::spawn({
+        let (data, sent) = (download.clone(), Arc::clone(&down_sent));
+        async move { send_counted(&swrite, data, sent).await }
+    });
+    // No timeout per message here: the one below says how far each side got.
+    async fn read_all(ch: &mut russh::ChannelReadHalf) -> Vec<u8> {
+        let mut got = Vec::with_capacity(LEN);
+        while got.len() < LEN {
+            match ch.wait().await {
+                Some(ChannelMsg::Data { data }) => got.extend_from_slice(&data),
+                Some(_) => {}
+                None => panic!("channel ended after {} of {LEN} bytes", got.len()),
+            }
+        }
+        got
+    }
+    let server_reading = tokio::spawn(async move { read_all(&mut sread).await });
+    let client_reading = tokio::spawn(async move { read_all(&mut read).await });
+    let both = async {
+        let (up, down) = (server_reading.await.unwrap(), client_reading.await.unwrap());
+        uploading.await.unwrap();
+        downloading.await.unwrap();
+        (up, down)
+    };
+    let Ok((up, down)) = timeout(Duration::from_secs(120), both).await else {
+        panic!(
+            "both directions stalled: client sent {} and server sent {} of {LEN} bytes",
+            up_sent.load(Ordering::SeqCst),
+            down_sent.load(Ordering::SeqCst)
+        );
+    };
+    assert!(up == upload, "uploaded bytes differ");
+    assert!(down == download, "downloaded bytes differ");
 }
