@@ -55,6 +55,22 @@ struct Got {
     stderr: String,
 }
 
+impl Got {
+    /// The client exited 0 and every byte came back unchanged; on failure the message has
+    /// the client's stderr and the daemon's log.
+    fn assert_intact(&self, len: usize, want: &str, client: &str, log: impl Fn() -> String) {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "{client} stderr: {}\nlog:\n{}",
+            self.stderr,
+            log()
+        );
+        assert_eq!(self.len, len, "bytes back through cat");
+        assert_eq!(self.sha256, want);
+    }
+}
+
 /// Runs `client` with `input` as stdin and its stdout read by `reader` into `sha256sum`;
 /// kills it (by PID) and fails with `context()` if it has not finished within [`T`].
 fn run_slow_reader(
@@ -167,15 +183,7 @@ fn ssh_to_mshd_256mib_through_cat_with_a_slow_reader() {
     let d = Mshd::start("flow-ssh-mshd");
     let (input, want) = random_file(&d.dir, "in.bin", 256 << 20);
     let got = run_slow_reader(d.ssh(&[], "cat"), &input, slow(), || d.log_text());
-    assert_eq!(
-        got.code,
-        Some(0),
-        "ssh stderr: {}\nlog:\n{}",
-        got.stderr,
-        d.log_text()
-    );
-    assert_eq!(got.len, 256 << 20, "bytes back through cat");
-    assert_eq!(got.sha256, want);
+    got.assert_intact(256 << 20, &want, "ssh", || d.log_text());
 }
 
 // Both directions at once between two russh peers: msh grants 16 MiB, mshd 8 MiB, far more
@@ -187,15 +195,7 @@ fn msh_to_mshd_256mib_through_cat_with_a_slow_reader() {
     let d = Mshd::start("flow-msh-mshd");
     let (input, want) = random_file(&d.dir, "in.bin", 256 << 20);
     let got = run_slow_reader(msh_to(&d, "cat"), &input, slow(), || d.log_text());
-    assert_eq!(
-        got.code,
-        Some(0),
-        "msh stderr: {}\nlog:\n{}",
-        got.stderr,
-        d.log_text()
-    );
-    assert_eq!(got.len, 256 << 20, "bytes back through cat");
-    assert_eq!(got.sha256, want);
+    got.assert_intact(256 << 20, &want, "msh", || d.log_text());
 }
 
 #[test]
@@ -203,15 +203,7 @@ fn msh_to_mshd_reader_that_stops_loses_nothing() {
     let d = Mshd::start("flow-msh-mshd-stall");
     let (input, want) = random_file(&d.dir, "in.bin", 64 << 20);
     let got = run_slow_reader(msh_to(&d, "cat"), &input, stalling(), || d.log_text());
-    assert_eq!(
-        got.code,
-        Some(0),
-        "msh stderr: {}\nlog:\n{}",
-        got.stderr,
-        d.log_text()
-    );
-    assert_eq!(got.len, 64 << 20);
-    assert_eq!(got.sha256, want);
+    got.assert_intact(64 << 20, &want, "msh", || d.log_text());
 }
 
 #[test]
@@ -221,13 +213,5 @@ fn msh_to_sshd_reader_that_stops_loses_nothing() {
     let got = run_slow_reader(s.msh(&["127.0.0.1", "cat"]), &input, stalling(), || {
         s.sshd.log()
     });
-    assert_eq!(
-        got.code,
-        Some(0),
-        "msh stderr: {}\nsshd log:\n{}",
-        got.stderr,
-        s.sshd.log()
-    );
-    assert_eq!(got.len, 64 << 20);
-    assert_eq!(got.sha256, want);
+    got.assert_intact(64 << 20, &want, "msh", || s.sshd.log());
 }

@@ -13,7 +13,7 @@ use crate::msh_to_sshd::msh_cmd;
 const T: Duration = Duration::from_secs(60);
 
 /// msh to `d` with the fixture's client key and pinned known_hosts, BatchMode.
-fn msh(d: &Mshd, args: &[&str]) -> Command {
+pub(crate) fn msh(d: &Mshd, args: &[&str]) -> Command {
     let mut c = msh_cmd(&d.dir, d.port, &d.user, &d.known_hosts, &[]);
     c.arg("-i")
         .arg(&d.client_key)

@@ -17,18 +17,9 @@ use msh_tests::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::msh_to_sshd::msh_cmd;
+use crate::msh_to_mshd::msh;
 
 const T: Duration = Duration::from_secs(30);
-
-fn msh(d: &Mshd, args: &[&str]) -> Command {
-    let mut c = msh_cmd(&d.dir, d.port, &d.user, &d.known_hosts, &[]);
-    c.arg("-i")
-        .arg(&d.client_key)
-        .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
-        .args(args);
-    c
-}
 
 fn fd_list(pid: i32) -> Vec<String> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
