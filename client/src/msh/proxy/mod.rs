@@ -89,9 +89,8 @@ async fn open_channel(
         .await
         .map_err(|e| {
             anyhow!(
-                "{through_label}: could not open a connection to {} port {}: {}",
-                s.host_description(),
-                s.port,
+                "{through_label}: could not open a connection to {}: {}",
+                jump::describe(s),
                 channel_open_desc(&e)
             )
         })?;
