@@ -100,7 +100,10 @@ fn after_long_help() -> String {
     format!(
         "Examples:\n  msh build.internal uptime\n  msh -p 2222 ops@10.0.0.5\n  \
          msh -o StrictHostKeyChecking=accept-new host true\n  \
-         msh --pin SHA256:abc... host 'cat /etc/os-release'\n\n\
+         msh --pin SHA256:abc... host 'cat /etc/os-release'\n  \
+         msh -J ops@bastion.corp:2222 db.internal    (every hop's host key verified)\n  \
+         ssh -o 'ProxyCommand=msh -W %h:%p bastion' db.internal\n  \
+         scp -S msh file host:/tmp/; sftp -S msh host; rsync -e msh ...; GIT_SSH_COMMAND=msh git ...\n\n\
          {}\n\n\
          With `ask` and no terminal to ask on (or BatchMode=yes), an unknown host is refused as \
          with `yes`.\n\

@@ -73,7 +73,7 @@ pub(crate) const OPTION_KEYS: &[OptionKey] = &[
     ),
     with_help(
         "ProxyCommand",
-        "run with sh -c, its stdin/stdout is the connection; tokens %h %p %r %n %%; none",
+        "run with sh -c, its stdin/stdout is the connection; tokens %h %p %r %n %%, a name a shell would misread is refused; none",
     ),
     with_help("RequestTTY", "no, yes, force, auto; -t/-T win"),
     with_help("RemoteCommand", "the command when none is given; none"),
@@ -84,9 +84,9 @@ pub(crate) const OPTION_KEYS: &[OptionKey] = &[
     with_help("ForwardX11", "no; yes is refused: msh does not forward X11"),
     with_help(
         "ClearAllForwardings",
-        "yes or no (msh sets up no forwardings)",
+        "yes or no; msh sets up no forwardings",
     ),
-    with_help("PermitLocalCommand", "yes or no (msh runs no LocalCommand)"),
+    with_help("PermitLocalCommand", "yes or no; msh runs no LocalCommand"),
     with_help(
         "ControlMaster",
         "accepted and ignored: msh does not share connections",
