@@ -641,29 +641,53 @@ fn hostile_names_never_reach_the_proxy_command_shell() {
     assert_ran(&out, &m);
 }
 
-/// Error text a server sends is printed with its control characters escaped: a relay
-/// that answers with a fake SSH banner full of escape sequences, then closes.
+/// Text a server chooses that msh prints itself (here the name of the signal that "killed"
+/// the command, sent by a hostile paramiko server) is printed with its control characters
+/// escaped, never raw (CVE-2019-6110 class).
 #[test]
-fn server_text_in_errors_is_stripped_of_control_sequences() {
-    let net = Net::new("proxy-sanitize");
-    let script = net.dir.write(
-        "evil.sh",
-        "#!/bin/sh\nprintf 'SSH-2.0-evil\\033]0;pwned\\007\\033[2J\\r\\n'\nsleep 1\n",
-        0o755,
-    );
-    let pc = format!("ProxyCommand={}", script.display());
-    let out = run(net.msh(&["-o", &pc, "target", "true"]), b"", T);
+fn server_text_in_messages_is_stripped_of_control_sequences() {
+    let dir = TestDir::new("evil-server");
+    let host_key = ssh_keygen_ed25519(&dir, "evil_host");
+    let client_key = ssh_keygen_ed25519(&dir, "id");
+    let port = free_port();
+    let mut c = Command::new(msh_tests::mshd::probe_python());
+    c.arg(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("probes/evil_server.py"))
+        .arg(port.to_string())
+        .arg(&host_key);
+    let server = Proc::spawn("evil_server", c, &dir.join("evil.log"));
+    server.wait_for_log("listening", Duration::from_secs(20));
+    let pin = msh_tests::mshd::fingerprint_of(&dir.join("evil_host.pub"));
+    let mut msh = Command::new(bin("msh"));
+    msh.args([
+        "-F",
+        "none",
+        "--pin",
+        &pin,
+        "-o",
+        "BatchMode=yes",
+        "-p",
+        &port.to_string(),
+    ])
+    .arg("-i")
+    .arg(&client_key)
+    .args(["127.0.0.1", "true"])
+    .env("HOME", &dir.path)
+    .env_remove("SSH_AUTH_SOCK");
+    let out = run(msh, b"", T);
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
     assert!(
-        !out.stderr.contains('\u{1b}'),
-        "raw ESC on stderr: {:?}",
+        out.stderr
+            .contains("remote command killed by signal KILL\\x1b]0;pwned\\x07"),
+        "{:?}",
         out.stderr
     );
-    assert!(
-        !out.stderr.contains('\u{7}'),
-        "raw BEL on stderr: {:?}",
-        out.stderr
-    );
+    for raw in ['\u{1b}', '\u{7}', '\u{9b}'] {
+        assert!(
+            !out.stderr.contains(raw),
+            "raw {raw:?} on stderr: {:?}",
+            out.stderr
+        );
+    }
 }
 
 /// mshd as the bastion: needs mshd's direct-tcpip (another branch).
