@@ -84,3 +84,82 @@ pub(super) fn describe(s: &Settings) -> String {
         format!("{} = {} port {}", s.host_arg, s.host, s.port)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// resolve + plan for `argv` with `config` as the -F file.
+    fn plan_for(name: &str, config: &str, argv: &[&str]) -> Result<Vec<Settings>> {
+        let dir = std::env::temp_dir().join(format!("msh-jump-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("config");
+        std::fs::write(&cfg, config).unwrap();
+        let mut full = vec![
+            "msh".to_string(),
+            "-F".to_string(),
+            cfg.display().to_string(),
+        ];
+        full.extend(argv.iter().map(|s| s.to_string()));
+        let args = Args::try_parse_from(&full).unwrap();
+        let target = settings::resolve(args, Some(&dir), "me")?;
+        let r = plan(&target, Some(&dir), "me");
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn chain_order_and_per_hop_settings() {
+        let cfg = "Host b1\n  HostName 10.0.0.1\n  User ops\n  HostKeyAlias bastion-one\n\
+                   Host b2\n  Port 2200\n  ProxyJump ignored\n";
+        let hops = plan_for(
+            "order",
+            cfg,
+            &["-o", "User=final", "-J", "b1,root@b2:2222", "t"],
+        )
+        .unwrap();
+        let shown: Vec<(String, u16, String, Option<String>)> = hops
+            .iter()
+            .map(|h| {
+                (
+                    h.host.clone(),
+                    h.port,
+                    h.user.clone(),
+                    h.host_key_alias.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "10.0.0.1".into(),
+                    22,
+                    "ops".into(),
+                    Some("bastion-one".into())
+                ),
+                // The list's user and port win over b2's block; -J b1 wins over its ProxyJump;
+                // the destination's -o User does not reach the hops.
+                ("b2".into(), 2222, "root".into(), None),
+            ]
+        );
+        // The hops keep -F (so their Host blocks apply) and nothing else of the command line.
+        assert_eq!(hops[1].hop_flags.first().map(String::as_str), Some("-F"));
+        assert!(hops[0].pins.is_empty());
+    }
+
+    #[test]
+    fn a_proxyjump_loop_stops() {
+        let cfg = "Host a\n  ProxyJump b\nHost b\n  ProxyJump a\n";
+        let e = format!("{:#}", plan_for("loop", cfg, &["a"]).unwrap_err());
+        assert!(e.contains("more than 16 jump hosts"), "{e}");
+    }
+
+    #[test]
+    fn first_hop_may_use_a_proxy_command() {
+        let cfg = "Host b\n  ProxyCommand nc %h %p\n";
+        let hops = plan_for("cmd", cfg, &["-J", "b", "t"]).unwrap();
+        assert!(matches!(hops[0].proxy, Some(Proxy::Command { .. })));
+    }
+}
