@@ -53,8 +53,12 @@ def serve(conn, key):
     t = paramiko.Transport(conn)
     t.add_server_key(key)
     t.start_server(server=Server())
+    # Keep the channels: paramiko closes a Channel when it is garbage-collected.
+    channels = []
     while t.is_active():
-        t.accept(1)
+        ch = t.accept(1)
+        if ch is not None:
+            channels.append(ch)
 
 
 def main():

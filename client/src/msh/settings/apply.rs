@@ -59,6 +59,8 @@ pub(super) struct Resolver<'a> {
     pub(super) request_tty: Option<TtyMode>,
     /// RemoteCommand: Some(None) for `none`.
     pub(super) remote_command: Option<Option<String>>,
+    /// The config file is a `-F` file (strict), not the `~/.ssh/config` ssh shares.
+    pub(super) strict_file: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -80,6 +82,7 @@ impl<'a> Resolver<'a> {
             revoked: None,
             request_tty: None,
             remote_command: None,
+            strict_file: false,
         }
     }
 
@@ -237,9 +240,9 @@ impl<'a> Resolver<'a> {
             // scp and sftp pass these (`-oForwardAgent=no -oClearAllForwardings=yes
             // -oPermitLocalCommand=no -oControlMaster=no -oForwardX11 no`): msh forwards
             // nothing and runs no local command, so `no` is what it does anyway. Asking for a
-            // forwarding on the command line is refused rather than silently not done; in a
-            // config file (read by ssh too) it is skipped with a note, as before msh knew the
-            // key.
+            // forwarding on the command line or in a -F file is refused rather than silently
+            // not done; in ~/.ssh/config (read by ssh too) it is skipped with a note, as
+            // before msh knew the key.
             "forwardagent" | "forwardx11" => {
                 let wanted = !matches!(v.to_ascii_lowercase().as_str(), "no" | "false");
                 // First value wins: `-oForwardAgent=no` overrides a config file's `yes`.
@@ -249,7 +252,7 @@ impl<'a> Resolver<'a> {
                     } else {
                         "X11"
                     };
-                    if o.origin.starts_with("-o") {
+                    if o.origin.starts_with("-o") || self.strict_file {
                         bail!("{}: {}={}: msh does not forward {what}", o.origin, o.key, v);
                     }
                     self.s.config_notes.push(format!(

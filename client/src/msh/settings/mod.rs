@@ -224,6 +224,10 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
     let (directives, config_notes) = collect_directives(&args, &host, home)?;
     let defaults = Settings::defaults(&args, host, local_user, config_notes);
     let mut r = Resolver::new(defaults, home, args.port, dest_user.or(args.login.clone()));
+    r.strict_file = args
+        .config
+        .as_ref()
+        .is_some_and(|c| c.as_os_str() != "none");
     for d in &directives {
         r.apply(d)?;
     }
