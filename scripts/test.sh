@@ -22,6 +22,8 @@ have scp || missing+=(openssh-client)
 have sftp || missing+=(openssh-client)
 # msh's stdio tests copy trees with `rsync -e msh` / `-e ssh` and tar.
 have rsync || missing+=(rsync)
+# transport_tools clones over `GIT_SSH_COMMAND=msh`.
+have git || missing+=(git)
 have tar || missing+=(tar)
 # mshd's sftp subsystem tests run OpenSSH's sftp-server.
 [ -x /usr/lib/openssh/sftp-server ] || missing+=(openssh-sftp-server)

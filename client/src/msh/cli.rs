@@ -58,6 +58,28 @@ pub struct Args {
     /// nor written.
     #[arg(long = "pin", value_name = "SHA256:...", action = ArgAction::Append)]
     pub pins: Vec<String>,
+    /// Jump hosts: connect to each in turn and reach the next (finally the destination)
+    /// through a direct-tcpip channel of the previous one; every hop's host key is verified
+    /// as for a direct connection. Same as -o ProxyJump=...; `none` for a direct connection.
+    #[arg(short = 'J', value_name = "[user@]host[:port][,...]")]
+    pub jump: Option<String>,
+    /// Stdio forwarding: connect stdin/stdout to HOST:PORT through the server (a
+    /// direct-tcpip channel, no session), e.g. as OpenSSH's `ProxyCommand msh -W %h:%p
+    /// bastion`.
+    #[arg(short = 'W', value_name = "host:port", conflicts_with = "subsystem")]
+    pub stdio_forward: Option<String>,
+    /// Run the command as a subsystem (e.g. `sftp`), as scp and sftp ask for.
+    #[arg(short = 's')]
+    pub subsystem: bool,
+    /// Print the settings msh would use for the destination (ssh -G style) and exit.
+    #[arg(short = 'G')]
+    pub print_config: bool,
+    /// Disable X11 forwarding (msh never forwards X11; accepted for scp and sftp).
+    #[arg(short = 'x')]
+    pub no_x11: bool,
+    /// Disable agent forwarding (the default).
+    #[arg(short = 'a')]
+    pub no_agent_forwarding: bool,
     /// Host to connect to, optionally with the user: [user@]host.
     // The doc comment is clap's help text too, which shows it verbatim: no link intended.
     #[allow(rustdoc::broken_intra_doc_links)]
@@ -78,7 +100,10 @@ fn after_long_help() -> String {
     format!(
         "Examples:\n  msh build.internal uptime\n  msh -p 2222 ops@10.0.0.5\n  \
          msh -o StrictHostKeyChecking=accept-new host true\n  \
-         msh --pin SHA256:abc... host 'cat /etc/os-release'\n\n\
+         msh --pin SHA256:abc... host 'cat /etc/os-release'\n  \
+         msh -J ops@bastion.corp:2222 db.internal    (every hop's host key verified)\n  \
+         ssh -o 'ProxyCommand=msh -W %h:%p bastion' db.internal\n  \
+         scp -S msh file host:/tmp/; sftp -S msh host; rsync -e msh ...; GIT_SSH_COMMAND=msh git ...\n\n\
          {}\n\n\
          With `ask` and no terminal to ask on (or BatchMode=yes), an unknown host is refused as \
          with `yes`.\n\

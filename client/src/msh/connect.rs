@@ -142,6 +142,13 @@ fn russh_config(settings: &Settings, known: &[Algorithm], certificates: bool) ->
 /// Connects, runs key exchange and host verification. Every failure is one line naming the
 /// host and port (e.g. "connect to 127.0.0.1 port 2222: Connection refused").
 pub(super) async fn connect(settings: &Settings) -> Result<Handle<Client>> {
+    log_settings(settings);
+    let stream = tcp(settings).await?;
+    handshake(settings, stream).await
+}
+
+/// The -v notes on how the settings came about.
+pub(super) fn log_settings(settings: &Settings) {
     // Logged here rather than while reading the config: tracing starts after `resolve`.
     for note in &settings.config_notes {
         tracing::info!("{note}");
@@ -157,27 +164,16 @@ pub(super) async fn connect(settings: &Settings) -> Result<Handle<Client>> {
             )
         );
     }
+}
+
+/// The TCP connection to HostName:Port, under ConnectTimeout.
+pub(super) async fn tcp(settings: &Settings) -> Result<tokio::net::TcpStream> {
     // The address connected to is HostName; messages name it as ssh's do, with the alias
     // it came from so a user who typed the alias recognises it.
     let host = settings.host.as_str();
     let host_desc = settings.host_description();
     let port = settings.port;
     let timeout = settings.connect_timeout;
-    let verify_cfg = Arc::new(VerifyConfig::from_settings(settings));
-    let (known, certificates) = {
-        let cfg = verify_cfg.clone();
-        tokio::task::spawn_blocking(move || {
-            (
-                verify::known_algorithms(&cfg),
-                verify::wants_certificates(&cfg),
-            )
-        })
-        .await
-        .unwrap_or_default()
-    };
-    let config = Arc::new(russh_config(settings, &known, certificates));
-    let shared = Arc::new(Shared::default());
-
     let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
         Ok(a) => a.collect(),
         Err(e) => bail!("could not resolve hostname {host_desc}: {}", io_desc(&e)),
@@ -219,6 +215,32 @@ pub(super) async fn connect(settings: &Settings) -> Result<Handle<Client>> {
         tracing::debug!("set_nodelay: {e}");
     }
     tracing::info!("connected to {host} port {port}");
+    Ok(stream)
+}
+
+/// Key exchange and host verification over `stream` (TCP, a proxy command's stdio or a
+/// channel of a jump host), under ConnectTimeout.
+pub(super) async fn handshake<S>(settings: &Settings, stream: S) -> Result<Handle<Client>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let host_desc = settings.host_description();
+    let port = settings.port;
+    let timeout = settings.connect_timeout;
+    let verify_cfg = Arc::new(VerifyConfig::from_settings(settings));
+    let (known, certificates) = {
+        let cfg = verify_cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            (
+                verify::known_algorithms(&cfg),
+                verify::wants_certificates(&cfg),
+            )
+        })
+        .await
+        .unwrap_or_default()
+    };
+    let config = Arc::new(russh_config(settings, &known, certificates));
+    let shared = Arc::new(Shared::default());
 
     let handler = Client {
         cfg: verify_cfg,
@@ -271,7 +293,7 @@ pub(super) fn io_desc(e: &std::io::Error) -> String {
     }
 }
 
-fn russh_desc(e: &russh::Error) -> String {
+pub(super) fn russh_desc(e: &russh::Error) -> String {
     match e {
         russh::Error::IO(io) => io_desc(io),
         russh::Error::Disconnect => "the server closed the connection".to_string(),

@@ -18,6 +18,8 @@ pub use cli::command;
 mod connect;
 mod escape;
 mod options;
+mod proxy;
+mod sanitize;
 mod session;
 pub mod settings;
 mod stdio;
@@ -62,6 +64,10 @@ fn real_main() -> i32 {
         }
     };
     init_tracing(&settings);
+    if settings.print_config {
+        print!("{}", settings::print_config(&settings));
+        return 0;
+    }
 
     // One connection, one session: a single-threaded runtime runs russh's connection task and
     // our session loop on the same thread, so a packet goes from decryption to the stdout queue
@@ -78,10 +84,14 @@ fn real_main() -> i32 {
         }
     };
     let result = runtime.block_on(run(&settings, home));
+    proxy::hang_up();
     let code = match result {
         Ok(Outcome::Exited(code)) => i32::try_from(code & 0xff).unwrap_or(255),
         Ok(Outcome::Signalled(sig)) => {
-            errln!("msh: remote command killed by signal {sig}");
+            errln!(
+                "msh: remote command killed by signal {}",
+                sanitize::for_terminal(&sig)
+            );
             255
         }
         Ok(Outcome::NoStatus) => {
@@ -105,7 +115,9 @@ fn real_main() -> i32 {
             255
         }
         Err(e) => {
-            errln!("msh: {e:#}");
+            // Errors can carry text from a server (a refused channel's reason, a
+            // disconnect message): never let it drive the terminal (CVE-2019-6110 class).
+            errln!("msh: {}", sanitize::for_terminal(&format!("{e:#}")));
             255
         }
     };
@@ -115,16 +127,13 @@ fn real_main() -> i32 {
 }
 
 async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {
-    let identity_files = if settings.identities_explicit {
-        settings.identity_files.clone()
-    } else {
-        home.as_deref()
-            .map(auth::default_identities)
-            .unwrap_or_default()
-    };
-    let mut handle = connect::connect(settings).await?;
+    let identity_files = identity_files(settings, home.as_deref());
+    let (mut handle, _hops) = proxy::connect(settings, home.as_deref()).await?;
     auth::authenticate(&mut handle, settings, &identity_files).await?;
-    let outcome = session::run(&handle, settings).await?;
+    let outcome = match &settings.stdio_forward {
+        Some((host, port)) => proxy::stdio::forward(&handle, settings, host, *port).await?,
+        None => session::run(&handle, settings).await?,
+    };
     if matches!(outcome, Outcome::NoStatus) && handle.is_closed() {
         // The connection itself ended: say why (russh keeps the reason in its task).
         let (host, port) = (&settings.host, settings.port);
@@ -153,6 +162,15 @@ async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {
     })
     .await;
     Ok(outcome)
+}
+
+/// The identity files to offer: -i / IdentityFile, else the default ~/.ssh/id_* that exist.
+fn identity_files(settings: &Settings, home: Option<&std::path::Path>) -> Vec<PathBuf> {
+    if settings.identities_explicit {
+        settings.identity_files.clone()
+    } else {
+        home.map(auth::default_identities).unwrap_or_default()
+    }
 }
 
 /// russh hands each received packet over in a fresh buffer, which the stdout thread frees.

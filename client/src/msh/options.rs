@@ -10,8 +10,7 @@ pub(crate) struct OptionKey {
     pub(crate) name: &'static str,
     /// What `--help` says about the value, if anything.
     pub(crate) help: Option<&'static str>,
-    /// Accepted only as `none` where it applies: ignoring any other value would route the
-    /// connection around the proxy the user set up (ProxyJump, ProxyCommand) or accept host
+    /// Accepted only as `none` where it applies: ignoring any other value would accept host
     /// keys the user revoked (RevokedHostKeys). `-o KEY=none` overrides a config file's
     /// value, as in ssh (first value wins).
     pub(crate) none_only: bool,
@@ -68,8 +67,30 @@ pub(crate) const OPTION_KEYS: &[OptionKey] = &[
     key("ServerAliveInterval"),
     key("LogLevel"),
     key("EscapeChar"),
-    none_only("ProxyJump"),
-    none_only("ProxyCommand"),
+    with_help(
+        "ProxyJump",
+        "[user@]host[:port][,...] or none, as -J; each hop verified as a direct connection",
+    ),
+    with_help(
+        "ProxyCommand",
+        "run with sh -c, its stdin/stdout is the connection; tokens %h %p %r %n %%, a name a shell would misread is refused; none",
+    ),
+    with_help("RequestTTY", "no, yes, force, auto; -t/-T win"),
+    with_help("RemoteCommand", "the command when none is given; none"),
+    with_help(
+        "ForwardAgent",
+        "no; yes is refused: msh does not forward the agent",
+    ),
+    with_help("ForwardX11", "no; yes is refused: msh does not forward X11"),
+    with_help(
+        "ClearAllForwardings",
+        "yes or no; msh sets up no forwardings",
+    ),
+    with_help("PermitLocalCommand", "yes or no; msh runs no LocalCommand"),
+    with_help(
+        "ControlMaster",
+        "accepted and ignored: msh does not share connections",
+    ),
     none_only("RevokedHostKeys"),
 ];
 
@@ -109,8 +130,8 @@ pub(crate) fn help_paragraph() -> String {
         None => String::new(),
     };
     format!(
-        "-o keys: {}; {none_only} only as `none` (msh refuses to ignore them where a config \
-         file sets them; `-o ProxyJump=none` connects directly).",
+        "-o keys: {}; {none_only} only as `none` (msh refuses to ignore it where a config \
+         file sets it).",
         keys.join(", ")
     )
 }

@@ -82,6 +82,11 @@ pub(super) async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<
         pending.push_back("pty");
     }
     match &settings.command {
+        Some(name) if settings.subsystem => {
+            tracing::info!("subsystem: {name}");
+            channel.request_subsystem(true, name.as_str()).await?;
+            pending.push_back("subsystem");
+        }
         Some(cmd) => {
             tracing::info!("exec: {cmd}");
             channel.exec(true, cmd.as_bytes()).await?;

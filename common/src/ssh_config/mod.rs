@@ -1,5 +1,6 @@
 //! OpenSSH's client configuration, ssh_config(5), as msh reads it: the line syntax
-//! (`lex`), the keyword vocabulary ([`keywords`]), the file reader with `Host` blocks,
+//! (`lex`), the keyword vocabulary ([`keywords`]), ProxyJump lists and ProxyCommand tokens
+//! ([`proxy`]), the file reader with `Host` blocks,
 //! `Include` (globs, 16 deep) and `IgnoreUnknown` ([`reader`]), token expansion in values
 //! ([`tokens`]) and the value types several keywords share ([`values`]). Which keywords a
 //! program implements, and what their values mean, is the program's decision: the reader
@@ -15,6 +16,7 @@
 
 pub mod keywords;
 mod lex;
+pub mod proxy;
 pub mod reader;
 pub mod tokens;
 pub mod values;

@@ -218,8 +218,9 @@ fn unimplemented_openssh_keywords_are_skipped_and_noted_at_v() {
     assert_eq!(out.stdout_str(), "ok\n");
     let c = config.display();
     for note in [
-        format!("{c}:6: ForwardAgent is an OpenSSH option msh does not implement; ignored"),
-        format!("{c}:7: ControlMaster is an OpenSSH option msh does not implement; ignored"),
+        // Keys scp and sftp pass are known to msh, and still skipped here with a note.
+        format!("{c}:6: ForwardAgent yes skipped: msh does not forward the agent"),
+        format!("{c}:7: ControlMaster auto ignored: msh does not share connections"),
         format!("{c}:8: ServerAliveCountMax is an OpenSSH option msh does not implement"),
         format!("{c}:9: Match block skipped"),
         format!("\"alias\" is HostName 127.0.0.1 ({c}:2)"),
@@ -232,10 +233,12 @@ fn unimplemented_openssh_keywords_are_skipped_and_noted_at_v() {
     }
 }
 
+/// A ProxyJump that applies is followed, never bypassed: when the jump host cannot be
+/// reached, msh does not fall back to a direct connection, and says which hop failed.
 #[test]
-fn proxyjump_that_applies_is_refused_naming_file_line() {
+fn proxyjump_that_applies_is_followed_never_bypassed() {
     let d = Mshd::start("msh-config-proxy");
-    let (home, config) = trusted_home(
+    let (home, _config) = trusted_home(
         &d,
         "msh-config-proxy-home",
         &alias_config(&d, "    ProxyJump bastion.invalid\n"),
@@ -251,10 +254,9 @@ fn proxyjump_that_applies_is_refused_naming_file_line() {
         out.stderr
     );
     assert!(
-        out.stderr.starts_with(&format!(
-            "msh: {}:6: ProxyJump bastion.invalid applies to alias, but msh has no proxy support",
-            config.display()
-        )),
+        out.stderr.starts_with(
+            "msh: jump host 1 of 1 (bastion.invalid port 22): could not resolve hostname bastion.invalid"
+        ),
         "stderr: {}",
         out.stderr
     );
@@ -263,7 +265,7 @@ fn proxyjump_that_applies_is_refused_naming_file_line() {
         "msh must not have reached mshd:\n{}",
         d.log_text()
     );
-    // The way out the message names: -o ProxyJump=none wins over the file (first value).
+    // -o ProxyJump=none wins over the file (first value): a direct connection.
     let out = run(
         msh(&home, &["-o", "ProxyJump=none", "alias", "echo direct"]),
         b"",

@@ -717,7 +717,7 @@ fn config_file_host_block_supplies_port_identity_and_strictness() {
     assert_eq!(out.code(), Some(255));
     assert!(
         out.stderr.contains(&format!(
-            "{}:2: unknown option \"ForwardAgent\"",
+            "{}:2: ForwardAgent=yes: msh does not forward the agent",
             bad.display()
         )),
         "{}",

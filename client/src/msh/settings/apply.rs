@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use msh_common::duration::parse_duration;
 use msh_common::ssh_config::keywords::is_openssh_keyword;
+use msh_common::ssh_config::proxy::{expand_proxy_command, parse_proxy_jump, CommandTokens};
 use msh_common::ssh_config::tokens::{check_path_tokens, expand_host_name};
 use msh_common::ssh_config::values::{parse_log_level, parse_port, parse_yes_no, LogLevel};
 use msh_common::ssh_config::Directive;
 
 use super::super::options;
-use super::{expand_tilde, Settings, StrictHostKeyChecking};
+use super::{expand_tilde, Settings, StrictHostKeyChecking, TtyMode};
 
 /// "First value wins" bookkeeping for single-valued keys.
 #[derive(Default)]
@@ -54,6 +55,12 @@ pub(super) struct Resolver<'a> {
     pub(super) proxy: Option<Sourced>,
     /// The first RevokedHostKeys that applies.
     pub(super) revoked: Option<Sourced>,
+    /// RequestTTY (the -t/-T flags win over it).
+    pub(super) request_tty: Option<TtyMode>,
+    /// RemoteCommand: Some(None) for `none`.
+    pub(super) remote_command: Option<Option<String>>,
+    /// The config file is a `-F` file (strict), not the `~/.ssh/config` ssh shares.
+    pub(super) strict_file: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -73,6 +80,9 @@ impl<'a> Resolver<'a> {
             host_name: None,
             proxy: None,
             revoked: None,
+            request_tty: None,
+            remote_command: None,
+            strict_file: false,
         }
     }
 
@@ -182,6 +192,19 @@ impl<'a> Resolver<'a> {
                 if v.is_empty() {
                     return Err(anyhow!("a value is required")).with_context(ctx);
                 }
+                // Checked here so that a mistake names its file:line; the tokens are
+                // expanded (and the names checked) once the hop's settings are known.
+                if key == "proxyjump" {
+                    parse_proxy_jump(v).with_context(ctx)?;
+                } else {
+                    let probe = CommandTokens {
+                        host: "h",
+                        port: 22,
+                        user: "u",
+                        original: "n",
+                    };
+                    expand_proxy_command(v, &probe).with_context(ctx)?;
+                }
                 // One slot for both, as in ssh: the first of the two that applies wins.
                 if on && self.proxy.is_none() {
                     self.proxy = Some((o.key.clone(), v.to_string(), o.origin.clone()));
@@ -195,6 +218,66 @@ impl<'a> Resolver<'a> {
                     self.revoked = Some((o.key.clone(), v.to_string(), o.origin.clone()));
                 }
             }
+            "requesttty" => {
+                let mode = match v.to_ascii_lowercase().as_str() {
+                    "no" | "false" => TtyMode::Never,
+                    "yes" | "true" => TtyMode::Force,
+                    "force" => TtyMode::ForceAlways,
+                    "auto" => TtyMode::Auto,
+                    _ => return Err(anyhow!("expected no, yes, force or auto")).with_context(ctx),
+                };
+                if on && self.request_tty.is_none() {
+                    self.request_tty = Some(mode);
+                }
+            }
+            "remotecommand" => {
+                if on && self.remote_command.is_none() {
+                    let cmd =
+                        (!v.eq_ignore_ascii_case("none") && !v.is_empty()).then(|| v.to_string());
+                    self.remote_command = Some(cmd);
+                }
+            }
+            // scp and sftp pass these (`-oForwardAgent=no -oClearAllForwardings=yes
+            // -oPermitLocalCommand=no -oControlMaster=no -oForwardX11 no`): msh forwards
+            // nothing and runs no local command, so `no` is what it does anyway. Asking for a
+            // forwarding on the command line or in a -F file is refused rather than silently
+            // not done; in ~/.ssh/config (read by ssh too) it is skipped with a note, as
+            // before msh knew the key.
+            "forwardagent" | "forwardx11" => {
+                let wanted = !matches!(v.to_ascii_lowercase().as_str(), "no" | "false");
+                // First value wins: `-oForwardAgent=no` overrides a config file's `yes`.
+                if self.seen.first(&key, on) && wanted {
+                    let what = if key == "forwardagent" {
+                        "the agent"
+                    } else {
+                        "X11"
+                    };
+                    if o.origin.starts_with("-o") || self.strict_file {
+                        bail!("{}: {}={}: msh does not forward {what}", o.origin, o.key, v);
+                    }
+                    self.s.config_notes.push(format!(
+                        "{}: {} {v} skipped: msh does not forward {what}",
+                        o.origin, o.key
+                    ));
+                }
+            }
+            "clearallforwardings" | "permitlocalcommand" => {
+                parse_yes_no(v).with_context(ctx)?;
+            }
+            "controlmaster" => match v.to_ascii_lowercase().as_str() {
+                "no" | "false" => {}
+                "yes" | "true" | "ask" | "auto" | "autoask" => {
+                    if on {
+                        self.s.config_notes.push(format!(
+                            "{}: ControlMaster {v} ignored: msh does not share connections",
+                            o.origin
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(anyhow!("expected yes, no, ask, auto or autoask")).with_context(ctx)
+                }
+            },
             "sendenv" => {
                 if on {
                     self.s

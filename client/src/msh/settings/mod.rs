@@ -14,9 +14,9 @@
 //! `GSSAPIAuthentication`, `HashKnownHosts`), which would silently change what msh sends and
 //! writes. The file itself is read by `msh_common::ssh_config` (Include, Host blocks, tokens);
 //! the keys msh implements are the table in `options`, their meaning is `apply`. Nothing that
-//! would weaken host verification or route the connection elsewhere is dropped:
-//! `StrictHostKeyChecking no`, `ProxyJump`, `ProxyCommand` and `RevokedHostKeys` that apply
-//! are refused, naming file:line.
+//! would weaken host verification is dropped: `StrictHostKeyChecking no` and
+//! `RevokedHostKeys` that apply are refused, naming file:line. `ProxyJump`/`ProxyCommand`
+//! (and `-J`) become `Settings::proxy`, which `proxy` carries out.
 
 mod apply;
 #[cfg(test)]
@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use msh_common::ssh_config::proxy::{parse_proxy_jump, JumpHop};
 use msh_common::ssh_config::tokens::{expand_path_tokens, PathTokens};
 use msh_common::ssh_config::values::LogLevel;
 use msh_common::ssh_config::{split_key_value, Directive, Mode, Reader, Supported};
@@ -117,6 +118,36 @@ pub struct Settings {
     pub command: Option<String>,
     /// EscapeChar (`-e` first): None = `none`, escapes off.
     pub escape_char: Option<u8>,
+    /// ProxyJump / ProxyCommand (or -J) that applies, if not `none`.
+    pub proxy: Option<Proxy>,
+    /// `-W host:port`: stdio forwarding instead of a session.
+    pub stdio_forward: Option<(String, u16)>,
+    /// `-s`: the command is a subsystem name.
+    pub subsystem: bool,
+    /// `-G`: print the settings and exit.
+    pub print_config: bool,
+    /// The flags a jump host inherits (`-F`, `-v`, `-q`), as OpenSSH passes them to the
+    /// `ssh -W` it runs for a ProxyJump hop; nothing else of the command line applies to it.
+    pub hop_flags: Vec<String>,
+}
+
+/// How the connection reaches the host instead of a direct TCP connection.
+#[derive(Debug, Clone)]
+pub enum Proxy {
+    /// Through these hosts in order (ProxyJump, -J), with where the list was set.
+    Jump {
+        /// The first is connected to first.
+        hops: Vec<JumpHop>,
+        /// `-J`, `-o #N` or `path:line`.
+        origin: String,
+    },
+    /// The stdin/stdout of this command (ProxyCommand).
+    Command {
+        /// As written, tokens not yet expanded.
+        command: String,
+        /// `-o #N` or `path:line`.
+        origin: String,
+    },
 }
 
 impl Settings {
@@ -150,6 +181,11 @@ impl Settings {
             tty: TtyMode::Auto,
             command: None,
             escape_char: Some(super::escape::DEFAULT_ESCAPE),
+            proxy: None,
+            stdio_forward: None,
+            subsystem: false,
+            print_config: false,
+            hop_flags: Vec::new(),
         }
     }
 
@@ -188,11 +224,17 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
     let (directives, config_notes) = collect_directives(&args, &host, home)?;
     let defaults = Settings::defaults(&args, host, local_user, config_notes);
     let mut r = Resolver::new(defaults, home, args.port, dest_user.or(args.login.clone()));
+    r.strict_file = args
+        .config
+        .as_ref()
+        .is_some_and(|c| c.as_os_str() != "none");
     for d in &directives {
         r.apply(d)?;
     }
     refuse_unsupported(&r)?;
     let log_level = r.log_level;
+    let request_tty = r.request_tty;
+    let remote_command = r.remote_command.clone().flatten();
     // No UserKnownHostsFile / GlobalKnownHostsFile set: ssh's defaults.
     let user_kh_default = !r.seen.has("userknownhostsfile");
     let global_kh_default = !r.seen.has("globalknownhostsfile");
@@ -213,12 +255,63 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
     s.quiet = quiet;
     s.tty = match (args.no_tty, args.tty) {
         (true, _) => TtyMode::Never,
-        (false, 0) => TtyMode::Auto,
+        (false, 0) => request_tty.unwrap_or(TtyMode::Auto),
         (false, 1) => TtyMode::Force,
         (false, _) => TtyMode::ForceAlways,
     };
     s.command = (!args.command.is_empty()).then(|| args.command.join(" "));
+    s.subsystem = args.subsystem;
+    s.print_config = args.print_config;
+    if let Some(w) = &args.stdio_forward {
+        if s.command.is_some() {
+            bail!("-W {w}: stdio forwarding takes no command");
+        }
+        s.stdio_forward = Some(parse_stdio_forward(w)?);
+        // A session is never opened: no PTY question, no RemoteCommand.
+        s.tty = TtyMode::Never;
+    } else if s.command.is_none() {
+        s.command = remote_command;
+    }
+    if s.subsystem && s.command.is_none() {
+        bail!("-s needs the subsystem name as the command (e.g. msh -s host sftp)");
+    }
+    s.hop_flags = hop_flags(&args);
     Ok(s)
+}
+
+/// `-W`'s `host:port` (`[v6addr]:port` too).
+fn parse_stdio_forward(w: &str) -> Result<(String, u16)> {
+    let bad = || anyhow!("-W {w:?}: expected host:port (or [address]:port)");
+    let (host, port) = match w.strip_prefix('[') {
+        Some(rest) => {
+            let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+            (h, p)
+        }
+        None => w.rsplit_once(':').ok_or_else(bad)?,
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad());
+    }
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(bad)?;
+    Ok((host.to_string(), port))
+}
+
+/// `-F`, `-v` and `-q` as given, for the jump hosts.
+fn hop_flags(args: &Args) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(c) = &args.config {
+        out.push("-F".to_string());
+        out.push(c.to_string_lossy().into_owned());
+    }
+    out.extend((0..args.verbose).map(|_| "-v".to_string()));
+    if args.quiet {
+        out.push("-q".to_string());
+    }
+    out
 }
 
 /// `[user@]host`: the user (if given) and the host.
@@ -254,6 +347,15 @@ fn collect_directives(
             active: true,
         });
     }
+    // -J is ProxyJump ahead of every -o and of a config file's ProxyCommand, as in ssh.
+    if let Some(j) = &args.jump {
+        out.push(Directive {
+            key: "ProxyJump".to_string(),
+            value: j.clone(),
+            origin: "-J".to_string(),
+            active: true,
+        });
+    }
     for (i, o) in args.options.iter().enumerate() {
         let (key, value) = split_key_value(o)
             .ok_or_else(|| anyhow!("-o {o:?}: expected Key=Value (e.g. -o Port=2222)"))?;
@@ -286,20 +388,8 @@ fn collect_directives(
     Ok((out, reader.notes))
 }
 
-/// ProxyJump/ProxyCommand and RevokedHostKeys that apply with a value other than `none`.
+/// RevokedHostKeys that applies with a value other than `none`.
 fn refuse_unsupported(r: &Resolver) -> Result<()> {
-    let host = &r.s.host_arg;
-    if let Some((key, value, origin)) = r
-        .proxy
-        .as_ref()
-        .filter(|(_, v, _)| !v.eq_ignore_ascii_case("none"))
-    {
-        bail!(
-            "{origin}: {key} {value} applies to {host}, but msh has no proxy support: \
-             connecting directly would reach the host by another route than ssh takes (or \
-             another host). Use ssh for this host, or connect directly with -o {key}=none"
-        );
-    }
     if let Some((key, value, origin)) = r
         .revoked
         .as_ref()
@@ -328,6 +418,21 @@ fn connect_target(r: Resolver, local_user: &str) -> Result<Settings> {
         bail!("port 0 is not a valid port");
     }
     s.user = r.user.unwrap_or_else(|| local_user.to_string());
+    s.proxy = match r.proxy {
+        Some((key, value, origin)) if !value.eq_ignore_ascii_case("none") => {
+            if key.eq_ignore_ascii_case("proxyjump") {
+                parse_proxy_jump(&value)
+                    .with_context(|| format!("{origin}: {key}={value}"))?
+                    .map(|hops| Proxy::Jump { hops, origin })
+            } else {
+                Some(Proxy::Command {
+                    command: value,
+                    origin,
+                })
+            }
+        }
+        _ => None,
+    };
     Ok(s)
 }
 
@@ -427,4 +532,61 @@ fn expand_tilde(p: &Path, home: Option<&Path>) -> PathBuf {
         (Ok(rest), Some(h)) => h.join(rest),
         _ => p.to_path_buf(),
     }
+}
+
+/// `-G`: the settings msh would use, one `key value` a line in lowercase as `ssh -G`
+/// prints them (the keys msh implements). git runs `SSH -G host` to learn whether its ssh
+/// command takes OpenSSH's options.
+pub fn print_config(s: &Settings) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let mut line = |k: &str, v: &dyn std::fmt::Display| {
+        let _ = writeln!(out, "{k} {v}");
+    };
+    line("host", &s.host_arg);
+    line("user", &s.user);
+    line("hostname", &s.host);
+    line("port", &s.port);
+    if let Some(a) = &s.host_key_alias {
+        line("hostkeyalias", a);
+    }
+    match &s.proxy {
+        Some(Proxy::Jump { hops, .. }) => {
+            let list: Vec<String> = hops.iter().map(ToString::to_string).collect();
+            line("proxyjump", &list.join(","));
+        }
+        Some(Proxy::Command { command, .. }) => line("proxycommand", command),
+        None => {}
+    }
+    let strict = match s.strict {
+        StrictHostKeyChecking::Ask => "ask",
+        StrictHostKeyChecking::AcceptNew => "accept-new",
+        StrictHostKeyChecking::Yes => "true",
+    };
+    line("stricthostkeychecking", &strict);
+    line("batchmode", &if s.batch_mode { "yes" } else { "no" });
+    for f in &s.identity_files {
+        line("identityfile", &f.display());
+    }
+    for f in &s.certificate_files {
+        line("certificatefile", &f.display());
+    }
+    let files = |v: &[PathBuf]| {
+        v.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    line("userknownhostsfile", &files(&s.user_known_hosts));
+    line("globalknownhostsfile", &files(&s.global_known_hosts));
+    if let Some(t) = s.connect_timeout {
+        line("connecttimeout", &t.as_secs());
+    }
+    for e in &s.send_env {
+        line("sendenv", e);
+    }
+    if let Some(c) = &s.command {
+        line("remotecommand", c);
+    }
+    out
 }
