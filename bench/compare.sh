@@ -9,6 +9,9 @@
 #   round trip of CAT MiB (default 1024) through remote `cat`, sha256 of what came back checked
 #   scp and sftp (OpenSSH's clients; scp in SFTP mode) of a SIZE file both ways, through mshd
 #     against through sshd, the same sftp-server behind both daemons
+#   SIZE MiB each way through a local forward (-L) to bench/tunnel.py on the daemon's side
+#   connect+auth+exec `true` latency through one jump host (-J; the daemon is its own bastion),
+#     and that figure against OpenSSH's direct connection
 #   the client's CPU time (user + system) per GiB for the upload and download, with /usr/bin/time
 #   memory per idle session: (RSS with K idle sessions - RSS with none) / K (default K=50)
 # Every throughput figure is the median of T trials (default 5) per side, the two sides
@@ -104,14 +107,29 @@ waitport "$mport"; waitport "$sport"
   echo "bench: msh-keygen scan of mshd failed: $(cat "$dir/scan.log"); see $dir/mshd.log" >&2; exit 1; }
 ssh-keyscan -p "$sport" -t ed25519 127.0.0.1 >> "$dir/known_hosts" 2>/dev/null
 
-MSH=("$bin/msh" -p "$mport" -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts"
-     -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes "$user@127.0.0.1")
+MSH_OPTS=("$bin/msh" -p "$mport" -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts"
+     -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes)
+MSH=("${MSH_OPTS[@]}" "$user@127.0.0.1")
 CIPHER=aes256-gcm@openssh.com
 # Options every OpenSSH client (ssh, scp, sftp) gets, whichever daemon it talks to.
 OSSH=(-F /dev/null -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts"
       -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes
       -o IdentitiesOnly=yes -o "Ciphers=$CIPHER")
-SSH=(ssh "${OSSH[@]}" -p "$sport" "$user@127.0.0.1")
+SSH_OPTS=(ssh "${OSSH[@]}" -p "$sport")
+SSH=("${SSH_OPTS[@]}" "$user@127.0.0.1")
+# A jump host gets only the config file from the command line (ssh and msh alike), so the
+# -J rows carry their settings in one config file per client.
+common_cfg="  IdentityFile $dir/id_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile $dir/known_hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+  User $user"
+printf 'Host *\n%s\n' "$common_cfg" > "$dir/msh_config"
+printf 'Host *\n%s\n  Ciphers %s\n' "$common_cfg" "$CIPHER" > "$dir/ssh_config"
+MSHJ=("$bin/msh" -F "$dir/msh_config" -J "127.0.0.1:$mport" -p "$mport" 127.0.0.1)
+SSHJ=(ssh -F "$dir/ssh_config" -J "127.0.0.1:$sport" -p "$sport" 127.0.0.1)
 "${MSH[@]}" true || { echo "bench: msh -> mshd does not work; see $dir/mshd.log" >&2; exit 1; }
 "${SSH[@]}" true || { echo "bench: ssh -> sshd does not work; see $dir/sshd.log" >&2; exit 1; }
 
@@ -318,6 +336,23 @@ for tool in scp sftp; do
     row "$tool $way ${size_mib} MiB, mshd vs sshd (MB/s)" "$m" "$s"
   done
 done
+# Through a local forward (-L): bench/tunnel.py serves on the daemon's side and is reached
+# through each client's forwarded port; both clients run -N, each stopped by its PID.
+tport=$(freeport)
+python3 bench/tunnel.py serve "$tport" & pids+=($!)
+waitport "$tport"
+mlp=$(freeport); slp=$(freeport)
+"${MSH_OPTS[@]}" -N -L "$mlp:127.0.0.1:$tport" "$user@127.0.0.1" & pids+=($!)
+"${SSH_OPTS[@]}" -N -L "$slp:127.0.0.1:$tport" "$user@127.0.0.1" & pids+=($!)
+waitport "$mlp"; waitport "$slp"
+for way in up down; do
+  read -r m s < <(paired "tunnel-$way" "python3 bench/tunnel.py $way $mlp $size_mib" \
+    "python3 bench/tunnel.py $way $slp $size_mib")
+  row "-L tunnel $way ${size_mib} MiB (MB/s)" "$m" "$s"
+done
+mj=$(latency "${MSHJ[@]}"); sj=$(latency "${SSHJ[@]}")
+row "-J one bastion, exec median (ms)" "$mj" "$sj"
+row "msh -J against ssh direct (ms)" "$mj" "$sl"
 mm=$(idle_per_session "$mshd_pid" "${MSH[@]}"); sm=$(idle_per_session "$sshd_pid" "${SSH[@]}")
 row "daemon RSS per idle session (KiB)" "$mm" "$sm"
 echo "throughput rows: median of $trials trials per side; every sample in $dir/samples.txt"
