@@ -34,6 +34,8 @@ pub(crate) struct ClientFacts<'a> {
     pub(crate) local: SocketAddr,
     pub(crate) pty: Option<&'a PtyReq>,
     pub(crate) env: &'a [(String, String)],
+    /// The forwarded agent's socket (`SSH_AUTH_SOCK`), once the client asked for one.
+    pub(crate) agent_socket: Option<&'a std::path::Path>,
 }
 
 /// Everything needed to start one session process.
@@ -190,6 +192,9 @@ fn environment(
     if let Some(p) = client.pty {
         set("TERM", p.term.clone());
     }
+    if let Some(sock) = client.agent_socket {
+        set("SSH_AUTH_SOCK", sock.display().to_string());
+    }
     for (k, v) in client.env {
         set(k, v.clone());
     }
@@ -233,6 +238,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            permit_open: vec![],
+            permit_listen: vec![],
             source: "ak:1".into(),
         }
     }
@@ -243,6 +250,7 @@ mod tests {
             local: "192.0.2.1:22".parse().unwrap(),
             pty,
             env,
+            agent_socket: None,
         }
     }
 
