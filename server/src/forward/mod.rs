@@ -23,6 +23,10 @@ use crate::audit::{Audit, AuditEvent, Outcome};
 use crate::logsafe;
 use crate::sys::Identity;
 
+/// Remote-forward listeners one connection may hold (sshd has no limit of its own; each is
+/// a descriptor and a task in mshd, so a client cannot make mshd hold thousands).
+pub(crate) const MAX_LISTENERS: usize = 64;
+
 /// A connection's forwards.
 pub(crate) struct Forwards {
     /// Dropped with the connection: every tunnel's pump sees it and ends.
@@ -103,8 +107,10 @@ impl Ctx {
         since: Instant,
     ) {
         tracing::info!(
-            "connection {}: {kind} {from} -> {to} ended ({}): {} bytes to the target, {} to the client",
+            "connection {}: {kind} {} -> {} ended ({}): {} bytes to the target, {} to the client",
             self.conn_id,
+            logsafe::clean(from, logsafe::VALUE_MAX),
+            logsafe::clean(to, logsafe::VALUE_MAX),
             moved.reason,
             moved.to_target,
             moved.to_client
@@ -138,11 +144,13 @@ impl Ctx {
 
     /// Logs and audits a refusal decided before anything was opened.
     pub(crate) fn refused(&self, ask: &Ask<'_>, from: &str, to: &str, why: &str) {
+        // `why` may quote the client's host name or path: escaped like `to`.
         tracing::warn!(
-            "connection {}: {} {} refused: {why}",
+            "connection {}: {} {} refused: {}",
             self.conn_id,
             ask.kind(),
-            logsafe::clean(to, logsafe::VALUE_MAX)
+            logsafe::clean(to, logsafe::VALUE_MAX),
+            logsafe::clean(why, 4 * logsafe::VALUE_MAX)
         );
         let direction = match ask {
             Ask::Connect { .. } | Ask::ConnectSocket { .. } => "local",
@@ -211,8 +219,9 @@ impl Forwards {
             };
             reply.accept().await;
             tracing::info!(
-                "connection {}: {kind} from {from} to {} opened",
+                "connection {}: {kind} from {} to {} opened",
                 ctx.conn_id,
+                logsafe::clean(&from, logsafe::VALUE_MAX),
                 logsafe::clean(&to, logsafe::VALUE_MAX)
             );
             ctx.open("local", kind, &from, &to, Ok(()));
@@ -239,6 +248,11 @@ impl Forwards {
         gateway_ports: bool,
     ) -> Result<u32, String> {
         let port16 = u16::try_from(port).map_err(|_| format!("port {port} is not a TCP port"))?;
+        if self.listeners.len() >= MAX_LISTENERS {
+            return Err(format!(
+                "this connection already has {MAX_LISTENERS} remote forwards (the most mshd allows)"
+            ));
+        }
         let ip = bind_ip(host, gateway_ports).await?;
         let listener = net::listen_tcp(who, SocketAddr::new(ip, port16)).await?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?.port();
