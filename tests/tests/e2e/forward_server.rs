@@ -609,3 +609,46 @@ fn root_mode_forwards_are_made_as_the_user() {
     let log = d.wait_for_log("direct-streamlocal to", LOG);
     assert!(log.contains("Permission denied"), "{log}");
 }
+
+#[test]
+fn a_certificate_forwards_only_what_its_extensions_permit() {
+    let echo = echo_server();
+    let dir = TestDir::new("fwd-cert");
+    let ca = ssh_keygen_ed25519(&dir, "user_ca");
+    let d = Mshd::builder("fwd-cert")
+        .dir(dir)
+        .authorized_keys_contents("")
+        .trusted_user_ca(&ca)
+        .start();
+    let key_pub = d.dir.join("id_ed25519.pub");
+    let target = format!("127.0.0.1:{}", echo.port());
+    // Only permit-pty: no port or agent forwarding, as OpenSSH.
+    ssh_keygen_sign(
+        &ca,
+        &key_pub,
+        "no-fwd",
+        &d.user,
+        &["-O", "clear", "-O", "permit-pty"],
+    );
+    let out = run(d.ssh(&["-W", &target], ""), b"x", T);
+    assert_ne!(out.code(), Some(0), "ssh -W went through: {}", out.stderr);
+    let log = d.wait_for_log("direct-tcpip", LOG);
+    assert!(
+        log.contains("a certificate without permit-port-forwarding"),
+        "{log}"
+    );
+    // ssh asks for agent forwarding only when it has an agent.
+    let (_agent, sock) = start_ssh_agent(&d.dir.path);
+    let mut c = d.ssh(&["-A"], "echo sock=$SSH_AUTH_SOCK");
+    c.env("SSH_AUTH_SOCK", &sock);
+    let out = run(c, b"", T);
+    d.assert_ok(&out);
+    assert_eq!(out.stdout_str(), "sock=\n");
+    d.wait_for_log("a certificate without permit-agent-forwarding", LOG);
+    // ssh-keygen's default extensions include both.
+    std::fs::remove_file(d.dir.join("id_ed25519-cert.pub")).unwrap();
+    ssh_keygen_sign(&ca, &key_pub, "fwd", &d.user, &[]);
+    let out = run(d.ssh(&["-W", &target], ""), b"ok", T);
+    d.assert_ok(&out);
+    assert_eq!(out.stdout, b"ok");
+}
