@@ -226,10 +226,9 @@ impl Forwards {
             );
             ctx.open("local", kind, &from, &to, Ok(()));
             let since = Instant::now();
-            let stream = channel.into_stream();
             let moved = match sock {
-                Sock::Tcp(s) => pump::pump(stream, s, stop).await,
-                Sock::Unix(s) => pump::pump(stream, s, stop).await,
+                Sock::Tcp(s) => pump::pump(channel, s, stop).await,
+                Sock::Unix(s) => pump::pump(channel, s, stop).await,
             };
             ctx.close("local", kind, &from, &to, &moved, since);
         });
@@ -305,7 +304,7 @@ impl Forwards {
                     };
                     ctx.open("remote", "forwarded-tcpip", &from, &to, Ok(()));
                     let since = Instant::now();
-                    let moved = pump::pump(ch.into_stream(), sock, stop).await;
+                    let moved = pump::pump(ch, sock, stop).await;
                     // Here the "target" is the client's side: count as seen from the client.
                     let moved = pump::Moved {
                         to_target: moved.to_client,
@@ -377,7 +376,7 @@ impl Forwards {
                     };
                     ctx.open("agent", "auth-agent-connection", &path, "client", Ok(()));
                     let since = Instant::now();
-                    let moved = pump::pump(ch.into_stream(), conn, stop).await;
+                    let moved = pump::pump(ch, conn, stop).await;
                     let moved = pump::Moved {
                         to_target: moved.to_client,
                         to_client: moved.to_target,

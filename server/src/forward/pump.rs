@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use russh::server::Msg;
-use russh::ChannelStream;
+use russh::{Channel, ChannelMsg};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -22,10 +22,12 @@ pub(crate) struct Moved {
     pub(crate) reason: String,
 }
 
-/// Copies until both directions have ended (each passes its EOF on), one fails, or the
-/// connection ends (`stop`'s sender is dropped).
+/// Moves bytes until both sides sent EOF, the client closes the channel (then the socket
+/// is closed too, as sshd does), a side fails, or the connection ends (`stop`'s sender is
+/// dropped); then closes the channel. The client's EOF becomes a TCP half-close; the target's EOF becomes
+/// the channel's EOF.
 pub(crate) async fn pump<S>(
-    channel: ChannelStream<Msg>,
+    channel: Channel<Msg>,
     socket: S,
     mut stop: watch::Receiver<()>,
 ) -> Moved
@@ -34,21 +36,54 @@ where
 {
     let to_target = AtomicU64::new(0);
     let to_client = AtomicU64::new(0);
-    let (mut cr, mut cw) = tokio::io::split(channel);
+    let (mut rh, wh) = channel.split();
+    let mut cw = wh.make_writer();
     let (mut sr, mut sw) = tokio::io::split(socket);
-    let up = copy(&mut cr, &mut sw, &to_target, "the client");
-    let down = copy(&mut sr, &mut cw, &to_client, "the target");
-    let reason = tokio::select! {
-        r = async { tokio::try_join!(up, down) } => match r {
-            Ok(_) => "closed".to_string(),
-            Err(e) => e,
-        },
-        _ = stop.changed() => "connection closed".to_string(),
+    let client_eof = tokio::sync::Notify::new();
+    let up = async {
+        let mut eof = false;
+        loop {
+            match rh.wait().await {
+                Some(ChannelMsg::Data { data }) if !eof => {
+                    sw.write_all(&data)
+                        .await
+                        .map_err(|e| format!("writing what the client sent: {e}"))?;
+                    to_target.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                Some(ChannelMsg::Eof) => {
+                    eof = true;
+                    let _ = sw.shutdown().await;
+                    // A permit: phase two below sees it even if it starts waiting later.
+                    client_eof.notify_one();
+                }
+                Some(ChannelMsg::Close) => return Ok::<(), String>(()),
+                // The session dropped the channel: the connection is gone.
+                None => return Err("connection closed".to_string()),
+                _ => {}
+            }
+        }
     };
+    let down = copy(&mut sr, &mut cw, &to_client, "the target");
+    tokio::pin!(up, down);
+    let reason = tokio::select! {
+        r = &mut up => r.err(),
+        r = &mut down => match r {
+            Err(e) => Some(e),
+            // The target is done and the channel has its EOF: once the client's EOF is in
+            // too, mshd closes the channel (as sshd; OpenSSH's client waits for that close).
+            Ok(()) => tokio::select! {
+                r = &mut up => r.err(),
+                _ = client_eof.notified() => None,
+                _ = stop.changed() => Some("connection closed".to_string()),
+            },
+        },
+        _ = stop.changed() => Some("connection closed".to_string()),
+    };
+    let _ = wh.close().await;
     Moved {
         to_target: to_target.load(Ordering::Relaxed),
         to_client: to_client.load(Ordering::Relaxed),
-        reason,
+        reason: reason.unwrap_or_else(|| "closed".to_string()),
     }
 }
 

@@ -314,6 +314,33 @@ fn a_stalled_tunnel_does_not_stall_the_others() {
     );
 }
 
+#[test]
+fn tunnels_end_with_the_connection() {
+    // A target that keeps its side open: only mshd closing the tunnel ends it.
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tport = target.local_addr().unwrap().port();
+    let d = Mshd::builder("fwd-conn-end").audit_log().start();
+    let lport = free_port();
+    let spec = format!("{lport}:127.0.0.1:{tport}");
+    let ssh = ssh_bg(&d, &d.user, &["-L", &spec], "ssh-L-end");
+    let mut client = connect_retry(format!("127.0.0.1:{lport}").parse().unwrap());
+    client.write_all(b"hi").unwrap();
+    let (mut t, _) = target.accept().unwrap();
+    t.set_read_timeout(Some(T)).unwrap();
+    let mut two = [0u8; 2];
+    t.read_exact(&mut two).unwrap();
+    // The client disappears without a word (no EOF, no close on the channel).
+    ssh.signal(nix::sys::signal::Signal::SIGKILL);
+    let mut rest = Vec::new();
+    let n = t
+        .read_to_end(&mut rest)
+        .expect("mshd closed the target connection");
+    assert_eq!(n, 0);
+    let closes = audit(&d, "forward_close", 1);
+    assert_eq!(closes[0]["reason"], "connection closed", "{}", closes[0]);
+    assert_eq!(closes[0]["bytes_to_target"], 2, "{}", closes[0]);
+}
+
 /// `ssh -W` to the echo server must fail as refused, and mshd's log and audit say `why`.
 fn assert_local_refused(d: &Mshd, echo: SocketAddr, why: &str) {
     let target = format!("127.0.0.1:{}", echo.port());
