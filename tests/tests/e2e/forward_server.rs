@@ -376,6 +376,15 @@ fn assert_remote_refused(d: &Mshd, user: &str, port: u16, why: &str) {
     );
     let log = d.wait_for_log("tcpip-forward", LOG);
     assert!(log.contains(why), "{why:?} not in the log:\n{log}");
+    if d.audit_path().exists() {
+        let refused = audit(d, "forward_open", 1);
+        assert!(
+            refused.iter().any(|e| e["kind"] == "tcpip-forward"
+                && e["outcome"] == "rejected"
+                && e["reason"].as_str().unwrap().contains(why)),
+            "{refused:?}"
+        );
+    }
 }
 
 fn refusing(name: &str, f: impl FnOnce(MshdBuilder) -> MshdBuilder) -> Mshd {
