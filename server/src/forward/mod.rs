@@ -156,6 +156,7 @@ impl Ctx {
             Ask::Connect { .. } | Ask::ConnectSocket { .. } => "local",
             Ask::Listen { .. } | Ask::ListenSocket { .. } => "remote",
             Ask::Agent => "agent",
+            Ask::X11 => "x11",
         };
         self.open(direction, ask.kind(), from, to, Err(why));
     }

@@ -24,6 +24,8 @@ pub(crate) enum Ask<'a> {
     ListenSocket { path: &'a str },
     /// `auth-agent-req@openssh.com`: an agent socket for the sessions.
     Agent,
+    /// `x11-req` (ssh -X): not implemented, always refused.
+    X11,
 }
 
 impl Ask<'_> {
@@ -35,6 +37,7 @@ impl Ask<'_> {
             Ask::Listen { .. } => "tcpip-forward",
             Ask::ListenSocket { .. } => "streamlocal-forward",
             Ask::Agent => "auth-agent",
+            Ask::X11 => "x11",
         }
     }
 }
@@ -145,6 +148,7 @@ pub(crate) fn decide(
             "mshd does not listen on Unix sockets for clients (streamlocal-forward is not supported)"
                 .into(),
         ),
+        Ask::X11 => Err("mshd does not implement X11 forwarding".into()),
         Ask::Agent => {
             if !settings.allow_agent_forwarding {
                 return Err(format!(
@@ -259,6 +263,8 @@ mod tests {
         }
         let e = decide(&s, Some(&p), false, &Ask::ListenSocket { path: "/tmp/x" }).unwrap_err();
         assert!(e.contains("not supported"), "{e}");
+        let e = decide(&s, Some(&p), false, &Ask::X11).unwrap_err();
+        assert!(e.contains("X11"), "{e}");
     }
 
     #[test]

@@ -195,6 +195,18 @@ impl Conn {
         Ok(false)
     }
 
+    pub(super) async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), anyhow::Error> {
+        // Answered (a failure), so the client's replies stay in order.
+        let allowed = self.forward_allowed(&Ask::X11, "client", "display");
+        debug_assert!(!allowed);
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
     pub(super) async fn agent_request(
         &mut self,
         channel: ChannelId,

@@ -297,6 +297,18 @@ impl russh::server::Handler for Conn {
         Conn::streamlocal_forward(self, socket_path).await
     }
 
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        Conn::x11_request(self, channel, session).await
+    }
+
     async fn agent_request(
         &mut self,
         channel: ChannelId,

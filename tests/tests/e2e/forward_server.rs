@@ -688,3 +688,19 @@ fn a_certificate_forwards_only_what_its_extensions_permit() {
     d.assert_ok(&out);
     assert_eq!(out.stdout, b"ok");
 }
+
+#[test]
+fn x11_is_refused_with_an_answer_and_the_session_goes_on() {
+    let d = Mshd::start("fwd-x11");
+    let mut c = d.ssh(&["-o", "ForwardX11=yes"], "echo ok");
+    c.env("DISPLAY", "127.0.0.1:99");
+    let out = run(c, b"", T);
+    d.assert_ok(&out);
+    assert_eq!(out.stdout_str(), "ok\n");
+    assert!(
+        out.stderr.contains("X11 forwarding request failed"),
+        "ssh's stderr: {}",
+        out.stderr
+    );
+    d.wait_for_log("mshd does not implement X11 forwarding", LOG);
+}
