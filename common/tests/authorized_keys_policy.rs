@@ -67,6 +67,8 @@ fn plain_entry_accepts_with_everything_allowed() {
             user_rc: true,
             forced_command: None,
             environment: vec![],
+            permit_open: vec![],
+            permit_listen: vec![],
             source: "/h/.ssh/authorized_keys:1".to_string(),
         }
     );

@@ -13,7 +13,10 @@ use anyhow::{bail, Context, Result};
 use msh_common::duration::parse_duration;
 use serde::{Deserialize, Serialize};
 
+pub mod forwarding;
 pub mod keys;
+
+pub use forwarding::AllowForwarding;
 
 /// The config file as written. Every key is optional: absent means "the default".
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +45,12 @@ pub struct FileConfig {
     pub audit_log: Option<String>,
     pub post_quantum_only: Option<bool>,
     pub shutdown_grace_time: Option<String>,
+    pub allow_tcp_forwarding: Option<AllowForwarding>,
+    pub allow_stream_local_forwarding: Option<AllowForwarding>,
+    pub allow_agent_forwarding: Option<bool>,
+    pub gateway_ports: Option<bool>,
+    pub permit_open: Option<Vec<String>>,
+    pub permit_listen: Option<Vec<String>>,
     /// Subsystem name -> command line (`sftp = "/usr/lib/openssh/sftp-server"`); spans let
     /// [`parse_file`] name the line of a bad value.
     pub subsystems: Option<BTreeMap<String, toml::Spanned<String>>>,
@@ -188,6 +197,19 @@ pub struct Settings {
     /// How long sessions may go on after SIGTERM before they are hung up.
     #[serde(serialize_with = "ser_duration")]
     pub shutdown_grace_time: Duration,
+    /// sshd's AllowTcpForwarding.
+    pub allow_tcp_forwarding: AllowForwarding,
+    /// sshd's AllowStreamLocalForwarding (mshd serves local Unix-socket forwards only).
+    pub allow_stream_local_forwarding: AllowForwarding,
+    /// sshd's AllowAgentForwarding.
+    pub allow_agent_forwarding: bool,
+    /// sshd's GatewayPorts, as `clientspecified` when true: remote forwards listen where
+    /// the client asks; when false (the default) on the loopback address only.
+    pub gateway_ports: bool,
+    /// sshd's PermitOpen: `["any"]`, `["none"]`, or `host:port` entries.
+    pub permit_open: Vec<String>,
+    /// sshd's PermitListen: `["any"]`, `["none"]`, or `[host:]port` entries.
+    pub permit_listen: Vec<String>,
     /// Subsystem name -> command line run through the user's shell `-c` (sshd's
     /// `Subsystem`). Last, so that the TOML output puts the table after the plain keys.
     pub subsystems: BTreeMap<String, String>,
@@ -395,6 +417,12 @@ impl Settings {
                 );
             }
         }
+        let permit_open = file.permit_open.unwrap_or_else(|| vec!["any".into()]);
+        forwarding::check_permit_list(&permit_open, false)
+            .with_context(|| where_("permit_open"))?;
+        let permit_listen = file.permit_listen.unwrap_or_else(|| vec!["any".into()]);
+        forwarding::check_permit_list(&permit_listen, true)
+            .with_context(|| where_("permit_listen"))?;
         let audit_src = over.audit_log.clone().or(file.audit_log);
         let audit_log = match audit_src.as_deref() {
             None | Some("") => None,
@@ -426,6 +454,12 @@ impl Settings {
             audit_log,
             post_quantum_only: file.post_quantum_only.unwrap_or(false),
             shutdown_grace_time,
+            allow_tcp_forwarding: file.allow_tcp_forwarding.unwrap_or_default(),
+            allow_stream_local_forwarding: file.allow_stream_local_forwarding.unwrap_or_default(),
+            allow_agent_forwarding: file.allow_agent_forwarding.unwrap_or(true),
+            gateway_ports: file.gateway_ports.unwrap_or(false),
+            permit_open,
+            permit_listen,
             subsystems,
             sftp_server_not_found,
         })
@@ -678,6 +712,9 @@ mod tests {
     fn key_table_is_the_set_of_file_config_fields() {
         let value = |name: &str| match name {
             "strict_modes" | "post_quantum_only" | "permit_user_environment" => "true",
+            "allow_agent_forwarding" | "gateway_ports" => "true",
+            "allow_tcp_forwarding" | "allow_stream_local_forwarding" => "\"no\"",
+            "permit_open" | "permit_listen" => "[\"any\"]",
             "max_auth_tries" | "max_sessions" | "per_source_max_startups" => "1",
             "listen"
             | "host_keys"

@@ -27,6 +27,7 @@ pub mod config;
 mod connection;
 pub mod daemon;
 mod error;
+mod forward;
 mod handler;
 mod hostkey;
 mod listener;

@@ -142,6 +142,49 @@ pub fn as_user<T: Send>(
     })
 }
 
+/// Runs `f` on a short-lived thread whose credentials (only its own, as [`as_user`]) are the
+/// user's: uid, gid and supplementary groups. A forward's sockets are made there in root
+/// mode (connect, bind + listen, the agent socket's directory): the kernel checks the
+/// user's rights (privileged ports, Unix-socket and directory permissions) and records the
+/// user as the socket's owner, and no allocation limits apply as they would after a fork.
+/// Setting the ids drops the thread's capabilities (no SECBIT_KEEP_CAPS), so root's
+/// CAP_NET_BIND_SERVICE and CAP_DAC_OVERRIDE are gone too.
+pub fn as_identity<T: Send>(id: &Identity, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(move || -> io::Result<T> {
+            let groups: Vec<rustix::process::Gid> = id
+                .groups
+                .iter()
+                .map(|g| rustix::process::Gid::from_raw(g.as_raw()))
+                .collect();
+            rustix::thread::set_thread_groups(&groups)?;
+            let g = rustix::process::Gid::from_raw(id.gid.as_raw());
+            rustix::thread::set_thread_res_gid(g, g, g)?;
+            let u = rustix::process::Uid::from_raw(id.uid.as_raw());
+            rustix::thread::set_thread_res_uid(u, u, u)?;
+            // As become_user: check the drop took, and that root cannot be regained.
+            if rustix::process::geteuid().as_raw() != id.uid.as_raw()
+                || rustix::process::getegid().as_raw() != id.gid.as_raw()
+            {
+                return Err(io::Error::from_raw_os_error(PRIVILEGE_DROP_FAILED));
+            }
+            if !id.uid.is_root()
+                && rustix::thread::set_thread_res_uid(
+                    rustix::process::Uid::ROOT,
+                    rustix::process::Uid::ROOT,
+                    rustix::process::Uid::ROOT,
+                )
+                .is_ok()
+            {
+                return Err(io::Error::from_raw_os_error(PRIVILEGE_DROP_FAILED));
+            }
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("credential thread panicked")))
+    })
+}
+
 /// Restores default dispositions for signals that were ignored when mshd started (a shell
 /// starting a background job ignores SIGINT and SIGQUIT, for instance). Ignored signals stay
 /// ignored across exec, so without this every user session would inherit them. SIGPIPE is

@@ -216,6 +216,23 @@ def global_request(t):
     )
 
 
+def direct_tcpip_open(t, port):
+    # CHANNEL_OPEN "direct-tcpip" (sender channel 1) to 127.0.0.1:PORT (a local forward).
+    t._send_message(
+        msg(
+            ("byte", bytes([90])),
+            ("string", "direct-tcpip"),
+            ("int", 1),
+            ("int", 1 << 20),
+            ("int", 32768),
+            ("string", "127.0.0.1"),
+            ("int", port),
+            ("string", "127.0.0.1"),
+            ("int", 40000),
+        )
+    )
+
+
 def load_key(path):
     import paramiko
 
@@ -301,14 +318,17 @@ def cmd_kex(a):
 
 
 def cmd_preauth_channel(a):
-    # preauth-channel HOST PORT COMMAND: channel open + exec + global request before any auth
+    # preauth-channel HOST PORT COMMAND: channel open + exec, a tcpip-forward global request
+    # and a direct-tcpip open (to the server's own port), before any auth
     t, q = transport(a[0], int(a[1]))
     channel_open_exec(t, a[2])
     global_request(t)
+    direct_tcpip_open(t, int(a[1]))
     # Also after the userauth service was accepted, still unauthenticated.
     accepted = service_userauth(t, q)
     channel_open_exec(t, a[2])
     global_request(t)
+    direct_tcpip_open(t, int(a[1]))
     got, closed = collect(t, q, 2.0)
     t.close()
     return {"service_accepted": accepted, "received": got, "closed": closed}

@@ -64,9 +64,9 @@ pub struct KeyOptions {
     pub user_rc: bool,
     /// The flag options in the order written.
     pub flags: Vec<FlagOption>,
-    /// `permitopen="host:port"` values (recorded; msh does no forwarding).
+    /// `permitopen="host:port"` values (enforced by mshd's forwarding policy).
     pub permitopen: Vec<String>,
-    /// `permitlisten="[host:]port"` values (recorded; msh does no forwarding).
+    /// `permitlisten="[host:]port"` values (enforced by mshd's forwarding policy).
     pub permitlisten: Vec<String>,
     /// `tunnel="n"` (recorded; msh does no tunnelling).
     pub tunnel: Option<String>,

@@ -26,6 +26,12 @@ pub struct Permissions {
     pub forced_command: Option<String>,
     /// `environment=` pairs.
     pub environment: Vec<(String, String)>,
+    /// `permitopen="host:port"` values: when not empty, the only targets a local forward
+    /// (`direct-tcpip`) may reach (OpenSSH's auth-options.c).
+    pub permit_open: Vec<String>,
+    /// `permitlisten="[host:]port"` values: when not empty, the only addresses a remote
+    /// forward (`tcpip-forward`) may listen on.
+    pub permit_listen: Vec<String>,
     /// Where the permission came from, `path:line`, for the log.
     pub source: String,
 }
@@ -42,6 +48,8 @@ impl Permissions {
             user_rc: a.user_rc,
             forced_command: options.command.clone(),
             environment: options.environment.clone(),
+            permit_open: options.permitopen.clone(),
+            permit_listen: options.permitlisten.clone(),
             source,
         }
     }

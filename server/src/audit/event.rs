@@ -60,6 +60,47 @@ pub(crate) enum AuditEvent<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         subsystem: Option<&'a str>,
     },
+    /// A forwarding request was decided (`outcome`), or a forwarded connection opened.
+    ForwardOpen {
+        /// The account of the connection.
+        user: &'a str,
+        /// `local` (the client's -L/-D/-W/-J: mshd connects), `remote` (-R: mshd listens,
+        /// and connections to it go to the client) or `agent` (-A).
+        direction: &'static str,
+        /// The SSH request: `direct-tcpip`, `direct-streamlocal`, `tcpip-forward` (a
+        /// listener), `forwarded-tcpip` (a connection to it), `auth-agent` (the agent
+        /// socket) or `auth-agent-connection`.
+        kind: &'static str,
+        /// Where the bytes come from: the client's originator address, the listener's peer.
+        from: &'a str,
+        /// Where they go: the target host:port or socket path, or the listen address.
+        to: &'a str,
+        /// Accepted, or rejected with `reason`.
+        outcome: Outcome,
+        /// Why it was refused or failed (empty when accepted).
+        reason: &'a str,
+    },
+    /// A forward that was opened ended.
+    ForwardClose {
+        /// As in [`AuditEvent::ForwardOpen`].
+        user: &'a str,
+        /// As in [`AuditEvent::ForwardOpen`].
+        direction: &'static str,
+        /// As in [`AuditEvent::ForwardOpen`].
+        kind: &'static str,
+        /// As in [`AuditEvent::ForwardOpen`].
+        from: &'a str,
+        /// As in [`AuditEvent::ForwardOpen`].
+        to: &'a str,
+        /// Bytes from the client's side to the target's.
+        bytes_to_target: u64,
+        /// Bytes from the target's side to the client's.
+        bytes_to_client: u64,
+        /// From the open to the close.
+        duration_ms: u64,
+        /// `closed`, `cancelled`, `connection closed`, or the error that ended it.
+        reason: &'a str,
+    },
     /// The connection ended.
     Disconnect {
         /// `closed`, or what ended it.

@@ -407,6 +407,63 @@ mod tests {
         assert_eq!(own, ["dropped"]);
     }
 
+    /// The forwarding events of schema version 1, as server/README.md documents them.
+    #[test]
+    fn forward_events_serialize_to_the_v1_schema() {
+        let open = AuditEvent::ForwardOpen {
+            user: "alice",
+            direction: "local",
+            kind: "direct-tcpip",
+            from: "127.0.0.1:5000",
+            to: "db:5432",
+            outcome: Outcome::Rejected,
+            reason: "not in permit_open",
+        };
+        let (m, own) = keys(3, "p", &open);
+        assert_eq!(m["event"], "forward_open");
+        assert_eq!(
+            own,
+            [
+                "direction",
+                "from",
+                "kind",
+                "outcome",
+                "reason",
+                "to",
+                "user"
+            ]
+        );
+        assert_eq!(m["outcome"], "rejected");
+        let close = AuditEvent::ForwardClose {
+            user: "alice",
+            direction: "remote",
+            kind: "forwarded-tcpip",
+            from: "127.0.0.1:6000",
+            to: "127.0.0.1:8080",
+            bytes_to_target: 1,
+            bytes_to_client: 2,
+            duration_ms: 3,
+            reason: "closed",
+        };
+        let (m, own) = keys(3, "p", &close);
+        assert_eq!(m["event"], "forward_close");
+        assert_eq!(
+            own,
+            [
+                "bytes_to_client",
+                "bytes_to_target",
+                "direction",
+                "duration_ms",
+                "from",
+                "kind",
+                "reason",
+                "to",
+                "user"
+            ]
+        );
+        assert_eq!(m["bytes_to_client"], 2);
+    }
+
     #[test]
     fn client_text_is_capped_per_field_and_keys_stay_sorted() {
         let long = "x".repeat(5000);

@@ -131,6 +131,8 @@ fn merge(
         user_rc: cert.user_rc,
         forced_command: cert.force_command.clone(),
         environment: Vec::new(),
+        permit_open: Vec::new(),
+        permit_listen: Vec::new(),
         source,
     };
     if let Some(l) = line {
@@ -140,6 +142,9 @@ fn merge(
         p.x11_forwarding &= l.x11_forwarding;
         p.user_rc &= l.user_rc;
         p.environment = l.environment.clone();
+        // Certificates carry no permitopen/permitlisten: the line's lists apply.
+        p.permit_open = l.permit_open.clone();
+        p.permit_listen = l.permit_listen.clone();
         match (&p.forced_command, &l.forced_command) {
             (Some(a), Some(b)) if a != b => {
                 // As sshd: two different forced commands are a refusal, not a choice.

@@ -163,6 +163,55 @@ pub const KEYS: &[Key] = &[
         description: "How long sessions may go on after SIGTERM; 0 means hang up at once.",
     },
     Key {
+        name: "allow_tcp_forwarding",
+        value: "string (yes, no, local, remote)",
+        default: "\"yes\"",
+        description: "As sshd's AllowTcpForwarding: local forwards (the client's -L, -D, -W, \
+            -J: direct-tcpip channels) and/or remote forwards (-R: listeners on the server). \
+            A key's no-port-forwarding or restrict, or a certificate without \
+            permit-port-forwarding, refuses both for that login.",
+    },
+    Key {
+        name: "allow_stream_local_forwarding",
+        value: "string (yes, no, local, remote)",
+        default: "\"yes\"",
+        description: "As sshd's AllowStreamLocalForwarding, for forwards to Unix sockets \
+            (direct-streamlocal@openssh.com; mshd does not listen on Unix sockets for clients, \
+            so only local applies). Key options as for allow_tcp_forwarding.",
+    },
+    Key {
+        name: "allow_agent_forwarding",
+        value: "boolean",
+        default: "true",
+        description: "As sshd's AllowAgentForwarding: a session may ask for the client's \
+            agent (ssh -A); the socket is made in a fresh 0700 directory under /tmp owned by \
+            the user, named in SSH_AUTH_SOCK, and removed when the connection ends.",
+    },
+    Key {
+        name: "gateway_ports",
+        value: "boolean",
+        default: "false",
+        description: "false: remote forwards listen on the loopback address only, whatever \
+            the client asks; true: on the address the client names (sshd's \
+            GatewayPorts clientspecified; \"\" or \"*\" is every address).",
+    },
+    Key {
+        name: "permit_open",
+        value: "list of strings (host:port)",
+        default: "[\"any\"]",
+        description: "As sshd's PermitOpen: the only targets local forwards may connect to \
+            (host as the client sends it; * as host or port means any); [\"none\"] refuses \
+            all. A key's permitopen= restricts further.",
+    },
+    Key {
+        name: "permit_listen",
+        value: "list of strings ([host:]port)",
+        default: "[\"any\"]",
+        description: "As sshd's PermitListen: the only addresses remote forwards may listen \
+            on (a bare port: any host); [\"none\"] refuses all. A key's permitlisten= \
+            restricts further. Ports below 1024 are refused to users other than root.",
+    },
+    Key {
         name: "subsystems",
         value: "table of name = command line",
         default: "{ sftp = \"<the first OpenSSH sftp-server found>\" }",

@@ -329,7 +329,7 @@ impl Conn {
 
     /// Root mode: the user's supplementary groups now, as sshd's initgroups at each session
     /// start, so a group added or removed since the login applies to the next session.
-    async fn session_groups(&self) -> Result<Vec<nix::unistd::Gid>, Error> {
+    pub(super) async fn session_groups(&self) -> Result<Vec<nix::unistd::Gid>, Error> {
         let Some(account) = self.account.clone() else {
             return Err(Error::NotAuthenticated);
         };
@@ -375,6 +375,7 @@ impl Conn {
             local: self.local,
             pty: st.pty.as_ref(),
             env: &st.env,
+            agent_socket: self.forwards.agent_path(),
         };
         let launch = session::plan(
             request,

@@ -5,6 +5,7 @@
 
 mod auth;
 mod channel;
+mod forward;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -52,6 +53,8 @@ pub(crate) struct Conn {
     auth_requests: u32,
     auth_failures: u32,
     handle: Arc<OnceLock<russh::server::Handle>>,
+    /// Listeners, tunnels and the agent socket of this connection (closed with it).
+    forwards: crate::forward::Forwards,
 }
 
 impl Conn {
@@ -83,6 +86,7 @@ impl Conn {
             auth_requests: 0,
             auth_failures: 0,
             handle,
+            forwards: crate::forward::Forwards::default(),
         }
     }
 }
@@ -234,6 +238,83 @@ impl russh::server::Handler for Conn {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         Conn::signal(self, channel, signal, session).await
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        Conn::channel_open_direct_tcpip(
+            self,
+            channel,
+            host_to_connect,
+            port_to_connect,
+            (originator_address, originator_port),
+            reply,
+        )
+        .await
+    }
+
+    async fn channel_open_direct_streamlocal(
+        &mut self,
+        channel: Channel<Msg>,
+        socket_path: &str,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        Conn::channel_open_direct_streamlocal(self, channel, socket_path, reply).await
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Conn::tcpip_forward(self, address, port, session).await
+    }
+
+    async fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Conn::cancel_tcpip_forward(self, address, port).await
+    }
+
+    async fn streamlocal_forward(
+        &mut self,
+        socket_path: &str,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Conn::streamlocal_forward(self, socket_path).await
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        Conn::x11_request(self, channel, session).await
+    }
+
+    async fn agent_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Conn::agent_request(self, channel, session).await
     }
 
     async fn channel_eof(

@@ -34,6 +34,8 @@ pub(crate) struct ClientFacts<'a> {
     pub(crate) local: SocketAddr,
     pub(crate) pty: Option<&'a PtyReq>,
     pub(crate) env: &'a [(String, String)],
+    /// The forwarded agent's socket (`SSH_AUTH_SOCK`), once the client asked for one.
+    pub(crate) agent_socket: Option<&'a std::path::Path>,
 }
 
 /// Everything needed to start one session process.
@@ -148,7 +150,7 @@ impl Launch {
 
 /// The process environment as sshd builds it: fixed variables, then the client's accepted
 /// `env` requests, then the key's `environment=` options (already filtered by
-/// `permit_user_environment`), then `SSH_ORIGINAL_COMMAND`; a later value replaces an
+/// `permit_user_environment`), then `SSH_AUTH_SOCK` and `SSH_ORIGINAL_COMMAND`; a later value replaces an
 /// earlier one of the same name.
 fn environment(
     account: &Account,
@@ -198,6 +200,10 @@ fn environment(
             set(k, v.clone());
         }
     }
+    // After what the client and the key may set: the socket mshd made is the agent.
+    if let Some(sock) = client.agent_socket {
+        set("SSH_AUTH_SOCK", sock.display().to_string());
+    }
     if let Some(o) = original {
         set("SSH_ORIGINAL_COMMAND", o.to_string());
     }
@@ -233,6 +239,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            permit_open: vec![],
+            permit_listen: vec![],
             source: "ak:1".into(),
         }
     }
@@ -243,6 +251,7 @@ mod tests {
             local: "192.0.2.1:22".parse().unwrap(),
             pty,
             env,
+            agent_socket: None,
         }
     }
 
@@ -347,6 +356,24 @@ mod tests {
         );
         assert_eq!((l.argv0.as_str(), l.kind), ("bash", Kind::Forced));
         assert_eq!(get(&l, "SSH_ORIGINAL_COMMAND"), None);
+    }
+
+    #[test]
+    fn a_forwarded_agent_is_named_in_ssh_auth_sock_and_a_client_env_cannot_override_it() {
+        let l = plan(
+            Request::Shell,
+            &account(1000),
+            None,
+            &facts(None, &[]),
+            None,
+        );
+        assert_eq!(get(&l, "SSH_AUTH_SOCK"), None);
+        let env = [("SSH_AUTH_SOCK".to_string(), "/tmp/evil".to_string())];
+        let mut f = facts(None, &env);
+        let sock = std::path::Path::new("/tmp/msh-abc/agent.7");
+        f.agent_socket = Some(sock);
+        let l = plan(Request::Shell, &account(1000), None, &f, None);
+        assert_eq!(get(&l, "SSH_AUTH_SOCK"), Some("/tmp/msh-abc/agent.7"));
     }
 
     #[test]

@@ -56,7 +56,8 @@ fn channel_open_exec_and_global_request_before_auth_are_ignored_cve_2025_32433()
     );
     assert_eq!(r["service_accepted"], true, "{r}");
     let got = types(&r["received"]);
-    // 91 CHANNEL_OPEN_CONFIRMATION, 81 REQUEST_SUCCESS, 94 DATA, 98 exit-status: none may come.
+    // 91 CHANNEL_OPEN_CONFIRMATION (session or direct-tcpip), 81 REQUEST_SUCCESS (tcpip-forward),
+    // 94 DATA, 98 exit-status: none may come.
     for bad in [91, 81, 94, 98, 99] {
         assert!(
             !got.contains(&bad),

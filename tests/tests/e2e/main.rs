@@ -12,6 +12,7 @@ mod certs_keygen;
 mod certs_mshd;
 mod dist;
 mod flow_control;
+mod forward_server;
 mod hardening_algorithms;
 mod hardening_audit;
 mod hardening_enumeration;

@@ -1,0 +1,112 @@
+//! Moving a forward's bytes between its channel and its socket, with the same flow control
+//! as sessions: reading the channel is what replenishes the client's window (vendored russh,
+//! PATCHES.md 1) and writing it waits for the client's window through `Handle`'s bounded
+//! queue, so a target that stops reading stops only its own channel. Each direction holds
+//! one 32 KiB buffer; nothing else is queued here.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// Bytes moved each way and why the forward ended.
+pub(crate) struct Moved {
+    /// From the client to the target.
+    pub(crate) to_target: u64,
+    /// From the target to the client.
+    pub(crate) to_client: u64,
+    /// `closed` (both sides ended), the error, or `connection closed`.
+    pub(crate) reason: String,
+}
+
+/// Moves bytes until both sides sent EOF, the client closes the channel (then the socket
+/// is closed too, as sshd does), a side fails, or the connection ends (`stop`'s sender is
+/// dropped); then closes the channel. The client's EOF becomes a TCP half-close; the target's EOF becomes
+/// the channel's EOF.
+pub(crate) async fn pump<S>(
+    channel: Channel<Msg>,
+    socket: S,
+    mut stop: watch::Receiver<()>,
+) -> Moved
+where
+    S: AsyncRead + AsyncWrite + Send,
+{
+    let to_target = AtomicU64::new(0);
+    let to_client = AtomicU64::new(0);
+    let (mut rh, wh) = channel.split();
+    let mut cw = wh.make_writer();
+    let (mut sr, mut sw) = tokio::io::split(socket);
+    let client_eof = tokio::sync::Notify::new();
+    let up = async {
+        let mut eof = false;
+        loop {
+            match rh.wait().await {
+                Some(ChannelMsg::Data { data }) if !eof => {
+                    sw.write_all(&data)
+                        .await
+                        .map_err(|e| format!("writing what the client sent: {e}"))?;
+                    to_target.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                Some(ChannelMsg::Eof) => {
+                    eof = true;
+                    let _ = sw.shutdown().await;
+                    // A permit: phase two below sees it even if it starts waiting later.
+                    client_eof.notify_one();
+                }
+                Some(ChannelMsg::Close) => return Ok::<(), String>(()),
+                // The session dropped the channel: the connection is gone.
+                None => return Err("connection closed".to_string()),
+                _ => {}
+            }
+        }
+    };
+    let down = copy(&mut sr, &mut cw, &to_client, "the target");
+    tokio::pin!(up, down);
+    let reason = tokio::select! {
+        r = &mut up => r.err(),
+        r = &mut down => match r {
+            Err(e) => Some(e),
+            // The target is done and the channel has its EOF: once the client's EOF is in
+            // too, mshd closes the channel (as sshd; OpenSSH's client waits for that close).
+            Ok(()) => tokio::select! {
+                r = &mut up => r.err(),
+                _ = client_eof.notified() => None,
+                _ = stop.changed() => Some("connection closed".to_string()),
+            },
+        },
+        _ = stop.changed() => Some("connection closed".to_string()),
+    };
+    let _ = wh.close().await;
+    Moved {
+        to_target: to_target.load(Ordering::Relaxed),
+        to_client: to_client.load(Ordering::Relaxed),
+        reason: reason.unwrap_or_else(|| "closed".to_string()),
+    }
+}
+
+/// One direction: read, write all, count; at EOF shut the writer (EOF to the channel, or
+/// a TCP half-close) and end.
+async fn copy<R, W>(r: &mut R, w: &mut W, count: &AtomicU64, from: &str) -> Result<(), String>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return Err(format!("reading from {from}: {e}")),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        w.write_all(chunk)
+            .await
+            .map_err(|e| format!("writing what {from} sent: {e}"))?;
+        count.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    let _ = w.shutdown().await;
+    Ok(())
+}
