@@ -5,9 +5,7 @@
 //! `ProxyCommand` with `%h %p %r %n` run through a relay and through OpenSSH's `ssh -W`;
 //! OpenSSH's `ssh` using `msh -W %h:%p bastion` as its ProxyCommand; hostile user and host
 //! names refused before they reach a shell.
-//!
-//! mshd does not accept direct-tcpip yet, so the bastions are sshd; the mshd-bastion tests
-//! are written and ignored until it does.
+//! The same through mshd as the bastion, for msh and for OpenSSH's `ssh -J`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -690,9 +688,8 @@ fn server_text_in_messages_is_stripped_of_control_sequences() {
     }
 }
 
-/// mshd as the bastion: needs mshd's direct-tcpip (another branch).
+/// mshd as the bastion, to mshd and to sshd.
 #[test]
-#[ignore = "needs mshd direct-tcpip (fwd-server branch)"]
 fn jump_through_mshd_to_mshd_and_to_sshd() {
     let net = Net::new("jump-mshd-bastion");
     let (m, c) = net.marker("m1");
@@ -704,9 +701,8 @@ fn jump_through_mshd_to_mshd_and_to_sshd() {
     assert_eq!(Net::logins(&net.sshd_target), 1);
 }
 
-/// OpenSSH's `ssh -J` through mshd: needs mshd's direct-tcpip (another branch).
+/// OpenSSH's `ssh -J` through mshd, and `msh -W` through mshd as OpenSSH's ProxyCommand.
 #[test]
-#[ignore = "needs mshd direct-tcpip (fwd-server branch)"]
 fn openssh_jump_through_mshd() {
     let net = Net::new("ssh-jump-mshd");
     let (m, c) = net.marker("m");
