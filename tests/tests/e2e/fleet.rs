@@ -166,6 +166,8 @@ fn fleet_prefixes_every_line_with_its_host_and_sends_no_stdin() {
         "{}",
         out.stderr
     );
+    // stderr is a pipe here: no progress line.
+    assert!(!out.stderr.contains("hosts done"), "{}", out.stderr);
 }
 
 #[test]
@@ -454,4 +456,37 @@ fn fleet_timeout_stops_each_host_and_still_prints_its_partial_output() {
             out.stderr
         );
     }
+}
+
+#[test]
+fn fleet_progress_line_on_a_terminal_stderr_is_erased_before_the_summary() {
+    // beta's command waits for a file the test creates once the progress line shows the
+    // other three hosts done.
+    let go = std::env::temp_dir().join(format!("msh-fleet-progress-go-{}", std::process::id()));
+    let _ = std::fs::remove_file(&go);
+    let f = Fleet::start(
+        "fleet-progress",
+        &format!(
+            "command=\"while [ ! -e {} ]; do sleep 0.1; done; echo beta-done\"",
+            go.display()
+        ),
+    );
+    let dir = f.dir.path.display().to_string();
+    let mut line = format!("cd '{dir}' && env -u SSH_AUTH_SOCK -u RUST_LOG HOME='{dir}' ");
+    line.push_str(&format!("'{}'", bin("msh").display()));
+    for a in f.msh(&["--hosts", &f.all(), "echo ran"]).get_args() {
+        line.push_str(&format!(" '{}'", a.to_str().unwrap()));
+    }
+    line.push_str(" > out.txt; echo DONE-$?; sleep 60\n");
+    let script = f.dir.write("run.sh", line, 0o755);
+    let tmux = crate::msh_interactive::Tmux::new(&f.dir);
+    tmux.start(&format!("sh '{}'", script.display()));
+    tmux.wait_for_screen("msh: 3/4 hosts done, 0 non-zero, 0 failed");
+    std::fs::write(&go, "").unwrap();
+    let screen = tmux.wait_for_screen("DONE-0");
+    std::fs::remove_file(&go).unwrap();
+    assert!(!screen.contains("hosts done"), "{screen}");
+    assert!(screen.contains("msh: 4 hosts: 4 succeeded"), "{screen}");
+    let out = f.dir.read("out.txt");
+    assert_eq!(lines_of(&out, "beta"), ["beta-done"], "{out}");
 }
