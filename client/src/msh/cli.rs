@@ -83,7 +83,9 @@ pub struct Args {
     /// Run the command on every host of LIST instead of one host: comma-separated
     /// [user@]host[:port] ([v6addr]:port for IPv6), or @FILE with one per line (# comments).
     /// The first word after the options is then the command. Never prompts (BatchMode), no
-    /// PTY, stdin not sent; output lines are prefixed with the host as written.
+    /// PTY, stdin not sent; output lines are prefixed with the host as written, a summary
+    /// ends on stderr. Exit status: 0 when every command exited 0, 255 when any host failed
+    /// (connect, verification, authentication, timeout), else 1.
     #[arg(long = "hosts", value_name = "LIST|@FILE", help_heading = "Many hosts")]
     pub hosts: Option<String>,
     /// With --hosts: at most N hosts connected at a time (default 32).
