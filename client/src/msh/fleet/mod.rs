@@ -23,7 +23,7 @@ use russh::ChannelMsg;
 use tokio::sync::Semaphore;
 
 use super::settings::{self, Args, Settings, TtyMode};
-use super::{auth, connect, session};
+use super::{auth, connect, proxy, session};
 use hosts::HostEntry;
 use output::{labelled, Capture, LineSplitter, Msg, Stream, Writer, WriterTx};
 use summary::{Ending, HostResult, Tally};
@@ -65,6 +65,7 @@ pub(super) fn main(args: Args, home: Option<PathBuf>, local_user: &str) -> i32 {
         }
     };
     let code = runtime.block_on(run(plan, home));
+    proxy::hang_up();
     // As single msh: leaked, not dropped (see msh::main).
     std::mem::forget(runtime);
     code
@@ -78,6 +79,15 @@ fn plan(args: Args, home: Option<&Path>, local_user: &str) -> Result<Plan> {
     let entries = hosts::parse_list(&list, home)?;
     if args.tty > 0 {
         bail!("--hosts runs commands without a PTY: -t is not accepted");
+    }
+    for (given, flag) in [
+        (args.stdio_forward.is_some(), "-W"),
+        (args.subsystem, "-s"),
+        (args.print_config, "-G"),
+    ] {
+        if given {
+            bail!("--hosts runs a command on each host: {flag} is not accepted with it");
+        }
     }
     let parallel = args.parallel.unwrap_or(DEFAULT_PARALLEL);
     if parallel == 0 {
@@ -230,12 +240,10 @@ async fn run(plan: Plan, home: Option<PathBuf>) -> i32 {
 
 /// One host, start to end, as single msh runs it; every failure is one line.
 async fn run_host(settings: &Settings, home: Option<&Path>, sink: &mut HostSink) -> Ending {
-    let identity_files = if settings.identities_explicit {
-        settings.identity_files.clone()
-    } else {
-        home.map(auth::default_identities).unwrap_or_default()
-    };
-    let mut handle = match connect::connect(settings).await {
+    let identity_files = super::identity_files(settings, home);
+    // Its route as for `msh HOST` (ProxyJump, ProxyCommand); the hops stay open until the
+    // end of this function.
+    let (mut handle, _hops) = match proxy::connect(settings, home).await {
         Ok(h) => h,
         Err(e) => return Ending::Failed(format!("{e:#}")),
     };

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::output::{clean_line, Capture};
+use super::super::sanitize::for_terminal;
+use super::output::Capture;
 
 /// How a host ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,13 +104,10 @@ pub(super) fn summary(results: &[HostResult]) -> String {
         match &r.ending {
             Ending::Exited(0) => {}
             Ending::Exited(n) => non_zero.push(format!("{}: exit status {n}", r.label)),
-            Ending::Signalled(s) => non_zero.push(format!(
-                "{}: killed by signal {}",
-                r.label,
-                clean_line(s.as_bytes())
-            )),
-            // Reasons can quote the server (a disconnect message): no control characters.
-            Ending::Failed(e) => failed.push(format!("{}: {}", r.label, clean_line(e.as_bytes()))),
+            Ending::Signalled(s) => {
+                non_zero.push(format!("{}: killed by signal {}", r.label, one_line(s)))
+            }
+            Ending::Failed(e) => failed.push(format!("{}: {}", r.label, one_line(e))),
         }
     }
     let mut out = format!(
@@ -130,6 +128,12 @@ pub(super) fn summary(results: &[HostResult]) -> String {
         out.push_str(&format!("msh: failed: {line}\n"));
     }
     out
+}
+
+/// Text that can come from a server (a signal name, a disconnect or channel-refusal reason)
+/// with its control characters shown escaped, as single msh prints it, on one line.
+fn one_line(text: &str) -> String {
+    for_terminal(text).replace('\n', " ")
 }
 
 /// 0 when every command exited 0; 255 when any host failed; otherwise 1.
@@ -184,10 +188,7 @@ mod tests {
             result("a", Ending::Exited(0)),
             result("b", Ending::Exited(3)),
             result("c", Ending::Signalled("TERM".into())),
-            result(
-                "d",
-                Ending::Failed("connect to d port 22: refused\x1b[2J".into()),
-            ),
+            result("d", Ending::Failed("closed by d: bye\x1b[2J\nnow".into())),
             result("e", Ending::Exited(0)),
         ]);
         assert_eq!(
@@ -196,7 +197,7 @@ mod tests {
              msh: succeeded: a, e\n\
              msh: non-zero: b: exit status 3\n\
              msh: non-zero: c: killed by signal TERM\n\
-             msh: failed: d: connect to d port 22: refused\n"
+             msh: failed: d: closed by d: bye\\x1b[2J now\n"
         );
     }
 
