@@ -1,7 +1,8 @@
 //! `msh --hosts` (issue 11) against three real mshd and one OpenSSH sshd on loopback: prefixed
 //! stdout/stderr lines, the summary and exit status (0, 1 for a forced `exit 3`, 255 for an
 //! unreachable port and a changed host key while the other hosts still run), `@FILE` lists,
-//! `--json`, `--parallel 1` against the default, unknown hosts refused without a prompt.
+//! `--json`, `--parallel 1` against the default, unknown hosts refused without a prompt,
+//! `--timeout`, the progress line on a terminal (tmux), a host's `ProxyJump` block.
 //!
 //! The three mshd are reached through `Host` aliases of an ssh_config file (`-F`): alpha,
 //! beta, gamma; the sshd by `127.0.0.1:PORT`. One user key is authorized everywhere, one
@@ -489,4 +490,40 @@ fn fleet_progress_line_on_a_terminal_stderr_is_erased_before_the_summary() {
     assert!(screen.contains("msh: 4 hosts: 4 succeeded"), "{screen}");
     let out = f.dir.read("out.txt");
     assert_eq!(lines_of(&out, "beta"), ["beta-done"], "{out}");
+}
+
+#[test]
+fn fleet_host_blocks_apply_per_host_including_proxyjump() {
+    let f = Fleet::start("fleet-jump", "");
+    let gamma = f.mshd[2].port;
+    // delta is gamma reached through the sshd as a jump host; the hop keeps only -F, so its
+    // block names its own key, known_hosts and user.
+    let mut config = std::fs::read_to_string(&f.config).unwrap();
+    config.push_str(&format!(
+        "Host hop\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  \
+         UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n\
+         Host delta\n  HostName 127.0.0.1\n  Port {gamma}\n  ProxyJump hop\n",
+        f.sshd.port,
+        f.sshd.user,
+        f.key.display(),
+        f.known_hosts.display()
+    ));
+    std::fs::write(&f.config, config).unwrap();
+    let out = run(f.msh(&["--hosts", "alpha,delta", "echo ran"]), b"", T);
+    let stdout = out.stdout_str();
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        out.stderr
+    );
+    assert_eq!(lines_of(&stdout, "alpha"), ["ran"], "{stdout}");
+    assert_eq!(lines_of(&stdout, "delta"), ["ran"], "{stdout}");
+    // delta really went through the jump host, alpha did not.
+    let log = f
+        .sshd
+        .proc
+        .wait_for_log("direct-tcpip", Duration::from_secs(10));
+    assert!(log.contains(&format!("port {gamma}")), "{log}");
+    assert!(!log.contains(&format!("port {}", f.mshd[0].port)), "{log}");
 }
