@@ -387,10 +387,11 @@ fn fleet_parallel_1_runs_hosts_one_at_a_time_and_the_default_overlaps_them() {
 #[test]
 fn fleet_refuses_an_unknown_host_without_asking_unless_accept_new() {
     let f = Fleet::start("fleet-unknown", "");
-    // gamma is missing from known_hosts.
-    let gamma = &f.mshd[2];
+    // beta and gamma are missing from known_hosts.
+    let (beta, gamma) = (&f.mshd[1], &f.mshd[2]);
     let kh = std::fs::read_to_string(&f.known_hosts)
         .unwrap()
+        .replace(&format!("{}\n", beta.known_hosts_line()), "")
         .replace(&format!("{}\n", gamma.known_hosts_line()), "");
     std::fs::write(&f.known_hosts, &kh).unwrap();
     let all = f.all();
@@ -403,6 +404,9 @@ fn fleet_refuses_an_unknown_host_without_asking_unless_accept_new() {
         "{}",
         out.stderr
     );
+    assert!(out
+        .stderr
+        .contains("msh: failed: beta: host key verification failed"));
     assert!(lines_of(&out.stdout_str(), "alpha") == ["ran"]);
 
     let out = run(
@@ -417,12 +421,22 @@ fn fleet_refuses_an_unknown_host_without_asking_unless_accept_new() {
         T,
     );
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(lines_of(&out.stdout_str(), "beta"), ["ran"]);
     assert_eq!(lines_of(&out.stdout_str(), "gamma"), ["ran"]);
+    // Both recorded, by two hosts writing the one file at the same time.
     let recorded = std::fs::read_to_string(&f.known_hosts).unwrap();
-    assert!(
-        recorded.contains(&format!("[127.0.0.1]:{}", gamma.port)),
-        "{recorded}"
+    for d in [beta, gamma] {
+        assert!(
+            recorded.contains(&format!("[127.0.0.1]:{}", d.port)),
+            "{recorded}"
+        );
+    }
+    let out = run(
+        f.msh(&["-o", "StrictHostKeyChecking=yes", "--hosts", &all, "true"]),
+        b"",
+        T,
     );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
 }
 
 #[test]
