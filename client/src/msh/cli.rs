@@ -8,7 +8,7 @@ use clap::{ArgAction, Parser};
 use super::options;
 
 /// Raw command line, exactly as clap understands it.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "msh",
     version,
@@ -80,6 +80,34 @@ pub struct Args {
     /// Disable agent forwarding (the default).
     #[arg(short = 'a')]
     pub no_agent_forwarding: bool,
+    /// Run the command on every host of LIST instead of one host: comma-separated
+    /// [user@]host[:port] ([v6addr]:port for IPv6), or @FILE with one per line (# comments).
+    /// The first word after the options is then the command. Never prompts (BatchMode), no
+    /// PTY, stdin not sent; output lines are prefixed with the host as written, a summary
+    /// ends on stderr. Exit status: 0 when every command exited 0, 255 when any host failed
+    /// (connect, verification, authentication, timeout), else 1.
+    #[arg(long = "hosts", value_name = "LIST|@FILE", help_heading = "Many hosts")]
+    pub hosts: Option<String>,
+    /// With --hosts: at most N hosts connected at a time (default 32).
+    #[arg(
+        long = "parallel",
+        value_name = "N",
+        requires = "hosts",
+        help_heading = "Many hosts"
+    )]
+    pub parallel: Option<usize>,
+    /// With --hosts: one JSON object per host on stdout as each finishes, instead of
+    /// prefixed lines.
+    #[arg(long = "json", requires = "hosts", help_heading = "Many hosts")]
+    pub json: bool,
+    /// With --hosts: give up on a host after this long, from connect to exit (e.g. 30s, 2m).
+    #[arg(
+        long = "timeout",
+        value_name = "DURATION",
+        requires = "hosts",
+        help_heading = "Many hosts"
+    )]
+    pub timeout: Option<String>,
     /// Host to connect to, optionally with the user: [user@]host.
     // The doc comment is clap's help text too, which shows it verbatim: no link intended.
     #[allow(rustdoc::broken_intra_doc_links)]
@@ -103,7 +131,9 @@ fn after_long_help() -> String {
          msh --pin SHA256:abc... host 'cat /etc/os-release'\n  \
          msh -J ops@bastion.corp:2222 db.internal    (every hop's host key verified)\n  \
          ssh -o 'ProxyCommand=msh -W %h:%p bastion' db.internal\n  \
-         scp -S msh file host:/tmp/; sftp -S msh host; rsync -e msh ...; GIT_SSH_COMMAND=msh git ...\n\n\
+         scp -S msh file host:/tmp/; sftp -S msh host; rsync -e msh ...; GIT_SSH_COMMAND=msh git ...\n  \
+         msh --hosts web1,web2,ops@db:2222 systemctl is-active nginx\n  \
+         msh --hosts @fleet.txt --parallel 8 --timeout 30s --json uname -r\n\n\
          {}\n\n\
          With `ask` and no terminal to ask on (or BatchMode=yes), an unknown host is refused as \
          with `yes`.\n\

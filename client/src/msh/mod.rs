@@ -5,10 +5,14 @@
 
 /// `eprintln!` for msh's own messages that survives a non-blocking stderr (stdio::StderrNow):
 /// waits for room rather than panicking on `EAGAIN`; other errors drop the message.
+/// The line goes out in one write(2), so that `msh --hosts` output lines written meanwhile
+/// by another thread cannot land inside it.
 macro_rules! errln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!($crate::msh::stdio::StderrNow, $($arg)*);
+        let mut line = format!($($arg)*);
+        line.push('\n');
+        let _ = $crate::msh::stdio::StderrNow.write_all(line.as_bytes());
     }};
 }
 
@@ -17,6 +21,7 @@ mod cli;
 pub use cli::command;
 mod connect;
 mod escape;
+mod fleet;
 mod options;
 mod proxy;
 mod sanitize;
@@ -56,6 +61,9 @@ fn real_main() -> i32 {
     };
     let home = dirs::home_dir();
     let local_user = local_user_name();
+    if args.hosts.is_some() {
+        return fleet::main(args, home, &local_user);
+    }
     let settings = match settings::resolve(args, home.as_deref(), &local_user) {
         Ok(s) => s,
         Err(e) => {

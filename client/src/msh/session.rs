@@ -53,22 +53,7 @@ pub(super) async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<
     let stdin_tty = terminal::stdin_is_tty();
     let pty = want_pty(settings, stdin_tty);
 
-    for (name, value) in &settings.set_env {
-        channel
-            .set_env(false, name.as_str(), value.as_str())
-            .await?;
-    }
-    if !settings.send_env.is_empty() {
-        for (name, value) in std::env::vars() {
-            let wanted = settings
-                .send_env
-                .iter()
-                .any(|p| msh_common::pattern::glob_match(&name, p));
-            if wanted && !settings.set_env.iter().any(|(n, _)| n == &name) {
-                channel.set_env(false, name, value).await?;
-            }
-        }
-    }
+    send_environment(&channel, settings).await?;
 
     // Replies to want_reply requests come back in order.
     let mut pending: VecDeque<&'static str> = VecDeque::new();
@@ -252,6 +237,33 @@ pub(super) async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<
     Ok(outcome)
 }
 
+/// SetEnv's variables, then those of our environment that SendEnv names (SetEnv wins).
+pub(super) async fn send_environment(
+    channel: &russh::Channel<russh::client::Msg>,
+    settings: &Settings,
+) -> Result<()> {
+    for (name, value) in &settings.set_env {
+        channel
+            .set_env(false, name.as_str(), value.as_str())
+            .await?;
+    }
+    if !settings.send_env.is_empty() {
+        // Collected first: the iterator is not Send, and `msh --hosts` runs this on a
+        // multi-threaded runtime.
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        for (name, value) in vars {
+            let wanted = settings
+                .send_env
+                .iter()
+                .any(|p| msh_common::pattern::glob_match(&name, p));
+            if wanted && !settings.set_env.iter().any(|(n, _)| n == &name) {
+                channel.set_env(false, name, value).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Carries out a local escape (`~?`, `~^Z`); `~.` is the session loop's.
 async fn run_action(
     action: Action,
@@ -282,7 +294,7 @@ async fn run_action(
 }
 
 /// The signal name without "SIG", as ssh prints it.
-fn sig_name(sig: &Sig) -> String {
+pub(super) fn sig_name(sig: &Sig) -> String {
     match sig {
         Sig::Custom(s) => s.trim_start_matches("SIG").to_string(),
         other => format!("{other:?}"),

@@ -7,6 +7,9 @@ complete -c msh -s o -d 'An option in ssh_config syntax, e.g. -o StrictHostKeyCh
 complete -c msh -l pin -d 'Trust the host only if its key (or, for a host certificate, its CA\'s key) has this SHA256 fingerprint (repeatable: any one matches). known_hosts is then neither read nor written' -r
 complete -c msh -s J -d 'Jump hosts: connect to each in turn and reach the next (finally the destination) through a direct-tcpip channel of the previous one; every hop\'s host key is verified as for a direct connection. Same as -o ProxyJump=...; `none` for a direct connection' -r
 complete -c msh -s W -d 'Stdio forwarding: connect stdin/stdout to HOST:PORT through the server (a direct-tcpip channel, no session), e.g. as OpenSSH\'s `ProxyCommand msh -W %h:%p bastion`' -r
+complete -c msh -l hosts -d 'Run the command on every host of LIST instead of one host: comma-separated [user@]host[:port] ([v6addr]:port for IPv6), or @FILE with one per line (# comments). The first word after the options is then the command. Never prompts (BatchMode), no PTY, stdin not sent; output lines are prefixed with the host as written, a summary ends on stderr. Exit status: 0 when every command exited 0, 255 when any host failed (connect, verification, authentication, timeout), else 1' -r
+complete -c msh -l parallel -d 'With --hosts: at most N hosts connected at a time (default 32)' -r
+complete -c msh -l timeout -d 'With --hosts: give up on a host after this long, from connect to exit (e.g. 30s, 2m)' -r
 complete -c msh -s t -d 'Force a PTY even with a command (-tt: even when stdin is not a terminal)'
 complete -c msh -s T -d 'Never request a PTY'
 complete -c msh -s v -d 'More logging (-v, -vv, -vvv). RUST_LOG, when set, wins'
@@ -15,5 +18,6 @@ complete -c msh -s s -d 'Run the command as a subsystem (e.g. `sftp`), as scp an
 complete -c msh -s G -d 'Print the settings msh would use for the destination (ssh -G style) and exit'
 complete -c msh -s x -d 'Disable X11 forwarding (msh never forwards X11; accepted for scp and sftp)'
 complete -c msh -s a -d 'Disable agent forwarding (the default)'
+complete -c msh -l json -d 'With --hosts: one JSON object per host on stdout as each finishes, instead of prefixed lines'
 complete -c msh -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c msh -s V -l version -d 'Print version'

@@ -11,6 +11,7 @@
 mod certs_keygen;
 mod certs_mshd;
 mod dist;
+mod fleet;
 mod flow_control;
 mod forward_server;
 mod hardening_algorithms;
