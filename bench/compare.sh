@@ -14,6 +14,7 @@
 #     and that figure against OpenSSH's direct connection
 #   the client's CPU time (user + system) per GiB for the upload and download, with /usr/bin/time
 #   memory per idle session: (RSS with K idle sessions - RSS with none) / K (default K=50)
+#   then bench/fleet.sh -t 3: msh --hosts on 50 hosts against 50 ssh in the background and in turn
 # Every throughput figure is the median of T trials (default 5) per side, the two sides
 # alternating which goes first from one trial to the next (so neither always meets a colder
 # page cache or a busier CPU), after one untimed warm-up transfer through each daemon; every
@@ -356,3 +357,9 @@ row "msh -J against ssh direct (ms)" "$mj" "$sl"
 mm=$(idle_per_session "$mshd_pid" "${MSH[@]}"); sm=$(idle_per_session "$sshd_pid" "${SSH[@]}")
 row "daemon RSS per idle session (KiB)" "$mm" "$sm"
 echo "throughput rows: median of $trials trials per side; every sample in $dir/samples.txt"
+
+# Fleet mode (msh --hosts with 50 entries against 50 background and 50 sequential ssh):
+# bench/fleet.sh starts its own daemons, so the ones above are stopped first.
+cleanup; pids=()
+echo
+bash bench/fleet.sh -t 3
