@@ -318,6 +318,40 @@ where
     c
 }
 
+/// OpenSSH's `ssh` to 127.0.0.1:`port` as `user` with only `identity`, checking the host key
+/// strictly against `known_hosts` alone, with no user config, no agent and no prompts; `opts`
+/// come before the destination, then `remote_command`.
+pub fn openssh_command(
+    port: u16,
+    user: &str,
+    identity: &Path,
+    known_hosts: &Path,
+    opts: &[&str],
+    remote_command: &str,
+) -> Command {
+    let mut c = cmd(
+        tool("ssh"),
+        "-F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+         -o GlobalKnownHostsFile=/dev/null"
+            .split_whitespace(),
+    );
+    c.arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .arg("-i")
+        .arg(identity)
+        .args(opts)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-l",
+            user,
+            "127.0.0.1",
+            remote_command,
+        ])
+        .env_remove("SSH_AUTH_SOCK");
+    c
+}
+
 /// True when the tests run as root (CI does): root-mode tests need it.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use msh_tests::mshd::{probe, Mshd};
-use msh_tests::{run, ssh_keygen_ed25519};
+use msh_tests::{openssh_command, run, ssh_keygen_ed25519};
 
 const T: Duration = Duration::from_secs(60);
 const LOG: Duration = Duration::from_secs(10);
@@ -376,40 +376,6 @@ fn a_host_certificate_with_a_sha1_ca_signature_is_refused_by_msh_as_by_ssh() {
 
 // ---------------------------------------------------------------- item 10: disabled accounts
 
-/// OpenSSH `ssh` as `user` to 127.0.0.1:`port` with `key`, checking the host against `kh`.
-fn ssh_to(
-    port: u16,
-    user: &str,
-    key: &Path,
-    kh: &Path,
-    opts: &[&str],
-    command: &str,
-) -> std::process::Command {
-    let mut c = msh_tests::cmd(
-        msh_tests::tool("ssh"),
-        [
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-        ],
-    );
-    c.arg("-o")
-        .arg(format!("UserKnownHostsFile={}", kh.display()))
-        .arg("-i")
-        .arg(key)
-        .args(opts)
-        .args(["-p", &port.to_string(), "-l", user, "127.0.0.1", command])
-        .env_remove("SSH_AUTH_SOCK");
-    c
-}
-
 fn usermod(args: &[&str]) {
     let out = run(msh_tests::cmd(msh_tests::tool("usermod"), args), b"", T);
     assert!(out.status.success(), "usermod {args:?}: {}", out.stderr);
@@ -450,7 +416,7 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
         (&no_shell, false),
     ] {
         let out = run(
-            ssh_to(
+            openssh_command(
                 d.port,
                 &u.name,
                 &d.client_key,
@@ -462,7 +428,7 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
             T,
         );
         let oracle = run(
-            ssh_to(sshd.port, &u.name, &d.client_key, &sshd_kh, &[], "id -un"),
+            openssh_command(sshd.port, &u.name, &d.client_key, &sshd_kh, &[], "id -un"),
             b"",
             T,
         );
@@ -544,7 +510,7 @@ fn allow_and_deny_users_take_user_at_address_patterns_as_sshd() {
         (&w, from2, false),
     ] {
         let out = run(
-            ssh_to(
+            openssh_command(
                 d.port,
                 &x.name,
                 &d.client_key,
@@ -556,7 +522,7 @@ fn allow_and_deny_users_take_user_at_address_patterns_as_sshd() {
             T,
         );
         let oracle = run(
-            ssh_to(sshd.port, &x.name, &d.client_key, &sshd_kh, opts, "id -un"),
+            openssh_command(sshd.port, &x.name, &d.client_key, &sshd_kh, opts, "id -un"),
             b"",
             T,
         );
@@ -691,12 +657,12 @@ fn max_auth_tries_counts_as_sshd_for_openssh_and_paramiko_sequences() {
         }
         let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
         let mshd_out = run(
-            ssh_to(d.port, &d.user, &wrong[0], &d.known_hosts, &opts, "echo in"),
+            openssh_command(d.port, &d.user, &wrong[0], &d.known_hosts, &opts, "echo in"),
             b"",
             T,
         );
         let sshd_out = run(
-            ssh_to(sshd.port, &sshd.user, &wrong[0], &sshd_kh, &opts, "echo in"),
+            openssh_command(sshd.port, &sshd.user, &wrong[0], &sshd_kh, &opts, "echo in"),
             b"",
             T,
         );

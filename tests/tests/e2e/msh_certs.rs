@@ -13,6 +13,7 @@ use msh_tests::mshd::{fingerprint_of, Mshd};
 use msh_tests::sshd::{Sshd, SshdOptions};
 use msh_tests::*;
 
+use crate::msh_interactive::msh_line_to_mshd;
 use crate::msh_to_sshd::msh_cmd;
 
 const T: Duration = Duration::from_secs(30);
@@ -874,16 +875,7 @@ fn ask_warns_before_accepting_a_new_key_type() {
     use crate::msh_interactive::Tmux;
     let d = Mshd::start("mc-othertype-ask");
     let old = known_by_old_ecdsa(&d);
-    let line = format!(
-        "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
-         -o GlobalKnownHostsFile=/dev/null 127.0.0.1 echo IN-$((20+1)); echo RC=$?",
-        home = d.dir.path.display(),
-        msh = bin("msh").display(),
-        port = d.port,
-        user = d.user,
-        id = d.client_key.display(),
-        kh = d.known_hosts.display(),
-    );
+    let line = msh_line_to_mshd(&d, "127.0.0.1 echo IN-$((20+1)); echo RC=$?");
     let tmux = Tmux::new(&d.dir);
     tmux.start("sh");
     tmux.send_keys(&[&line, "Enter"]);

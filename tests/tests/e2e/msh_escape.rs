@@ -12,7 +12,7 @@ use msh_tests::mshd::Mshd;
 use msh_tests::*;
 use nix::sys::signal::Signal;
 
-use crate::msh_interactive::{wait_for_file, Tmux};
+use crate::msh_interactive::{msh_line_to_mshd, wait_for_file, Tmux};
 
 /// mshd accepting MSHT_* variables, so `-o SetEnv=MSHT_SIDE=remote` proves which shell
 /// answers.
@@ -24,16 +24,9 @@ fn mshd(name: &str) -> Mshd {
 
 /// The msh command line to `d` with `extra` options, followed by `; echo RC=$?`.
 fn msh_line(d: &Mshd, extra: &str) -> String {
-    format!(
-        "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
-         -o GlobalKnownHostsFile=/dev/null -o SetEnv=MSHT_SIDE=remote {extra} 127.0.0.1; \
-         echo RC=$?",
-        home = d.dir.path.display(),
-        msh = bin("msh").display(),
-        port = d.port,
-        user = d.user,
-        id = d.client_key.display(),
-        kh = d.known_hosts.display(),
+    msh_line_to_mshd(
+        d,
+        &format!("-o SetEnv=MSHT_SIDE=remote {extra} 127.0.0.1; echo RC=$?"),
     )
 }
 
@@ -51,22 +44,6 @@ fn interactive(d: &Mshd, extra: &str) -> Tmux {
 /// Types `keys` literally (no tmux key names), as one write to the terminal.
 fn type_literally(tmux: &Tmux, keys: &str) {
     tmux.send_keys(&["-l", keys]);
-}
-
-/// Asserts the outer terminal is in cooked mode: `stty -a` shows icanon and echo on.
-fn assert_terminal_cooked(tmux: &Tmux, marker: &str) {
-    tmux.send_keys(&["clear", "Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
-    tmux.send_keys(&[&format!("stty -a; echo {marker}-$((2+3))"), "Enter"]);
-    let screen = tmux.wait_for_screen(&format!("{marker}-5"));
-    assert!(
-        screen.contains(" icanon") && !screen.contains("-icanon"),
-        "terminal left without icanon:\n{screen}"
-    );
-    assert!(
-        screen.contains(" echo ") && !screen.contains("-echo "),
-        "terminal left without echo:\n{screen}"
-    );
 }
 
 /// Waits until `path` holds exactly `want`; panics showing what it holds.
@@ -122,7 +99,7 @@ fn tilde_dot_leaves_a_session_whose_server_stopped_answering() {
         screen.contains("msh: connection to 127.0.0.1 closed."),
         "{screen}"
     );
-    assert_terminal_cooked(&tmux, "STTY");
+    tmux.assert_cooked("STTY");
 }
 
 #[test]
@@ -211,7 +188,7 @@ fn tilde_ctrl_z_suspends_and_fg_resumes_with_the_new_window_size() {
     tmux.wait_for_screen("[suspend msh]");
     wait_for_state(pid, 'T');
     // The local shell has the terminal, cooked.
-    assert_terminal_cooked(&tmux, "SUSPENDED");
+    tmux.assert_cooked("SUSPENDED");
     tmux.resize(90, 25);
     tmux.send_keys(&["clear; fg", "Enter"]);
     // The window changed while msh was stopped: it must tell the server on resume.
@@ -224,7 +201,7 @@ fn tilde_ctrl_z_suspends_and_fg_resumes_with_the_new_window_size() {
     wait_for_state(pid, 'X');
     tmux.send_keys(&["echo RC=$?", "Enter"]);
     tmux.wait_for_screen("RC=5");
-    assert_terminal_cooked(&tmux, "STTY");
+    tmux.assert_cooked("STTY");
 }
 
 /// Waits until process `pid` is in `state` (from /proc/PID/stat: `T` stopped); `X` means
