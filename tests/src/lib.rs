@@ -257,6 +257,15 @@ impl Output {
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+    /// Asserts that stderr contains `needle`; the failure shows all of stderr.
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, needle: &str) {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+    }
 }
 
 /// Runs `cmd` feeding `stdin`, killing it (by PID) if it has not exited after `timeout`.

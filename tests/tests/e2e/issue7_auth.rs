@@ -126,7 +126,7 @@ fn with_a_trusted_user_ca_an_unknown_key_gets_the_same_answer_for_any_user() {
         let out = run(d.ssh_with_key(user, &wrong, &["-v"], "echo in"), b"", T);
         assert_eq!(out.code(), Some(255), "{user} got in: {}", out.stderr);
         assert!(out.stdout.is_empty());
-        assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+        out.assert_stderr_contains("Permission denied");
         stderr.push(out.stderr.contains("Server accepts key"));
     }
     assert_eq!(

@@ -571,7 +571,7 @@ fn certificate_expiring_within_a_day_warns() {
     let out = mshd_login(&d, &[]);
     assert_ok(&out, "cert valid 2 more hours");
     let expected = format!("warning: certificate {} expires at", cert.display());
-    assert!(out.stderr.contains(&expected), "{}", out.stderr);
+    out.assert_stderr_contains(&expected);
     assert!(
         out.stderr.contains("(in 1h 59m)") || out.stderr.contains("(in 2h)"),
         "says how long is left: {}",
@@ -661,7 +661,7 @@ fn user_certificate_held_by_ssh_agent() {
     let (_agent, sock) = start_ssh_agent(&d.dir.path);
     // ssh-add loads KEY-cert.pub with KEY: the agent holds the certificate itself.
     let out = ssh_add(&sock, &[&d.client_key]);
-    assert!(out.stderr.contains("Certificate added"), "{}", out.stderr);
+    out.assert_stderr_contains("Certificate added");
     // No -i and no ~/.ssh keys under HOME: only the agent can sign.
     let agent_msh = |extra: &[&str]| {
         let mut c = msh_cmd(
@@ -684,11 +684,7 @@ fn user_certificate_held_by_ssh_agent() {
     };
     let out = agent_msh(&[]);
     assert_ok(&out, "agent-held certificate");
-    assert!(
-        out.stderr.contains("authenticated with agent certificate"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("authenticated with agent certificate");
 
     // The agent holds only the key (its certificate moved away): the bare key is refused.
     let moved = d.dir.join("elsewhere-cert.pub");
@@ -706,14 +702,10 @@ fn user_certificate_held_by_ssh_agent() {
     let cf = format!("CertificateFile={}", moved.display());
     let out = agent_msh(&["-o", &cf]);
     assert_ok(&out, "CertificateFile with the key in ssh-agent");
-    assert!(
-        out.stderr.contains(&format!(
-            "authenticated with certificate {} (key in ssh-agent)",
-            moved.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "authenticated with certificate {} (key in ssh-agent)",
+        moved.display()
+    ));
 }
 
 /// An ECDSA host certificate is negotiated and checked as such (sshd offers only ECDSA).
@@ -759,11 +751,7 @@ fn ecdsa_host_certificate_from_sshd() {
     );
     let out = sshd_login(&dir, &sshd, &kh, &id, &["-v"]);
     assert_ok(&out, "ECDSA host cert");
-    assert!(
-        out.stderr.contains("accepted via @cert-authority"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("accepted via @cert-authority");
     let log = sshd.log();
     assert!(
         log.contains("kex: host key algorithm: ecdsa-sha2-nistp256-cert-v01@openssh.com"),
@@ -806,14 +794,10 @@ fn rsa_user_certificate_signs_with_sha2_for_sshd_and_mshd() {
     );
     let out = sshd_login(&dir, &sshd, &kh, &dir.join("id_rsa"), &["-v"]);
     assert_ok(&out, "RSA user certificate to OpenSSH");
-    assert!(
-        out.stderr.contains(&format!(
-            "authenticated with certificate {}",
-            cert.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "authenticated with certificate {}",
+        cert.display()
+    ));
     let log = sshd.log();
     assert!(
         log.contains("Accepted publickey") && log.contains("RSA-CERT"),

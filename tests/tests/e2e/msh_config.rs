@@ -102,11 +102,7 @@ fn alias_with_hostname_reaches_mshd_and_known_hosts_names_the_hostname_as_ssh_do
     );
     assert_eq!(out.stdout_str(), "ok\n");
     let name = format!("[127.0.0.1]:{}", d.port);
-    assert!(
-        out.stderr.contains(&format!("Permanently added '{name}'")),
-        "stderr: {}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!("Permanently added '{name}'"));
     let host_key: Vec<&str> = d.host_public.split_whitespace().take(2).collect();
     let msh_entries = known_hosts_entries(&kh);
     assert_eq!(

@@ -288,11 +288,7 @@ fn forced_pty_on_a_pipe_honours_escapes() {
     let start = Instant::now();
     let out = run(c, b"~.", Duration::from_secs(20));
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("msh: connection to 127.0.0.1 closed."),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("msh: connection to 127.0.0.1 closed.");
     assert!(start.elapsed() < Duration::from_secs(10));
     // The oracle: OpenSSH's ssh -tt disconnects on the same input.
     let start = Instant::now();

@@ -176,11 +176,7 @@ fn refused_pty_is_reported_and_the_command_still_runs() {
     let out = run(msh(&d, &["-tt", "127.0.0.1", "tty; exit 4"]), b"", T);
     assert_eq!(out.code(), Some(4), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "not a tty\n");
-    assert!(
-        out.stderr.contains("PTY allocation request failed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("PTY allocation request failed");
 }
 
 #[test]

@@ -186,7 +186,7 @@ fn accept_new_appends_a_line_that_ssh_keygen_finds() {
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ok\n");
-    assert!(out.stderr.contains("Permanently added"), "{}", out.stderr);
+    out.assert_stderr_contains("Permanently added");
     let found = s.ssh_keygen_find(&kh);
     assert_eq!(
         found.code(),
@@ -249,8 +249,8 @@ fn unknown_host_with_yes_is_refused_and_file_unchanged() {
     );
     assert_eq!(out.code(), Some(255));
     assert!(one_line(&out.stderr), "{}", out.stderr);
-    assert!(out.stderr.contains("accept-new"), "{}", out.stderr);
-    assert!(out.stderr.contains(&s.fingerprint()), "{}", out.stderr);
+    out.assert_stderr_contains("accept-new");
+    out.assert_stderr_contains(&s.fingerprint());
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
 }
 
@@ -270,20 +270,12 @@ fn default_ask_without_a_terminal_refuses_like_yes() {
     }
     let out = run(sc, b"", T);
     assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
-    assert!(
-        out.stderr.contains("no terminal to ask on"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no terminal to ask on");
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), "");
     // BatchMode=yes never asks, terminal or not.
     let out = run(s.msh(&["127.0.0.1", "true"]), b"", T);
     assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
-    assert!(
-        out.stderr.contains("BatchMode=yes forbids asking"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("BatchMode=yes forbids asking");
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), "");
 }
 
@@ -309,9 +301,9 @@ fn changed_key_is_refused_naming_file_and_line() {
     assert_eq!(out.code(), Some(255));
     assert!(one_line(&out.stderr), "{}", out.stderr);
     let where_ = format!("{}:2", s.kh.display());
-    assert!(out.stderr.contains(&where_), "{}", out.stderr);
-    assert!(out.stderr.contains("CHANGED"), "{}", out.stderr);
-    assert!(out.stderr.contains(&s.fingerprint()), "{}", out.stderr);
+    out.assert_stderr_contains(&where_);
+    out.assert_stderr_contains("CHANGED");
+    out.assert_stderr_contains(&s.fingerprint());
     assert!(
         out.stderr
             .contains(&format!("msh-keygen known-hosts remove '{}'", s.name())),
@@ -338,12 +330,8 @@ fn revoked_key_is_refused_even_when_also_trusted() {
     );
     assert_eq!(out.code(), Some(255));
     assert!(one_line(&out.stderr), "{}", out.stderr);
-    assert!(out.stderr.contains("@revoked"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!("{}:2", s.kh.display())),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("@revoked");
+    out.assert_stderr_contains(&format!("{}:2", s.kh.display()));
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
 }
 
@@ -396,11 +384,7 @@ fn wildcard_trusts_and_negation_excludes() {
         T,
     );
     assert_eq!(out.code(), Some(255), "negation must exclude");
-    assert!(
-        out.stderr.contains("no known_hosts entry"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no known_hosts entry");
 }
 
 #[test]
@@ -424,11 +408,7 @@ fn port_rules_portless_matching_key_vouches_different_key_is_unknown() {
         T,
     );
     assert_eq!(out.code(), Some(255));
-    assert!(
-        out.stderr.contains("no known_hosts entry"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no known_hosts entry");
     assert!(!out.stderr.contains("CHANGED"), "{}", out.stderr);
 
     // The same different key under [host]:port is a change.
@@ -443,7 +423,7 @@ fn port_rules_portless_matching_key_vouches_different_key_is_unknown() {
         T,
     );
     assert_eq!(out.code(), Some(255));
-    assert!(out.stderr.contains("CHANGED"), "{}", out.stderr);
+    out.assert_stderr_contains("CHANGED");
 }
 
 #[test]
@@ -507,22 +487,14 @@ fn private_key_readable_by_others_is_refused_with_the_fix() {
     std::fs::set_permissions(&s.id, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = run(s.msh(&["127.0.0.1", "true"]), b"", T);
     assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
-    assert!(
-        out.stderr.contains("UNPROTECTED PRIVATE KEY FILE"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("UNPROTECTED PRIVATE KEY FILE");
     assert!(
         out.stderr
             .contains(&format!("chmod 600 {}", s.id.display())),
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains("permission denied (publickey)"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("permission denied (publickey)");
 }
 
 #[test]
@@ -533,16 +505,12 @@ fn unauthorized_key_fails_with_one_line_listing_keys() {
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
     assert!(one_line(&out.stderr), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "msh: {u}@127.0.0.1: permission denied (publickey); tried: {}; to log in, the public \
+    out.assert_stderr_contains(&format!(
+        "msh: {u}@127.0.0.1: permission denied (publickey); tried: {}; to log in, the public \
              half of one of these keys must be in ~/.ssh/authorized_keys of {u} on 127.0.0.1",
-            stranger.display(),
-            u = s.sshd.user,
-        )),
-        "{}",
-        out.stderr
-    );
+        stranger.display(),
+        u = s.sshd.user,
+    ));
 }
 
 #[test]
@@ -613,11 +581,7 @@ fn strict_host_key_checking_no_is_refused_with_an_explanation() {
     );
     let out = refused_early(&["-o", "Tunnel=yes", "127.0.0.1", "true"]);
     assert_eq!(out.code(), Some(255));
-    assert!(
-        out.stderr.contains("unknown option \"Tunnel\""),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("unknown option \"Tunnel\"");
 }
 
 /// The passphrase is typed on a real terminal: msh runs inside a detached tmux session and
@@ -715,14 +679,10 @@ fn config_file_host_block_supplies_port_identity_and_strictness() {
     c.arg("-F").arg(&bad).args(["127.0.0.1", "true"]);
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
-    assert!(
-        out.stderr.contains(&format!(
-            "{}:2: ForwardAgent=yes: msh does not forward the agent",
-            bad.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "{}:2: ForwardAgent=yes: msh does not forward the agent",
+        bad.display()
+    ));
 }
 
 #[test]

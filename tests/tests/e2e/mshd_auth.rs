@@ -18,9 +18,9 @@ fn unknown_key_is_refused() {
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
     assert!(out.stdout.is_empty());
-    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+    out.assert_stderr_contains("Permission denied");
     // Refused at the offer: the client is never asked to sign (or unlock) this key.
-    assert!(out.stderr.contains("Offering public key"), "{}", out.stderr);
+    out.assert_stderr_contains("Offering public key");
     assert!(!out.stderr.contains("Server accepts key"), "{}", out.stderr);
     let fp = fingerprint_of(&d.dir.join("other_key.pub"));
     let log = d.wait_for_log("rejected publickey", LOG);
@@ -314,11 +314,7 @@ fn host_key_readable_by_others_is_refused() {
         T,
     );
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.contains(&key.display().to_string()),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&key.display().to_string());
 }
 
 #[test]
@@ -590,7 +586,7 @@ fn host_certificate_is_presented_and_verified_by_openssh() {
     let out = run(d.ssh(&["-v"], "echo in"), b"", T);
     d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "in\n");
-    assert!(out.stderr.contains("ED25519-CERT"), "{}", out.stderr);
+    out.assert_stderr_contains("ED25519-CERT");
 }
 
 fn d_path(key: &std::path::Path, suffix: &str) -> String {

@@ -199,14 +199,10 @@ fn check_config_prints_the_subsystems_table_and_names_a_bad_entry() {
     );
     let out = run(check_config(&bad), b"", T);
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.contains(&format!(
-            "{}:2: key `subsystems.sftp`: empty command",
-            bad.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "{}:2: key `subsystems.sftp`: empty command",
+        bad.display()
+    ));
 }
 
 #[test]
@@ -257,11 +253,7 @@ fn subsystems_off_refuses_sftp_and_logs_the_name() {
     let d = Mshd::builder("sftp-off").toml("subsystems = {}").start();
     let out = sftp_batch(&d, &d.user, "ls\n");
     assert_ne!(out.code(), Some(0), "sftp worked with subsystems = {{}}");
-    assert!(
-        out.stderr.contains("subsystem request failed"),
-        "stderr: {}",
-        out.stderr
-    );
+    out.assert_stderr_contains("subsystem request failed");
     let log = d.wait_for_log("subsystem \"sftp\" refused", LOG);
     assert!(log.contains("not configured"), "{log}");
     assert!(
@@ -272,11 +264,7 @@ fn subsystems_off_refuses_sftp_and_logs_the_name() {
     let d = Mshd::start("sftp-unknown");
     let out = run(d.ssh(&["-s"], "no-such-subsystem"), b"", T);
     assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
-    assert!(
-        out.stderr.contains("subsystem request failed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("subsystem request failed");
     let log = d.wait_for_log("subsystem \"no-such-subsystem\" refused", LOG);
     assert!(log.contains("has sftp"), "{log}");
 }
@@ -288,11 +276,7 @@ fn missing_subsystem_program_fails_at_once_with_a_reason() {
         .start();
     let out = sftp_batch(&d, &d.user, "ls\n");
     assert_ne!(out.code(), Some(0));
-    assert!(
-        out.stderr.contains("subsystem request failed"),
-        "stderr: {}",
-        out.stderr
-    );
+    out.assert_stderr_contains("subsystem request failed");
     let log = d.wait_for_log("/nonexistent/sftp-server does not exist", LOG);
     assert!(log.contains("subsystem \"sftp\""), "{log}");
     // A file without execute permission is named as such.
@@ -306,11 +290,7 @@ fn missing_subsystem_program_fails_at_once_with_a_reason() {
         ))
         .start();
     let out = sftp_batch(&d, &d.user, "ls\n");
-    assert!(
-        out.stderr.contains("subsystem request failed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("subsystem request failed");
     d.wait_for_log(&format!("{} is not executable", noexec.display()), LOG);
 }
 
@@ -451,10 +431,6 @@ fn root_mode_upload_is_owned_by_the_user() {
         &format!("put {} /root/msht-sftp-not-allowed\n", local.display()),
     );
     assert_ne!(out.code(), Some(0), "{}", out.stdout_str());
-    assert!(
-        out.stderr.contains("Permission denied"),
-        "stderr: {}",
-        out.stderr
-    );
+    out.assert_stderr_contains("Permission denied");
     assert!(!Path::new("/root/msht-sftp-not-allowed").exists());
 }

@@ -545,14 +545,10 @@ fn home_is_entered_as_the_user_after_the_privilege_drop() {
     std::fs::set_permissions(&u.home, std::fs::Permissions::from_mode(0o700)).unwrap();
     d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "/\n", "entered as root: {}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "Could not chdir to home directory {}: Permission denied",
-            u.home.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "Could not chdir to home directory {}: Permission denied",
+        u.home.display()
+    ));
 }
 
 #[test]

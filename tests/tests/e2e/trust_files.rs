@@ -258,11 +258,7 @@ fn root_keygen_revoke_does_not_create_the_target_of_a_planted_lock_symlink() {
     c.arg(&list).arg(&key);
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("revoked_keys.lock is a symbolic link"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("revoked_keys.lock is a symbolic link");
     assert!(!target.exists(), "root created the lock symlink's target");
     assert!(!list.exists());
 }
