@@ -63,6 +63,21 @@ impl Setup {
         c
     }
 
+    /// Runs msh with `-o StrictHostKeyChecking=MODE 127.0.0.1 COMMAND` (and [`Setup::msh`]'s
+    /// options).
+    pub fn run_strict(&self, mode: &str, command: &str) -> Output {
+        run(
+            self.msh(&[
+                "-o",
+                &format!("StrictHostKeyChecking={mode}"),
+                "127.0.0.1",
+                command,
+            ]),
+            b"",
+            T,
+        )
+    }
+
     /// msh with known_hosts `kh` and key `key`, then `args` (no other options).
     pub fn msh_with(&self, kh: &Path, key: &Path, args: &[&str]) -> Command {
         let mut c = msh_cmd(&self.dir, self.sshd.port, &self.sshd.user, kh, &[]);
@@ -116,6 +131,13 @@ pub(crate) fn remote_stderr(stderr: &str) -> String {
 
 fn one_line(stderr: &str) -> bool {
     stderr.trim_end().lines().count() == 1
+}
+
+/// msh refused before any session: exit 255 and the reason in one line.
+#[track_caller]
+fn assert_refused_in_one_line(out: &Output) {
+    assert_eq!(out.code(), Some(255));
+    assert!(one_line(&out.stderr), "{}", out.stderr);
 }
 
 #[test]
@@ -242,13 +264,8 @@ fn unknown_host_with_yes_is_refused_and_file_unchanged() {
     let s = setup("msh-sshd-unknown-yes");
     let text = format!("otherhost {}\n", other_key_line(&s.dir, "k2"));
     std::fs::write(&s.kh, &text).unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
+    let out = s.run_strict("yes", "true");
+    assert_refused_in_one_line(&out);
     out.assert_stderr_contains("accept-new");
     out.assert_stderr_contains(&s.fingerprint());
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
@@ -288,18 +305,8 @@ fn changed_key_is_refused_naming_file_and_line() {
         other_key_line(&s.dir, "k2")
     );
     std::fs::write(&s.kh, &text).unwrap();
-    let out = run(
-        s.msh(&[
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "127.0.0.1",
-            "true",
-        ]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
+    let out = s.run_strict("accept-new", "true");
+    assert_refused_in_one_line(&out);
     let where_ = format!("{}:2", s.kh.display());
     out.assert_stderr_contains(&where_);
     out.assert_stderr_contains("CHANGED");
@@ -323,13 +330,8 @@ fn revoked_key_is_refused_even_when_also_trusted() {
         s.host_key_line()
     );
     std::fs::write(&s.kh, &text).unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
+    let out = s.run_strict("yes", "true");
+    assert_refused_in_one_line(&out);
     out.assert_stderr_contains("@revoked");
     out.assert_stderr_contains(&format!("{}:2", s.kh.display()));
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
@@ -345,11 +347,7 @@ fn hashed_entry_from_ssh_keygen_is_trusted() {
     );
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(std::fs::read_to_string(&s.kh).unwrap().starts_with("|1|"));
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "echo ok"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "echo ok");
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ok\n");
 }
@@ -363,11 +361,7 @@ fn wildcard_trusts_and_negation_excludes() {
         format!("[127.0.0.?]:{port},[other]:1 {}\n", s.host_key_line()),
     )
     .unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(0), "wildcard: {}", out.stderr);
 
     std::fs::write(
@@ -378,11 +372,7 @@ fn wildcard_trusts_and_negation_excludes() {
         ),
     )
     .unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(255), "negation must exclude");
     out.assert_stderr_contains("no known_hosts entry");
 }
@@ -392,21 +382,13 @@ fn port_rules_portless_matching_key_vouches_different_key_is_unknown() {
     let s = setup("msh-sshd-ports");
     // Same key recorded without a port: OpenSSH's "matching key w/out port" trusts it.
     std::fs::write(&s.kh, format!("127.0.0.1 {}\n", s.host_key_line())).unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(0), "portless matching key: {}", out.stderr);
 
     // A different key recorded without a port: the host on this port is unknown, not changed.
     let text = format!("127.0.0.1 {}\n", other_key_line(&s.dir, "k2"));
     std::fs::write(&s.kh, &text).unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(255));
     out.assert_stderr_contains("no known_hosts entry");
     assert!(!out.stderr.contains("CHANGED"), "{}", out.stderr);
@@ -417,11 +399,7 @@ fn port_rules_portless_matching_key_vouches_different_key_is_unknown() {
         format!("{} {}\n", s.name(), other_key_line(&s.dir, "k3")),
     )
     .unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(255));
     out.assert_stderr_contains("CHANGED");
 }
@@ -431,40 +409,22 @@ fn pin_right_connects_wrong_refuses_and_known_hosts_untouched() {
     let s = setup("msh-sshd-pin");
     let kh = s.dir.join("never_created");
     let fp = s.fingerprint();
-    let c = s.msh_with(
-        &kh,
-        &s.id,
-        &[
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "--pin",
-            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            "--pin",
-            &fp,
-            "127.0.0.1",
-            "echo pinned",
-        ],
-    );
-    let out = run(c, b"", T);
+    let wrong = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let with_pins = |pins: &[&str]| {
+        let mut args = vec!["-o", "StrictHostKeyChecking=accept-new"];
+        for pin in pins {
+            args.extend(["--pin", pin]);
+        }
+        args.extend(["127.0.0.1", "echo pinned"]);
+        run(s.msh_with(&kh, &s.id, &args), b"", T)
+    };
+    let out = with_pins(&[wrong, &fp]);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "pinned\n");
     assert!(!kh.exists(), "--pin must not write known_hosts");
 
-    let c = s.msh_with(
-        &kh,
-        &s.id,
-        &[
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "--pin",
-            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            "127.0.0.1",
-            "echo pinned",
-        ],
-    );
-    let out = run(c, b"", T);
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
+    let out = with_pins(&[wrong]);
+    assert_refused_in_one_line(&out);
     assert!(
         out.stderr.contains("--pin") && out.stderr.contains(&fp),
         "{}",
@@ -503,8 +463,7 @@ fn unauthorized_key_fails_with_one_line_listing_keys() {
     let stranger = ssh_keygen_ed25519(&s.dir, "id_stranger");
     let c = s.msh_with(&s.kh, &stranger, &["127.0.0.1", "true"]);
     let out = run(c, b"", T);
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
+    assert_refused_in_one_line(&out);
     out.assert_stderr_contains(&format!(
         "msh: {u}@127.0.0.1: permission denied (publickey); tried: {}; to log in, the public \
              half of one of these keys must be in ~/.ssh/authorized_keys of {u} on 127.0.0.1",
@@ -572,8 +531,7 @@ fn strict_host_key_checking_no_is_refused_with_an_explanation() {
     // msh refuses these options itself; port 1 is never reached.
     let refused_early = |args: &[&str]| run(msh_cmd(&dir, 1, "nobody", &kh, args), b"", T);
     let out = refused_early(&["-o", "StrictHostKeyChecking=no", "127.0.0.1", "true"]);
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
+    assert_refused_in_one_line(&out);
     assert!(
         out.stderr.contains("accept-new") && out.stderr.contains("--pin"),
         "{}",
@@ -906,16 +864,7 @@ fn host_known_by_its_ecdsa_key_is_trusted_although_ed25519_is_preferred() {
         format!("{} {}\n", s.name(), s.sshd.host_key("ecdsa").public_line),
     )
     .unwrap();
-    let out = run(
-        s.msh(&[
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "127.0.0.1",
-            "echo ecdsa-ok",
-        ]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "echo ecdsa-ok");
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ecdsa-ok\n");
 }
