@@ -19,6 +19,9 @@ use crate::msh_to_sshd::msh_cmd;
 const T: Duration = Duration::from_secs(30);
 const LOG: Duration = Duration::from_secs(10);
 
+/// msh options that record an unknown host key.
+const ACCEPT_NEW: [&str; 2] = ["-o", "StrictHostKeyChecking=accept-new"];
+
 /// `ssh-keygen -s CA -I ID -n PRINCIPALS [-h] -V VALIDITY KEY.pub` → `KEY-cert.pub`.
 fn ssh_sign(ca: &Path, key_pub: &Path, principals: &str, host: bool, validity: &str) -> PathBuf {
     let extra: &[&str] = if host {
@@ -163,6 +166,12 @@ fn sshd_with_host_cert(dir: &TestDir, host: bool) -> (Sshd, PathBuf) {
     (sshd, id)
 }
 
+/// `DIR/known_hosts` trusting `DIR/host_ca.pub` for every host (`@cert-authority *`).
+fn any_host_ca_known_hosts(dir: &TestDir) -> PathBuf {
+    let line = public_line(&dir.join("host_ca.pub"));
+    dir.write("known_hosts", format!("@cert-authority * {line}\n"), 0o644)
+}
+
 #[test]
 fn sshd_host_certificate_accepted_via_cert_authority_and_not_recorded() {
     let dir = TestDir::new("mc-sshd-hostcert");
@@ -187,13 +196,7 @@ fn sshd_host_certificate_accepted_via_cert_authority_and_not_recorded() {
         "a host accepted through its CA is never written to known_hosts"
     );
     // accept-new does not record it either.
-    let out = sshd_login(
-        &dir,
-        &sshd,
-        &kh,
-        &id,
-        &["-o", "StrictHostKeyChecking=accept-new"],
-    );
+    let out = sshd_login(&dir, &sshd, &kh, &id, &ACCEPT_NEW);
     assert_ok(&out, "accept-new with a CA-signed host");
     assert_eq!(std::fs::read_to_string(&kh).unwrap(), ca_line);
 }
@@ -273,14 +276,7 @@ fn expired_host_certificate_is_refused() {
 fn user_certificate_served_as_host_certificate_by_sshd_is_refused() {
     let dir = TestDir::new("mc-usercert-host");
     let (sshd, id) = sshd_with_host_cert(&dir, false);
-    let kh = dir.write(
-        "known_hosts",
-        format!(
-            "@cert-authority * {}\n",
-            public_line(&dir.join("host_ca.pub"))
-        ),
-        0o644,
-    );
+    let kh = any_host_ca_known_hosts(&dir);
     let out = sshd_login(&dir, &sshd, &kh, &id, &[]);
     assert_refused(
         &out,
@@ -436,13 +432,7 @@ fn host_known_with_another_key_type_is_not_silently_recorded() {
     );
     let kh = dir.write("known_hosts", &text, 0o644);
     let ecdsa_fp = fingerprint_of(&sshd.host_key("ecdsa").public_path);
-    let out = sshd_login(
-        &dir,
-        &sshd,
-        &kh,
-        &id,
-        &["-o", "StrictHostKeyChecking=accept-new"],
-    );
+    let out = sshd_login(&dir, &sshd, &kh, &id, &ACCEPT_NEW);
     assert_refused(
         &out,
         &[
@@ -463,7 +453,7 @@ fn host_known_with_another_key_type_is_not_silently_recorded() {
     // mshd (ed25519 host key) known by an ECDSA key.
     let d = Mshd::start("mc-othertype-mshd");
     let text = known_by_old_ecdsa(&d);
-    let out = mshd_login(&d, &["-o", "StrictHostKeyChecking=accept-new"]);
+    let out = mshd_login(&d, &ACCEPT_NEW);
     assert_refused(
         &out,
         &[
@@ -488,6 +478,12 @@ fn user_ca_mshd(name: &str) -> (Mshd, PathBuf) {
     (d, ca)
 }
 
+/// Signs `d`'s client key with the user CA `ca` for `d`'s user, valid for `validity`
+/// (`-V`); the certificate is `id_ed25519-cert.pub` beside the key.
+fn sign_client_key(d: &Mshd, ca: &Path, validity: &str) -> PathBuf {
+    ssh_sign(ca, &d.dir.join("id_ed25519.pub"), &d.user, false, validity)
+}
+
 fn mshd_login(d: &Mshd, extra: &[&str]) -> Output {
     run(
         msh(
@@ -509,13 +505,7 @@ fn user_certificate_beside_the_key_logs_in_to_mshd() {
     // Without a certificate the bare key is not authorized.
     let out = mshd_login(&d, &[]);
     assert_refused(&out, &["permission denied (publickey)"], "no cert");
-    ssh_sign(
-        &ca,
-        &d.dir.join("id_ed25519.pub"),
-        &d.user,
-        false,
-        "-5m:+2d",
-    );
+    sign_client_key(&d, &ca, "-5m:+2d");
     let out = mshd_login(&d, &[]);
     assert_ok(&out, "KEY-cert.pub to mshd");
     assert!(
@@ -529,13 +519,7 @@ fn user_certificate_beside_the_key_logs_in_to_mshd() {
 #[test]
 fn certificate_file_option_logs_in_to_mshd() {
     let (d, ca) = user_ca_mshd("mc-certfile");
-    let cert = ssh_sign(
-        &ca,
-        &d.dir.join("id_ed25519.pub"),
-        &d.user,
-        false,
-        "-5m:+1d",
-    );
+    let cert = sign_client_key(&d, &ca, "-5m:+1d");
     let moved = d.dir.join("elsewhere-cert.pub");
     std::fs::rename(&cert, &moved).unwrap();
     let opt = format!("CertificateFile={}", moved.display());
@@ -561,13 +545,7 @@ fn certificate_file_option_logs_in_to_mshd() {
 #[test]
 fn certificate_expiring_within_a_day_warns() {
     let (d, ca) = user_ca_mshd("mc-expiry-warn");
-    let cert = ssh_sign(
-        &ca,
-        &d.dir.join("id_ed25519.pub"),
-        &d.user,
-        false,
-        "-5m:+2h",
-    );
+    let cert = sign_client_key(&d, &ca, "-5m:+2h");
     let out = mshd_login(&d, &[]);
     assert_ok(&out, "cert valid 2 more hours");
     let expected = format!("warning: certificate {} expires at", cert.display());
@@ -651,13 +629,7 @@ fn ssh_add(sock: &Path, args: &[&Path]) -> Output {
 #[test]
 fn user_certificate_held_by_ssh_agent() {
     let (d, ca) = user_ca_mshd("mc-agent-cert");
-    let cert = ssh_sign(
-        &ca,
-        &d.dir.join("id_ed25519.pub"),
-        &d.user,
-        false,
-        "-5m:+1d",
-    );
+    let cert = sign_client_key(&d, &ca, "-5m:+1d");
     let (_agent, sock) = start_ssh_agent(&d.dir.path);
     // ssh-add loads KEY-cert.pub with KEY: the agent holds the certificate itself.
     let out = ssh_add(&sock, &[&d.client_key]);
@@ -741,14 +713,7 @@ fn ecdsa_host_certificate_from_sshd() {
     );
     let id = ssh_keygen_ed25519(&dir, "id_user");
     sshd.authorize(&id);
-    let kh = dir.write(
-        "known_hosts",
-        format!(
-            "@cert-authority * {}\n",
-            public_line(&dir.join("host_ca.pub"))
-        ),
-        0o644,
-    );
+    let kh = any_host_ca_known_hosts(&dir);
     let out = sshd_login(&dir, &sshd, &kh, &id, &["-v"]);
     assert_ok(&out, "ECDSA host cert");
     out.assert_stderr_contains("accepted via @cert-authority");
