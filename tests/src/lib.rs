@@ -260,9 +260,18 @@ impl Output {
     /// Asserts that stderr contains `needle`; the failure shows all of stderr.
     #[track_caller]
     pub fn assert_stderr_contains(&self, needle: &str) {
+        self.assert_stderr(self.stderr.contains(needle), "contain", needle);
+    }
+    /// Asserts that stderr starts with `prefix`; the failure shows all of stderr.
+    #[track_caller]
+    pub fn assert_stderr_starts_with(&self, prefix: &str) {
+        self.assert_stderr(self.stderr.starts_with(prefix), "start with", prefix);
+    }
+    #[track_caller]
+    fn assert_stderr(&self, holds: bool, relation: &str, text: &str) {
         assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{}",
+            holds,
+            "stderr does not {relation} {text:?}:\n{}",
             self.stderr
         );
     }

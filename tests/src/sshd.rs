@@ -290,6 +290,19 @@ impl Sshd {
         )
     }
 
+    /// Asserts that a client run against this sshd exited 0, showing its stderr and sshd's
+    /// log otherwise.
+    #[track_caller]
+    pub fn assert_ok(&self, out: &crate::Output) {
+        assert_eq!(
+            out.code(),
+            Some(0),
+            "stderr: {}\nsshd log:\n{}",
+            out.stderr,
+            self.log()
+        );
+    }
+
     /// sshd's log so far.
     pub fn log(&self) -> String {
         self.proc.log_text()

@@ -1,5 +1,10 @@
 use super::*;
 
+/// `f` resolved as a non-root user's `m.toml`, without command-line overrides.
+fn resolve_user(f: FileConfig) -> Result<Settings> {
+    Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false)
+}
+
 #[test]
 fn unknown_key_names_file_line_and_key() {
     let text = "listen = [\"127.0.0.1:1\"]\nbogus_key = 3\n";
@@ -81,13 +86,7 @@ fn bad_value_names_line() {
 
 #[test]
 fn defaults_and_overrides() {
-    let s = Settings::resolve(
-        FileConfig::default(),
-        Path::new("m.toml"),
-        &Overrides::default(),
-        false,
-    )
-    .unwrap();
+    let s = resolve_user(FileConfig::default()).unwrap();
     assert_eq!(s.listen, vec!["127.0.0.1:2222".parse().unwrap()]);
     assert_eq!(s.accept_env, vec!["LANG", "LC_*"]);
     assert_eq!(s.max_auth_tries, 6);
@@ -105,13 +104,7 @@ fn defaults_and_overrides() {
 
 #[test]
 fn hardening_keys_defaults_and_values() {
-    let s = Settings::resolve(
-        FileConfig::default(),
-        Path::new("m.toml"),
-        &Overrides::default(),
-        false,
-    )
-    .unwrap();
+    let s = resolve_user(FileConfig::default()).unwrap();
     assert_eq!(s.per_source_max_startups, 5);
     assert!(!s.post_quantum_only);
     assert_eq!(s.shutdown_grace_time, Duration::from_secs(10));
@@ -120,12 +113,12 @@ fn hardening_keys_defaults_and_values() {
         Path::new("m.toml"),
     )
     .unwrap();
-    let s = Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap();
+    let s = resolve_user(f).unwrap();
     assert_eq!(s.per_source_max_startups, 0);
     assert!(s.post_quantum_only);
     assert_eq!(s.shutdown_grace_time, Duration::from_secs(60));
     let f = parse_file("shutdown_grace_time = \"x\"\n", Path::new("m.toml")).unwrap();
-    let e = Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap_err();
+    let e = resolve_user(f).unwrap_err();
     assert!(format!("{e:#}").contains("shutdown_grace_time"), "{e:#}");
 }
 
@@ -135,7 +128,7 @@ fn bad_listen_is_an_error() {
         listen: Some(vec!["nope".into()]),
         ..Default::default()
     };
-    let e = Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap_err();
+    let e = resolve_user(f).unwrap_err();
     assert!(format!("{e:#}").contains("listen"));
 }
 
@@ -143,7 +136,7 @@ fn bad_listen_is_an_error() {
 fn subsystems_table_default_and_errors() {
     let resolve = |text: &str| {
         let f = parse_file(text, Path::new("m.toml")).unwrap();
-        Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false).unwrap()
+        resolve_user(f).unwrap()
     };
     // Absent: sftp -> the first sftp-server that exists here, or off (with a note).
     let s = resolve("");
@@ -201,7 +194,7 @@ fn first_existing_takes_the_first_that_exists() {
 fn permit_user_environment_is_off_by_default_and_takes_a_bool_or_patterns() {
     let resolve = |text: &str| {
         let f = parse_file(text, Path::new("m.toml")).unwrap();
-        Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), false)
+        resolve_user(f)
     };
     let off = resolve("").unwrap();
     assert_eq!(

@@ -260,14 +260,10 @@ fn inspect_equals_ssh_keygen_l_on_certificates_ssh_keygen_made() {
     // Not a certificate: the file and line are named.
     let out = keygen(&["inspect"], &[&pubfile(&key)]);
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.starts_with(&format!(
-            "msh-keygen: {}:1: not an OpenSSH certificate",
-            pubfile(&key).display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_starts_with(&format!(
+        "msh-keygen: {}:1: not an OpenSSH certificate",
+        pubfile(&key).display()
+    ));
 }
 
 /// Lists a directory's file names, sorted.

@@ -344,14 +344,10 @@ fn fingerprint_of_key_lists_matches_ssh_keygen() {
     let out = keygen(["fingerprint", &s(&junk)]);
     assert_eq!(out.code(), Some(1));
     assert!(out.stdout.is_empty());
-    assert!(
-        out.stderr.starts_with(&format!(
-            "msh-keygen: {} is not a public key file",
-            s(&junk)
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_starts_with(&format!(
+        "msh-keygen: {} is not a public key file",
+        s(&junk)
+    ));
     let out = keygen(["fingerprint", &s(&dir.join("missing"))]);
     assert_eq!(out.code(), Some(1));
     assert!(

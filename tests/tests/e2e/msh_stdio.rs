@@ -228,15 +228,7 @@ fn rsync_e_msh_against_sshd_pushes_and_pulls_a_tree() {
     let src = s.dir.join("src");
     make_tree(&src, 200, &[4 << 20]);
     let e = msh_line(s.sshd.port, &s.sshd.user, &s.id, &s.kh);
-    rsync_push_and_pull(&s.dir.path, &e, &src, |out| {
-        assert_eq!(
-            out.code(),
-            Some(0),
-            "stderr: {}\nsshd log:\n{}",
-            out.stderr,
-            s.sshd.log()
-        )
-    });
+    rsync_push_and_pull(&s.dir.path, &e, &src, |out| s.sshd.assert_ok(out));
 }
 
 /// `tar c | msh host tar x` and `msh host tar c | tar x` with a tree of about 40 MB.

@@ -838,13 +838,7 @@ fn rsa_host_key_and_rsa_user_key_use_sha2_signatures() {
         ],
     );
     let out = run(c, b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nsshd log:\n{}",
-        out.stderr,
-        s.sshd.log()
-    );
+    s.sshd.assert_ok(&out);
     assert_eq!(out.stdout_str(), "rsa-ok\n");
 }
 
