@@ -1,6 +1,13 @@
 # Helpers shared by bench/sessions.sh and bench/stdin_flood_rss.sh: source it after `cd` to the
 # checkout's root. (bench/compare.sh still has its own freeport/waitport.)
 
+# An empty target/bench-$1, mode 0755, emptied first; prints its path.
+fresh_dir() {
+  local d=$PWD/target/bench-$1
+  rm -rf "$d"; mkdir -p "$d"; chmod 0755 "$d"
+  echo "$d"
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -34,8 +34,7 @@ if [ -z "$bindir" ]; then
   cargo build --release -p msh-server -p msh-client --bins -q
   bindir=${CARGO_TARGET_DIR:-$PWD/target}/release
 fi
-dir=$PWD/target/bench-sessions
-rm -rf "$dir"; mkdir -p "$dir"; chmod 0755 "$dir"
+dir=$(fresh_dir sessions)
 user=$(id -un)
 
 pids=()

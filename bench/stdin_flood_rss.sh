@@ -11,8 +11,7 @@ secs=${1:-10}
 
 cargo build --release --bins -q
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release
-dir=$PWD/target/bench-flood
-rm -rf "$dir"; mkdir -p "$dir"; chmod 0755 "$dir"
+dir=$(fresh_dir flood)
 user=$(id -un)
 
 pids=()
