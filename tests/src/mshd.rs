@@ -448,6 +448,20 @@ impl Mshd {
     }
 }
 
+/// Runs mshd with `dir/mshd.toml` holding `toml` and only `key` as host key: `--check-config`
+/// when `check`, else a real start with `-v` on a free loopback port, for tests where it must
+/// fail (a start that succeeds is killed after 20 s).
+pub fn run_with_host_key(dir: &TestDir, key: &Path, toml: &str, check: bool) -> crate::Output {
+    let cfg = dir.write("mshd.toml", toml, 0o644);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut c = cmd(bin("mshd"), ["--config"]);
+    c.arg(cfg)
+        .args(["--listen", &listen, "--host-key"])
+        .arg(key)
+        .arg(if check { "--check-config" } else { "-v" });
+    crate::run(c, b"", Duration::from_secs(20))
+}
+
 /// Makes a file's mode exactly `mode` (for strict_modes tests).
 pub fn set_mode(path: &std::path::Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();

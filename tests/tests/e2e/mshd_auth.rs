@@ -297,22 +297,7 @@ fn host_key_readable_by_others_is_refused() {
     let dir = TestDir::new("hostkey-mode");
     let key = ssh_keygen_ed25519(&dir, "hk");
     msh_tests::mshd::set_mode(&key, 0o644);
-    let cfg = dir.write("mshd.toml", "", 0o644);
-    let out = run(
-        cmd(
-            bin("mshd"),
-            [
-                "--config",
-                cfg.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--host-key",
-                key.to_str().unwrap(),
-            ],
-        ),
-        b"",
-        T,
-    );
+    let out = msh_tests::mshd::run_with_host_key(&dir, &key, "", false);
     assert_eq!(out.code(), Some(1));
     out.assert_stderr_contains(&key.display().to_string());
 }
