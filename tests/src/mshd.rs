@@ -66,6 +66,15 @@ pub struct MshdBuilder {
     audit_log: bool,
 }
 
+/// A builder for an mshd in a fresh directory `name` that trusts a new user CA `DIR/user_ca`
+/// (made by ssh-keygen) and authorizes no plain key ([`MshdBuilder::certificates_only`]); the
+/// CA's private key path.
+pub fn user_ca_builder(name: &str) -> (MshdBuilder, PathBuf) {
+    let dir = TestDir::new(name);
+    let ca = ssh_keygen_ed25519(&dir, "user_ca");
+    (Mshd::builder(name).dir(dir).certificates_only(&ca), ca)
+}
+
 /// The name of the user running the tests.
 pub fn current_user() -> String {
     nix::unistd::User::from_uid(nix::unistd::geteuid())
@@ -132,6 +141,20 @@ impl MshdBuilder {
     pub fn default_host_key(mut self) -> Self {
         self.pass_host_key = false;
         self
+    }
+
+    /// Authorizes no plain key and trusts the user CA whose private key is `ca`: only
+    /// certificates get in.
+    pub fn certificates_only(self, ca: &Path) -> Self {
+        self.authorized_keys_contents("").trusted_user_ca(ca)
+    }
+
+    /// `authorized_principals_file = "PATTERN"`.
+    pub fn authorized_principals_file(self, pattern: &Path) -> Self {
+        self.toml(&format!(
+            "authorized_principals_file = \"{}\"",
+            pattern.display()
+        ))
     }
 
     /// Trusts the user CA whose private key is `ca` (`trusted_user_ca_keys = ["CA.pub"]`).

@@ -297,8 +297,7 @@ fn a_user_certificate_with_a_sha1_ca_signature_is_refused_naming_the_algorithm()
     let ca = msh_tests::ssh_keygen_key(&dir, "rsa_ca", "rsa");
     let d = Mshd::builder("sha1-user")
         .dir(dir)
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
+        .certificates_only(&ca)
         .start();
     let key_pub = d.dir.join("id_ed25519.pub");
     rsa_sign(&ca, &key_pub, &d.user, false, "ssh-rsa");

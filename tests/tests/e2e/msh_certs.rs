@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use msh_tests::mshd::{fingerprint_of, Mshd};
+use msh_tests::mshd::{fingerprint_of, user_ca_builder, Mshd};
 use msh_tests::sshd::{Sshd, SshdOptions};
 use msh_tests::*;
 
@@ -468,14 +468,8 @@ fn host_known_with_another_key_type_is_not_silently_recorded() {
 
 /// mshd trusting a user CA, with an empty authorized_keys: only certificates get in.
 fn user_ca_mshd(name: &str) -> (Mshd, PathBuf) {
-    let dir = TestDir::new(name);
-    let ca = ssh_keygen_ed25519(&dir, "user_ca");
-    let d = Mshd::builder(name)
-        .dir(dir)
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
-        .start();
-    (d, ca)
+    let (b, ca) = user_ca_builder(name);
+    (b.start(), ca)
 }
 
 /// Signs `d`'s client key with the user CA `ca` for `d`'s user, valid for `validity`

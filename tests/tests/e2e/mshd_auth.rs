@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use msh_tests::mshd::{fingerprint_of, Mshd};
+use msh_tests::mshd::{fingerprint_of, user_ca_builder, Mshd};
 use msh_tests::users::{require_root, TestUser};
 use msh_tests::*;
 
@@ -388,14 +388,9 @@ fn public_line(path: &std::path::Path) -> String {
 
 #[test]
 fn user_certificate_from_a_trusted_ca_logs_in_and_bad_ones_are_refused() {
-    let dir = TestDir::new("cert-trusted");
-    let ca = ssh_keygen_ed25519(&dir, "user_ca");
-    let d = Mshd::builder("cert-trusted")
-        .dir(dir)
-        // The bare key is not authorized: only the certificate can get in.
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
-        .start();
+    // The bare key is not authorized: only the certificate can get in.
+    let (b, ca) = user_ca_builder("cert-trusted");
+    let d = b.start();
     let key_pub = d.dir.join("id_ed25519.pub");
     let cert = d.dir.join("id_ed25519-cert.pub");
 
@@ -467,20 +462,9 @@ fn cert_authority_line_with_principals_and_force_command() {
 
 #[test]
 fn authorized_principals_file_maps_certificate_principals_to_the_user() {
-    let dir = TestDir::new("cert-principals");
-    let ca = ssh_keygen_ed25519(&dir, "user_ca");
-    let principals = dir.write("principals-%u", "", 0o600);
-    let _ = principals;
-    let pattern = dir.join("principals-%u");
-    let d = Mshd::builder("cert-principals")
-        .dir(dir)
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
-        .toml(&format!(
-            "authorized_principals_file = \"{}\"",
-            pattern.display()
-        ))
-        .start();
+    let (b, ca) = user_ca_builder("cert-principals");
+    let pattern = ca.with_file_name("principals-%u");
+    let d = b.authorized_principals_file(&pattern).start();
     let file = d.dir.join(format!("principals-{}", d.user));
     std::fs::write(&file, "# who may log in\nops-team\n").unwrap();
     msh_tests::mshd::set_mode(&file, 0o600);

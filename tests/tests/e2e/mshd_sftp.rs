@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use msh_tests::mshd::{Mshd, MshdBuilder};
+use msh_tests::mshd::{user_ca_builder, Mshd, MshdBuilder};
 use msh_tests::users::{require_root, TestUser};
 use msh_tests::*;
 
@@ -353,13 +353,8 @@ fn forced_command_runs_instead_of_sftp_server() {
 
 #[test]
 fn certificate_force_command_runs_instead_of_sftp_server() {
-    let dir = TestDir::new("sftp-cert-forced");
-    let ca = ssh_keygen_ed25519(&dir, "user_ca");
-    let d = Mshd::builder("sftp-cert-forced")
-        .dir(dir)
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
-        .start();
+    let (b, ca) = user_ca_builder("sftp-cert-forced");
+    let d = b.start();
     // OpenSSH's ssh-keygen issues the certificate; ssh offers id_ed25519-cert.pub itself.
     ssh_keygen_sign(
         &ca,
