@@ -511,9 +511,13 @@ fn ssh_agent_key_logs_in_without_identity_files() {
 fn connection_refused_is_one_line_and_255() {
     let dir = TestDir::new("msh-refused");
     let port = free_port();
-    let kh = dir.join("kh");
+    assert_connection_refused(&dir, port, &dir.join("kh"));
+}
+
+/// msh to a port nobody listens on exits 255 with exactly one line naming address and port.
+pub(crate) fn assert_connection_refused(dir: &TestDir, port: u16, kh: &Path) {
     let out = run(
-        msh_cmd(&dir, port, "nobody", &kh, &["127.0.0.1", "true"]),
+        msh_cmd(dir, port, "nobody", kh, &["127.0.0.1", "true"]),
         b"",
         T,
     );
