@@ -752,6 +752,23 @@ fn all_at_once(cmds: Vec<std::process::Command>) -> Vec<msh_tests::Output> {
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
+/// Runs `cmds` (client `who`) all at once: each must exit 0 printing `burst-I`.
+fn assert_every_burst_login_ran(who: &str, cmds: Vec<std::process::Command>) {
+    let n = cmds.len();
+    let failed: Vec<String> = all_at_once(cmds)
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| o.code() != Some(0) || o.stdout_str() != format!("burst-{i}\n"))
+        .map(|(i, o)| format!("{who} {i}: {:?} {}", o.code(), o.stderr.trim()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {n} failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
 #[test]
 fn a_burst_of_40_logins_from_one_address_waits_for_slots_instead_of_failing() {
     let d = Mshd::builder("burst")
@@ -779,37 +796,13 @@ fn a_burst_of_40_logins_from_one_address_waits_for_slots_instead_of_failing() {
             c
         })
         .collect();
-    let outs = all_at_once(cmds);
-    let failed: Vec<String> = outs
-        .iter()
-        .enumerate()
-        .filter(|(i, o)| o.code() != Some(0) || o.stdout_str() != format!("burst-{i}\n"))
-        .map(|(i, o)| format!("msh {i}: {:?} {}", o.code(), o.stderr.trim()))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of 40 failed:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    assert_every_burst_login_ran("msh", cmds);
 
     // The same with OpenSSH's ssh.
     let cmds: Vec<std::process::Command> = (0..40)
         .map(|i| d.ssh(&["-T"], &format!("echo burst-{i}")))
         .collect();
-    let outs = all_at_once(cmds);
-    let failed: Vec<String> = outs
-        .iter()
-        .enumerate()
-        .filter(|(i, o)| o.code() != Some(0) || o.stdout_str() != format!("burst-{i}\n"))
-        .map(|(i, o)| format!("ssh {i}: {:?} {}", o.code(), o.stderr.trim()))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of 40 failed:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    assert_every_burst_login_ran("ssh", cmds);
     assert!(
         !d.log_text().contains("dropping connection"),
         "{}",

@@ -226,28 +226,24 @@ fn wait_for_state(pid: i32, state: char) {
     }
 }
 
+/// msh run directly (no shell, no tmux) to `d`: `flags`, then `127.0.0.1 COMMAND`, with HOME
+/// in the test dir.
+fn msh_cmd(d: &Mshd, flags: &[&str], command: &str) -> std::process::Command {
+    let mut c = cmd(bin("msh"), flags);
+    c.args(["-p", &d.port.to_string(), "-l", &d.user, "-i"])
+        .arg(&d.client_key)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", d.known_hosts.display()))
+        .args(["-o", "GlobalKnownHostsFile=/dev/null", "127.0.0.1", command])
+        .env("HOME", &d.dir.path);
+    c
+}
+
 /// Without a PTY (stdin a pipe) nothing is an escape: the bytes reach the command as sent.
 #[test]
 fn no_escapes_without_a_pty() {
     let d = mshd("msh-escape-nopty");
-    let mut c = cmd(
-        bin("msh"),
-        [
-            "-p",
-            &d.port.to_string(),
-            "-l",
-            &d.user,
-            "-i",
-            &d.client_key.display().to_string(),
-            "-o",
-            &format!("UserKnownHostsFile={}", d.known_hosts.display()),
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "127.0.0.1",
-            "cat",
-        ],
-    );
-    c.env("HOME", &d.dir.path);
+    let c = msh_cmd(&d, &[], "cat");
     let out = run(c, b"~.\nx\n~.\n~?\n", Duration::from_secs(20));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_str(), "~.\nx\n~.\n~?\n");
@@ -266,25 +262,7 @@ fn no_escapes_without_a_pty() {
 #[test]
 fn forced_pty_on_a_pipe_honours_escapes() {
     let d = mshd("msh-escape-tt");
-    let mut c = cmd(
-        bin("msh"),
-        [
-            "-tt",
-            "-p",
-            &d.port.to_string(),
-            "-l",
-            &d.user,
-            "-i",
-            &d.client_key.display().to_string(),
-            "-o",
-            &format!("UserKnownHostsFile={}", d.known_hosts.display()),
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "127.0.0.1",
-            "sleep 30",
-        ],
-    );
-    c.env("HOME", &d.dir.path);
+    let c = msh_cmd(&d, &["-tt"], "sleep 30");
     let start = Instant::now();
     let out = run(c, b"~.", Duration::from_secs(20));
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
