@@ -457,6 +457,20 @@ impl Mshd {
         }
     }
 
+    /// Runs the `sshprobe.py` subcommand `subcommand` against this mshd as its user
+    /// (`SUBCOMMAND 127.0.0.1 PORT USER ARGS...`) and returns the JSON it prints.
+    pub fn probe_as_user(
+        &self,
+        subcommand: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> serde_json::Value {
+        let port = self.port.to_string();
+        let mut argv = vec![subcommand, "127.0.0.1", &port, &self.user];
+        argv.extend_from_slice(args);
+        probe(&argv, timeout)
+    }
+
     /// Asserts that a client run against this mshd exited 0, showing its stderr and mshd's
     /// log otherwise.
     #[track_caller]
