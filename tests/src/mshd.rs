@@ -143,6 +143,13 @@ impl MshdBuilder {
         self
     }
 
+    /// Reads each user's own `~/.ssh/authorized_keys` (`authorized_keys_files =
+    /// ["%h/.ssh/authorized_keys"]`) instead of the fixture's file: for root-mode tests.
+    pub fn home_authorized_keys(self) -> Self {
+        self.use_config_authorized_keys()
+            .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+    }
+
     /// Authorizes no plain key and trusts the user CA whose private key is `ca`: only
     /// certificates get in.
     pub fn certificates_only(self, ca: &Path) -> Self {
@@ -496,6 +503,13 @@ pub fn run_with_host_key(dir: &TestDir, key: &Path, toml: &str, check: bool) -> 
         .args(["--listen", &listen, "--host-key"])
         .arg(key)
         .arg(if check { "--check-config" } else { "-v" });
+    crate::run(c, b"", Duration::from_secs(20))
+}
+
+/// `mshd --check-config --config FILE` run to completion (20 s at most).
+pub fn check_config(file: &Path) -> crate::Output {
+    let mut c = cmd(bin("mshd"), ["--check-config", "--config"]);
+    c.arg(file);
     crate::run(c, b"", Duration::from_secs(20))
 }
 

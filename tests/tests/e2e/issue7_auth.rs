@@ -394,10 +394,7 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
     usermod(&["--expiredate", "1970-01-02", &expired.name]);
     usermod(&["-s", "/nonexistent/shell", &no_shell.name]);
 
-    let d = Mshd::builder("disabled")
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
-        .start();
+    let d = Mshd::builder("disabled").home_authorized_keys().start();
     for u in [&normal, &locked, &expired, &no_shell] {
         u.write_authorized_keys(&format!("{}\n", d.client_public));
     }
@@ -476,8 +473,7 @@ fn allow_and_deny_users_take_user_at_address_patterns_as_sshd() {
     }
     let (u, v, w) = (TestUser::new(), TestUser::new(), TestUser::new());
     let d = Mshd::builder("userhost")
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+        .home_authorized_keys()
         .toml(&format!(
             "allow_users = [\"{}@127.0.0.2\", \"{}\", \"{}\"]",
             u.name, v.name, w.name

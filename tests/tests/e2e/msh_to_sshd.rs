@@ -216,11 +216,7 @@ fn accept_new_appends_a_line_that_ssh_keygen_finds() {
         "ssh-keygen -F found nothing: {}",
         found.stderr
     );
-    assert!(
-        found.stdout_str().contains(s.host_key_line()),
-        "{}",
-        found.stdout_str()
-    );
+    found.assert_stdout_contains(s.host_key_line());
     // Second connection: now trusted under StrictHostKeyChecking=yes, file unchanged.
     let before = std::fs::read_to_string(&kh).unwrap();
     let c = s.msh_with(

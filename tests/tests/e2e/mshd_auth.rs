@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use msh_tests::mshd::{fingerprint_of, user_ca_builder, Mshd};
+use msh_tests::mshd::{check_config, fingerprint_of, user_ca_builder, Mshd};
 use msh_tests::users::{require_root, TestUser};
 use msh_tests::*;
 
@@ -150,18 +150,6 @@ fn audit_log_records_connect_auth_session_and_disconnect() {
     );
 }
 
-/// `mshd --check-config --config PATH`.
-fn check_config(path: &std::path::Path) -> Output {
-    run(
-        cmd(
-            bin("mshd"),
-            ["--check-config", "--config", path.to_str().unwrap()],
-        ),
-        b"",
-        T,
-    )
-}
-
 /// A config file named with --config that does not exist is said to be missing, with what
 /// to do, instead of an errno.
 #[test]
@@ -226,16 +214,8 @@ fn check_config_names_file_line_and_key() {
     );
     let out = check_config(&good);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
-    assert!(
-        out.stdout_str().contains("max_auth_tries = 3"),
-        "{}",
-        out.stdout_str()
-    );
-    assert!(
-        out.stdout_str().contains("127.0.0.1:2299"),
-        "{}",
-        out.stdout_str()
-    );
+    out.assert_stdout_contains("max_auth_tries = 3");
+    out.assert_stdout_contains("127.0.0.1:2299");
 
     let bad = dir.write(
         "bad.toml",
@@ -285,11 +265,7 @@ fn host_key_is_generated_0600_on_first_start_and_its_fingerprint_logged() {
     let pubkey =
         std::fs::read_to_string(u.home.join(".config/msh/ssh_host_ed25519_key.pub")).unwrap();
     let b64 = pubkey.split_whitespace().nth(1).unwrap();
-    assert!(
-        out.stdout_str().contains(b64),
-        "keyscan: {}",
-        out.stdout_str()
-    );
+    out.assert_stdout_contains(b64);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use msh_tests::mshd::{user_ca_builder, Mshd, MshdBuilder};
+use msh_tests::mshd::{check_config, user_ca_builder, Mshd};
 use msh_tests::users::{require_root, TestUser};
 use msh_tests::*;
 
@@ -158,13 +158,6 @@ fn scp_in_sftp_mode_uploads_and_downloads_a_file_intact() {
     );
 }
 
-/// `mshd --check-config --config FILE`.
-fn check_config(file: &Path) -> Command {
-    let mut c = cmd(bin("mshd"), ["--check-config", "--config"]);
-    c.arg(file);
-    c
-}
-
 #[test]
 fn check_config_prints_the_subsystems_table_and_names_a_bad_entry() {
     let dir = TestDir::new("sftp-check-config");
@@ -173,7 +166,7 @@ fn check_config_prints_the_subsystems_table_and_names_a_bad_entry() {
         "subsystems = { sftp = \"/opt/sftp-server -l INFO\", backup = \"/usr/local/bin/b\" }\n",
         0o644,
     );
-    let out = run(check_config(&good), b"", T);
+    let out = check_config(&good);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let text = out.stdout_str();
     assert!(
@@ -184,7 +177,7 @@ fn check_config_prints_the_subsystems_table_and_names_a_bad_entry() {
     );
     // The default: sftp -> the sftp-server installed here.
     let empty = dir.write("empty.toml", "", 0o644);
-    let out = run(check_config(&empty), b"", T);
+    let out = check_config(&empty);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(
         out.stdout_str()
@@ -197,7 +190,7 @@ fn check_config_prints_the_subsystems_table_and_names_a_bad_entry() {
         "max_sessions = 4\nsubsystems = { sftp = \"\" }\n",
         0o644,
     );
-    let out = run(check_config(&bad), b"", T);
+    let out = check_config(&bad);
     assert_eq!(out.code(), Some(1));
     out.assert_stderr_contains(&format!(
         "{}:2: key `subsystems.sftp`: empty command",
@@ -392,20 +385,13 @@ fn restrict_does_not_forbid_sftp() {
     );
 }
 
-/// mshd reading each user's own `~/.ssh/authorized_keys`.
-fn home_keys_mshd(name: &str) -> MshdBuilder {
-    Mshd::builder(name)
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
-}
-
 #[test]
 fn root_mode_upload_is_owned_by_the_user() {
     if !require_root("root_mode_upload_is_owned_by_the_user") {
         return;
     }
     let u = TestUser::new();
-    let d = home_keys_mshd("sftp-root").start();
+    let d = Mshd::builder("sftp-root").home_authorized_keys().start();
     u.write_authorized_keys(&format!("{}\n", d.client_public));
     let data = payload(1 << 20);
     let local = d.dir.write("up.bin", &data, 0o600);

@@ -142,8 +142,7 @@ fn root_keygen_does_not_follow_a_users_symlinked_known_hosts() {
 /// mshd as root reading each user's own `~/.ssh/authorized_keys`.
 fn home_keys_mshd(name: &str, extra: &str) -> Mshd {
     Mshd::builder(name)
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+        .home_authorized_keys()
         .toml(extra)
         .start()
 }
