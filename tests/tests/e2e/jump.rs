@@ -455,85 +455,24 @@ fn proxy_command_with_tokens() {
 #[test]
 fn openssh_uses_msh_w_as_its_proxy_command() {
     let net = Net::new("proxy-msh-w");
+    let pc = format!(
+        "ProxyCommand={} -F {} -W %h:%p bastion",
+        bin("msh").display(),
+        net.cfg.display()
+    );
     for (target, port) in [("mshd", net.mshd.port), ("sshd", net.sshd_target.port)] {
         let (m, c) = net.marker(&format!("m-{target}"));
-        let pc = format!(
-            "ProxyCommand={} -F {} -W %h:%p bastion",
-            bin("msh").display(),
-            net.cfg.display()
-        );
-        let mut ssh = Command::new(tool("ssh"));
-        ssh.args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-        ])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", net.kh.display()))
-        .arg("-o")
-        .arg(pc)
-        .arg("-i")
-        .arg(&net.key)
-        .args([
-            "-p",
-            &port.to_string(),
-            "-l",
-            &net.mshd.user,
-            "127.0.0.1",
-            &c,
-        ])
-        .env("HOME", &net.dir.path)
-        .env_remove("SSH_AUTH_SOCK");
+        let mut ssh = openssh_command(port, &net.mshd.user, &net.key, &net.kh, &["-o", &pc], &c);
+        ssh.env("HOME", &net.dir.path);
         let out = run(ssh, b"", T);
         assert_ran(&out, &m);
     }
     assert_eq!(Net::logins(&net.bastion), 2);
     // 300 KB each way through `msh -W` as a plain pipe to an sshd's `cat`.
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let mut ssh = Command::new(tool("ssh"));
-    ssh.args([
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-    ])
-    .args([
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-    ])
-    .arg("-o")
-    .arg(format!("UserKnownHostsFile={}", net.kh.display()))
-    .arg("-o")
-    .arg(format!(
-        "ProxyCommand={} -F {} -W %h:%p bastion",
-        bin("msh").display(),
-        net.cfg.display()
-    ))
-    .arg("-i")
-    .arg(&net.key)
-    .args([
-        "-p",
-        &net.sshd_target.port.to_string(),
-        "-l",
-        &net.mshd.user,
-        "127.0.0.1",
-        "cat",
-    ])
-    .env("HOME", &net.dir.path)
-    .env_remove("SSH_AUTH_SOCK");
+    let port = net.sshd_target.port;
+    let mut ssh = openssh_command(port, &net.mshd.user, &net.key, &net.kh, &["-o", &pc], "cat");
+    ssh.env("HOME", &net.dir.path);
     let out = run(ssh, &data, T);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(
