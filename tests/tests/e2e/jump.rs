@@ -493,13 +493,9 @@ fn msh_w_refused_channel_says_why() {
         T,
     );
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "stdio forwarding to 127.0.0.1 port {dead} through 127.0.0.1"
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "stdio forwarding to 127.0.0.1 port {dead} through 127.0.0.1"
+    ));
 }
 
 #[test]
@@ -518,11 +514,7 @@ fn hostile_names_never_reach_the_proxy_command_shell() {
     let host = format!("a;{touch};b");
     let out = run(net.msh(&["-o", &pc, &host, "true"]), b"", T);
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("refused to put %h (the host name)"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("refused to put %h (the host name)");
     // ... a user name with them or with a control character (CVE-2025-61984), -l and
     // user@ ...
     for user in [
@@ -532,11 +524,7 @@ fn hostile_names_never_reach_the_proxy_command_shell() {
     ] {
         let out = run(net.msh(&["-o", &pc, "-l", &user, "target", "true"]), b"", T);
         assert_eq!(out.code(), Some(255), "{}", out.stderr);
-        assert!(
-            out.stderr.contains("refused to put %r (the user name)"),
-            "{}",
-            out.stderr
-        );
+        out.assert_stderr_contains("refused to put %r (the user name)");
         assert!(
             !out.stderr.contains('\n') || out.stderr.lines().count() == 1,
             "{}",
@@ -553,12 +541,8 @@ fn hostile_names_never_reach_the_proxy_command_shell() {
     let jump = format!("x;touch${{IFS}}{}@relayed", pwned.display());
     let out = run(net.msh_cfg(&cfg, &["-J", &jump, "target", "true"]), b"", T);
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("refused to put %r (the user name)"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("jump host 1 of 1"), "{}", out.stderr);
+    out.assert_stderr_contains("refused to put %r (the user name)");
+    out.assert_stderr_contains("jump host 1 of 1");
     assert!(!pwned.exists(), "a hostile name ran a command");
     assert!(
         !log.exists(),
