@@ -12,6 +12,7 @@
 # Usage: bench/sessions.sh [-n N] [-p PAR] [-s SEQ] [-l LOGINS] [-b BIN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 n=1000 par=16 seq=50 logins=20 bindir=
 while getopts "n:p:s:l:b:" o; do
@@ -33,8 +34,7 @@ if [ -z "$bindir" ]; then
   cargo build --release -p msh-server -p msh-client --bins -q
   bindir=${CARGO_TARGET_DIR:-$PWD/target}/release
 fi
-dir=$PWD/target/bench-sessions
-rm -rf "$dir"; mkdir -p "$dir"; chmod 0755 "$dir"
+dir=$(fresh_dir sessions)
 user=$(id -un)
 
 pids=()
@@ -46,19 +46,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ssh-keygen -q -t ed25519 -N '' -f "$dir/id" -C bench
-cp "$dir/id.pub" "$dir/authorized_keys"; chmod 0600 "$dir/authorized_keys"
-ssh-keygen -q -t ed25519 -N '' -f "$dir/host" -C mshd-host
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+make_keys "$dir" id host
+port=$(free_port)
 # Connections arrive PAR at a time from one address: no per-source limit in the way.
 printf 'max_startups = "200:30:300"\nper_source_max_startups = 0\nmax_sessions = 10\n' > "$dir/mshd.toml"
-"$bindir/mshd" --config "$dir/mshd.toml" --listen "127.0.0.1:$port" --host-key "$dir/host" \
-  --authorized-keys "$dir/authorized_keys" >"$dir/mshd.log" 2>&1 &
-mshd_pid=$!
-for _ in $(seq 1 200); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
-  sleep 0.05
-done
+start_mshd "$bindir" "$dir" "$port" host
+wait_for_port "$port"
 echo "127.0.0.1 $(cut -d' ' -f1-2 "$dir/host.pub")" | sed "s/^127.0.0.1/[127.0.0.1]:$port/" > "$dir/known_hosts"
 
 now_ns() { date +%s%N; }

@@ -6,12 +6,12 @@
 # Usage: bench/stdin_flood_rss.sh [SECS]   (default 10; release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 secs=${1:-10}
 
 cargo build --release --bins -q
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release
-dir=$PWD/target/bench-flood
-rm -rf "$dir"; mkdir -p "$dir"; chmod 0755 "$dir"
+dir=$(fresh_dir flood)
 user=$(id -un)
 
 pids=()
@@ -21,18 +21,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-ssh-keygen -q -t ed25519 -N '' -f "$dir/id_ed25519" -C bench
-cp "$dir/id_ed25519.pub" "$dir/authorized_keys"; chmod 0600 "$dir/authorized_keys"
-ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key" -C mshd-host
+port=$(free_port)
+make_keys "$dir" id_ed25519 host_key
 : > "$dir/mshd.toml"
-"$bin/mshd" --config "$dir/mshd.toml" --listen "127.0.0.1:$port" --host-key "$dir/host_key" \
-  --authorized-keys "$dir/authorized_keys" >"$dir/mshd.log" 2>&1 &
-mshd=$!; pids+=("$mshd")
-for _ in $(seq 1 200); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
-  sleep 0.05
-done
+start_mshd "$bin" "$dir" "$port" host_key
+mshd=$mshd_pid; pids+=("$mshd")
+wait_for_port "$port"
 echo "[127.0.0.1]:$port $(cat "$dir/host_key.pub")" > "$dir/known_hosts"
 
 MSH=("$bin/msh" -p "$port" -i "$dir/id_ed25519" -o "UserKnownHostsFile=$dir/known_hosts"

@@ -18,6 +18,7 @@ use msh_common::authorized_keys::{
 };
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::PublicKey;
+use FromMatch::{Admit, Refuse};
 
 fn key(seed: u8) -> PublicKey {
     PublicKey::from(Ed25519Keypair::from_seed(&[seed; 32]).public)
@@ -29,6 +30,26 @@ fn key_text(seed: u8) -> String {
 
 fn file(name: &str, text: &str) -> AuthorizedKeys {
     AuthorizedKeys::parse(Path::new(name), text)
+}
+
+/// `ak` holding one line: `options` then key 1.
+fn ak_key1(options: &str) -> [AuthorizedKeys; 1] {
+    [file("ak", &format!("{options} {}\n", key_text(1)))]
+}
+
+/// `ak` holding `template` with `{k}` replaced by the text of key `seed`.
+fn ak_lines(template: &str, seed: u8) -> [AuthorizedKeys; 1] {
+    [file("ak", &template.replace("{k}", &key_text(seed)))]
+}
+
+/// Key 1 logging in from 127.0.0.1 now.
+fn key1_from_localhost(fs: &[AuthorizedKeys]) -> AuthDecision {
+    authorize(fs, &key(1), ip("127.0.0.1"), now())
+}
+
+/// `match_from` for the peer address `peer`.
+fn from(patterns: &str, peer: &str) -> FromMatch {
+    match_from(patterns, ip(peer))
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -108,83 +129,44 @@ fn from_cidr_v4() {
 
 #[test]
 fn from_cidr_v6_and_exact_v6() {
-    let fs = [file(
-        "ak",
-        &format!("from=\"2001:db8::/32,::1/128\" {}\n", key_text(1)),
-    )];
+    let fs = ak_key1("from=\"2001:db8::/32,::1/128\"");
     accept(authorize(&fs, &key(1), ip("2001:db8:1::5"), now()));
     accept(authorize(&fs, &key(1), ip("::1"), now()));
     reject(authorize(&fs, &key(1), ip("2001:db9::1"), now()));
-    reject(authorize(&fs, &key(1), ip("127.0.0.1"), now()));
+    reject(key1_from_localhost(&fs));
 }
 
 #[test]
 fn negation_wins_over_a_match() {
-    let fs = [file(
-        "ak",
-        &format!("from=\"10.0.0.0/8,!10.0.0.9\" {}\n", key_text(1)),
-    )];
+    let fs = ak_key1("from=\"10.0.0.0/8,!10.0.0.9\"");
     accept(authorize(&fs, &key(1), ip("10.0.0.8"), now()));
     let r = reject(authorize(&fs, &key(1), ip("10.0.0.9"), now()));
     assert!(r.contains("does not admit 10.0.0.9"), "{r}");
     // Order does not matter for negation.
-    assert_eq!(
-        match_from("!10.0.0.0/24,*", ip("10.0.0.1")),
-        FromMatch::Refuse
-    );
-    assert_eq!(
-        match_from("!10.0.0.0/24,*", ip("10.0.1.1")),
-        FromMatch::Admit
-    );
-    assert_eq!(match_from("*,!10.0.0.?", ip("10.0.0.7")), FromMatch::Refuse);
+    assert_eq!(from("!10.0.0.0/24,*", "10.0.0.1"), Refuse);
+    assert_eq!(from("!10.0.0.0/24,*", "10.0.1.1"), Admit);
+    assert_eq!(from("*,!10.0.0.?", "10.0.0.7"), Refuse);
 }
 
 #[test]
 fn globs_over_address_text_and_host_names() {
-    assert_eq!(
-        match_from("192.168.1.*", ip("192.168.1.77")),
-        FromMatch::Admit
-    );
-    assert_eq!(
-        match_from("192.168.1.?", ip("192.168.1.77")),
-        FromMatch::Refuse
-    );
-    assert_eq!(
-        match_from("192.168.1.??", ip("192.168.1.77")),
-        FromMatch::Admit
-    );
-    assert_eq!(match_from("*", ip("::1")), FromMatch::Admit);
-    assert_eq!(match_from("fe80::*", ip("fe80::1")), FromMatch::Admit);
+    assert_eq!(from("192.168.1.*", "192.168.1.77"), Admit);
+    assert_eq!(from("192.168.1.?", "192.168.1.77"), Refuse);
+    assert_eq!(from("192.168.1.??", "192.168.1.77"), Admit);
+    assert_eq!(from("*", "::1"), Admit);
+    assert_eq!(from("fe80::*", "fe80::1"), Admit);
     // Without DNS a host name cannot match an address.
-    assert_eq!(
-        match_from("*.example.com", ip("10.0.0.1")),
-        FromMatch::Refuse
-    );
-    assert_eq!(
-        match_from("build.example.com", ip("10.0.0.1")),
-        FromMatch::Refuse
-    );
-    assert_eq!(
-        match_from("build.example.com,10.0.0.1", ip("10.0.0.1")),
-        FromMatch::Admit
-    );
+    assert_eq!(from("*.example.com", "10.0.0.1"), Refuse);
+    assert_eq!(from("build.example.com", "10.0.0.1"), Refuse);
+    assert_eq!(from("build.example.com,10.0.0.1", "10.0.0.1"), Admit);
 }
 
 #[test]
 fn ipv4_mapped_peer_is_matched_as_ipv4() {
-    let fs = [file(
-        "ak",
-        &format!("from=\"127.0.0.0/8\" {}\n", key_text(1)),
-    )];
+    let fs = ak_key1("from=\"127.0.0.0/8\"");
     accept(authorize(&fs, &key(1), ip("::ffff:127.0.0.1"), now()));
-    assert_eq!(
-        match_from("127.0.0.1", ip("::ffff:127.0.0.1")),
-        FromMatch::Admit
-    );
-    assert_eq!(
-        match_from("!127.0.0.1,*", ip("::ffff:127.0.0.1")),
-        FromMatch::Refuse
-    );
+    assert_eq!(from("127.0.0.1", "::ffff:127.0.0.1"), Admit);
+    assert_eq!(from("!127.0.0.1,*", "::ffff:127.0.0.1"), Refuse);
 }
 
 #[test]
@@ -204,10 +186,7 @@ fn malformed_from_refuses_the_entry() {
             other => panic!("from=\"{bad}\" gave {other:?}"),
         }
     }
-    let fs = [file(
-        "ak",
-        &format!("from=\"10.0.0.1/8,*\" {}\n", key_text(1)),
-    )];
+    let fs = ak_key1("from=\"10.0.0.1/8,*\"");
     let r = reject(authorize(&fs, &key(1), ip("10.0.0.1"), now()));
     assert!(
         r.starts_with("ak:1: from=\"10.0.0.1/8,*\" is invalid"),
@@ -221,14 +200,11 @@ fn malformed_from_refuses_the_entry() {
 
 #[test]
 fn expiry_past_refuses_future_accepts() {
-    let fs = [file(
-        "ak",
-        &format!(
-            "expiry-time=\"20200101Z\" {k}\nexpiry-time=\"20991231\" {k} later\n",
-            k = key_text(1)
-        ),
-    )];
-    let p = accept(authorize(&fs, &key(1), ip("127.0.0.1"), now()));
+    let fs = ak_lines(
+        "expiry-time=\"20200101Z\" {k}\nexpiry-time=\"20991231\" {k} later\n",
+        1,
+    );
+    let p = accept(key1_from_localhost(&fs));
     assert_eq!(p.source, "ak:2");
     // A "now" past both: both entries refuse, each named.
     let far = SystemTime::UNIX_EPOCH + Duration::from_secs(4_200_000_000);
@@ -243,21 +219,18 @@ fn expiry_past_refuses_future_accepts() {
 
 #[test]
 fn restrict_then_pty_and_no_flags() {
-    let fs = [file("ak", &format!("restrict,pty {}\n", key_text(1)))];
-    let p = accept(authorize(&fs, &key(1), ip("127.0.0.1"), now()));
+    let fs = ak_key1("restrict,pty");
+    let p = accept(key1_from_localhost(&fs));
     assert!(p.pty);
     assert!(!p.port_forwarding && !p.agent_forwarding && !p.x11_forwarding && !p.user_rc);
 
-    let fs = [file(
-        "ak",
-        &format!("no-pty,no-agent-forwarding {}\n", key_text(1)),
-    )];
-    let p = accept(authorize(&fs, &key(1), ip("127.0.0.1"), now()));
+    let fs = ak_key1("no-pty,no-agent-forwarding");
+    let p = accept(key1_from_localhost(&fs));
     assert!(!p.pty && !p.agent_forwarding);
     assert!(p.port_forwarding && p.x11_forwarding && p.user_rc);
 
-    let fs = [file("ak", &format!("restrict {}\n", key_text(1)))];
-    let p = accept(authorize(&fs, &key(1), ip("127.0.0.1"), now()));
+    let fs = ak_key1("restrict");
+    let p = accept(key1_from_localhost(&fs));
     assert!(!p.pty && !p.port_forwarding && !p.agent_forwarding && !p.x11_forwarding && !p.user_rc);
 }
 
@@ -270,7 +243,7 @@ fn forced_command_and_environment() {
             key_text(1)
         ),
     )];
-    let p = accept(authorize(&fs, &key(1), ip("127.0.0.1"), now()));
+    let p = accept(key1_from_localhost(&fs));
     assert_eq!(p.forced_command.as_deref(), Some(r#"echo "hi", #1"#));
     assert_eq!(
         p.environment,
@@ -280,18 +253,15 @@ fn forced_command_and_environment() {
 
 #[test]
 fn cert_authority_lines_never_match_a_plain_key() {
-    let fs = [file("ak", &format!("cert-authority {}\n", key_text(1)))];
-    let r = reject(authorize(&fs, &key(1), ip("127.0.0.1"), now()));
+    let fs = ak_key1("cert-authority");
+    let r = reject(key1_from_localhost(&fs));
     assert_eq!(r, "key not in ak");
     // The same key on a later plain line still works.
-    let fs = [file(
-        "ak",
-        &format!(
-            "cert-authority,command=\"ca\" {k}\ncommand=\"plain\" {k}\n",
-            k = key_text(1)
-        ),
-    )];
-    let p = accept(authorize(&fs, &key(1), ip("127.0.0.1"), now()));
+    let fs = ak_lines(
+        "cert-authority,command=\"ca\" {k}\ncommand=\"plain\" {k}\n",
+        1,
+    );
+    let p = accept(key1_from_localhost(&fs));
     assert_eq!(
         (p.forced_command.as_deref(), p.source.as_str()),
         (Some("plain"), "ak:2")
@@ -325,51 +295,29 @@ fn first_admitting_entry_wins_across_lines_and_files() {
 
 #[test]
 fn invalid_lines_are_skipped_not_fatal() {
-    let fs = [file(
-        "ak",
-        &format!("command=\"broken {k}\nnonsense\n{k}\n", k = key_text(1)),
-    )];
-    let p = accept(authorize(&fs, &key(1), ip("127.0.0.1"), now()));
+    let fs = ak_lines("command=\"broken {k}\nnonsense\n{k}\n", 1);
+    let p = accept(key1_from_localhost(&fs));
     assert_eq!(p.source, "ak:3");
     assert_eq!(fs[0].warnings().len(), 2);
 }
 
+/// alice logs in from `peer` with a certificate for `principal` signed by CA key `ca`.
+fn ca_login(fs: &[AuthorizedKeys], ca: u8, principal: &str, peer: &str) -> AuthDecision {
+    authorize_cert_authority(fs, &key(ca), &[principal.into()], "alice", ip(peer), now())
+}
+
 #[test]
 fn cert_authority_principals() {
-    let fs = [file(
-        "ak",
-        &format!(
-            "cert-authority,principals=\"ops,deploy\" {ca}\ncert-authority,from=\"10.0.0.0/8\" {ca}\n",
-            ca = key_text(7)
-        ),
-    )];
-    let p = accept(authorize_cert_authority(
-        &fs,
-        &key(7),
-        &["deploy".into()],
-        "alice",
-        ip("127.0.0.1"),
-        now(),
-    ));
+    let fs = ak_lines(
+        "cert-authority,principals=\"ops,deploy\" {k}\ncert-authority,from=\"10.0.0.0/8\" {k}\n",
+        7,
+    );
+    let p = accept(ca_login(&fs, 7, "deploy", "127.0.0.1"));
     assert_eq!(p.source, "ak:1");
     // Line 1 wants ops/deploy; line 2 wants the user name as a principal, from 10/8.
-    let p = accept(authorize_cert_authority(
-        &fs,
-        &key(7),
-        &["alice".into()],
-        "alice",
-        ip("10.0.0.1"),
-        now(),
-    ));
+    let p = accept(ca_login(&fs, 7, "alice", "10.0.0.1"));
     assert_eq!(p.source, "ak:2");
-    let r = reject(authorize_cert_authority(
-        &fs,
-        &key(7),
-        &["alice".into()],
-        "alice",
-        ip("127.0.0.1"),
-        now(),
-    ));
+    let r = reject(ca_login(&fs, 7, "alice", "127.0.0.1"));
     assert!(
         r.contains("ak:1: certificate principals [alice] not in principals=\"ops,deploy\""),
         "{r}"
@@ -378,28 +326,14 @@ fn cert_authority_principals() {
         r.contains("ak:2: from=\"10.0.0.0/8\" does not admit 127.0.0.1"),
         "{r}"
     );
-    let r = reject(authorize_cert_authority(
-        &fs,
-        &key(8),
-        &["alice".into()],
-        "alice",
-        ip("10.0.0.1"),
-        now(),
-    ));
+    let r = reject(ca_login(&fs, 8, "alice", "10.0.0.1"));
     assert!(
         r.starts_with("CA SHA256:") && r.ends_with("not listed with cert-authority in ak"),
         "{r}"
     );
     // A plain line for the CA key is not a CA line.
     let fs = [file("ak", &format!("{}\n", key_text(7)))];
-    reject(authorize_cert_authority(
-        &fs,
-        &key(7),
-        &["alice".into()],
-        "alice",
-        ip("127.0.0.1"),
-        now(),
-    ));
+    reject(ca_login(&fs, 7, "alice", "127.0.0.1"));
 }
 
 #[test]

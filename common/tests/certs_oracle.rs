@@ -339,9 +339,10 @@ fn validity_syntax_agrees_with_ssh_keygen() {
         "0x10:0x20",
         "-1h:20991231",
     ];
-    for spec in specs {
-        let before = now();
-        keygen_ok(&[
+    let user_pub = pub_path(&user);
+    // ssh-keygen -s CA -I x -V SPEC u.pub, as argv.
+    let sign_args = |spec| {
+        [
             "-q",
             "-s",
             ca.to_str().unwrap(),
@@ -349,8 +350,12 @@ fn validity_syntax_agrees_with_ssh_keygen() {
             "x",
             "-V",
             spec,
-            pub_path(&user).to_str().unwrap(),
-        ]);
+            user_pub.to_str().unwrap(),
+        ]
+    };
+    for spec in specs {
+        let before = now();
+        keygen_ok(&sign_args(spec));
         let after = now();
         let cert = certs::load(&d.join("u-cert.pub")).unwrap();
         let ours_at = |t| validity::parse_in(spec, t, &zone()).unwrap();
@@ -377,18 +382,7 @@ fn validity_syntax_agrees_with_ssh_keygen() {
         "20261301:20270101",
     ] {
         assert!(
-            !keygen(&[
-                "-q",
-                "-s",
-                ca.to_str().unwrap(),
-                "-I",
-                "x",
-                "-V",
-                bad,
-                pub_path(&user).to_str().unwrap()
-            ])
-            .status
-            .success(),
+            !keygen(&sign_args(bad)).status.success(),
             "ssh-keygen accepted {bad}"
         );
         let err = validity::parse_in(bad, now(), &zone())

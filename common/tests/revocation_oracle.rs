@@ -96,20 +96,38 @@ fn agree(krl: &Path, probes: &[(&str, &Path)], expected_revoked: &[&str]) {
     }
 }
 
+/// `ssh-keygen -k -f DIR/krl FILE...`: a KRL revoking these keys or certificates.
+fn ssh_keygen_krl(d: &Dir, files: &[&Path]) -> PathBuf {
+    let krl = d.join("krl");
+    let mut args = vec!["-k", "-f", krl.to_str().unwrap()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    ssh_keygen_ok(&args);
+    krl
+}
+
+/// `ssh-keygen -k -s CA.pub -f DIR/krl SPEC`: a KRL from a revocation spec for `ca`'s
+/// certificates.
+fn ssh_keygen_krl_spec(d: &Dir, ca: &Path, spec: &Path) -> PathBuf {
+    let krl = d.join("krl");
+    let ca_pub = pub_path(ca);
+    ssh_keygen_ok(&[
+        "-k",
+        "-s",
+        ca_pub.to_str().unwrap(),
+        "-f",
+        krl.to_str().unwrap(),
+        spec.to_str().unwrap(),
+    ]);
+    krl
+}
+
 #[test]
 fn krl_from_plain_key_files() {
     let d = Dir::new("revocation-oracle");
     let a = key(&d, "a");
     let b = key(&d, "b");
     let c = key(&d, "c");
-    let krl = d.join("krl");
-    ssh_keygen_ok(&[
-        "-k",
-        "-f",
-        krl.to_str().unwrap(),
-        pub_path(&a).to_str().unwrap(),
-        pub_path(&b).to_str().unwrap(),
-    ]);
+    let krl = ssh_keygen_krl(&d, &[&pub_path(&a), &pub_path(&b)]);
     agree(
         &krl,
         &[
@@ -141,13 +159,7 @@ fn krl_revoking_a_ca_key_revokes_its_certificates() {
     let u = key(&d, "u");
     let by_ca = cert(&d, &ca, &u, "u1", "u", 1);
     let by_ca2 = cert(&d, &ca2, &u, "u2", "u", 1);
-    let krl = d.join("krl");
-    ssh_keygen_ok(&[
-        "-k",
-        "-f",
-        krl.to_str().unwrap(),
-        pub_path(&ca).to_str().unwrap(),
-    ]);
+    let krl = ssh_keygen_krl(&d, &[&pub_path(&ca)]);
     agree(
         &krl,
         &[("u1", &by_ca), ("u2", &by_ca2), ("u", &pub_path(&u))],
@@ -167,14 +179,7 @@ fn krl_from_certificate_files_revokes_by_serial_or_key_id() {
     // Serial 0: ssh-keygen revokes it by key id instead.
     let z = cert(&d, &ca, &u, "z", "zero-id", 0);
     let z_same_id = cert(&d, &ca, &u, "z2", "zero-id", 9);
-    let krl = d.join("krl");
-    ssh_keygen_ok(&[
-        "-k",
-        "-f",
-        krl.to_str().unwrap(),
-        s5.to_str().unwrap(),
-        z.to_str().unwrap(),
-    ]);
+    let krl = ssh_keygen_krl(&d, &[&s5, &z]);
     agree(
         &krl,
         &[
@@ -203,15 +208,7 @@ fn krl_spec_with_ca_serials_ranges_bitmaps_and_ids() {
         text.push_str(&format!("serial: {s}\n"));
     }
     std::fs::write(&spec, text).unwrap();
-    let krl = d.join("krl");
-    ssh_keygen_ok(&[
-        "-k",
-        "-s",
-        pub_path(&ca).to_str().unwrap(),
-        "-f",
-        krl.to_str().unwrap(),
-        spec.to_str().unwrap(),
-    ]);
+    let krl = ssh_keygen_krl_spec(&d, &ca, &spec);
 
     let mut probes: Vec<(String, PathBuf)> = Vec::new();
     let mut expected: Vec<String> = Vec::new();
@@ -362,15 +359,7 @@ fn krl_any_ca_section_revokes_key_ids_and_serials_from_every_ca() {
     let u = key(&d, "u");
     let spec = d.join("spec");
     std::fs::write(&spec, "id: lost-laptop\nserial: 77\n").unwrap();
-    let krl = d.join("krl");
-    ssh_keygen_ok(&[
-        "-k",
-        "-s",
-        pub_path(&ca).to_str().unwrap(),
-        "-f",
-        krl.to_str().unwrap(),
-        spec.to_str().unwrap(),
-    ]);
+    let krl = ssh_keygen_krl_spec(&d, &ca, &spec);
     let mut bytes = std::fs::read(&krl).unwrap();
     let header = 8 + 4 + 8 + 8 + 8 + 4 + 4;
     assert_eq!(bytes[header], 1, "first section is a certificate section");
@@ -409,13 +398,7 @@ fn krl_update_version_and_a_trailing_signature_section() {
     let a = key(&d, "a");
     let b = key(&d, "b");
     let signer = key(&d, "signer");
-    let krl = d.join("krl");
-    ssh_keygen_ok(&[
-        "-k",
-        "-f",
-        krl.to_str().unwrap(),
-        pub_path(&a).to_str().unwrap(),
-    ]);
+    let krl = ssh_keygen_krl(&d, &[&pub_path(&a)]);
     ssh_keygen_ok(&[
         "-k",
         "-u",
@@ -469,13 +452,7 @@ fn krl_update_version_and_a_trailing_signature_section() {
 fn malformed_krl_is_an_error_naming_path_and_offset() {
     let d = Dir::new("revocation-oracle");
     let a = key(&d, "a");
-    let krl = d.join("krl");
-    ssh_keygen_ok(&[
-        "-k",
-        "-f",
-        krl.to_str().unwrap(),
-        pub_path(&a).to_str().unwrap(),
-    ]);
+    let krl = ssh_keygen_krl(&d, &[&pub_path(&a)]);
     let good = std::fs::read(&krl).unwrap();
     // Truncated in the middle of the explicit-key section.
     let cut = d.join("cut");

@@ -199,15 +199,62 @@ def service_userauth(t, q):
     return p == 6
 
 
-def channel_open_exec(t, command):
-    # CHANNEL_OPEN "session" (sender channel 0), then exec on channel 0 whether or not the
-    # open was confirmed (what the CVE-2025-32433 exploit does).
+def send_channel_open_session(t):
+    # CHANNEL_OPEN "session", sender channel 0, window 1 MiB, packets up to 32 KiB.
     t._send_message(
         msg(("byte", bytes([90])), ("string", "session"), ("int", 0), ("int", 1 << 20), ("int", 32768))
     )
+
+
+def channel_request(t, chan, kind, *strings):
+    # CHANNEL_REQUEST `kind` with want-reply on `chan`, its arguments all strings.
     t._send_message(
-        msg(("byte", bytes([98])), ("int", 0), ("string", "exec"), ("boolean", True), ("string", command))
+        msg(("byte", bytes([98])), ("int", chan), ("string", kind), ("boolean", True),
+            *[("string", x) for x in strings])
     )
+
+
+def open_session(t, q):
+    """Opens a session channel; the server's channel number, or None if it refused."""
+    send_channel_open_session(t)
+    p, m = wait_for(q, (91, 92), 10)
+    if p != 91:
+        return None
+    m.get_int()
+    return m.get_int()
+
+
+def read_session(t, q, stop=(97,), secs=10):
+    """Channel data until a message of a type in `stop` (or `secs` pass, or the connection
+    drops): (stdout bytes, exit status or None)."""
+    out = b""
+    status = None
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            p, m = q.get(timeout=0.2)
+        except queue.Empty:
+            if not t.is_active():
+                break
+            continue
+        if p == 94:
+            m.get_int()
+            out += m.get_binary()
+        elif p == 98:
+            m.get_int()
+            if m.get_text() == "exit-status":
+                m.get_boolean()
+                status = m.get_int()
+        elif p in stop:
+            break
+    return out, status
+
+
+def channel_open_exec(t, command):
+    # CHANNEL_OPEN "session" (sender channel 0), then exec on channel 0 whether or not the
+    # open was confirmed (what the CVE-2025-32433 exploit does).
+    send_channel_open_session(t)
+    channel_request(t, 0, "exec", command)
 
 
 def global_request(t):
@@ -274,38 +321,24 @@ def auth_reply(q, secs=10.0):
     return {"type": p}
 
 
+def signed_login(host, port, user, keyfile):
+    """Connects, asks for the userauth service and sends one signed publickey request:
+    (transport, queue, the server's answer)."""
+    t, q = transport(host, int(port))
+    service_userauth(t, q)
+    userauth_pubkey(t, user, load_key(keyfile), sign=True)
+    return t, q, auth_reply(q)
+
+
 def exec_after_auth(t, q, command):
-    t._send_message(
-        msg(("byte", bytes([90])), ("string", "session"), ("int", 0), ("int", 1 << 20), ("int", 32768))
-    )
+    send_channel_open_session(t)
     p, m = wait_for(q, (91, 92), 10)
     if p != 91:
         return {"opened": False, "reply": p}
     m.get_int()
     server_chan = m.get_int()
-    t._send_message(
-        msg(("byte", bytes([98])), ("int", server_chan), ("string", "exec"), ("boolean", True), ("string", command))
-    )
-    out = b""
-    status = None
-    end = time.time() + 10
-    while time.time() < end:
-        try:
-            p, m = q.get(timeout=0.2)
-        except queue.Empty:
-            if not t.is_active():
-                break
-            continue
-        if p == 94:
-            m.get_int()
-            out += m.get_binary()
-        elif p == 98:
-            m.get_int()
-            if m.get_text() == "exit-status":
-                m.get_boolean()
-                status = m.get_int()
-        elif p == 97:
-            break
+    channel_request(t, server_chan, "exec", command)
+    out, status = read_session(t, q)
     return {"opened": True, "stdout": out.decode(errors="replace"), "exit_status": status}
 
 
@@ -380,15 +413,9 @@ def cmd_login_exec(a):
 def cmd_unopened_channel_request(a):
     # unopened-channel-request HOST PORT USER KEY COMMAND: after auth, requests and data for
     # channels never opened, then a real exec on the same connection.
-    t, q = transport(a[0], int(a[1]))
-    service_userauth(t, q)
-    k = load_key(a[3])
-    userauth_pubkey(t, a[2], k, sign=True)
-    signed = auth_reply(q)
+    t, q, signed = signed_login(*a[:4])
     for chan in (7, 0xFFFFFFFF):
-        t._send_message(
-            msg(("byte", bytes([98])), ("int", chan), ("string", "exec"), ("boolean", True), ("string", a[4]))
-        )
+        channel_request(t, chan, "exec", a[4])
         t._send_message(msg(("byte", bytes([94])), ("int", chan), ("string", b"data for nobody")))
         t._send_message(msg(("byte", bytes([93])), ("int", chan), ("int", 1000)))
         t._send_message(msg(("byte", bytes([96])), ("int", chan)))
@@ -448,27 +475,15 @@ def cmd_env_flood(a):
     # env-flood HOST PORT USER KEY N: logs in, opens a session, sends N `env` requests
     # LC_MSHV<i>=v (want reply), then one with a 20 kB value and one with a 300-byte name,
     # then runs `env` and reports how many LC_MSHV variables the session got.
-    t, q = transport(a[0], int(a[1]))
-    service_userauth(t, q)
-    k = load_key(a[3])
-    userauth_pubkey(t, a[2], k, sign=True)
-    signed = auth_reply(q)
+    t, q, signed = signed_login(*a[:4])
     if signed.get("type") != 52:
         return {"signed": signed}
-    t._send_message(
-        msg(("byte", bytes([90])), ("string", "session"), ("int", 0), ("int", 1 << 20), ("int", 32768))
-    )
-    p, m = wait_for(q, (91, 92), 10)
-    if p != 91:
+    chan = open_session(t, q)
+    if chan is None:
         return {"opened": False}
-    m.get_int()
-    chan = m.get_int()
 
     def env(name, value):
-        t._send_message(
-            msg(("byte", bytes([98])), ("int", chan), ("string", "env"), ("boolean", True),
-                ("string", name), ("string", value))
-        )
+        channel_request(t, chan, "env", name, value)
         p, _ = wait_for(q, (99, 100), 10)
         return p
 
@@ -476,24 +491,8 @@ def cmd_env_flood(a):
     again = env("LC_MSHV0", "replaced")
     big_value = env("LC_MSHV0", "x" * 20000)
     long_name = env("LC_" + "N" * 300, "v")
-    t._send_message(
-        msg(("byte", bytes([98])), ("int", chan), ("string", "exec"), ("boolean", True),
-            ("string", "env | grep -c '^LC_MSHV'; echo \"$LC_MSHV0\""))
-    )
-    out = b""
-    end = time.time() + 10
-    while time.time() < end:
-        try:
-            p, m = q.get(timeout=0.2)
-        except queue.Empty:
-            if not t.is_active():
-                break
-            continue
-        if p == 94:
-            m.get_int()
-            out += m.get_binary()
-        elif p in (96, 97):
-            break
+    channel_request(t, chan, "exec", "env | grep -c '^LC_MSHV'; echo \"$LC_MSHV0\"")
+    out, _ = read_session(t, q, stop=(96, 97))
     t.close()
     return {
         "success": replies.count(99),
@@ -703,22 +702,13 @@ def cmd_signal(a):
     # want-reply and reports the reply and what followed (exit-signal / exit-status) within 3 s.
     host, port, user, keyfile, kind, what, sig, marks = a[:8]
     flag = a[8] if len(a) > 8 else None
-    t, q = transport(host, int(port))
-    service_userauth(t, q)
-    k = load_key(keyfile)
-    userauth_pubkey(t, user, k, sign=True)
-    if auth_reply(q).get("type") != 52:
+    t, q, signed = signed_login(host, port, user, keyfile)
+    if signed.get("type") != 52:
         return {"error": "authentication failed"}
-    t._send_message(
-        msg(("byte", bytes([90])), ("string", "session"), ("int", 0), ("int", 1 << 20), ("int", 32768))
-    )
-    p, m = wait_for(q, (91, 92), 10)
-    if p != 91:
+    chan = open_session(t, q)
+    if chan is None:
         return {"error": "channel refused"}
-    m.get_int()
-    chan = m.get_int()
-    req = [("byte", bytes([98])), ("int", chan), ("string", kind), ("boolean", True), ("string", what)]
-    t._send_message(msg(*req))
+    channel_request(t, chan, kind, what)
     out = b""
     res = {"exit_status": None, "exit_signal": None, "closed": False}
 
@@ -751,9 +741,7 @@ def cmd_signal(a):
     if flag:
         while not os.path.exists(flag) and time.time() < end + 60:
             time.sleep(0.05)
-    t._send_message(
-        msg(("byte", bytes([98])), ("int", chan), ("string", "signal"), ("boolean", True), ("string", sig))
-    )
+    channel_request(t, chan, "signal", sig)
     reply = None
     end = time.time() + 3
     while time.time() < end:

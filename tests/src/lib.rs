@@ -218,14 +218,7 @@ impl Proc {
 
     /// Waits for exit up to `timeout`; None if still running.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        wait_timeout(&mut self.child, timeout)
     }
 }
 
@@ -240,6 +233,27 @@ impl Drop for Proc {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Waits for `child` to exit, up to `timeout`; None if it is still running then.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// Reads `pipe` to its end on a thread of its own; join for the bytes.
+fn read_in_thread(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = pipe.read_to_end(&mut v);
+        v
+    })
 }
 
 /// Output of a command run to completion.
@@ -257,6 +271,35 @@ impl Output {
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+    /// Asserts that stderr contains `needle`; the failure shows all of stderr.
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, needle: &str) {
+        let holds = self.stderr.contains(needle);
+        assert_text(holds, "stderr", &self.stderr, "contain", needle);
+    }
+    /// Asserts that stderr starts with `prefix`; the failure shows all of stderr.
+    #[track_caller]
+    pub fn assert_stderr_starts_with(&self, prefix: &str) {
+        let holds = self.stderr.starts_with(prefix);
+        assert_text(holds, "stderr", &self.stderr, "start with", prefix);
+    }
+    /// Asserts that stdout (as text) contains `needle`; the failure shows all of stdout.
+    #[track_caller]
+    pub fn assert_stdout_contains(&self, needle: &str) {
+        let stdout = self.stdout_str();
+        assert_text(
+            stdout.contains(needle),
+            "stdout",
+            &stdout,
+            "contain",
+            needle,
+        );
+    }
+}
+
+#[track_caller]
+fn assert_text(holds: bool, stream: &str, all: &str, relation: &str, text: &str) {
+    assert!(holds, "{stream} does not {relation} {text:?}:\n{all}");
 }
 
 /// Runs `cmd` feeding `stdin`, killing it (by PID) if it has not exited after `timeout`.
@@ -273,29 +316,12 @@ pub fn run(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Output {
     let writer = std::thread::spawn(move || {
         let _ = child_in.write_all(&input);
     });
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{desc} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let out_t = read_in_thread(child.stdout.take().unwrap());
+    let err_t = read_in_thread(child.stderr.take().unwrap());
+    let Some(status) = wait_timeout(&mut child, timeout) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{desc} did not finish within {timeout:?}");
     };
     let _ = writer.join();
     let stdout = out_t.join().unwrap();
@@ -315,6 +341,40 @@ where
 {
     let mut c = Command::new(program);
     c.args(args);
+    c
+}
+
+/// OpenSSH's `ssh` to 127.0.0.1:`port` as `user` with only `identity`, checking the host key
+/// strictly against `known_hosts` alone, with no user config, no agent and no prompts; `opts`
+/// come before the destination, then `remote_command`.
+pub fn openssh_command(
+    port: u16,
+    user: &str,
+    identity: &Path,
+    known_hosts: &Path,
+    opts: &[&str],
+    remote_command: &str,
+) -> Command {
+    let mut c = cmd(
+        tool("ssh"),
+        "-F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+         -o GlobalKnownHostsFile=/dev/null"
+            .split_whitespace(),
+    );
+    c.arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .arg("-i")
+        .arg(identity)
+        .args(opts)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-l",
+            user,
+            "127.0.0.1",
+            remote_command,
+        ])
+        .env_remove("SSH_AUTH_SOCK");
     c
 }
 

@@ -66,6 +66,15 @@ pub struct MshdBuilder {
     audit_log: bool,
 }
 
+/// A builder for an mshd in a fresh directory `name` that trusts a new user CA `DIR/user_ca`
+/// (made by ssh-keygen) and authorizes no plain key ([`MshdBuilder::certificates_only`]); the
+/// CA's private key path.
+pub fn user_ca_builder(name: &str) -> (MshdBuilder, PathBuf) {
+    let dir = TestDir::new(name);
+    let ca = ssh_keygen_ed25519(&dir, "user_ca");
+    (Mshd::builder(name).dir(dir).certificates_only(&ca), ca)
+}
+
 /// The name of the user running the tests.
 pub fn current_user() -> String {
     nix::unistd::User::from_uid(nix::unistd::geteuid())
@@ -132,6 +141,27 @@ impl MshdBuilder {
     pub fn default_host_key(mut self) -> Self {
         self.pass_host_key = false;
         self
+    }
+
+    /// Reads each user's own `~/.ssh/authorized_keys` (`authorized_keys_files =
+    /// ["%h/.ssh/authorized_keys"]`) instead of the fixture's file: for root-mode tests.
+    pub fn home_authorized_keys(self) -> Self {
+        self.use_config_authorized_keys()
+            .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+    }
+
+    /// Authorizes no plain key and trusts the user CA whose private key is `ca`: only
+    /// certificates get in.
+    pub fn certificates_only(self, ca: &Path) -> Self {
+        self.authorized_keys_contents("").trusted_user_ca(ca)
+    }
+
+    /// `authorized_principals_file = "PATTERN"`.
+    pub fn authorized_principals_file(self, pattern: &Path) -> Self {
+        self.toml(&format!(
+            "authorized_principals_file = \"{}\"",
+            pattern.display()
+        ))
     }
 
     /// Trusts the user CA whose private key is `ca` (`trusted_user_ca_keys = ["CA.pub"]`).
@@ -434,6 +464,20 @@ impl Mshd {
         }
     }
 
+    /// Runs the `sshprobe.py` subcommand `subcommand` against this mshd as its user
+    /// (`SUBCOMMAND 127.0.0.1 PORT USER ARGS...`) and returns the JSON it prints.
+    pub fn probe_as_user(
+        &self,
+        subcommand: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> serde_json::Value {
+        let port = self.port.to_string();
+        let mut argv = vec![subcommand, "127.0.0.1", &port, &self.user];
+        argv.extend_from_slice(args);
+        probe(&argv, timeout)
+    }
+
     /// Asserts that a client run against this mshd exited 0, showing its stderr and mshd's
     /// log otherwise.
     #[track_caller]
@@ -446,6 +490,27 @@ impl Mshd {
             self.log_text()
         );
     }
+}
+
+/// Runs mshd with `dir/mshd.toml` holding `toml` and only `key` as host key: `--check-config`
+/// when `check`, else a real start with `-v` on a free loopback port, for tests where it must
+/// fail (a start that succeeds is killed after 20 s).
+pub fn run_with_host_key(dir: &TestDir, key: &Path, toml: &str, check: bool) -> crate::Output {
+    let cfg = dir.write("mshd.toml", toml, 0o644);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut c = cmd(bin("mshd"), ["--config"]);
+    c.arg(cfg)
+        .args(["--listen", &listen, "--host-key"])
+        .arg(key)
+        .arg(if check { "--check-config" } else { "-v" });
+    crate::run(c, b"", Duration::from_secs(20))
+}
+
+/// `mshd --check-config --config FILE` run to completion (20 s at most).
+pub fn check_config(file: &Path) -> crate::Output {
+    let mut c = cmd(bin("mshd"), ["--check-config", "--config"]);
+    c.arg(file);
+    crate::run(c, b"", Duration::from_secs(20))
 }
 
 /// Makes a file's mode exactly `mode` (for strict_modes tests).

@@ -280,29 +280,27 @@ impl Sshd {
         known_hosts: &Path,
         remote_command: &str,
     ) -> Command {
-        let mut c = Command::new(tool("ssh"));
-        c.args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-        ])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
-        .arg("-i")
-        .arg(identity)
-        .args(["-p", &self.port.to_string(), "-l", &self.user, "127.0.0.1"])
-        .arg(remote_command)
-        .env_remove("SSH_AUTH_SOCK");
-        c
+        crate::openssh_command(
+            self.port,
+            &self.user,
+            identity,
+            known_hosts,
+            &[],
+            remote_command,
+        )
+    }
+
+    /// Asserts that a client run against this sshd exited 0, showing its stderr and sshd's
+    /// log otherwise.
+    #[track_caller]
+    pub fn assert_ok(&self, out: &crate::Output) {
+        assert_eq!(
+            out.code(),
+            Some(0),
+            "stderr: {}\nsshd log:\n{}",
+            out.stderr,
+            self.log()
+        );
     }
 
     /// sshd's log so far.

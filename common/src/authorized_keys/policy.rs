@@ -311,14 +311,8 @@ pub fn try_expand_tokens(pattern: &str, user: &str, home: &Path) -> crate::Resul
 }
 
 fn expand(pattern: &str, user: &str, home: &Path, lenient: bool) -> crate::Result<String> {
-    let mut out = String::new();
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
+    let out = crate::ssh_config::tokens::expand_percent(pattern, |token, out| {
+        match token {
             Some('h') => out.push_str(&home.to_string_lossy()),
             Some('u') => out.push_str(user),
             Some('%') => out.push('%'),
@@ -338,7 +332,8 @@ fn expand(pattern: &str, user: &str, home: &Path, lenient: bool) -> crate::Resul
                 )))
             }
         }
-    }
+        Ok(())
+    })?;
     if Path::new(&out).is_absolute() {
         Ok(out)
     } else {

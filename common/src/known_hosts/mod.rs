@@ -46,3 +46,21 @@ pub(crate) fn test_dir() -> tempfile::TempDir {
         .tempdir_in(base)
         .unwrap()
 }
+
+/// Fixed keys for the unit tests, generated with ssh-keygen (public halves only).
+#[cfg(test)]
+pub(crate) mod test_keys {
+    use russh::keys::PublicKey;
+
+    pub(crate) const ED1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIu4PD+s7WG3OO7o1Ix9Byw35Fe9QEwR4T0Pw4uv5e9/";
+    pub(crate) const ED2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMNoP7qA+qUukkB9yFk9CTXgrSgEvVOhJvOWAFE04AH0";
+    pub(crate) const ED3: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoXsKYeIWbMiHisQqRUVqP5gUWOYo8Z+Ghyw9fqPQaW";
+    pub(crate) const RSA1: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDBoIAS+smIRQdiYQKIkzQIzGVnO4u8eJK7LwtMQWtZYahBJvwXjlHKCgQ2FCMNjQcWpVLCYqpl+E4GemDAfdrnwF0Z6IZE08wiLcveBcJnxfVmBo+gqzJLEqzbkydKFBI1gjFNlTKZ4DlL4aBUgtXRsMgsPA7wsBWMrM/LPdS4qFBhacRa6eroPWxYUBk6Zk3WtYYy3InfRq9pM5dLe8+xrvNQvPoMa6aDazFmy1I8kWAVd5oTei1DXsi5+xpsi9Wrp9nAI6NelGcFCs+I7dkzMNuAJy7uvQ2eRu/kqltgdaw/7esLOeh+LSJP88VqnwWgXPsVzEIwsNWwc5wyBeVL";
+
+    pub(crate) fn key(s: &str) -> PublicKey {
+        PublicKey::from_openssh(s).unwrap()
+    }
+}

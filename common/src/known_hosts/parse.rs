@@ -250,9 +250,7 @@ impl KnownHostsFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ED1: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIu4PD+s7WG3OO7o1Ix9Byw35Fe9QEwR4T0Pw4uv5e9/";
+    use crate::known_hosts::test_keys::ED1;
 
     fn parse(text: &str) -> KnownHostsFile {
         KnownHostsFile::parse(Path::new("/kh"), text)

@@ -224,19 +224,7 @@ mod tests {
     use base64::Engine as _;
 
     use super::*;
-
-    // Fixed keys generated with ssh-keygen (public halves only).
-    const ED1: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIu4PD+s7WG3OO7o1Ix9Byw35Fe9QEwR4T0Pw4uv5e9/";
-    const ED2: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMNoP7qA+qUukkB9yFk9CTXgrSgEvVOhJvOWAFE04AH0";
-    const ED3: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoXsKYeIWbMiHisQqRUVqP5gUWOYo8Z+Ghyw9fqPQaW";
-    const RSA1: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDBoIAS+smIRQdiYQKIkzQIzGVnO4u8eJK7LwtMQWtZYahBJvwXjlHKCgQ2FCMNjQcWpVLCYqpl+E4GemDAfdrnwF0Z6IZE08wiLcveBcJnxfVmBo+gqzJLEqzbkydKFBI1gjFNlTKZ4DlL4aBUgtXRsMgsPA7wsBWMrM/LPdS4qFBhacRa6eroPWxYUBk6Zk3WtYYy3InfRq9pM5dLe8+xrvNQvPoMa6aDazFmy1I8kWAVd5oTei1DXsi5+xpsi9Wrp9nAI6NelGcFCs+I7dkzMNuAJy7uvQ2eRu/kqltgdaw/7esLOeh+LSJP88VqnwWgXPsVzEIwsNWwc5wyBeVL";
-
-    fn key(s: &str) -> PublicKey {
-        PublicKey::from_openssh(s).unwrap()
-    }
+    use crate::known_hosts::test_keys::{key, ED1, ED2, ED3, RSA1};
 
     fn file(name: &str, text: &str) -> KnownHostsFile {
         KnownHostsFile::parse(Path::new(name), text)

@@ -319,17 +319,9 @@ fn replace_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::known_hosts::test_keys::{key, ED1, ED2};
     use crate::known_hosts::{check, HostKeyVerdict, KnownHostsFile};
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-
-    const ED1: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIu4PD+s7WG3OO7o1Ix9Byw35Fe9QEwR4T0Pw4uv5e9/";
-    const ED2: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMNoP7qA+qUukkB9yFk9CTXgrSgEvVOhJvOWAFE04AH0";
-
-    fn key(s: &str) -> PublicKey {
-        PublicKey::from_openssh(s).unwrap()
-    }
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
@@ -508,9 +500,7 @@ mod tests {
 #[cfg(test)]
 mod planted_link_tests {
     use super::*;
-
-    const ED1: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIu4PD+s7WG3OO7o1Ix9Byw35Fe9QEwR4T0Pw4uv5e9/";
+    use crate::known_hosts::test_keys::ED1;
 
     fn setup() -> (tempfile::TempDir, PathBuf) {
         let dir = crate::known_hosts::test_dir();

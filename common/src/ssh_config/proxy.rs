@@ -11,6 +11,7 @@
 //! anything else is refused with the token and the value named. The command text itself is
 //! the user's own configuration and is not checked.
 
+use super::tokens::expand_percent;
 use crate::{Error, Result};
 
 fn invalid(message: String) -> Error {
@@ -131,21 +132,15 @@ pub struct CommandTokens<'a> {
 /// `ProxyCommand`'s value with `%h %p %r %n %%` expanded. Refuses a value that a shell
 /// would give a meaning to (see the module docs).
 pub fn expand_proxy_command(v: &str, t: &CommandTokens) -> Result<String> {
-    let mut out = String::new();
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let (what, value) = match chars.next() {
+    expand_percent(v, |token, out| {
+        let (what, value) = match token {
             Some('%') => {
                 out.push('%');
-                continue;
+                return Ok(());
             }
             Some('p') => {
                 out.push_str(&t.port.to_string());
-                continue;
+                return Ok(());
             }
             Some('h') => ("%h (the host name)", t.host),
             Some('n') => ("%n (the host name as given)", t.original),
@@ -164,8 +159,8 @@ pub fn expand_proxy_command(v: &str, t: &CommandTokens) -> Result<String> {
         };
         check_shell_safe(what, value)?;
         out.push_str(value);
-    }
-    Ok(out)
+        Ok(())
+    })
 }
 
 /// Characters a POSIX shell gives no meaning to inside a word: letters and digits (any

@@ -13,17 +13,29 @@ fn invalid(message: String) -> Error {
     Error::Invalid(message)
 }
 
+/// Copies `text` with each `%X` token replaced by what `token` appends for `Some(X)`; a `%`
+/// at the very end is `token(None)`. `token` refuses a token by returning an error.
+pub(crate) fn expand_percent(
+    text: &str,
+    mut token: impl FnMut(Option<char>, &mut String) -> Result<()>,
+) -> Result<String> {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            token(chars.next(), &mut out)?;
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 /// HostName's value with `%h` (the name given) and `%%` expanded; ssh knows no other token
 /// here.
 pub fn expand_host_name(v: &str, host: &str) -> Result<String> {
-    let mut out = String::new();
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
+    let out = expand_percent(v, |token, out| {
+        match token {
             Some('h') => out.push_str(host),
             Some('%') => out.push('%'),
             Some(t) => {
@@ -37,7 +49,8 @@ pub fn expand_host_name(v: &str, host: &str) -> Result<String> {
                 ))
             }
         }
-    }
+        Ok(())
+    })?;
     if out.is_empty() || out.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid("expected one host name or address".to_string()));
     }

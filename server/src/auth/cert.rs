@@ -15,7 +15,7 @@ use nix::unistd::Uid;
 use russh::keys::{Certificate, PublicKey};
 
 use super::{
-    check_user, load_authorized_keys, no_files, read_users_file, refusal, revocation,
+    check_user, load_authorized_keys, no_files, read_users_file, refusal, revoked,
     user_environment, Account, Verdict, MAX_CA_FILE,
 };
 use crate::config::Settings;
@@ -160,6 +160,25 @@ fn merge(
     Ok(p)
 }
 
+/// Accepts the login with the certificate's permissions folded into those of the line that
+/// vouched for it (see [`merge`]) and the user's environment options applied; a conflict
+/// between the two is the refusal reason.
+fn accept_merged(
+    settings: &Settings,
+    account: Account,
+    info: CertInfo,
+    permissions: &CertPermissions,
+    line: Option<&Permissions>,
+    source: String,
+) -> Result<Verdict, String> {
+    let perms = merge(permissions, line, source)?;
+    Ok(Verdict::Accept {
+        account,
+        perms: user_environment(settings, perms),
+        cert: Some(info),
+    })
+}
+
 /// The decision for a user certificate whose key signed the request: the user, revocation
 /// (the certificate's key, its CA, serial or key id), then either a CA from
 /// `trusted_user_ca_keys` (principals: the user, or `authorized_principals_file`) or a
@@ -180,14 +199,8 @@ pub(crate) fn decide_cert(
         Ok(a) => a,
         Err(reason) => return reject(reason),
     };
-    match revocation(settings) {
-        Err(reason) => return reject(reason),
-        Ok(Some(list)) => {
-            if let Some(why) = list.is_cert_revoked(cert) {
-                return reject(why.to_string());
-            }
-        }
-        Ok(None) => {}
+    if let Some(reason) = revoked(settings, |list| list.is_cert_revoked(cert)) {
+        return reject(reason);
     }
     let now_secs = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -222,18 +235,9 @@ pub(crate) fn decide_cert(
                     }
                     line = Some(Permissions::from_options(&e.options, source));
                 }
-                match merge(
-                    &permissions,
-                    line.as_ref(),
-                    format!("CA in trusted_user_ca_keys, principal {principal:?}"),
-                ) {
-                    Ok(perms) => Verdict::Accept {
-                        account,
-                        perms: user_environment(settings, perms),
-                        cert: Some(info),
-                    },
-                    Err(reason) => reject(reason),
-                }
+                let source = format!("CA in trusted_user_ca_keys, principal {principal:?}");
+                accept_merged(settings, account, info, &permissions, line.as_ref(), source)
+                    .unwrap_or_else(reject)
             }
             CertDecision::Reject { reason, .. } => reject(reason),
         };
@@ -276,18 +280,11 @@ pub(crate) fn decide_cert(
     ) {
         CertDecision::Accept {
             info, permissions, ..
-        } => match merge(
-            &permissions,
-            Some(&line),
-            format!("cert-authority at {}", line.source),
-        ) {
-            Ok(perms) => Verdict::Accept {
-                account,
-                perms: user_environment(settings, perms),
-                cert: Some(info),
-            },
-            Err(reason) => reject(reason),
-        },
+        } => {
+            let source = format!("cert-authority at {}", line.source);
+            accept_merged(settings, account, info, &permissions, Some(&line), source)
+                .unwrap_or_else(reject)
+        }
         CertDecision::Reject { reason, .. } => reject(reason),
     }
 }

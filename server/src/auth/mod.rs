@@ -296,6 +296,19 @@ fn revocation(settings: &Settings) -> Result<Option<RevocationList>, String> {
         .map_err(|e| unusable(msh_common::Chain(&e).to_string()))
 }
 
+/// Why `revoked_keys` refuses this login: the list is unusable (failing closed), or `find`
+/// names the key or certificate in it.
+fn revoked<W: std::fmt::Display>(
+    settings: &Settings,
+    find: impl FnOnce(&RevocationList) -> Option<W>,
+) -> Option<String> {
+    match revocation(settings) {
+        Err(reason) => Some(reason),
+        Ok(Some(list)) => find(&list).map(|why| why.to_string()),
+        Ok(None) => None,
+    }
+}
+
 /// The whole decision for a plain key whose signature russh has verified: the user, then
 /// revocation, then authorized_keys.
 pub(crate) fn decide(
@@ -309,14 +322,8 @@ pub(crate) fn decide(
         Ok(a) => a,
         Err(reason) => return Verdict::reject(reason),
     };
-    match revocation(settings) {
-        Err(reason) => return Verdict::reject(reason),
-        Ok(Some(list)) => {
-            if let Some(why) = list.is_revoked(key) {
-                return Verdict::reject(why.to_string());
-            }
-        }
-        Ok(None) => {}
+    if let Some(reason) = revoked(settings, |list| list.is_revoked(key)) {
+        return Verdict::reject(reason);
     }
     let files = load_authorized_keys(settings, &account);
     if files.is_empty() {
@@ -365,14 +372,8 @@ pub(crate) fn screen_offer(
     {
         return None;
     }
-    match revocation(settings) {
-        Err(reason) => return Some(reason),
-        Ok(Some(list)) => {
-            if let Some(why) = list.is_revoked(key) {
-                return Some(why.to_string());
-            }
-        }
-        Ok(None) => {}
+    if let Some(reason) = revoked(settings, |list| list.is_revoked(key)) {
+        return Some(reason);
     }
     if files.is_empty() {
         return Some(no_files(settings, &account));

@@ -260,14 +260,10 @@ fn inspect_equals_ssh_keygen_l_on_certificates_ssh_keygen_made() {
     // Not a certificate: the file and line are named.
     let out = keygen(&["inspect"], &[&pubfile(&key)]);
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.starts_with(&format!(
-            "msh-keygen: {}:1: not an OpenSSH certificate",
-            pubfile(&key).display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_starts_with(&format!(
+        "msh-keygen: {}:1: not an OpenSSH certificate",
+        pubfile(&key).display()
+    ));
 }
 
 /// Lists a directory's file names, sorted.
@@ -326,11 +322,7 @@ fn sign_refuses_bad_input_and_writes_nothing() {
     args.extend(["--principals", "a"]);
     let out = keygen(&args, &[&key_pub, &missing]);
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.contains(&missing.display().to_string()),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&missing.display().to_string());
     assert_eq!(files(&dir), before);
     // A certificate is not a key to sign.
     ok(keygen(&args, &[&key_pub]), "sign");
@@ -338,11 +330,7 @@ fn sign_refuses_bad_input_and_writes_nothing() {
     let cert_text = std::fs::read(&cert).unwrap();
     let out = keygen(&args, &[&cert]);
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.contains("already a certificate"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("already a certificate");
     assert_eq!(std::fs::read(&cert).unwrap(), cert_text);
     // A CA key others can read is refused, as ssh-keygen refuses it.
     std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -462,11 +450,7 @@ fn revoke_records_fingerprints_and_refuses_a_krl() {
     let k3 = ssh_keygen_key(&dir, "k3", "ed25519");
     let out = keygen(&["revoke", "--file", &list_s], &[&pubfile(&k3), &junk]);
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.contains(&format!("{}:2:", junk.display())),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!("{}:2:", junk.display()));
     assert_eq!(std::fs::read(&list).unwrap(), before);
     // A corrupted line in the list itself is named with its file:line in words, not the
     // decoder's ("SshKey: length invalid"), and nothing is written.
@@ -619,5 +603,5 @@ fn help_of_the_certificate_commands_has_examples() {
     }
     let out = keygen(&["sign", "--ca", "x", "--id", "y"], &[]);
     assert_eq!(out.code(), Some(1));
-    assert!(out.stderr.contains("--principals"), "{}", out.stderr);
+    out.assert_stderr_contains("--principals");
 }

@@ -332,16 +332,8 @@ fn host_cert_for_another_name_is_refused_by_openssh() {
     let out = run(d.ssh(&["-v"], "echo in"), b"", T);
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
     assert_eq!(out.stdout_str(), "");
-    assert!(
-        out.stderr.contains("name is not a listed principal"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("Host key verification failed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("name is not a listed principal");
+    out.assert_stderr_contains("Host key verification failed");
 }
 
 // ---- refusals, each with mshd's reason ----

@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use msh_tests::mshd::check_config;
 use msh_tests::{bin, cmd, run, target_dir, TestDir};
 
 fn workspace() -> PathBuf {
@@ -102,11 +103,7 @@ fn install_script_puts_binaries_man_pages_and_completions_under_the_prefix() {
         Duration::from_secs(20),
     );
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
-    assert!(
-        out.stdout_str().contains("-F _msh__keygen msh-keygen"),
-        "{}",
-        out.stdout_str()
-    );
+    out.assert_stdout_contains("-F _msh__keygen msh-keygen");
 }
 
 #[test]
@@ -121,11 +118,7 @@ fn install_script_refuses_a_relative_prefix_and_a_bin_dir_without_the_binaries()
         Duration::from_secs(20),
     );
     assert_eq!(out.code(), Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("PREFIX must be an absolute path"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("PREFIX must be an absolute path");
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let prefix = dir.join("prefix");
@@ -138,11 +131,7 @@ fn install_script_refuses_a_relative_prefix_and_a_bin_dir_without_the_binaries()
         Duration::from_secs(20),
     );
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("empty/msh: no such executable"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("empty/msh: no such executable");
     assert!(
         !prefix.exists(),
         "nothing installed when a binary is missing"
@@ -157,23 +146,15 @@ fn an_unknown_config_key_gets_the_closest_key_or_the_list_and_the_man_page() {
         "strict_modes = true\nmax_auth_trys = 3\n",
         0o644,
     );
-    let mut c = cmd(bin("mshd"), ["--check-config", "--config"]);
-    c.arg(&typo);
-    let out = run(c, b"", Duration::from_secs(20));
+    let out = check_config(&typo);
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "{}:2: key `max_auth_trys`: unknown key `max_auth_trys`: did you mean \
+    out.assert_stderr_contains(&format!(
+        "{}:2: key `max_auth_trys`: unknown key `max_auth_trys`: did you mean \
              `max_auth_tries`? (see mshd.toml(5))",
-            typo.display()
-        )),
-        "{}",
-        out.stderr
-    );
+        typo.display()
+    ));
     let far = dir.write("far.toml", "zzz = 1\n", 0o644);
-    let mut c = cmd(bin("mshd"), ["--check-config", "--config"]);
-    c.arg(&far);
-    let out = run(c, b"", Duration::from_secs(20));
+    let out = check_config(&far);
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     assert!(
         out.stderr

@@ -10,7 +10,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use msh_tests::mshd::Mshd;
 use msh_tests::*;
@@ -116,19 +116,12 @@ fn run_slow_reader(
         let _ = err.read_to_string(&mut s);
         s
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > T {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = hasher.kill();
-            let _ = hasher.wait();
-            panic!("client did not finish within {T:?}\n{}", context());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_timeout(&mut child, T) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = hasher.kill();
+        let _ = hasher.wait();
+        panic!("client did not finish within {T:?}\n{}", context());
     };
     let len = copier.join().unwrap();
     let mut sha = String::new();

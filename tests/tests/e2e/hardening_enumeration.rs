@@ -5,24 +5,16 @@
 
 use std::time::Duration;
 
-use msh_tests::mshd::{probe, Mshd};
+use msh_tests::mshd::Mshd;
 use msh_tests::ssh_keygen_ed25519;
 
 #[test]
 fn unknown_user_and_known_user_with_a_wrong_key_look_the_same() {
     let d = Mshd::builder("enum").audit_log().start();
     let wrong = ssh_keygen_ed25519(&d.dir, "not_authorized");
-    let port = d.port.to_string();
-    let r = probe(
-        &[
-            "enum-timing",
-            "127.0.0.1",
-            &port,
-            &d.user,
-            "msh-no-such-user-x",
-            &wrong.display().to_string(),
-            "30",
-        ],
+    let r = d.probe_as_user(
+        "enum-timing",
+        &["msh-no-such-user-x", &wrong.display().to_string(), "30"],
         Duration::from_secs(120),
     );
     let (k, u) = (&r["known"], &r["unknown"]);

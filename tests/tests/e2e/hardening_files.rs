@@ -6,38 +6,20 @@
 
 use std::time::Duration;
 
-use msh_tests::mshd::{set_mode, Mshd};
-use msh_tests::{bin, cmd, run, ssh_keygen_ed25519, TestDir};
+use msh_tests::mshd::{run_with_host_key, set_mode, Mshd};
+use msh_tests::{run, ssh_keygen_ed25519, TestDir};
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(20);
 
-/// Runs mshd with only `key` as host key: `--check-config` when `check`, else a real start
-/// (which must fail: a successful one would not return). Returns (exit code, stderr).
+/// [`run_with_host_key`]: (exit code, stderr).
 fn start_with_host_key(
     dir: &TestDir,
     key: &std::path::Path,
     extra: &str,
     check: bool,
 ) -> (Option<i32>, String) {
-    let cfg = dir.write("mshd.toml", extra, 0o644);
-    let port = msh_tests::free_port().to_string();
-    let out = run(
-        cmd(
-            bin("mshd"),
-            [
-                "--config",
-                cfg.to_str().unwrap(),
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--host-key",
-                key.to_str().unwrap(),
-                if check { "--check-config" } else { "-v" },
-            ],
-        ),
-        b"",
-        T,
-    );
+    let out = run_with_host_key(dir, key, extra, check);
     (out.code(), out.stderr)
 }
 

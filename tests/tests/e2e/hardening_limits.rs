@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use msh_tests::mshd::{probe, probe_cmd, Mshd};
+use msh_tests::mshd::{probe_cmd, Mshd};
 use msh_tests::{run, ssh_keygen_ed25519, Proc};
 
 const T: Duration = Duration::from_secs(60);
@@ -83,18 +83,7 @@ fn max_auth_tries_disconnects_after_that_many_failed_signatures() {
         .toml("max_auth_tries = 3")
         .start();
     let bad = ssh_keygen_ed25519(&d.dir, "unauthorized");
-    let port = d.port.to_string();
-    let r = probe(
-        &[
-            "auth-tries",
-            "127.0.0.1",
-            &port,
-            &d.user,
-            &bad.display().to_string(),
-            "6",
-        ],
-        T,
-    );
+    let r = d.probe_as_user("auth-tries", &[&bad.display().to_string(), "6"], T);
     let replies: Vec<u64> = r["replies"]
         .as_array()
         .unwrap()

@@ -76,15 +76,9 @@ fn channel_open_exec_and_global_request_before_auth_are_ignored_cve_2025_32433()
 fn client_sent_userauth_success_does_not_authenticate_cve_2018_10933() {
     let d = Mshd::builder("pre-success").audit_log().start();
     let marker = d.dir.join("PWNED");
-    let port = d.port.to_string();
-    let r = probe(
-        &[
-            "client-userauth-success",
-            "127.0.0.1",
-            &port,
-            &d.user,
-            &format!("touch {}", marker.display()),
-        ],
+    let r = d.probe_as_user(
+        "client-userauth-success",
+        &[&format!("touch {}", marker.display())],
         T,
     );
     assert_eq!(r["service_accepted"], true, "{r}");
@@ -111,13 +105,9 @@ fn authorization_follows_the_key_that_signed_not_an_earlier_offer_cve_2024_45337
     let other = ssh_keygen_ed25519(&d.dir, "unauthorized");
     let other_fp = msh_tests::mshd::fingerprint_of(&d.dir.join("unauthorized.pub"));
     let marker = d.dir.join("PWNED");
-    let port = d.port.to_string();
-    let r = probe(
+    let r = d.probe_as_user(
+        "offer-then-sign",
         &[
-            "offer-then-sign",
-            "127.0.0.1",
-            &port,
-            &d.user,
             &d.client_key.display().to_string(),
             &other.display().to_string(),
             &format!("touch {}", marker.display()),
@@ -149,13 +139,9 @@ fn authorization_follows_the_key_that_signed_not_an_earlier_offer_cve_2024_45337
 fn requests_for_a_never_opened_channel_neither_run_nor_crash() {
     let d = Mshd::builder("unopened").audit_log().start();
     let marker = d.dir.join("PWNED");
-    let port = d.port.to_string();
-    let r = probe(
+    let r = d.probe_as_user(
+        "unopened-channel-request",
         &[
-            "unopened-channel-request",
-            "127.0.0.1",
-            &port,
-            &d.user,
             &d.client_key.display().to_string(),
             &format!("touch {}", marker.display()),
         ],

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use msh_tests::mshd::Mshd;
-use msh_tests::run;
+use msh_tests::{run, wait_timeout};
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(30);
@@ -90,13 +90,6 @@ fn a_session_running_across_sighup_keeps_working() {
     stdin.write_all(b"after\n").unwrap();
     assert_eq!(rx.recv_timeout(T).unwrap(), "after\n");
     drop(stdin);
-    let start = Instant::now();
-    let st = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(start.elapsed() < T, "ssh did not end after EOF");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let st = wait_timeout(&mut child, T).expect("ssh did not end after EOF");
     assert!(st.success(), "{st:?}");
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use msh_tests::mshd::{probe, Mshd};
-use msh_tests::{run, ssh_keygen_ed25519};
+use msh_tests::{openssh_command, run, ssh_keygen_ed25519};
 
 const T: Duration = Duration::from_secs(60);
 const LOG: Duration = Duration::from_secs(10);
@@ -126,7 +126,7 @@ fn with_a_trusted_user_ca_an_unknown_key_gets_the_same_answer_for_any_user() {
         let out = run(d.ssh_with_key(user, &wrong, &["-v"], "echo in"), b"", T);
         assert_eq!(out.code(), Some(255), "{user} got in: {}", out.stderr);
         assert!(out.stdout.is_empty());
-        assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+        out.assert_stderr_contains("Permission denied");
         stderr.push(out.stderr.contains("Server accepts key"));
     }
     assert_eq!(
@@ -297,8 +297,7 @@ fn a_user_certificate_with_a_sha1_ca_signature_is_refused_naming_the_algorithm()
     let ca = msh_tests::ssh_keygen_key(&dir, "rsa_ca", "rsa");
     let d = Mshd::builder("sha1-user")
         .dir(dir)
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
+        .certificates_only(&ca)
         .start();
     let key_pub = d.dir.join("id_ed25519.pub");
     rsa_sign(&ca, &key_pub, &d.user, false, "ssh-rsa");
@@ -376,40 +375,6 @@ fn a_host_certificate_with_a_sha1_ca_signature_is_refused_by_msh_as_by_ssh() {
 
 // ---------------------------------------------------------------- item 10: disabled accounts
 
-/// OpenSSH `ssh` as `user` to 127.0.0.1:`port` with `key`, checking the host against `kh`.
-fn ssh_to(
-    port: u16,
-    user: &str,
-    key: &Path,
-    kh: &Path,
-    opts: &[&str],
-    command: &str,
-) -> std::process::Command {
-    let mut c = msh_tests::cmd(
-        msh_tests::tool("ssh"),
-        [
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-        ],
-    );
-    c.arg("-o")
-        .arg(format!("UserKnownHostsFile={}", kh.display()))
-        .arg("-i")
-        .arg(key)
-        .args(opts)
-        .args(["-p", &port.to_string(), "-l", user, "127.0.0.1", command])
-        .env_remove("SSH_AUTH_SOCK");
-    c
-}
-
 fn usermod(args: &[&str]) {
     let out = run(msh_tests::cmd(msh_tests::tool("usermod"), args), b"", T);
     assert!(out.status.success(), "usermod {args:?}: {}", out.stderr);
@@ -429,10 +394,7 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
     usermod(&["--expiredate", "1970-01-02", &expired.name]);
     usermod(&["-s", "/nonexistent/shell", &no_shell.name]);
 
-    let d = Mshd::builder("disabled")
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
-        .start();
+    let d = Mshd::builder("disabled").home_authorized_keys().start();
     for u in [&normal, &locked, &expired, &no_shell] {
         u.write_authorized_keys(&format!("{}\n", d.client_public));
     }
@@ -450,7 +412,7 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
         (&no_shell, false),
     ] {
         let out = run(
-            ssh_to(
+            openssh_command(
                 d.port,
                 &u.name,
                 &d.client_key,
@@ -462,7 +424,7 @@ fn locked_and_expired_accounts_are_refused_as_by_sshd_without_pam() {
             T,
         );
         let oracle = run(
-            ssh_to(sshd.port, &u.name, &d.client_key, &sshd_kh, &[], "id -un"),
+            openssh_command(sshd.port, &u.name, &d.client_key, &sshd_kh, &[], "id -un"),
             b"",
             T,
         );
@@ -511,8 +473,7 @@ fn allow_and_deny_users_take_user_at_address_patterns_as_sshd() {
     }
     let (u, v, w) = (TestUser::new(), TestUser::new(), TestUser::new());
     let d = Mshd::builder("userhost")
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+        .home_authorized_keys()
         .toml(&format!(
             "allow_users = [\"{}@127.0.0.2\", \"{}\", \"{}\"]",
             u.name, v.name, w.name
@@ -544,7 +505,7 @@ fn allow_and_deny_users_take_user_at_address_patterns_as_sshd() {
         (&w, from2, false),
     ] {
         let out = run(
-            ssh_to(
+            openssh_command(
                 d.port,
                 &x.name,
                 &d.client_key,
@@ -556,7 +517,7 @@ fn allow_and_deny_users_take_user_at_address_patterns_as_sshd() {
             T,
         );
         let oracle = run(
-            ssh_to(sshd.port, &x.name, &d.client_key, &sshd_kh, opts, "id -un"),
+            openssh_command(sshd.port, &x.name, &d.client_key, &sshd_kh, opts, "id -un"),
             b"",
             T,
         );
@@ -691,12 +652,12 @@ fn max_auth_tries_counts_as_sshd_for_openssh_and_paramiko_sequences() {
         }
         let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
         let mshd_out = run(
-            ssh_to(d.port, &d.user, &wrong[0], &d.known_hosts, &opts, "echo in"),
+            openssh_command(d.port, &d.user, &wrong[0], &d.known_hosts, &opts, "echo in"),
             b"",
             T,
         );
         let sshd_out = run(
-            ssh_to(sshd.port, &sshd.user, &wrong[0], &sshd_kh, &opts, "echo in"),
+            openssh_command(sshd.port, &sshd.user, &wrong[0], &sshd_kh, &opts, "echo in"),
             b"",
             T,
         );
@@ -787,6 +748,23 @@ fn all_at_once(cmds: Vec<std::process::Command>) -> Vec<msh_tests::Output> {
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
+/// Runs `cmds` (client `who`) all at once: each must exit 0 printing `burst-I`.
+fn assert_every_burst_login_ran(who: &str, cmds: Vec<std::process::Command>) {
+    let n = cmds.len();
+    let failed: Vec<String> = all_at_once(cmds)
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| o.code() != Some(0) || o.stdout_str() != format!("burst-{i}\n"))
+        .map(|(i, o)| format!("{who} {i}: {:?} {}", o.code(), o.stderr.trim()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {n} failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
 #[test]
 fn a_burst_of_40_logins_from_one_address_waits_for_slots_instead_of_failing() {
     let d = Mshd::builder("burst")
@@ -814,37 +792,13 @@ fn a_burst_of_40_logins_from_one_address_waits_for_slots_instead_of_failing() {
             c
         })
         .collect();
-    let outs = all_at_once(cmds);
-    let failed: Vec<String> = outs
-        .iter()
-        .enumerate()
-        .filter(|(i, o)| o.code() != Some(0) || o.stdout_str() != format!("burst-{i}\n"))
-        .map(|(i, o)| format!("msh {i}: {:?} {}", o.code(), o.stderr.trim()))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of 40 failed:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    assert_every_burst_login_ran("msh", cmds);
 
     // The same with OpenSSH's ssh.
     let cmds: Vec<std::process::Command> = (0..40)
         .map(|i| d.ssh(&["-T"], &format!("echo burst-{i}")))
         .collect();
-    let outs = all_at_once(cmds);
-    let failed: Vec<String> = outs
-        .iter()
-        .enumerate()
-        .filter(|(i, o)| o.code() != Some(0) || o.stdout_str() != format!("burst-{i}\n"))
-        .map(|(i, o)| format!("ssh {i}: {:?} {}", o.code(), o.stderr.trim()))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of 40 failed:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    assert_every_burst_login_ran("ssh", cmds);
     assert!(
         !d.log_text().contains("dropping connection"),
         "{}",

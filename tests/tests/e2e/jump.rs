@@ -455,85 +455,24 @@ fn proxy_command_with_tokens() {
 #[test]
 fn openssh_uses_msh_w_as_its_proxy_command() {
     let net = Net::new("proxy-msh-w");
+    let pc = format!(
+        "ProxyCommand={} -F {} -W %h:%p bastion",
+        bin("msh").display(),
+        net.cfg.display()
+    );
     for (target, port) in [("mshd", net.mshd.port), ("sshd", net.sshd_target.port)] {
         let (m, c) = net.marker(&format!("m-{target}"));
-        let pc = format!(
-            "ProxyCommand={} -F {} -W %h:%p bastion",
-            bin("msh").display(),
-            net.cfg.display()
-        );
-        let mut ssh = Command::new(tool("ssh"));
-        ssh.args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-        ])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", net.kh.display()))
-        .arg("-o")
-        .arg(pc)
-        .arg("-i")
-        .arg(&net.key)
-        .args([
-            "-p",
-            &port.to_string(),
-            "-l",
-            &net.mshd.user,
-            "127.0.0.1",
-            &c,
-        ])
-        .env("HOME", &net.dir.path)
-        .env_remove("SSH_AUTH_SOCK");
+        let mut ssh = openssh_command(port, &net.mshd.user, &net.key, &net.kh, &["-o", &pc], &c);
+        ssh.env("HOME", &net.dir.path);
         let out = run(ssh, b"", T);
         assert_ran(&out, &m);
     }
     assert_eq!(Net::logins(&net.bastion), 2);
     // 300 KB each way through `msh -W` as a plain pipe to an sshd's `cat`.
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let mut ssh = Command::new(tool("ssh"));
-    ssh.args([
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-    ])
-    .args([
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-    ])
-    .arg("-o")
-    .arg(format!("UserKnownHostsFile={}", net.kh.display()))
-    .arg("-o")
-    .arg(format!(
-        "ProxyCommand={} -F {} -W %h:%p bastion",
-        bin("msh").display(),
-        net.cfg.display()
-    ))
-    .arg("-i")
-    .arg(&net.key)
-    .args([
-        "-p",
-        &net.sshd_target.port.to_string(),
-        "-l",
-        &net.mshd.user,
-        "127.0.0.1",
-        "cat",
-    ])
-    .env("HOME", &net.dir.path)
-    .env_remove("SSH_AUTH_SOCK");
+    let port = net.sshd_target.port;
+    let mut ssh = openssh_command(port, &net.mshd.user, &net.key, &net.kh, &["-o", &pc], "cat");
+    ssh.env("HOME", &net.dir.path);
     let out = run(ssh, &data, T);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(
@@ -554,13 +493,9 @@ fn msh_w_refused_channel_says_why() {
         T,
     );
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "stdio forwarding to 127.0.0.1 port {dead} through 127.0.0.1"
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "stdio forwarding to 127.0.0.1 port {dead} through 127.0.0.1"
+    ));
 }
 
 #[test]
@@ -579,11 +514,7 @@ fn hostile_names_never_reach_the_proxy_command_shell() {
     let host = format!("a;{touch};b");
     let out = run(net.msh(&["-o", &pc, &host, "true"]), b"", T);
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("refused to put %h (the host name)"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("refused to put %h (the host name)");
     // ... a user name with them or with a control character (CVE-2025-61984), -l and
     // user@ ...
     for user in [
@@ -593,11 +524,7 @@ fn hostile_names_never_reach_the_proxy_command_shell() {
     ] {
         let out = run(net.msh(&["-o", &pc, "-l", &user, "target", "true"]), b"", T);
         assert_eq!(out.code(), Some(255), "{}", out.stderr);
-        assert!(
-            out.stderr.contains("refused to put %r (the user name)"),
-            "{}",
-            out.stderr
-        );
+        out.assert_stderr_contains("refused to put %r (the user name)");
         assert!(
             !out.stderr.contains('\n') || out.stderr.lines().count() == 1,
             "{}",
@@ -614,12 +541,8 @@ fn hostile_names_never_reach_the_proxy_command_shell() {
     let jump = format!("x;touch${{IFS}}{}@relayed", pwned.display());
     let out = run(net.msh_cfg(&cfg, &["-J", &jump, "target", "true"]), b"", T);
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("refused to put %r (the user name)"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("jump host 1 of 1"), "{}", out.stderr);
+    out.assert_stderr_contains("refused to put %r (the user name)");
+    out.assert_stderr_contains("jump host 1 of 1");
     assert!(!pwned.exists(), "a hostile name ran a command");
     assert!(
         !log.exists(),

@@ -42,7 +42,7 @@ fn sshd_fixture_accepts_real_ssh_with_authorized_key_only() {
 
     let out = run(sshd.ssh_command(&bad, &kh, "echo must-not-run"), b"", T);
     assert_eq!(out.code(), Some(255), "unauthorized key got in: {out:?}");
-    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+    out.assert_stderr_contains("Permission denied");
     assert!(out.stdout.is_empty());
 
     // A known_hosts with another key for the host: ssh refuses, so the fixture's host key
@@ -344,14 +344,10 @@ fn fingerprint_of_key_lists_matches_ssh_keygen() {
     let out = keygen(["fingerprint", &s(&junk)]);
     assert_eq!(out.code(), Some(1));
     assert!(out.stdout.is_empty());
-    assert!(
-        out.stderr.starts_with(&format!(
-            "msh-keygen: {} is not a public key file",
-            s(&junk)
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_starts_with(&format!(
+        "msh-keygen: {} is not a public key file",
+        s(&junk)
+    ));
     let out = keygen(["fingerprint", &s(&dir.join("missing"))]);
     assert_eq!(out.code(), Some(1));
     assert!(
@@ -593,11 +589,11 @@ fn known_hosts_find_matches_ssh_keygen_f() {
         .stdout_str()
         .starts_with("# Host [foo.example]:2222 found: line 3 \n"));
     // The garbage line is reported with file:line on stderr.
-    assert!(ours.stderr.contains(&format!("{f}:11:")), "{}", ours.stderr);
+    ours.assert_stderr_contains(&format!("{f}:11:"));
     // A missing file is an error, not "not found".
     let out = keygen(["known-hosts", "find", "x", "-f", &s(&dir.join("nope"))]);
     assert_eq!(out.code(), Some(1));
-    assert!(out.stderr.contains("nope"), "{}", out.stderr);
+    out.assert_stderr_contains("nope");
 }
 
 /// `known-hosts remove` deletes the same lines as `ssh-keygen -R`, prints the same, keeps the
@@ -670,11 +666,7 @@ fn known_hosts_remove_matches_ssh_keygen_r() {
     let after = std::fs::read_to_string(&ours_f).unwrap();
     assert!(after.ends_with("garbage line\n"), "{after}");
     assert!(!after.contains("bar.example"));
-    assert!(
-        ours.stderr.contains(&format!("{ours_f}:11:")),
-        "{}",
-        ours.stderr
-    );
+    ours.assert_stderr_contains(&format!("{ours_f}:11:"));
 }
 
 /// `known-hosts hash` hashes what `ssh-keygen -H` hashes (same lines, same layout, wildcard
@@ -950,9 +942,5 @@ fn help_and_usage_errors() {
     );
     let bad = keygen(["frobnicate"]);
     assert_eq!(bad.code(), Some(1));
-    assert!(
-        bad.stderr.contains("unrecognized subcommand 'frobnicate'"),
-        "{}",
-        bad.stderr
-    );
+    bad.assert_stderr_contains("unrecognized subcommand 'frobnicate'");
 }

@@ -9,14 +9,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use msh_tests::mshd::{fingerprint_of, Mshd};
+use msh_tests::mshd::{fingerprint_of, user_ca_builder, Mshd};
 use msh_tests::sshd::{Sshd, SshdOptions};
 use msh_tests::*;
 
+use crate::msh_interactive::msh_line_to_mshd;
 use crate::msh_to_sshd::msh_cmd;
 
 const T: Duration = Duration::from_secs(30);
 const LOG: Duration = Duration::from_secs(10);
+
+/// msh options that record an unknown host key.
+const ACCEPT_NEW: [&str; 2] = ["-o", "StrictHostKeyChecking=accept-new"];
 
 /// `ssh-keygen -s CA -I ID -n PRINCIPALS [-h] -V VALIDITY KEY.pub` → `KEY-cert.pub`.
 fn ssh_sign(ca: &Path, key_pub: &Path, principals: &str, host: bool, validity: &str) -> PathBuf {
@@ -162,6 +166,12 @@ fn sshd_with_host_cert(dir: &TestDir, host: bool) -> (Sshd, PathBuf) {
     (sshd, id)
 }
 
+/// `DIR/known_hosts` trusting `DIR/host_ca.pub` for every host (`@cert-authority *`).
+fn any_host_ca_known_hosts(dir: &TestDir) -> PathBuf {
+    let line = public_line(&dir.join("host_ca.pub"));
+    dir.write("known_hosts", format!("@cert-authority * {line}\n"), 0o644)
+}
+
 #[test]
 fn sshd_host_certificate_accepted_via_cert_authority_and_not_recorded() {
     let dir = TestDir::new("mc-sshd-hostcert");
@@ -186,13 +196,7 @@ fn sshd_host_certificate_accepted_via_cert_authority_and_not_recorded() {
         "a host accepted through its CA is never written to known_hosts"
     );
     // accept-new does not record it either.
-    let out = sshd_login(
-        &dir,
-        &sshd,
-        &kh,
-        &id,
-        &["-o", "StrictHostKeyChecking=accept-new"],
-    );
+    let out = sshd_login(&dir, &sshd, &kh, &id, &ACCEPT_NEW);
     assert_ok(&out, "accept-new with a CA-signed host");
     assert_eq!(std::fs::read_to_string(&kh).unwrap(), ca_line);
 }
@@ -272,14 +276,7 @@ fn expired_host_certificate_is_refused() {
 fn user_certificate_served_as_host_certificate_by_sshd_is_refused() {
     let dir = TestDir::new("mc-usercert-host");
     let (sshd, id) = sshd_with_host_cert(&dir, false);
-    let kh = dir.write(
-        "known_hosts",
-        format!(
-            "@cert-authority * {}\n",
-            public_line(&dir.join("host_ca.pub"))
-        ),
-        0o644,
-    );
+    let kh = any_host_ca_known_hosts(&dir);
     let out = sshd_login(&dir, &sshd, &kh, &id, &[]);
     assert_refused(
         &out,
@@ -435,13 +432,7 @@ fn host_known_with_another_key_type_is_not_silently_recorded() {
     );
     let kh = dir.write("known_hosts", &text, 0o644);
     let ecdsa_fp = fingerprint_of(&sshd.host_key("ecdsa").public_path);
-    let out = sshd_login(
-        &dir,
-        &sshd,
-        &kh,
-        &id,
-        &["-o", "StrictHostKeyChecking=accept-new"],
-    );
+    let out = sshd_login(&dir, &sshd, &kh, &id, &ACCEPT_NEW);
     assert_refused(
         &out,
         &[
@@ -462,7 +453,7 @@ fn host_known_with_another_key_type_is_not_silently_recorded() {
     // mshd (ed25519 host key) known by an ECDSA key.
     let d = Mshd::start("mc-othertype-mshd");
     let text = known_by_old_ecdsa(&d);
-    let out = mshd_login(&d, &["-o", "StrictHostKeyChecking=accept-new"]);
+    let out = mshd_login(&d, &ACCEPT_NEW);
     assert_refused(
         &out,
         &[
@@ -477,14 +468,14 @@ fn host_known_with_another_key_type_is_not_silently_recorded() {
 
 /// mshd trusting a user CA, with an empty authorized_keys: only certificates get in.
 fn user_ca_mshd(name: &str) -> (Mshd, PathBuf) {
-    let dir = TestDir::new(name);
-    let ca = ssh_keygen_ed25519(&dir, "user_ca");
-    let d = Mshd::builder(name)
-        .dir(dir)
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
-        .start();
-    (d, ca)
+    let (b, ca) = user_ca_builder(name);
+    (b.start(), ca)
+}
+
+/// Signs `d`'s client key with the user CA `ca` for `d`'s user, valid for `validity`
+/// (`-V`); the certificate is `id_ed25519-cert.pub` beside the key.
+fn sign_client_key(d: &Mshd, ca: &Path, validity: &str) -> PathBuf {
+    ssh_sign(ca, &d.dir.join("id_ed25519.pub"), &d.user, false, validity)
 }
 
 fn mshd_login(d: &Mshd, extra: &[&str]) -> Output {
@@ -508,13 +499,7 @@ fn user_certificate_beside_the_key_logs_in_to_mshd() {
     // Without a certificate the bare key is not authorized.
     let out = mshd_login(&d, &[]);
     assert_refused(&out, &["permission denied (publickey)"], "no cert");
-    ssh_sign(
-        &ca,
-        &d.dir.join("id_ed25519.pub"),
-        &d.user,
-        false,
-        "-5m:+2d",
-    );
+    sign_client_key(&d, &ca, "-5m:+2d");
     let out = mshd_login(&d, &[]);
     assert_ok(&out, "KEY-cert.pub to mshd");
     assert!(
@@ -528,13 +513,7 @@ fn user_certificate_beside_the_key_logs_in_to_mshd() {
 #[test]
 fn certificate_file_option_logs_in_to_mshd() {
     let (d, ca) = user_ca_mshd("mc-certfile");
-    let cert = ssh_sign(
-        &ca,
-        &d.dir.join("id_ed25519.pub"),
-        &d.user,
-        false,
-        "-5m:+1d",
-    );
+    let cert = sign_client_key(&d, &ca, "-5m:+1d");
     let moved = d.dir.join("elsewhere-cert.pub");
     std::fs::rename(&cert, &moved).unwrap();
     let opt = format!("CertificateFile={}", moved.display());
@@ -560,17 +539,11 @@ fn certificate_file_option_logs_in_to_mshd() {
 #[test]
 fn certificate_expiring_within_a_day_warns() {
     let (d, ca) = user_ca_mshd("mc-expiry-warn");
-    let cert = ssh_sign(
-        &ca,
-        &d.dir.join("id_ed25519.pub"),
-        &d.user,
-        false,
-        "-5m:+2h",
-    );
+    let cert = sign_client_key(&d, &ca, "-5m:+2h");
     let out = mshd_login(&d, &[]);
     assert_ok(&out, "cert valid 2 more hours");
     let expected = format!("warning: certificate {} expires at", cert.display());
-    assert!(out.stderr.contains(&expected), "{}", out.stderr);
+    out.assert_stderr_contains(&expected);
     assert!(
         out.stderr.contains("(in 1h 59m)") || out.stderr.contains("(in 2h)"),
         "says how long is left: {}",
@@ -650,17 +623,11 @@ fn ssh_add(sock: &Path, args: &[&Path]) -> Output {
 #[test]
 fn user_certificate_held_by_ssh_agent() {
     let (d, ca) = user_ca_mshd("mc-agent-cert");
-    let cert = ssh_sign(
-        &ca,
-        &d.dir.join("id_ed25519.pub"),
-        &d.user,
-        false,
-        "-5m:+1d",
-    );
+    let cert = sign_client_key(&d, &ca, "-5m:+1d");
     let (_agent, sock) = start_ssh_agent(&d.dir.path);
     // ssh-add loads KEY-cert.pub with KEY: the agent holds the certificate itself.
     let out = ssh_add(&sock, &[&d.client_key]);
-    assert!(out.stderr.contains("Certificate added"), "{}", out.stderr);
+    out.assert_stderr_contains("Certificate added");
     // No -i and no ~/.ssh keys under HOME: only the agent can sign.
     let agent_msh = |extra: &[&str]| {
         let mut c = msh_cmd(
@@ -683,11 +650,7 @@ fn user_certificate_held_by_ssh_agent() {
     };
     let out = agent_msh(&[]);
     assert_ok(&out, "agent-held certificate");
-    assert!(
-        out.stderr.contains("authenticated with agent certificate"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("authenticated with agent certificate");
 
     // The agent holds only the key (its certificate moved away): the bare key is refused.
     let moved = d.dir.join("elsewhere-cert.pub");
@@ -705,14 +668,10 @@ fn user_certificate_held_by_ssh_agent() {
     let cf = format!("CertificateFile={}", moved.display());
     let out = agent_msh(&["-o", &cf]);
     assert_ok(&out, "CertificateFile with the key in ssh-agent");
-    assert!(
-        out.stderr.contains(&format!(
-            "authenticated with certificate {} (key in ssh-agent)",
-            moved.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "authenticated with certificate {} (key in ssh-agent)",
+        moved.display()
+    ));
 }
 
 /// An ECDSA host certificate is negotiated and checked as such (sshd offers only ECDSA).
@@ -748,21 +707,10 @@ fn ecdsa_host_certificate_from_sshd() {
     );
     let id = ssh_keygen_ed25519(&dir, "id_user");
     sshd.authorize(&id);
-    let kh = dir.write(
-        "known_hosts",
-        format!(
-            "@cert-authority * {}\n",
-            public_line(&dir.join("host_ca.pub"))
-        ),
-        0o644,
-    );
+    let kh = any_host_ca_known_hosts(&dir);
     let out = sshd_login(&dir, &sshd, &kh, &id, &["-v"]);
     assert_ok(&out, "ECDSA host cert");
-    assert!(
-        out.stderr.contains("accepted via @cert-authority"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("accepted via @cert-authority");
     let log = sshd.log();
     assert!(
         log.contains("kex: host key algorithm: ecdsa-sha2-nistp256-cert-v01@openssh.com"),
@@ -805,14 +753,10 @@ fn rsa_user_certificate_signs_with_sha2_for_sshd_and_mshd() {
     );
     let out = sshd_login(&dir, &sshd, &kh, &dir.join("id_rsa"), &["-v"]);
     assert_ok(&out, "RSA user certificate to OpenSSH");
-    assert!(
-        out.stderr.contains(&format!(
-            "authenticated with certificate {}",
-            cert.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "authenticated with certificate {}",
+        cert.display()
+    ));
     let log = sshd.log();
     assert!(
         log.contains("Accepted publickey") && log.contains("RSA-CERT"),
@@ -874,16 +818,7 @@ fn ask_warns_before_accepting_a_new_key_type() {
     use crate::msh_interactive::Tmux;
     let d = Mshd::start("mc-othertype-ask");
     let old = known_by_old_ecdsa(&d);
-    let line = format!(
-        "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
-         -o GlobalKnownHostsFile=/dev/null 127.0.0.1 echo IN-$((20+1)); echo RC=$?",
-        home = d.dir.path.display(),
-        msh = bin("msh").display(),
-        port = d.port,
-        user = d.user,
-        id = d.client_key.display(),
-        kh = d.known_hosts.display(),
-    );
+    let line = msh_line_to_mshd(&d, "127.0.0.1 echo IN-$((20+1)); echo RC=$?");
     let tmux = Tmux::new(&d.dir);
     tmux.start("sh");
     tmux.send_keys(&[&line, "Enter"]);

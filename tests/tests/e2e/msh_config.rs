@@ -93,20 +93,10 @@ fn alias_with_hostname_reaches_mshd_and_known_hosts_names_the_hostname_as_ssh_do
     );
 
     let out = run(msh(&home, &["alias", "echo ok"]), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nmshd log:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "ok\n");
     let name = format!("[127.0.0.1]:{}", d.port);
-    assert!(
-        out.stderr.contains(&format!("Permanently added '{name}'")),
-        "stderr: {}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!("Permanently added '{name}'"));
     let host_key: Vec<&str> = d.host_public.split_whitespace().take(2).collect();
     let msh_entries = known_hosts_entries(&kh);
     assert_eq!(
@@ -159,20 +149,28 @@ fn alias_with_hostname_reaches_mshd_and_known_hosts_names_the_hostname_as_ssh_do
     );
 }
 
-/// `~/.ssh/config` with `~/` paths and no known_hosts keys: msh's defaults under HOME.
-fn alias_config(d: &Mshd, extra: &str) -> String {
+/// A `Host alias` block of five lines: HostName 127.0.0.1, `d`'s port and user, and
+/// `~/.ssh/id_test`.
+fn alias_block(d: &Mshd) -> String {
     format!(
         "Host alias\n\
          \x20   HostName 127.0.0.1\n\
          \x20   Port {}\n\
          \x20   User {}\n\
-         \x20   IdentityFile ~/.ssh/id_test\n\
-         {extra}\
+         \x20   IdentityFile ~/.ssh/id_test\n",
+        d.port, d.user
+    )
+}
+
+/// `~/.ssh/config` with `~/` paths and no known_hosts keys: msh's defaults under HOME.
+fn alias_config(d: &Mshd, extra: &str) -> String {
+    format!(
+        "{}{extra}\
          Host *\n\
          \x20   GlobalKnownHostsFile /dev/null\n\
          \x20   StrictHostKeyChecking yes\n\
          \x20   BatchMode yes\n",
-        d.port, d.user
+        alias_block(d)
     )
 }
 
@@ -203,13 +201,7 @@ fn unimplemented_openssh_keywords_are_skipped_and_noted_at_v() {
         0o600,
     );
     let out = run(msh(&home, &["alias", "echo ok"]), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nmshd log:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "ok\n");
     assert_eq!(out.stderr, "", "no notes without -v");
 
@@ -253,12 +245,8 @@ fn proxyjump_that_applies_is_followed_never_bypassed() {
         "one line on stderr: {}",
         out.stderr
     );
-    assert!(
-        out.stderr.starts_with(
-            "msh: jump host 1 of 1 (bastion.invalid port 22): could not resolve hostname bastion.invalid"
-        ),
-        "stderr: {}",
-        out.stderr
+    out.assert_stderr_starts_with(
+        "msh: jump host 1 of 1 (bastion.invalid port 22): could not resolve hostname bastion.invalid",
     );
     assert!(
         !d.log_text().contains("accepted publickey"),
@@ -288,14 +276,10 @@ fn strict_host_key_checking_no_in_the_file_is_refused_naming_file_line() {
     let (home, path) = trusted_home(&d, "msh-config-strictno-home", &config, 0o600);
     let out = run(msh(&home, &["alias", "echo ok"]), b"", T);
     assert_eq!(out.code(), Some(255), "stdout: {}", out.stdout_str());
-    assert!(
-        out.stderr.starts_with(&format!(
+    out.assert_stderr_starts_with(&format!(
             "msh: {}:2: StrictHostKeyChecking=no: refused: msh never connects to a host whose key it cannot verify",
             path.display()
-        )),
-        "stderr: {}",
-        out.stderr
-    );
+        ));
     // -o comes first: the explanation's advice works, and the host is still verified
     // (UserKnownHostsFile /dev/null from the file applies, so accept-new records nothing
     // there and the key must be accepted as new).
@@ -319,14 +303,10 @@ fn dash_f_none_ignores_the_file() {
     let (home, path) = trusted_home(&d, "msh-config-none-home", &config, 0o600);
     let out = run(msh(&home, &["alias", "echo ok"]), b"", T);
     assert_eq!(out.code(), Some(255));
-    assert!(
-        out.stderr.starts_with(&format!(
-            "msh: {}:6: unknown option \"Frobnicate\"",
-            path.display()
-        )),
-        "stderr: {}",
-        out.stderr
-    );
+    out.assert_stderr_starts_with(&format!(
+        "msh: {}:6: unknown option \"Frobnicate\"",
+        path.display()
+    ));
 
     // -F none: the file is not read, so its error is gone and so is the alias.
     let id = home.join(".ssh/id_test");
@@ -407,26 +387,15 @@ fn included_file_defines_the_alias_and_messages_name_it() {
     let hosts = home.write(
         ".ssh/config.d/hosts.conf",
         format!(
-            "Host alias\n\
-             \x20   HostName 127.0.0.1\n\
-             \x20   Port {}\n\
-             \x20   User {}\n\
-             \x20   IdentityFile ~/.ssh/id_test\n\
-             Host dead\n\
+            "{}Host dead\n\
              \x20   HostName 127.0.0.1\n\
              \x20   Port {dead_port}\n",
-            d.port, d.user
+            alias_block(&d)
         ),
         0o644,
     );
     let out = run(msh(&home, &["alias", "echo included"]), b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nmshd log:\n{}",
-        out.stderr,
-        d.log_text()
-    );
+    d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "included\n");
 
     // A failure names the address and, since the user typed an alias, where it came from.

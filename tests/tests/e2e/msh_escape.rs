@@ -12,7 +12,7 @@ use msh_tests::mshd::Mshd;
 use msh_tests::*;
 use nix::sys::signal::Signal;
 
-use crate::msh_interactive::{wait_for_file, Tmux};
+use crate::msh_interactive::{msh_line_to_mshd, wait_for_file, Tmux};
 
 /// mshd accepting MSHT_* variables, so `-o SetEnv=MSHT_SIDE=remote` proves which shell
 /// answers.
@@ -24,16 +24,9 @@ fn mshd(name: &str) -> Mshd {
 
 /// The msh command line to `d` with `extra` options, followed by `; echo RC=$?`.
 fn msh_line(d: &Mshd, extra: &str) -> String {
-    format!(
-        "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
-         -o GlobalKnownHostsFile=/dev/null -o SetEnv=MSHT_SIDE=remote {extra} 127.0.0.1; \
-         echo RC=$?",
-        home = d.dir.path.display(),
-        msh = bin("msh").display(),
-        port = d.port,
-        user = d.user,
-        id = d.client_key.display(),
-        kh = d.known_hosts.display(),
+    msh_line_to_mshd(
+        d,
+        &format!("-o SetEnv=MSHT_SIDE=remote {extra} 127.0.0.1; echo RC=$?"),
     )
 }
 
@@ -51,22 +44,6 @@ fn interactive(d: &Mshd, extra: &str) -> Tmux {
 /// Types `keys` literally (no tmux key names), as one write to the terminal.
 fn type_literally(tmux: &Tmux, keys: &str) {
     tmux.send_keys(&["-l", keys]);
-}
-
-/// Asserts the outer terminal is in cooked mode: `stty -a` shows icanon and echo on.
-fn assert_terminal_cooked(tmux: &Tmux, marker: &str) {
-    tmux.send_keys(&["clear", "Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
-    tmux.send_keys(&[&format!("stty -a; echo {marker}-$((2+3))"), "Enter"]);
-    let screen = tmux.wait_for_screen(&format!("{marker}-5"));
-    assert!(
-        screen.contains(" icanon") && !screen.contains("-icanon"),
-        "terminal left without icanon:\n{screen}"
-    );
-    assert!(
-        screen.contains(" echo ") && !screen.contains("-echo "),
-        "terminal left without echo:\n{screen}"
-    );
 }
 
 /// Waits until `path` holds exactly `want`; panics showing what it holds.
@@ -122,7 +99,7 @@ fn tilde_dot_leaves_a_session_whose_server_stopped_answering() {
         screen.contains("msh: connection to 127.0.0.1 closed."),
         "{screen}"
     );
-    assert_terminal_cooked(&tmux, "STTY");
+    tmux.assert_cooked("STTY");
 }
 
 #[test]
@@ -211,7 +188,7 @@ fn tilde_ctrl_z_suspends_and_fg_resumes_with_the_new_window_size() {
     tmux.wait_for_screen("[suspend msh]");
     wait_for_state(pid, 'T');
     // The local shell has the terminal, cooked.
-    assert_terminal_cooked(&tmux, "SUSPENDED");
+    tmux.assert_cooked("SUSPENDED");
     tmux.resize(90, 25);
     tmux.send_keys(&["clear; fg", "Enter"]);
     // The window changed while msh was stopped: it must tell the server on resume.
@@ -224,7 +201,7 @@ fn tilde_ctrl_z_suspends_and_fg_resumes_with_the_new_window_size() {
     wait_for_state(pid, 'X');
     tmux.send_keys(&["echo RC=$?", "Enter"]);
     tmux.wait_for_screen("RC=5");
-    assert_terminal_cooked(&tmux, "STTY");
+    tmux.assert_cooked("STTY");
 }
 
 /// Waits until process `pid` is in `state` (from /proc/PID/stat: `T` stopped); `X` means
@@ -249,28 +226,24 @@ fn wait_for_state(pid: i32, state: char) {
     }
 }
 
+/// msh run directly (no shell, no tmux) to `d`: `flags`, then `127.0.0.1 COMMAND`, with HOME
+/// in the test dir.
+fn msh_cmd(d: &Mshd, flags: &[&str], command: &str) -> std::process::Command {
+    let mut c = cmd(bin("msh"), flags);
+    c.args(["-p", &d.port.to_string(), "-l", &d.user, "-i"])
+        .arg(&d.client_key)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", d.known_hosts.display()))
+        .args(["-o", "GlobalKnownHostsFile=/dev/null", "127.0.0.1", command])
+        .env("HOME", &d.dir.path);
+    c
+}
+
 /// Without a PTY (stdin a pipe) nothing is an escape: the bytes reach the command as sent.
 #[test]
 fn no_escapes_without_a_pty() {
     let d = mshd("msh-escape-nopty");
-    let mut c = cmd(
-        bin("msh"),
-        [
-            "-p",
-            &d.port.to_string(),
-            "-l",
-            &d.user,
-            "-i",
-            &d.client_key.display().to_string(),
-            "-o",
-            &format!("UserKnownHostsFile={}", d.known_hosts.display()),
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "127.0.0.1",
-            "cat",
-        ],
-    );
-    c.env("HOME", &d.dir.path);
+    let c = msh_cmd(&d, &[], "cat");
     let out = run(c, b"~.\nx\n~.\n~?\n", Duration::from_secs(20));
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_str(), "~.\nx\n~.\n~?\n");
@@ -289,33 +262,11 @@ fn no_escapes_without_a_pty() {
 #[test]
 fn forced_pty_on_a_pipe_honours_escapes() {
     let d = mshd("msh-escape-tt");
-    let mut c = cmd(
-        bin("msh"),
-        [
-            "-tt",
-            "-p",
-            &d.port.to_string(),
-            "-l",
-            &d.user,
-            "-i",
-            &d.client_key.display().to_string(),
-            "-o",
-            &format!("UserKnownHostsFile={}", d.known_hosts.display()),
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "127.0.0.1",
-            "sleep 30",
-        ],
-    );
-    c.env("HOME", &d.dir.path);
+    let c = msh_cmd(&d, &["-tt"], "sleep 30");
     let start = Instant::now();
     let out = run(c, b"~.", Duration::from_secs(20));
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("msh: connection to 127.0.0.1 closed."),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("msh: connection to 127.0.0.1 closed.");
     assert!(start.elapsed() < Duration::from_secs(10));
     // The oracle: OpenSSH's ssh -tt disconnects on the same input.
     let start = Instant::now();

@@ -86,6 +86,23 @@ impl Tmux {
             &y.to_string(),
         ]);
     }
+
+    /// Asserts the terminal is in cooked mode: `stty -a` (its output found by `marker`) shows
+    /// icanon and echo on.
+    pub fn assert_cooked(&self, marker: &str) {
+        self.send_keys(&["clear", "Enter"]);
+        std::thread::sleep(Duration::from_millis(300));
+        self.send_keys(&[&format!("stty -a; echo {marker}-$((2+3))"), "Enter"]);
+        let screen = self.wait_for_screen(&format!("{marker}-5"));
+        assert!(
+            screen.contains(" icanon") && !screen.contains("-icanon"),
+            "terminal left without icanon:\n{screen}"
+        );
+        assert!(
+            screen.contains(" echo ") && !screen.contains("-echo "),
+            "terminal left without echo:\n{screen}"
+        );
+    }
 }
 
 impl Drop for Tmux {
@@ -112,32 +129,33 @@ pub(crate) fn wait_for_file(path: &Path) -> String {
     }
 }
 
-/// Asserts the outer terminal is in cooked mode again: `stty -a` shows icanon and echo on.
-fn assert_terminal_restored(tmux: &Tmux) {
-    tmux.send_keys(&["clear", "Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
-    tmux.send_keys(&["stty -a; echo STTY-$((2+3))", "Enter"]);
-    let screen = tmux.wait_for_screen("STTY-5");
-    assert!(
-        screen.contains(" icanon") && !screen.contains("-icanon"),
-        "terminal left without icanon:\n{screen}"
-    );
-    assert!(
-        screen.contains(" echo ") && !screen.contains("-echo "),
-        "terminal left without echo:\n{screen}"
-    );
-}
-
-fn msh_line(s: &crate::msh_to_sshd::Setup, extra: &str) -> String {
+/// The shell line that runs msh with HOME `home` to 127.0.0.1:`port` as `user` with `id`,
+/// checking the host against `kh` alone, followed by `rest` (options, destination, command).
+fn msh_tty_line(home: &Path, port: u16, user: &str, id: &Path, kh: &Path, rest: &str) -> String {
     format!(
         "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
-         -o GlobalKnownHostsFile=/dev/null {extra}",
-        home = s.dir.path.display(),
+         -o GlobalKnownHostsFile=/dev/null {rest}",
+        home = home.display(),
         msh = bin("msh").display(),
-        port = s.sshd.port,
-        user = s.sshd.user,
-        id = s.id.display(),
-        kh = s.kh.display(),
+        id = id.display(),
+        kh = kh.display(),
+    )
+}
+
+/// [`msh_tty_line`] to the fixture sshd of `s`.
+fn msh_line(s: &crate::msh_to_sshd::Setup, extra: &str) -> String {
+    msh_tty_line(&s.dir.path, s.sshd.port, &s.sshd.user, &s.id, &s.kh, extra)
+}
+
+/// [`msh_tty_line`] to `d` with its client key and pinned known_hosts.
+pub(crate) fn msh_line_to_mshd(d: &msh_tests::mshd::Mshd, rest: &str) -> String {
+    msh_tty_line(
+        &d.dir.path,
+        d.port,
+        &d.user,
+        &d.client_key,
+        &d.known_hosts,
+        rest,
     )
 }
 
@@ -163,7 +181,7 @@ fn interactive_shell_window_size_resize_exit_status_and_restore() {
     tmux.wait_for_screen("40 120");
     tmux.send_keys(&["exit 3", "Enter"]);
     tmux.wait_for_screen("RC=3");
-    assert_terminal_restored(&tmux);
+    tmux.assert_cooked("STTY");
 }
 
 #[test]
@@ -191,7 +209,7 @@ fn sigterm_to_interactive_msh_restores_terminal_and_exits_255() {
     )
     .unwrap();
     tmux.wait_for_screen("RC=255");
-    assert_terminal_restored(&tmux);
+    tmux.assert_cooked("STTY");
 }
 
 #[test]
@@ -234,16 +252,7 @@ fn interactive_shell_on_mshd_window_size_and_exit_status() {
     let tmux = Tmux::new(&d.dir);
     tmux.start("sh");
     tmux.send_keys(&[
-        &format!(
-            "env HOME={home} {msh} -p {port} -l {user} -i {id} -o UserKnownHostsFile={kh} \
-             -o GlobalKnownHostsFile=/dev/null -o SetEnv=MSHT_SIDE=remote 127.0.0.1; echo RC=$?",
-            home = d.dir.path.display(),
-            msh = bin("msh").display(),
-            port = d.port,
-            user = d.user,
-            id = d.client_key.display(),
-            kh = d.known_hosts.display(),
-        ),
+        &msh_line_to_mshd(&d, "-o SetEnv=MSHT_SIDE=remote 127.0.0.1; echo RC=$?"),
         "Enter",
     ]);
     std::thread::sleep(Duration::from_millis(500));
@@ -258,5 +267,5 @@ fn interactive_shell_on_mshd_window_size_and_exit_status() {
     tmux.wait_for_screen("35 110");
     tmux.send_keys(&["exit 3", "Enter"]);
     tmux.wait_for_screen("RC=3");
-    assert_terminal_restored(&tmux);
+    tmux.assert_cooked("STTY");
 }

@@ -11,8 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use msh_tests::mshd::Mshd;
-use msh_tests::sshd::Sshd;
 use msh_tests::*;
+
+use crate::msh_to_sshd::setup;
 
 const T: Duration = Duration::from_secs(180);
 
@@ -62,6 +63,23 @@ fn rsync(home: &Path, e: &str, from: &str, to: &str) -> Output {
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("RUST_LOG");
     run(c, b"", T)
+}
+
+/// `rsync -a -e E` pushes `src/` to `home/pushed/` through 127.0.0.1 and pulls it back into
+/// `home/pulled/`; each run must satisfy `ok`, and each copy must equal `src`. Returns the
+/// pushed copy.
+fn rsync_push_and_pull(home: &Path, e: &str, src: &Path, ok: impl Fn(&Output)) -> PathBuf {
+    let (pushed, pulled) = (home.join("pushed"), home.join("pulled"));
+    let local = |p: &Path| format!("{}/", p.display());
+    let remote = |p: &Path| format!("127.0.0.1:{}/", p.display());
+    for (from, to, copy) in [
+        (local(src), remote(&pushed), &pushed),
+        (remote(src), local(&pulled), &pulled),
+    ] {
+        ok(&rsync(home, e, &from, &to));
+        assert_same_tree(src, copy);
+    }
+    pushed
 }
 
 fn random_bytes(len: usize) -> Vec<u8> {
@@ -180,26 +198,7 @@ fn rsync_e_msh_pushes_and_pulls_a_tree() {
     let src = d.dir.join("src");
     make_tree(&src, 300, &[3 << 20, 5 << 20, 1 << 20]);
     let e = msh_to_mshd(&d);
-
-    let pushed = d.dir.join("pushed");
-    let out = rsync(
-        &d.dir.path,
-        &e,
-        &format!("{}/", src.display()),
-        &format!("127.0.0.1:{}/", pushed.display()),
-    );
-    d.assert_ok(&out);
-    assert_same_tree(&src, &pushed);
-
-    let pulled = d.dir.join("pulled");
-    let out = rsync(
-        &d.dir.path,
-        &e,
-        &format!("127.0.0.1:{}/", src.display()),
-        &format!("{}/", pulled.display()),
-    );
-    d.assert_ok(&out);
-    assert_same_tree(&src, &pulled);
+    let pushed = rsync_push_and_pull(&d.dir.path, &e, &src, |out| d.assert_ok(out));
 
     // A second push finds nothing to send and still succeeds (rsync's quick check over msh).
     let out = rsync(
@@ -219,72 +218,17 @@ fn rsync_e_ssh_against_mshd_pushes_and_pulls_a_tree() {
     let d = Mshd::start("stdio-rsync-ssh");
     let src = d.dir.join("src");
     make_tree(&src, 300, &[3 << 20, 5 << 20, 1 << 20]);
-    let e = ssh_line(&d);
-
-    let pushed = d.dir.join("pushed");
-    let out = rsync(
-        &d.dir.path,
-        &e,
-        &format!("{}/", src.display()),
-        &format!("127.0.0.1:{}/", pushed.display()),
-    );
-    d.assert_ok(&out);
-    assert_same_tree(&src, &pushed);
-
-    let pulled = d.dir.join("pulled");
-    let out = rsync(
-        &d.dir.path,
-        &e,
-        &format!("127.0.0.1:{}/", src.display()),
-        &format!("{}/", pulled.display()),
-    );
-    d.assert_ok(&out);
-    assert_same_tree(&src, &pulled);
+    rsync_push_and_pull(&d.dir.path, &ssh_line(&d), &src, |out| d.assert_ok(out));
 }
 
 /// msh as rsync's transport against OpenSSH's sshd, both ways.
 #[test]
 fn rsync_e_msh_against_sshd_pushes_and_pulls_a_tree() {
-    let dir = TestDir::new("stdio-rsync-sshd");
-    let sshd = Sshd::start(&dir);
-    let id = ssh_keygen_ed25519(&dir, "id_user");
-    sshd.authorize(&id);
-    let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
-    let src = dir.join("src");
+    let s = setup("stdio-rsync-sshd");
+    let src = s.dir.join("src");
     make_tree(&src, 200, &[4 << 20]);
-    let e = msh_line(sshd.port, &sshd.user, &id, &kh);
-
-    let pushed = dir.join("pushed");
-    let out = rsync(
-        &dir.path,
-        &e,
-        &format!("{}/", src.display()),
-        &format!("127.0.0.1:{}/", pushed.display()),
-    );
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nsshd log:\n{}",
-        out.stderr,
-        sshd.log()
-    );
-    assert_same_tree(&src, &pushed);
-
-    let pulled = dir.join("pulled");
-    let out = rsync(
-        &dir.path,
-        &e,
-        &format!("127.0.0.1:{}/", src.display()),
-        &format!("{}/", pulled.display()),
-    );
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nsshd log:\n{}",
-        out.stderr,
-        sshd.log()
-    );
-    assert_same_tree(&src, &pulled);
+    let e = msh_line(s.sshd.port, &s.sshd.user, &s.id, &s.kh);
+    rsync_push_and_pull(&s.dir.path, &e, &src, |out| s.sshd.assert_ok(out));
 }
 
 /// `tar c | msh host tar x` and `msh host tar c | tar x` with a tree of about 40 MB.
@@ -295,31 +239,27 @@ fn tar_through_msh_both_ways_keeps_a_large_tree() {
     make_tree(&src, 200, &[8 << 20, 8 << 20, 8 << 20, 8 << 20, 6 << 20]);
     let m = msh_to_mshd(&d);
 
-    let up = d.dir.join("up");
-    std::fs::create_dir(&up).unwrap();
-    let out = pipeline(
-        &d.dir.path,
-        &format!(
-            "tar cf - -C {src} . | {m} 127.0.0.1 'tar xpf - -C {up}'",
-            src = src.display(),
-            up = up.display()
+    // Up: local `tar c` into msh running `tar x`; down: msh running `tar c` into local `tar x`.
+    for (dst, script) in [
+        (
+            "up",
+            "tar cf - -C {src} . | {m} 127.0.0.1 'tar xpf - -C {dst}'",
         ),
-    );
-    d.assert_ok(&out);
-    assert_same_tree(&src, &up);
-
-    let down = d.dir.join("down");
-    std::fs::create_dir(&down).unwrap();
-    let out = pipeline(
-        &d.dir.path,
-        &format!(
-            "{m} 127.0.0.1 'tar cf - -C {src} .' | tar xpf - -C {down}",
-            src = src.display(),
-            down = down.display()
+        (
+            "down",
+            "{m} 127.0.0.1 'tar cf - -C {src} .' | tar xpf - -C {dst}",
         ),
-    );
-    d.assert_ok(&out);
-    assert_same_tree(&src, &down);
+    ] {
+        let dst = d.dir.join(dst);
+        std::fs::create_dir(&dst).unwrap();
+        let script = script
+            .replace("{m}", &m)
+            .replace("{src}", &src.display().to_string())
+            .replace("{dst}", &dst.display().to_string());
+        let out = pipeline(&d.dir.path, &script);
+        d.assert_ok(&out);
+        assert_same_tree(&src, &dst);
+    }
 }
 
 /// Runs a command with stdin, stdout and stderr on pipes whose command-side ends are
@@ -480,16 +420,12 @@ fn full_nonblocking_stderr_still_gets_mshs_own_message() {
 /// client's stderr).
 #[test]
 fn nonblocking_stdio_msh_to_sshd_loses_nothing() {
-    let dir = TestDir::new("stdio-nonblocking-sshd");
-    let sshd = Sshd::start(&dir);
-    let id = ssh_keygen_ed25519(&dir, "id_user");
-    sshd.authorize(&id);
-    let kh = sshd.write_known_hosts(&dir.join("known_hosts"));
+    let s = setup("stdio-nonblocking-sshd");
     let data = random_bytes(6 << 20);
     let (status, got, err) = run_nonblocking(
-        &dir,
+        &s.dir,
         &argv(
-            &msh_line(sshd.port, &sshd.user, &id, &kh),
+            &msh_line(s.sshd.port, &s.sshd.user, &s.id, &s.kh),
             &["127.0.0.1", "cat"],
         ),
         &data,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use msh_tests::mshd::Mshd;
 use msh_tests::*;
 
-use crate::msh_to_sshd::msh_cmd;
+use crate::msh_to_sshd::{assert_connection_refused, msh_cmd};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -133,16 +133,7 @@ fn connection_refused_after_mshd_stops_is_255() {
     let dir = TestDir::new("msh-mshd-refused-client");
     let kh = dir.write("kh", format!("{}\n", d.known_hosts_line()), 0o644);
     drop(d);
-    let out = run(
-        msh_cmd(&dir, port, "nobody", &kh, &["127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(255));
-    assert_eq!(
-        out.stderr,
-        format!("msh: connect to 127.0.0.1 port {port}: Connection refused\n")
-    );
+    assert_connection_refused(&dir, port, &kh);
 }
 
 #[test]
@@ -176,11 +167,7 @@ fn refused_pty_is_reported_and_the_command_still_runs() {
     let out = run(msh(&d, &["-tt", "127.0.0.1", "tty; exit 4"]), b"", T);
     assert_eq!(out.code(), Some(4), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "not a tty\n");
-    assert!(
-        out.stderr.contains("PTY allocation request failed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("PTY allocation request failed");
 }
 
 #[test]

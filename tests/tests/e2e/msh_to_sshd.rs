@@ -63,6 +63,21 @@ impl Setup {
         c
     }
 
+    /// Runs msh with `-o StrictHostKeyChecking=MODE 127.0.0.1 COMMAND` (and [`Setup::msh`]'s
+    /// options).
+    pub fn run_strict(&self, mode: &str, command: &str) -> Output {
+        run(
+            self.msh(&[
+                "-o",
+                &format!("StrictHostKeyChecking={mode}"),
+                "127.0.0.1",
+                command,
+            ]),
+            b"",
+            T,
+        )
+    }
+
     /// msh with known_hosts `kh` and key `key`, then `args` (no other options).
     pub fn msh_with(&self, kh: &Path, key: &Path, args: &[&str]) -> Command {
         let mut c = msh_cmd(&self.dir, self.sshd.port, &self.sshd.user, kh, &[]);
@@ -116,6 +131,13 @@ pub(crate) fn remote_stderr(stderr: &str) -> String {
 
 fn one_line(stderr: &str) -> bool {
     stderr.trim_end().lines().count() == 1
+}
+
+/// msh refused before any session: exit 255 and the reason in one line.
+#[track_caller]
+fn assert_refused_in_one_line(out: &Output) {
+    assert_eq!(out.code(), Some(255));
+    assert!(one_line(&out.stderr), "{}", out.stderr);
 }
 
 #[test]
@@ -186,7 +208,7 @@ fn accept_new_appends_a_line_that_ssh_keygen_finds() {
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ok\n");
-    assert!(out.stderr.contains("Permanently added"), "{}", out.stderr);
+    out.assert_stderr_contains("Permanently added");
     let found = s.ssh_keygen_find(&kh);
     assert_eq!(
         found.code(),
@@ -194,11 +216,7 @@ fn accept_new_appends_a_line_that_ssh_keygen_finds() {
         "ssh-keygen -F found nothing: {}",
         found.stderr
     );
-    assert!(
-        found.stdout_str().contains(s.host_key_line()),
-        "{}",
-        found.stdout_str()
-    );
+    found.assert_stdout_contains(s.host_key_line());
     // Second connection: now trusted under StrictHostKeyChecking=yes, file unchanged.
     let before = std::fs::read_to_string(&kh).unwrap();
     let c = s.msh_with(
@@ -242,15 +260,10 @@ fn unknown_host_with_yes_is_refused_and_file_unchanged() {
     let s = setup("msh-sshd-unknown-yes");
     let text = format!("otherhost {}\n", other_key_line(&s.dir, "k2"));
     std::fs::write(&s.kh, &text).unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
-    assert!(out.stderr.contains("accept-new"), "{}", out.stderr);
-    assert!(out.stderr.contains(&s.fingerprint()), "{}", out.stderr);
+    let out = s.run_strict("yes", "true");
+    assert_refused_in_one_line(&out);
+    out.assert_stderr_contains("accept-new");
+    out.assert_stderr_contains(&s.fingerprint());
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
 }
 
@@ -270,20 +283,12 @@ fn default_ask_without_a_terminal_refuses_like_yes() {
     }
     let out = run(sc, b"", T);
     assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
-    assert!(
-        out.stderr.contains("no terminal to ask on"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no terminal to ask on");
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), "");
     // BatchMode=yes never asks, terminal or not.
     let out = run(s.msh(&["127.0.0.1", "true"]), b"", T);
     assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
-    assert!(
-        out.stderr.contains("BatchMode=yes forbids asking"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("BatchMode=yes forbids asking");
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), "");
 }
 
@@ -296,22 +301,12 @@ fn changed_key_is_refused_naming_file_and_line() {
         other_key_line(&s.dir, "k2")
     );
     std::fs::write(&s.kh, &text).unwrap();
-    let out = run(
-        s.msh(&[
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "127.0.0.1",
-            "true",
-        ]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
+    let out = s.run_strict("accept-new", "true");
+    assert_refused_in_one_line(&out);
     let where_ = format!("{}:2", s.kh.display());
-    assert!(out.stderr.contains(&where_), "{}", out.stderr);
-    assert!(out.stderr.contains("CHANGED"), "{}", out.stderr);
-    assert!(out.stderr.contains(&s.fingerprint()), "{}", out.stderr);
+    out.assert_stderr_contains(&where_);
+    out.assert_stderr_contains("CHANGED");
+    out.assert_stderr_contains(&s.fingerprint());
     assert!(
         out.stderr
             .contains(&format!("msh-keygen known-hosts remove '{}'", s.name())),
@@ -331,19 +326,10 @@ fn revoked_key_is_refused_even_when_also_trusted() {
         s.host_key_line()
     );
     std::fs::write(&s.kh, &text).unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
-    assert!(out.stderr.contains("@revoked"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!("{}:2", s.kh.display())),
-        "{}",
-        out.stderr
-    );
+    let out = s.run_strict("yes", "true");
+    assert_refused_in_one_line(&out);
+    out.assert_stderr_contains("@revoked");
+    out.assert_stderr_contains(&format!("{}:2", s.kh.display()));
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
 }
 
@@ -357,11 +343,7 @@ fn hashed_entry_from_ssh_keygen_is_trusted() {
     );
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(std::fs::read_to_string(&s.kh).unwrap().starts_with("|1|"));
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "echo ok"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "echo ok");
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ok\n");
 }
@@ -375,11 +357,7 @@ fn wildcard_trusts_and_negation_excludes() {
         format!("[127.0.0.?]:{port},[other]:1 {}\n", s.host_key_line()),
     )
     .unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(0), "wildcard: {}", out.stderr);
 
     std::fs::write(
@@ -390,17 +368,9 @@ fn wildcard_trusts_and_negation_excludes() {
         ),
     )
     .unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(255), "negation must exclude");
-    assert!(
-        out.stderr.contains("no known_hosts entry"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no known_hosts entry");
 }
 
 #[test]
@@ -408,27 +378,15 @@ fn port_rules_portless_matching_key_vouches_different_key_is_unknown() {
     let s = setup("msh-sshd-ports");
     // Same key recorded without a port: OpenSSH's "matching key w/out port" trusts it.
     std::fs::write(&s.kh, format!("127.0.0.1 {}\n", s.host_key_line())).unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(0), "portless matching key: {}", out.stderr);
 
     // A different key recorded without a port: the host on this port is unknown, not changed.
     let text = format!("127.0.0.1 {}\n", other_key_line(&s.dir, "k2"));
     std::fs::write(&s.kh, &text).unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(255));
-    assert!(
-        out.stderr.contains("no known_hosts entry"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("no known_hosts entry");
     assert!(!out.stderr.contains("CHANGED"), "{}", out.stderr);
 
     // The same different key under [host]:port is a change.
@@ -437,13 +395,9 @@ fn port_rules_portless_matching_key_vouches_different_key_is_unknown() {
         format!("{} {}\n", s.name(), other_key_line(&s.dir, "k3")),
     )
     .unwrap();
-    let out = run(
-        s.msh(&["-o", "StrictHostKeyChecking=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "true");
     assert_eq!(out.code(), Some(255));
-    assert!(out.stderr.contains("CHANGED"), "{}", out.stderr);
+    out.assert_stderr_contains("CHANGED");
 }
 
 #[test]
@@ -451,40 +405,22 @@ fn pin_right_connects_wrong_refuses_and_known_hosts_untouched() {
     let s = setup("msh-sshd-pin");
     let kh = s.dir.join("never_created");
     let fp = s.fingerprint();
-    let c = s.msh_with(
-        &kh,
-        &s.id,
-        &[
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "--pin",
-            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            "--pin",
-            &fp,
-            "127.0.0.1",
-            "echo pinned",
-        ],
-    );
-    let out = run(c, b"", T);
+    let wrong = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let with_pins = |pins: &[&str]| {
+        let mut args = vec!["-o", "StrictHostKeyChecking=accept-new"];
+        for pin in pins {
+            args.extend(["--pin", pin]);
+        }
+        args.extend(["127.0.0.1", "echo pinned"]);
+        run(s.msh_with(&kh, &s.id, &args), b"", T)
+    };
+    let out = with_pins(&[wrong, &fp]);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "pinned\n");
     assert!(!kh.exists(), "--pin must not write known_hosts");
 
-    let c = s.msh_with(
-        &kh,
-        &s.id,
-        &[
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "--pin",
-            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            "127.0.0.1",
-            "echo pinned",
-        ],
-    );
-    let out = run(c, b"", T);
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
+    let out = with_pins(&[wrong]);
+    assert_refused_in_one_line(&out);
     assert!(
         out.stderr.contains("--pin") && out.stderr.contains(&fp),
         "{}",
@@ -507,22 +443,14 @@ fn private_key_readable_by_others_is_refused_with_the_fix() {
     std::fs::set_permissions(&s.id, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = run(s.msh(&["127.0.0.1", "true"]), b"", T);
     assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
-    assert!(
-        out.stderr.contains("UNPROTECTED PRIVATE KEY FILE"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("UNPROTECTED PRIVATE KEY FILE");
     assert!(
         out.stderr
             .contains(&format!("chmod 600 {}", s.id.display())),
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains("permission denied (publickey)"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("permission denied (publickey)");
 }
 
 #[test]
@@ -531,18 +459,13 @@ fn unauthorized_key_fails_with_one_line_listing_keys() {
     let stranger = ssh_keygen_ed25519(&s.dir, "id_stranger");
     let c = s.msh_with(&s.kh, &stranger, &["127.0.0.1", "true"]);
     let out = run(c, b"", T);
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "msh: {u}@127.0.0.1: permission denied (publickey); tried: {}; to log in, the public \
+    assert_refused_in_one_line(&out);
+    out.assert_stderr_contains(&format!(
+        "msh: {u}@127.0.0.1: permission denied (publickey); tried: {}; to log in, the public \
              half of one of these keys must be in ~/.ssh/authorized_keys of {u} on 127.0.0.1",
-            stranger.display(),
-            u = s.sshd.user,
-        )),
-        "{}",
-        out.stderr
-    );
+        stranger.display(),
+        u = s.sshd.user,
+    ));
 }
 
 #[test]
@@ -584,9 +507,13 @@ fn ssh_agent_key_logs_in_without_identity_files() {
 fn connection_refused_is_one_line_and_255() {
     let dir = TestDir::new("msh-refused");
     let port = free_port();
-    let kh = dir.join("kh");
+    assert_connection_refused(&dir, port, &dir.join("kh"));
+}
+
+/// msh to a port nobody listens on exits 255 with exactly one line naming address and port.
+pub(crate) fn assert_connection_refused(dir: &TestDir, port: u16, kh: &Path) {
     let out = run(
-        msh_cmd(&dir, port, "nobody", &kh, &["127.0.0.1", "true"]),
+        msh_cmd(dir, port, "nobody", kh, &["127.0.0.1", "true"]),
         b"",
         T,
     );
@@ -604,8 +531,7 @@ fn strict_host_key_checking_no_is_refused_with_an_explanation() {
     // msh refuses these options itself; port 1 is never reached.
     let refused_early = |args: &[&str]| run(msh_cmd(&dir, 1, "nobody", &kh, args), b"", T);
     let out = refused_early(&["-o", "StrictHostKeyChecking=no", "127.0.0.1", "true"]);
-    assert_eq!(out.code(), Some(255));
-    assert!(one_line(&out.stderr), "{}", out.stderr);
+    assert_refused_in_one_line(&out);
     assert!(
         out.stderr.contains("accept-new") && out.stderr.contains("--pin"),
         "{}",
@@ -613,11 +539,7 @@ fn strict_host_key_checking_no_is_refused_with_an_explanation() {
     );
     let out = refused_early(&["-o", "Tunnel=yes", "127.0.0.1", "true"]);
     assert_eq!(out.code(), Some(255));
-    assert!(
-        out.stderr.contains("unknown option \"Tunnel\""),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("unknown option \"Tunnel\"");
 }
 
 /// The passphrase is typed on a real terminal: msh runs inside a detached tmux session and
@@ -715,14 +637,10 @@ fn config_file_host_block_supplies_port_identity_and_strictness() {
     c.arg("-F").arg(&bad).args(["127.0.0.1", "true"]);
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
-    assert!(
-        out.stderr.contains(&format!(
-            "{}:2: ForwardAgent=yes: msh does not forward the agent",
-            bad.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "{}:2: ForwardAgent=yes: msh does not forward the agent",
+        bad.display()
+    ));
 }
 
 #[test]
@@ -920,13 +838,7 @@ fn rsa_host_key_and_rsa_user_key_use_sha2_signatures() {
         ],
     );
     let out = run(c, b"", T);
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stderr: {}\nsshd log:\n{}",
-        out.stderr,
-        s.sshd.log()
-    );
+    s.sshd.assert_ok(&out);
     assert_eq!(out.stdout_str(), "rsa-ok\n");
 }
 
@@ -946,16 +858,7 @@ fn host_known_by_its_ecdsa_key_is_trusted_although_ed25519_is_preferred() {
         format!("{} {}\n", s.name(), s.sshd.host_key("ecdsa").public_line),
     )
     .unwrap();
-    let out = run(
-        s.msh(&[
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "127.0.0.1",
-            "echo ecdsa-ok",
-        ]),
-        b"",
-        T,
-    );
+    let out = s.run_strict("yes", "echo ecdsa-ok");
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_str(), "ecdsa-ok\n");
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use msh_tests::mshd::{fingerprint_of, Mshd};
+use msh_tests::mshd::{check_config, fingerprint_of, user_ca_builder, Mshd};
 use msh_tests::users::{require_root, TestUser};
 use msh_tests::*;
 
@@ -18,9 +18,9 @@ fn unknown_key_is_refused() {
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
     assert!(out.stdout.is_empty());
-    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+    out.assert_stderr_contains("Permission denied");
     // Refused at the offer: the client is never asked to sign (or unlock) this key.
-    assert!(out.stderr.contains("Offering public key"), "{}", out.stderr);
+    out.assert_stderr_contains("Offering public key");
     assert!(!out.stderr.contains("Server accepts key"), "{}", out.stderr);
     let fp = fingerprint_of(&d.dir.join("other_key.pub"));
     let log = d.wait_for_log("rejected publickey", LOG);
@@ -150,18 +150,6 @@ fn audit_log_records_connect_auth_session_and_disconnect() {
     );
 }
 
-/// `mshd --check-config --config PATH`.
-fn check_config(path: &std::path::Path) -> Output {
-    run(
-        cmd(
-            bin("mshd"),
-            ["--check-config", "--config", path.to_str().unwrap()],
-        ),
-        b"",
-        T,
-    )
-}
-
 /// A config file named with --config that does not exist is said to be missing, with what
 /// to do, instead of an errno.
 #[test]
@@ -226,16 +214,8 @@ fn check_config_names_file_line_and_key() {
     );
     let out = check_config(&good);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
-    assert!(
-        out.stdout_str().contains("max_auth_tries = 3"),
-        "{}",
-        out.stdout_str()
-    );
-    assert!(
-        out.stdout_str().contains("127.0.0.1:2299"),
-        "{}",
-        out.stdout_str()
-    );
+    out.assert_stdout_contains("max_auth_tries = 3");
+    out.assert_stdout_contains("127.0.0.1:2299");
 
     let bad = dir.write(
         "bad.toml",
@@ -285,11 +265,7 @@ fn host_key_is_generated_0600_on_first_start_and_its_fingerprint_logged() {
     let pubkey =
         std::fs::read_to_string(u.home.join(".config/msh/ssh_host_ed25519_key.pub")).unwrap();
     let b64 = pubkey.split_whitespace().nth(1).unwrap();
-    assert!(
-        out.stdout_str().contains(b64),
-        "keyscan: {}",
-        out.stdout_str()
-    );
+    out.assert_stdout_contains(b64);
 }
 
 #[test]
@@ -297,28 +273,9 @@ fn host_key_readable_by_others_is_refused() {
     let dir = TestDir::new("hostkey-mode");
     let key = ssh_keygen_ed25519(&dir, "hk");
     msh_tests::mshd::set_mode(&key, 0o644);
-    let cfg = dir.write("mshd.toml", "", 0o644);
-    let out = run(
-        cmd(
-            bin("mshd"),
-            [
-                "--config",
-                cfg.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--host-key",
-                key.to_str().unwrap(),
-            ],
-        ),
-        b"",
-        T,
-    );
+    let out = msh_tests::mshd::run_with_host_key(&dir, &key, "", false);
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.contains(&key.display().to_string()),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&key.display().to_string());
 }
 
 #[test]
@@ -407,14 +364,9 @@ fn public_line(path: &std::path::Path) -> String {
 
 #[test]
 fn user_certificate_from_a_trusted_ca_logs_in_and_bad_ones_are_refused() {
-    let dir = TestDir::new("cert-trusted");
-    let ca = ssh_keygen_ed25519(&dir, "user_ca");
-    let d = Mshd::builder("cert-trusted")
-        .dir(dir)
-        // The bare key is not authorized: only the certificate can get in.
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
-        .start();
+    // The bare key is not authorized: only the certificate can get in.
+    let (b, ca) = user_ca_builder("cert-trusted");
+    let d = b.start();
     let key_pub = d.dir.join("id_ed25519.pub");
     let cert = d.dir.join("id_ed25519-cert.pub");
 
@@ -486,20 +438,9 @@ fn cert_authority_line_with_principals_and_force_command() {
 
 #[test]
 fn authorized_principals_file_maps_certificate_principals_to_the_user() {
-    let dir = TestDir::new("cert-principals");
-    let ca = ssh_keygen_ed25519(&dir, "user_ca");
-    let principals = dir.write("principals-%u", "", 0o600);
-    let _ = principals;
-    let pattern = dir.join("principals-%u");
-    let d = Mshd::builder("cert-principals")
-        .dir(dir)
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
-        .toml(&format!(
-            "authorized_principals_file = \"{}\"",
-            pattern.display()
-        ))
-        .start();
+    let (b, ca) = user_ca_builder("cert-principals");
+    let pattern = ca.with_file_name("principals-%u");
+    let d = b.authorized_principals_file(&pattern).start();
     let file = d.dir.join(format!("principals-{}", d.user));
     std::fs::write(&file, "# who may log in\nops-team\n").unwrap();
     msh_tests::mshd::set_mode(&file, 0o600);
@@ -590,7 +531,7 @@ fn host_certificate_is_presented_and_verified_by_openssh() {
     let out = run(d.ssh(&["-v"], "echo in"), b"", T);
     d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "in\n");
-    assert!(out.stderr.contains("ED25519-CERT"), "{}", out.stderr);
+    out.assert_stderr_contains("ED25519-CERT");
 }
 
 fn d_path(key: &std::path::Path, suffix: &str) -> String {

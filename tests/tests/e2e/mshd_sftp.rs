@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use msh_tests::mshd::{Mshd, MshdBuilder};
+use msh_tests::mshd::{check_config, user_ca_builder, Mshd};
 use msh_tests::users::{require_root, TestUser};
 use msh_tests::*;
 
@@ -158,13 +158,6 @@ fn scp_in_sftp_mode_uploads_and_downloads_a_file_intact() {
     );
 }
 
-/// `mshd --check-config --config FILE`.
-fn check_config(file: &Path) -> Command {
-    let mut c = cmd(bin("mshd"), ["--check-config", "--config"]);
-    c.arg(file);
-    c
-}
-
 #[test]
 fn check_config_prints_the_subsystems_table_and_names_a_bad_entry() {
     let dir = TestDir::new("sftp-check-config");
@@ -173,7 +166,7 @@ fn check_config_prints_the_subsystems_table_and_names_a_bad_entry() {
         "subsystems = { sftp = \"/opt/sftp-server -l INFO\", backup = \"/usr/local/bin/b\" }\n",
         0o644,
     );
-    let out = run(check_config(&good), b"", T);
+    let out = check_config(&good);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let text = out.stdout_str();
     assert!(
@@ -184,7 +177,7 @@ fn check_config_prints_the_subsystems_table_and_names_a_bad_entry() {
     );
     // The default: sftp -> the sftp-server installed here.
     let empty = dir.write("empty.toml", "", 0o644);
-    let out = run(check_config(&empty), b"", T);
+    let out = check_config(&empty);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert!(
         out.stdout_str()
@@ -197,16 +190,12 @@ fn check_config_prints_the_subsystems_table_and_names_a_bad_entry() {
         "max_sessions = 4\nsubsystems = { sftp = \"\" }\n",
         0o644,
     );
-    let out = run(check_config(&bad), b"", T);
+    let out = check_config(&bad);
     assert_eq!(out.code(), Some(1));
-    assert!(
-        out.stderr.contains(&format!(
-            "{}:2: key `subsystems.sftp`: empty command",
-            bad.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "{}:2: key `subsystems.sftp`: empty command",
+        bad.display()
+    ));
 }
 
 #[test]
@@ -257,11 +246,7 @@ fn subsystems_off_refuses_sftp_and_logs_the_name() {
     let d = Mshd::builder("sftp-off").toml("subsystems = {}").start();
     let out = sftp_batch(&d, &d.user, "ls\n");
     assert_ne!(out.code(), Some(0), "sftp worked with subsystems = {{}}");
-    assert!(
-        out.stderr.contains("subsystem request failed"),
-        "stderr: {}",
-        out.stderr
-    );
+    out.assert_stderr_contains("subsystem request failed");
     let log = d.wait_for_log("subsystem \"sftp\" refused", LOG);
     assert!(log.contains("not configured"), "{log}");
     assert!(
@@ -272,11 +257,7 @@ fn subsystems_off_refuses_sftp_and_logs_the_name() {
     let d = Mshd::start("sftp-unknown");
     let out = run(d.ssh(&["-s"], "no-such-subsystem"), b"", T);
     assert_eq!(out.code(), Some(255), "stderr: {}", out.stderr);
-    assert!(
-        out.stderr.contains("subsystem request failed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("subsystem request failed");
     let log = d.wait_for_log("subsystem \"no-such-subsystem\" refused", LOG);
     assert!(log.contains("has sftp"), "{log}");
 }
@@ -288,11 +269,7 @@ fn missing_subsystem_program_fails_at_once_with_a_reason() {
         .start();
     let out = sftp_batch(&d, &d.user, "ls\n");
     assert_ne!(out.code(), Some(0));
-    assert!(
-        out.stderr.contains("subsystem request failed"),
-        "stderr: {}",
-        out.stderr
-    );
+    out.assert_stderr_contains("subsystem request failed");
     let log = d.wait_for_log("/nonexistent/sftp-server does not exist", LOG);
     assert!(log.contains("subsystem \"sftp\""), "{log}");
     // A file without execute permission is named as such.
@@ -306,11 +283,7 @@ fn missing_subsystem_program_fails_at_once_with_a_reason() {
         ))
         .start();
     let out = sftp_batch(&d, &d.user, "ls\n");
-    assert!(
-        out.stderr.contains("subsystem request failed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("subsystem request failed");
     d.wait_for_log(&format!("{} is not executable", noexec.display()), LOG);
 }
 
@@ -373,13 +346,8 @@ fn forced_command_runs_instead_of_sftp_server() {
 
 #[test]
 fn certificate_force_command_runs_instead_of_sftp_server() {
-    let dir = TestDir::new("sftp-cert-forced");
-    let ca = ssh_keygen_ed25519(&dir, "user_ca");
-    let d = Mshd::builder("sftp-cert-forced")
-        .dir(dir)
-        .authorized_keys_contents("")
-        .trusted_user_ca(&ca)
-        .start();
+    let (b, ca) = user_ca_builder("sftp-cert-forced");
+    let d = b.start();
     // OpenSSH's ssh-keygen issues the certificate; ssh offers id_ed25519-cert.pub itself.
     ssh_keygen_sign(
         &ca,
@@ -417,20 +385,13 @@ fn restrict_does_not_forbid_sftp() {
     );
 }
 
-/// mshd reading each user's own `~/.ssh/authorized_keys`.
-fn home_keys_mshd(name: &str) -> MshdBuilder {
-    Mshd::builder(name)
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
-}
-
 #[test]
 fn root_mode_upload_is_owned_by_the_user() {
     if !require_root("root_mode_upload_is_owned_by_the_user") {
         return;
     }
     let u = TestUser::new();
-    let d = home_keys_mshd("sftp-root").start();
+    let d = Mshd::builder("sftp-root").home_authorized_keys().start();
     u.write_authorized_keys(&format!("{}\n", d.client_public));
     let data = payload(1 << 20);
     let local = d.dir.write("up.bin", &data, 0o600);
@@ -451,10 +412,6 @@ fn root_mode_upload_is_owned_by_the_user() {
         &format!("put {} /root/msht-sftp-not-allowed\n", local.display()),
     );
     assert_ne!(out.code(), Some(0), "{}", out.stdout_str());
-    assert!(
-        out.stderr.contains("Permission denied"),
-        "stderr: {}",
-        out.stderr
-    );
+    out.assert_stderr_contains("Permission denied");
     assert!(!Path::new("/root/msht-sftp-not-allowed").exists());
 }

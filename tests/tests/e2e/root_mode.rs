@@ -4,19 +4,12 @@
 
 use std::time::Duration;
 
-use msh_tests::mshd::{Mshd, MshdBuilder};
+use msh_tests::mshd::Mshd;
 use msh_tests::users::{require_root, TestUser};
 use msh_tests::*;
 
 const T: Duration = Duration::from_secs(30);
 const LOG: Duration = Duration::from_secs(5);
-
-/// mshd reading each user's own `~/.ssh/authorized_keys` (the fixture's file is not used).
-fn home_keys_mshd(name: &str) -> MshdBuilder {
-    Mshd::builder(name)
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
-}
 
 #[test]
 fn root_mode_session_runs_as_the_user() {
@@ -24,7 +17,7 @@ fn root_mode_session_runs_as_the_user() {
         return;
     }
     let u = TestUser::with_extra_group();
-    let d = home_keys_mshd("root-mode").start();
+    let d = Mshd::builder("root-mode").home_authorized_keys().start();
     u.write_authorized_keys(&format!("{}\n", d.client_public));
     let out = run(
         d.ssh_as(
@@ -99,7 +92,9 @@ fn root_mode_key_of_one_user_does_not_open_another() {
     }
     let a = TestUser::new();
     let b = TestUser::new();
-    let d = home_keys_mshd("root-two-users").start();
+    let d = Mshd::builder("root-two-users")
+        .home_authorized_keys()
+        .start();
     a.write_authorized_keys(&format!("{}\n", d.client_public));
     b.write_authorized_keys("");
     let out = run(d.ssh_as(&b.name, &[], "id -un"), b"", T);
@@ -115,7 +110,8 @@ fn allow_users_limits_who_may_log_in() {
         return;
     }
     let a = TestUser::new();
-    let d = home_keys_mshd("root-allow")
+    let d = Mshd::builder("root-allow")
+        .home_authorized_keys()
         .toml("allow_users = [\"nobody-else\"]")
         .start();
     a.write_authorized_keys(&format!("{}\n", d.client_public));
@@ -156,7 +152,9 @@ fn root_mode_reads_only_authorized_keys_the_user_could_read() {
         return;
     }
     let u = TestUser::new();
-    let d = home_keys_mshd("root-unreadable").start();
+    let d = Mshd::builder("root-unreadable")
+        .home_authorized_keys()
+        .start();
     // A root-only file (0600 root, like /etc/shadow) holding the key, linked from the
     // user's home: strict_modes allows root-owned files, but the user cannot read it.
     let secret = d

@@ -273,6 +273,26 @@ struct SignalRun<'a> {
     marks: usize,
 }
 
+/// The `signal` probe in its plain form: `sig` once the session has printed one line.
+fn signal_once(d: &Mshd, user: &str, kind: &str, what: &str, sig: &str) -> serde_json::Value {
+    let run = SignalRun {
+        user,
+        kind,
+        what,
+        sig,
+        marks: 1,
+    };
+    signal_probe(d, run, None, |_| {})
+}
+
+/// A signal request refused as sshd refuses it: the reply is `failure`, no exit-signal
+/// arrives, and mshd logs `why`.
+fn assert_signal_refused(d: &Mshd, r: &serde_json::Value, why: &str) {
+    assert_eq!(r["reply"], "failure", "{r}\n{}", d.log_text());
+    assert_eq!(r["exit_signal"], serde_json::Value::Null, "{r}");
+    d.wait_for_log(why, T);
+}
+
 /// Runs the `signal` probe; `on_lines` gets the output lines before the signal is sent (once
 /// `flag`, if given, exists). Returns the probe's JSON.
 fn signal_probe(
@@ -341,18 +361,7 @@ fn signal_probe(
 fn signal_reaches_a_running_session_and_is_refused_for_forced_commands_and_subsystems() {
     // Positive control: an exec session gets the signal (exit-signal TERM).
     let d = Mshd::start("signal-exec");
-    let r = signal_probe(
-        &d,
-        SignalRun {
-            user: &d.user,
-            kind: "exec",
-            what: "echo ready; sleep 30",
-            sig: "TERM",
-            marks: 1,
-        },
-        None,
-        |_| {},
-    );
+    let r = signal_once(&d, &d.user, "exec", "echo ready; sleep 30", "TERM");
     assert_eq!(r["reply"], "success", "{r}\n{}", d.log_text());
     assert_eq!(r["exit_signal"], "TERM", "{r}");
 
@@ -360,21 +369,8 @@ fn signal_reaches_a_running_session_and_is_refused_for_forced_commands_and_subsy
     let d = Mshd::builder("signal-forced")
         .authorized_keys_options("command=\"echo ready; sleep 30\"")
         .start();
-    let r = signal_probe(
-        &d,
-        SignalRun {
-            user: &d.user,
-            kind: "exec",
-            what: "anything",
-            sig: "TERM",
-            marks: 1,
-        },
-        None,
-        |_| {},
-    );
-    assert_eq!(r["reply"], "failure", "{r}\n{}", d.log_text());
-    assert_eq!(r["exit_signal"], serde_json::Value::Null, "{r}");
-    d.wait_for_log("refusing to signal a forced-command session", T);
+    let r = signal_once(&d, &d.user, "exec", "anything", "TERM");
+    assert_signal_refused(&d, &r, "refusing to signal a forced-command session");
     let _cleanup = Reap::pids(descendants_matching(d.proc.pid(), "sleep 30"));
 
     // A subsystem: the same.
@@ -386,21 +382,8 @@ fn signal_reaches_a_running_session_and_is_refused_for_forced_commands_and_subsy
             script.display()
         ))
         .start();
-    let r = signal_probe(
-        &d,
-        SignalRun {
-            user: &d.user,
-            kind: "subsystem",
-            what: "waiter",
-            sig: "TERM",
-            marks: 1,
-        },
-        None,
-        |_| {},
-    );
-    assert_eq!(r["reply"], "failure", "{r}\n{}", d.log_text());
-    assert_eq!(r["exit_signal"], serde_json::Value::Null, "{r}");
-    d.wait_for_log("refusing to signal a subsystem session", T);
+    let r = signal_once(&d, &d.user, "subsystem", "waiter", "TERM");
+    assert_signal_refused(&d, &r, "refusing to signal a subsystem session");
     let _cleanup2 = Reap::pids(descendants_matching(d.proc.pid(), "sleep 31"));
 }
 
@@ -562,14 +545,10 @@ fn home_is_entered_as_the_user_after_the_privilege_drop() {
     std::fs::set_permissions(&u.home, std::fs::Permissions::from_mode(0o700)).unwrap();
     d.assert_ok(&out);
     assert_eq!(out.stdout_str(), "/\n", "entered as root: {}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "Could not chdir to home directory {}: Permission denied",
-            u.home.display()
-        )),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains(&format!(
+        "Could not chdir to home directory {}: Permission denied",
+        u.home.display()
+    ));
 }
 
 #[test]
@@ -649,18 +628,7 @@ fn root_mode_signal_is_sent_with_the_users_credentials_and_reaches_their_session
     }
     let u = TestUser::new();
     let d = root_mshd_with_keys_for("signal-as-user", &u);
-    let r = signal_probe(
-        &d,
-        SignalRun {
-            user: &u.name,
-            kind: "exec",
-            what: "echo ready; sleep 32",
-            sig: "INT",
-            marks: 1,
-        },
-        None,
-        |_| {},
-    );
+    let r = signal_once(&d, &u.name, "exec", "echo ready; sleep 32", "INT");
     assert_eq!(r["reply"], "success", "{r}\n{}", d.log_text());
     assert_eq!(r["exit_signal"], "INT", "{r}");
 }

@@ -20,7 +20,7 @@ fn exec_returns_stdout_stderr_and_exit_status() {
         d.log_text()
     );
     assert_eq!(out.stdout_str(), "out\n");
-    assert!(out.stderr.contains("err\n"), "stderr: {}", out.stderr);
+    out.assert_stderr_contains("err\n");
     // The login is in the log with the key's fingerprint (from ssh-keygen, the oracle).
     let fp = msh_tests::mshd::fingerprint_of(&d.dir.join("id_ed25519.pub"));
     let log = d.wait_for_log("accepted publickey", Duration::from_secs(5));
@@ -179,11 +179,7 @@ fn no_pty_refuses_the_terminal() {
     );
     // An explicit `-tt` makes the refusal fatal in OpenSSH's client: no command runs.
     let out = run(d.ssh(&["-tt"], "tty"), b"", T);
-    assert!(
-        out.stderr.contains("PTY allocation request failed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("PTY allocation request failed");
     assert!(
         !out.stdout_str().contains("/dev/pts"),
         "{}",
@@ -396,11 +392,7 @@ fn only_publickey_is_offered() {
         T,
     );
     assert_eq!(out.code(), Some(255));
-    assert!(
-        out.stderr.contains("Permission denied (publickey)"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("Permission denied (publickey)");
 }
 
 #[test]

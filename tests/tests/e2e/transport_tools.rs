@@ -158,11 +158,7 @@ fn sftp_s_msh_batch() {
         );
         ok(&out, &format!("sftp {host}"));
         same(&src, &back);
-        assert!(
-            out.stdout_str().contains("remote.bin"),
-            "{}",
-            out.stdout_str()
-        );
+        out.assert_stdout_contains("remote.bin");
     }
 }
 

@@ -142,8 +142,7 @@ fn root_keygen_does_not_follow_a_users_symlinked_known_hosts() {
 /// mshd as root reading each user's own `~/.ssh/authorized_keys`.
 fn home_keys_mshd(name: &str, extra: &str) -> Mshd {
     Mshd::builder(name)
-        .use_config_authorized_keys()
-        .toml("authorized_keys_files = [\"%h/.ssh/authorized_keys\"]")
+        .home_authorized_keys()
         .toml(extra)
         .start()
 }
@@ -258,11 +257,7 @@ fn root_keygen_revoke_does_not_create_the_target_of_a_planted_lock_symlink() {
     c.arg(&list).arg(&key);
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("revoked_keys.lock is a symbolic link"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("revoked_keys.lock is a symbolic link");
     assert!(!target.exists(), "root created the lock symlink's target");
     assert!(!list.exists());
 }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use msh_tests::mshd::Mshd;
+use msh_tests::mshd::{user_ca_builder, Mshd};
 use msh_tests::sshd::{Sshd, SshdOptions};
 use msh_tests::*;
 
@@ -27,18 +27,9 @@ struct Both {
 
 impl Both {
     fn start(name: &str, principals: &str) -> Both {
-        let dir = TestDir::new(name);
-        let ca = ssh_keygen_ed25519(&dir, "user_ca");
-        let pattern = dir.join("principals-%u");
-        let d = Mshd::builder(name)
-            .dir(dir)
-            .authorized_keys_contents("")
-            .trusted_user_ca(&ca)
-            .toml(&format!(
-                "authorized_principals_file = \"{}\"",
-                pattern.display()
-            ))
-            .start();
+        let (b, ca) = user_ca_builder(name);
+        let pattern = ca.with_file_name("principals-%u");
+        let d = b.authorized_principals_file(&pattern).start();
         let sshd = Sshd::start_with(
             &d.dir,
             SshdOptions {
