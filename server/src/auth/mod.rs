@@ -25,6 +25,7 @@ use russh::keys::PublicKey;
 use crate::config::Settings;
 
 mod cert;
+mod command;
 
 pub(crate) use self::cert::decide_cert;
 
@@ -318,17 +319,43 @@ pub(crate) fn decide(
         }
         Ok(None) => {}
     }
-    let files = load_authorized_keys(settings, &account);
-    if files.is_empty() {
-        return Verdict::reject(no_files(settings, &account));
+    let mut files = load_authorized_keys(settings, &account);
+    let now = SystemTime::now();
+    let mut decision = authorize(&files, key, peer, now);
+    // As sshd: authorized_keys_command runs only when no file admits the key.
+    let mut failed = None;
+    if let AuthDecision::Reject(_) = decision {
+        match command::authorized_keys(settings, &account, &command::Tokens::key(&account, key)) {
+            None => {}
+            Some(Ok(out)) => {
+                files.push(out);
+                decision = authorize(&files, key, peer, now);
+            }
+            Some(Err(why)) => failed = Some(why),
+        }
     }
-    match authorize(&files, key, peer, SystemTime::now()) {
+    match decision {
         AuthDecision::Accept(perms) => Verdict::Accept {
             account,
             perms: user_environment(settings, perms),
             cert: None,
         },
-        AuthDecision::Reject(reason) => Verdict::reject(reason),
+        AuthDecision::Reject(reason) => {
+            let reason = if files.is_empty() {
+                no_files(settings, &account)
+            } else {
+                reason
+            };
+            Verdict::reject(with_failure(reason, failed))
+        }
+    }
+}
+
+/// A refusal's reason, followed by why the identity command admitted nobody, if it failed.
+fn with_failure(reason: String, failed: Option<String>) -> String {
+    match failed {
+        Some(why) => format!("{reason}; {why}"),
+        None => reason,
     }
 }
 
@@ -374,12 +401,26 @@ pub(crate) fn screen_offer(
         }
         Ok(None) => {}
     }
-    if files.is_empty() {
-        return Some(no_files(settings, &account));
-    }
-    match authorize(&files, key, peer, SystemTime::now()) {
-        AuthDecision::Accept(_) => None,
-        AuthDecision::Reject(reason) => Some(reason),
+    let now = SystemTime::now();
+    let reason = match authorize(&files, key, peer, now) {
+        AuthDecision::Accept(_) => return None,
+        AuthDecision::Reject(_) if files.is_empty() => no_files(settings, &account),
+        AuthDecision::Reject(reason) => reason,
+    };
+    // The command runs at the offer too (sshd does as well). It sees the offered key: should
+    // that be a certificate's key, only a cert-authority line it prints lets the offer go on.
+    match command::authorized_keys(settings, &account, &command::Tokens::key(&account, key)) {
+        None => Some(reason),
+        Some(Err(why)) => Some(with_failure(reason, Some(why))),
+        Some(Ok(out)) => {
+            if out.entries().any(|e| e.options.cert_authority) {
+                return None;
+            }
+            match authorize(std::slice::from_ref(&out), key, peer, now) {
+                AuthDecision::Accept(_) => None,
+                AuthDecision::Reject(why) => Some(format!("{reason}; {why}")),
+            }
+        }
     }
 }
 
