@@ -252,10 +252,15 @@ pub(crate) fn decide_cert(
                     }
                     line = Some(Permissions::from_options(&e.options, source));
                 }
+                // Name where the principal was listed (a file's or the command's line).
+                let at = line
+                    .as_ref()
+                    .map(|l| format!(" listed at {}", l.source))
+                    .unwrap_or_default();
                 match merge(
                     &permissions,
                     line.as_ref(),
-                    format!("CA in trusted_user_ca_keys, principal {principal:?}"),
+                    format!("CA in trusted_user_ca_keys, principal {principal:?}{at}"),
                 ) {
                     Ok(perms) => Verdict::Accept {
                         account,
