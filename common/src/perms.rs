@@ -432,6 +432,30 @@ mod tests {
         );
     }
 
+    /// A program writable by its group, or in a directory others can write, is refused with
+    /// the path that fails (the nearest such directory).
+    #[test]
+    fn check_trusted_program_refuses_writable_programs_and_directories() {
+        let dir = crate::known_hosts::test_dir();
+        let me = nix::unistd::geteuid().as_raw();
+        let bin = std::fs::canonicalize(dir.path()).unwrap().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let prog = bin.join("keys");
+        std::fs::write(&prog, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let e = check_trusted_program(&prog, me).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: ", prog.display())), "{e}");
+        assert!(e.contains("writable by group"), "{e}");
+        assert!(e.contains("chmod go-w"), "{e}");
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_trusted_program(&prog, me).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: ", bin.display())), "{e}");
+        assert!(e.contains("writable by group and others"), "{e}");
+        let e = check_trusted_program(&bin.join("missing"), me).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
+    }
+
     /// A read that overruns its time is refused and counted as stuck until its thread ends.
     #[test]
     fn an_overrun_read_is_refused_and_uncounted_when_its_thread_ends() {

@@ -305,4 +305,57 @@ mod tests {
         );
         assert_eq!(resolve(k, None, Some("u"), None, &w).unwrap(), None);
     }
+
+    #[test]
+    fn settings_need_a_user_in_root_mode_and_print_back_the_same() {
+        use crate::config::{parse_file, Overrides, Settings};
+        use std::path::Path;
+        let text = "max_sessions = 3\n\
+            authorized_keys_command = \"/usr/bin/k %u '%f x'\"\n\
+            authorized_keys_command_user = \"nobody\"\n\
+            authorized_principals_command = \"/usr/bin/p\"\n\
+            authorized_principals_command_timeout = \"5s\"\n";
+        let resolve = |text: &str, root: bool| {
+            let f = parse_file(text, Path::new("m.toml")).unwrap();
+            Settings::resolve(f, Path::new("m.toml"), &Overrides::default(), root)
+        };
+        // Root mode: the principals command has no user.
+        let e = format!("{:#}", resolve(text, true).unwrap_err());
+        assert!(
+            e.starts_with("m.toml:4: key `authorized_principals_command`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("authorized_principals_command_user is not"),
+            "{e}"
+        );
+        // Unprivileged: runs as mshd's user; a configured user is noted as ignored.
+        let s = resolve(text, false).unwrap();
+        let k = s.keys_command().unwrap();
+        assert_eq!(k.command, "/usr/bin/k %u '%f x'");
+        assert_eq!(k.timeout, Duration::from_secs(30));
+        assert_eq!(
+            s.principals_command().unwrap().timeout,
+            Duration::from_secs(5)
+        );
+        let notes = s.startup_notes();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("authorized_keys_command_user = \"nobody\" is ignored")),
+            "{notes:?}"
+        );
+        let again = resolve(&s.to_toml().unwrap(), false).unwrap();
+        assert_eq!(again.keys_command(), s.keys_command());
+        assert_eq!(again.principals_command(), s.principals_command());
+        let e = format!(
+            "{:#}",
+            resolve("\nauthorized_keys_command = \"k %u\"\n", false).unwrap_err()
+        );
+        assert!(
+            e.starts_with("m.toml:2: key `authorized_keys_command`"),
+            "{e}"
+        );
+        assert!(e.contains("not an absolute path"), "{e}");
+    }
 }
