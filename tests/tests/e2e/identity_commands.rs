@@ -258,8 +258,62 @@ fn keys_command_that_fails_times_out_or_prints_too_much_admits_nobody() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // Each refusal's audit event names the command's outcome.
+    let audit = s.d.wait_for_audit("auth", 1, LOG);
+    for outcome in [
+        "exited with status 1",
+        "more than 1048576 bytes of output",
+        "timed out after 2s",
+    ] {
+        assert!(
+            audit.iter().any(|e| {
+                let reason = e["reason"].as_str().unwrap_or("");
+                e["outcome"] == "rejected"
+                    && reason.contains(&format!(
+                        "authorized_keys_command \"{}",
+                        s.program.display()
+                    ))
+                    && reason.contains(&format!("admits nobody: {outcome}"))
+            }),
+            "no audit event says {outcome:?}: {audit:?}"
+        );
+    }
+
     s.set("mode", "ok");
     s.assert_in(&s.d.client_key, "in\n");
+}
+
+#[test]
+fn keys_command_of_an_unprivileged_mshd_runs_as_mshd_user() {
+    if !require_root("keys_command_of_an_unprivileged_mshd_runs_as_mshd_user") {
+        return;
+    }
+    let u = TestUser::new();
+    let dir = TestDir::new("akc-unpriv");
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    let program = dir.write("bin/keys", script(&dir.path), 0o755);
+    dir.write("mode", "ok", 0o644);
+    let d = Mshd::builder("akc-unpriv")
+        .dir(dir)
+        .run_as(&u.name)
+        .authorized_keys_contents("")
+        .toml(&format!(
+            "authorized_keys_command = \"{} %u\"",
+            program.display()
+        ))
+        .toml("authorized_keys_command_user = \"nobody\"")
+        .start();
+    d.wait_for_log("authorized_keys_command_user = \"nobody\" is ignored", LOG);
+    d.dir.write("out", format!("{}\n", d.client_public), 0o644);
+    let out = run(d.ssh_as(&u.name, &[], "echo in"), b"", T);
+    d.assert_ok(&out);
+    assert_eq!(out.stdout_str(), "in\n");
+    let uid = std::fs::read_to_string(u.home.join("uid")).unwrap_or_default();
+    assert_eq!(
+        uid.trim(),
+        u.uid.to_string(),
+        "the command ran as someone else"
+    );
 }
 
 #[test]
