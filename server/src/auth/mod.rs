@@ -5,7 +5,8 @@
 //! running mshd; root mode: any local user, allow_users/deny_users), then the user's
 //! authorized_keys files (expanded from `authorized_keys_files`, each checked with
 //! strict_modes, malformed lines skipped with a warning naming path:line, never modified),
-//! then `msh_common::authorized_keys::authorize` for the key, the peer address and the clock.
+//! then `msh_common::authorized_keys::authorize` for the key, the peer address and the clock;
+//! when no file admits the key, `authorized_keys_command`'s output the same way ([`command`]).
 #![forbid(unsafe_code)]
 
 use std::ffi::CString;
