@@ -268,6 +268,26 @@ fn open_checked(file: &Path, who: &Reader) -> Result<Option<File>> {
     Ok(Some(f))
 }
 
+/// OpenSSH's `safe_path` for a program run on authentication's behalf (AuthorizedKeysCommand):
+/// resolved first (as `realpath`), the program must be a regular file owned by root or
+/// `owner` and not group- or world-writable, and so must every directory above it up to `/`.
+/// Returns the resolved path, which is what should be executed: a symlink on the way cannot
+/// be swapped after the check.
+pub fn check_trusted_program(file: &Path, owner: u32) -> Result<PathBuf> {
+    let real = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
+    let meta = std::fs::metadata(&real).map_err(|e| Error::io(&real, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(&real));
+    }
+    // `is_dir` only picks the fix shown: `chmod go-w` suits a program as it does a directory.
+    check_owner_and_mode(&real, meta.uid(), meta.mode(), owner, true)?;
+    for dir in real.ancestors().skip(1) {
+        let m = std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
+        check_owner_and_mode(dir, m.uid(), m.mode(), owner, true)?;
+    }
+    Ok(real)
+}
+
 fn file_type(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
 }
@@ -410,6 +430,30 @@ mod tests {
             read_file_as(&dir.path().join("missing"), &me(), 1, READ_TIMEOUT).unwrap(),
             None
         );
+    }
+
+    /// A program writable by its group, or in a directory others can write, is refused with
+    /// the path that fails (the nearest such directory).
+    #[test]
+    fn check_trusted_program_refuses_writable_programs_and_directories() {
+        let dir = crate::known_hosts::test_dir();
+        let me = nix::unistd::geteuid().as_raw();
+        let bin = std::fs::canonicalize(dir.path()).unwrap().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let prog = bin.join("keys");
+        std::fs::write(&prog, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let e = check_trusted_program(&prog, me).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: ", prog.display())), "{e}");
+        assert!(e.contains("writable by group"), "{e}");
+        assert!(e.contains("chmod go-w"), "{e}");
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_trusted_program(&prog, me).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: ", bin.display())), "{e}");
+        assert!(e.contains("writable by group and others"), "{e}");
+        let e = check_trusted_program(&bin.join("missing"), me).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
     }
 
     /// A read that overruns its time is refused and counted as stuck until its thread ends.

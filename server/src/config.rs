@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use msh_common::duration::parse_duration;
 use serde::{Deserialize, Serialize};
 
+pub mod commands;
 pub mod forwarding;
 pub mod keys;
 mod parse;
@@ -34,6 +35,12 @@ pub struct FileConfig {
     pub authorized_keys_files: Option<Vec<String>>,
     pub trusted_user_ca_keys: Option<Vec<PathBuf>>,
     pub authorized_principals_file: Option<String>,
+    pub authorized_keys_command: Option<String>,
+    pub authorized_keys_command_user: Option<String>,
+    pub authorized_keys_command_timeout: Option<String>,
+    pub authorized_principals_command: Option<String>,
+    pub authorized_principals_command_user: Option<String>,
+    pub authorized_principals_command_timeout: Option<String>,
     pub revoked_keys: Option<PathBuf>,
     pub strict_modes: Option<bool>,
     pub max_auth_tries: Option<u32>,
@@ -167,6 +174,25 @@ pub struct Settings {
     /// Per-user principals file pattern for certificates (sshd's AuthorizedPrincipalsFile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorized_principals_file: Option<String>,
+    /// sshd's AuthorizedKeysCommand (see [`commands`]); its output counts in addition to
+    /// `authorized_keys_files`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorized_keys_command: Option<String>,
+    /// The account `authorized_keys_command` runs as (root mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorized_keys_command_user: Option<String>,
+    /// How long `authorized_keys_command` may run.
+    #[serde(serialize_with = "ser_duration")]
+    pub authorized_keys_command_timeout: Duration,
+    /// sshd's AuthorizedPrincipalsCommand (see [`commands`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorized_principals_command: Option<String>,
+    /// The account `authorized_principals_command` runs as (root mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorized_principals_command_user: Option<String>,
+    /// How long `authorized_principals_command` may run.
+    #[serde(serialize_with = "ser_duration")]
+    pub authorized_principals_command_timeout: Duration,
     /// Revoked keys and certificates (OpenSSH KRL or a list of public keys).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_keys: Option<PathBuf>,
@@ -362,6 +388,28 @@ impl Settings {
         if let Some(p) = &file.authorized_principals_file {
             check_tokens(p).with_context(|| where_("authorized_principals_file"))?;
         }
+        let keys_command = commands::resolve(
+            commands::CommandKind::Keys,
+            file.authorized_keys_command.as_deref(),
+            file.authorized_keys_command_user.as_deref(),
+            file.authorized_keys_command_timeout.as_deref(),
+            &where_,
+        )?;
+        let principals_command = commands::resolve(
+            commands::CommandKind::Principals,
+            file.authorized_principals_command.as_deref(),
+            file.authorized_principals_command_user.as_deref(),
+            file.authorized_principals_command_timeout.as_deref(),
+            &where_,
+        )?;
+        for (kind, c) in [
+            (commands::CommandKind::Keys, &keys_command),
+            (commands::CommandKind::Principals, &principals_command),
+        ] {
+            if let Some(c) = c {
+                commands::require_user(kind, c, root_mode, &where_)?;
+            }
+        }
         for key in ["allow_users", "deny_users"] {
             let list = if key == "allow_users" {
                 &file.allow_users
@@ -441,6 +489,18 @@ impl Settings {
             authorized_keys_files,
             trusted_user_ca_keys: file.trusted_user_ca_keys.unwrap_or_default(),
             authorized_principals_file: file.authorized_principals_file,
+            authorized_keys_command: keys_command.as_ref().map(|c| c.command.clone()),
+            authorized_keys_command_user: keys_command.as_ref().and_then(|c| c.user.clone()),
+            authorized_keys_command_timeout: keys_command
+                .as_ref()
+                .map_or(Duration::from_secs(30), |c| c.timeout),
+            authorized_principals_command: principals_command.as_ref().map(|c| c.command.clone()),
+            authorized_principals_command_user: principals_command
+                .as_ref()
+                .and_then(|c| c.user.clone()),
+            authorized_principals_command_timeout: principals_command
+                .as_ref()
+                .map_or(Duration::from_secs(30), |c| c.timeout),
             revoked_keys: file.revoked_keys,
             strict_modes: file.strict_modes.unwrap_or(true),
             max_auth_tries,
@@ -472,6 +532,14 @@ impl Settings {
     /// because no sftp-server was found.
     pub fn startup_notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        if !self.root_mode {
+            for (kind, c) in [
+                (commands::CommandKind::Keys, self.keys_command()),
+                (commands::CommandKind::Principals, self.principals_command()),
+            ] {
+                notes.extend(c.and_then(|c| commands::ignored_user_note(kind, &c)));
+            }
+        }
         if self.sftp_server_not_found {
             notes.push(format!(
                 "sftp is off: no sftp-server found at {}; to enable it (and OpenSSH's scp), install OpenSSH's sftp-server and restart mshd, or set `subsystems = {{ sftp = \"/path/to/sftp-server\" }}` in {}",
@@ -480,6 +548,28 @@ impl Settings {
             ));
         }
         notes
+    }
+
+    /// `authorized_keys_command` with its user and timeout, when set.
+    pub fn keys_command(&self) -> Option<commands::IdentityCommand> {
+        self.authorized_keys_command
+            .as_ref()
+            .map(|c| commands::IdentityCommand {
+                command: c.clone(),
+                user: self.authorized_keys_command_user.clone(),
+                timeout: self.authorized_keys_command_timeout,
+            })
+    }
+
+    /// `authorized_principals_command` with its user and timeout, when set.
+    pub fn principals_command(&self) -> Option<commands::IdentityCommand> {
+        self.authorized_principals_command
+            .as_ref()
+            .map(|c| commands::IdentityCommand {
+                command: c.clone(),
+                user: self.authorized_principals_command_user.clone(),
+                timeout: self.authorized_principals_command_timeout,
+            })
     }
 
     /// The effective configuration as TOML, for `--check-config`.

@@ -107,6 +107,28 @@ pub fn prepare_child(cmd: &mut std::process::Command, setup: ChildSetup) {
     }
 }
 
+/// Installs the pre-exec step of an authentication helper (`authorized_keys_command`,
+/// `authorized_principals_command`; OpenSSH's misc.c `subprocess`): a process group of its
+/// own (so that a timeout kills everything it started), then, in root mode, the run-as
+/// user's groups, gid and uid (checked as for a session), then `/` as working directory.
+pub fn prepare_helper(cmd: &mut std::process::Command, identity: Option<Identity>) {
+    let step = move || -> io::Result<()> {
+        nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))
+            .map_err(io::Error::from)?;
+        if let Some(id) = &identity {
+            become_user(id)?;
+        }
+        nix::unistd::chdir(c"/").map_err(io::Error::from)?;
+        Ok(())
+    };
+    // SAFETY: runs between fork and exec in the child; only setpgid, setgroups, setgid,
+    // setuid, get[e]uid/get[e]gid and chdir (async-signal-safe per signal-safety(7)) on data
+    // prepared before the fork; no allocation (bare errnos), no locks.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, step);
+    }
+}
+
 /// What the parent says when starting a session's process failed: the error as the kernel
 /// gave it, except [`PRIVILEGE_DROP_FAILED`], which is the child's own verdict.
 pub fn spawn_error(e: &io::Error) -> String {

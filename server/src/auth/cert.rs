@@ -117,6 +117,36 @@ fn principals_file(
     Ok(Some(file))
 }
 
+/// The principals that count for a certificate of a trusted CA, as sshd's
+/// `user_cert_trusted_ca`: `authorized_principals_file` first; when it names none of the
+/// certificate's principals (or cannot be used), `authorized_principals_command`. `Ok(None)`:
+/// neither is configured (the certificate must name the user). With either configured, a
+/// certificate must carry a principal one of them lists.
+fn principals_for(
+    settings: &Settings,
+    account: &Account,
+    cert: &Certificate,
+) -> Result<Option<PrincipalsFile>, String> {
+    let from_file = principals_file(settings, account);
+    if let Ok(Some(f)) = &from_file {
+        if f.find(cert.valid_principals()).is_some() {
+            return from_file;
+        }
+    }
+    if let (Err(file_reason), Some(_)) = (&from_file, &settings.authorized_principals_command) {
+        tracing::warn!("{file_reason}; trying authorized_principals_command");
+    }
+    let tokens = super::command::Tokens::cert(account, cert);
+    match super::command::principals(settings, account, &tokens) {
+        None => from_file,
+        Some(Ok(out)) => Ok(Some(out)),
+        Some(Err(why)) => Err(match from_file {
+            Err(file_reason) => format!("{file_reason}; {why}"),
+            Ok(_) => why,
+        }),
+    }
+}
+
 /// Folds the certificate's permissions into authorized_keys-style ones (both must allow).
 fn merge(
     cert: &CertPermissions,
@@ -209,7 +239,7 @@ pub(crate) fn decide_cert(
     let ca = PublicKey::new(cert.signature_key().clone(), "");
     let cas = trusted_cas(settings);
     if cas.iter().any(|k| k.key_data() == ca.key_data()) {
-        let principals = match principals_file(settings, &account) {
+        let principals = match principals_for(settings, &account, cert) {
             Ok(p) => p,
             Err(reason) => return reject(reason),
         };
@@ -235,35 +265,54 @@ pub(crate) fn decide_cert(
                     }
                     line = Some(Permissions::from_options(&e.options, source));
                 }
-                let source = format!("CA in trusted_user_ca_keys, principal {principal:?}");
+                // Name where the principal was listed (a file's or the command's line).
+                let at = line
+                    .as_ref()
+                    .map(|l| format!(" listed at {}", l.source))
+                    .unwrap_or_default();
+                let source = format!("CA in trusted_user_ca_keys, principal {principal:?}{at}");
                 accept_merged(settings, account, info, &permissions, line.as_ref(), source)
                     .unwrap_or_else(reject)
             }
             CertDecision::Reject { reason, .. } => reject(reason),
         };
     }
-    // Not a trusted_user_ca_keys CA: a cert-authority line for it may still admit.
-    let files = load_authorized_keys(settings, &account);
-    if files.is_empty() {
-        return reject(format!(
-            "{}, and {}",
-            not_trusted(settings, &info.ca_fingerprint),
-            no_files(settings, &account)
-        ));
+    // Not a trusted_user_ca_keys CA: a cert-authority line for it may still admit, from the
+    // files or, when none does, from authorized_keys_command (run for the certificate).
+    let mut files = load_authorized_keys(settings, &account);
+    let now = SystemTime::now();
+    let by_line = |files: &[msh_common::authorized_keys::AuthorizedKeys]| {
+        authorize_cert_authority(files, &ca, cert.valid_principals(), user, peer, now)
+    };
+    let mut decision = by_line(&files);
+    let mut failed = None;
+    if let AuthDecision::Reject(_) = decision {
+        let tokens = super::command::Tokens::cert(&account, cert);
+        match super::command::authorized_keys(settings, &account, &tokens) {
+            None => {}
+            Some(Ok(out)) => {
+                files.push(out);
+                decision = by_line(&files);
+            }
+            Some(Err(why)) => failed = Some(why),
+        }
     }
-    let line = match authorize_cert_authority(
-        &files,
-        &ca,
-        cert.valid_principals(),
-        user,
-        peer,
-        SystemTime::now(),
-    ) {
+    let line = match decision {
         AuthDecision::Accept(p) => p,
+        AuthDecision::Reject(_) if files.is_empty() => {
+            return reject(super::with_failure(
+                format!(
+                    "{}, and {}",
+                    not_trusted(settings, &info.ca_fingerprint),
+                    no_files(settings, &account)
+                ),
+                failed,
+            ));
+        }
         AuthDecision::Reject(reason) => {
-            return reject(format!(
-                "{reason}; {}",
-                not_trusted(settings, &info.ca_fingerprint)
+            return reject(super::with_failure(
+                format!("{reason}; {}", not_trusted(settings, &info.ca_fingerprint)),
+                failed,
             ))
         }
     };

@@ -5,7 +5,8 @@
 //! running mshd; root mode: any local user, allow_users/deny_users), then the user's
 //! authorized_keys files (expanded from `authorized_keys_files`, each checked with
 //! strict_modes, malformed lines skipped with a warning naming path:line, never modified),
-//! then `msh_common::authorized_keys::authorize` for the key, the peer address and the clock.
+//! then `msh_common::authorized_keys::authorize` for the key, the peer address and the clock;
+//! when no file admits the key, `authorized_keys_command`'s output the same way ([`command`]).
 #![forbid(unsafe_code)]
 
 use std::ffi::CString;
@@ -25,6 +26,7 @@ use russh::keys::PublicKey;
 use crate::config::Settings;
 
 mod cert;
+mod command;
 
 pub(crate) use self::cert::decide_cert;
 
@@ -325,17 +327,43 @@ pub(crate) fn decide(
     if let Some(reason) = revoked(settings, |list| list.is_revoked(key)) {
         return Verdict::reject(reason);
     }
-    let files = load_authorized_keys(settings, &account);
-    if files.is_empty() {
-        return Verdict::reject(no_files(settings, &account));
+    let mut files = load_authorized_keys(settings, &account);
+    let now = SystemTime::now();
+    let mut decision = authorize(&files, key, peer, now);
+    // As sshd: authorized_keys_command runs only when no file admits the key.
+    let mut failed = None;
+    if let AuthDecision::Reject(_) = decision {
+        match command::authorized_keys(settings, &account, &command::Tokens::key(&account, key)) {
+            None => {}
+            Some(Ok(out)) => {
+                files.push(out);
+                decision = authorize(&files, key, peer, now);
+            }
+            Some(Err(why)) => failed = Some(why),
+        }
     }
-    match authorize(&files, key, peer, SystemTime::now()) {
+    match decision {
         AuthDecision::Accept(perms) => Verdict::Accept {
             account,
             perms: user_environment(settings, perms),
             cert: None,
         },
-        AuthDecision::Reject(reason) => Verdict::reject(reason),
+        AuthDecision::Reject(reason) => {
+            let reason = if files.is_empty() {
+                no_files(settings, &account)
+            } else {
+                reason
+            };
+            Verdict::reject(with_failure(reason, failed))
+        }
+    }
+}
+
+/// A refusal's reason, followed by why the identity command admitted nobody, if it failed.
+fn with_failure(reason: String, failed: Option<String>) -> String {
+    match failed {
+        Some(why) => format!("{reason}; {why}"),
+        None => reason,
     }
 }
 
@@ -375,12 +403,26 @@ pub(crate) fn screen_offer(
     if let Some(reason) = revoked(settings, |list| list.is_revoked(key)) {
         return Some(reason);
     }
-    if files.is_empty() {
-        return Some(no_files(settings, &account));
-    }
-    match authorize(&files, key, peer, SystemTime::now()) {
-        AuthDecision::Accept(_) => None,
-        AuthDecision::Reject(reason) => Some(reason),
+    let now = SystemTime::now();
+    let reason = match authorize(&files, key, peer, now) {
+        AuthDecision::Accept(_) => return None,
+        AuthDecision::Reject(_) if files.is_empty() => no_files(settings, &account),
+        AuthDecision::Reject(reason) => reason,
+    };
+    // The command runs at the offer too (sshd does as well). It sees the offered key: should
+    // that be a certificate's key, only a cert-authority line it prints lets the offer go on.
+    match command::authorized_keys(settings, &account, &command::Tokens::key(&account, key)) {
+        None => Some(reason),
+        Some(Err(why)) => Some(with_failure(reason, Some(why))),
+        Some(Ok(out)) => {
+            if out.entries().any(|e| e.options.cert_authority) {
+                return None;
+            }
+            match authorize(std::slice::from_ref(&out), key, peer, now) {
+                AuthDecision::Accept(_) => None,
+                AuthDecision::Reject(why) => Some(format!("{reason}; {why}")),
+            }
+        }
     }
 }
 

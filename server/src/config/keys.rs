@@ -66,6 +66,58 @@ pub const KEYS: &[Key] = &[
             naming one of the certificate's principals decides.",
     },
     Key {
+        name: "authorized_keys_command",
+        value: "string (absolute path and arguments)",
+        default: "none",
+        description: "As sshd's AuthorizedKeysCommand: a program whose standard output is read \
+            as authorized_keys lines (options included), in addition to authorized_keys_files, \
+            when no file admits the key. Arguments are split as sshd does (quotes, no shell) and \
+            take the tokens %u user, %U uid, %h home, %f key fingerprint, %k base64 key, %t key \
+            type, %% (no arguments: the user name). The program, and every directory above it, \
+            must be owned by root (or, unprivileged, by mshd's user) and not group- or \
+            world-writable. It runs with stdin /dev/null, a clean environment and a new process \
+            group; a non-zero exit, a timeout or more than 1 MiB of output admits nobody from it.",
+    },
+    Key {
+        name: "authorized_keys_command_user",
+        value: "string (user name)",
+        default: "none (required in root mode)",
+        description: "The account authorized_keys_command runs as. Never root: a root account \
+            or one that does not exist refuses the command (logged). mshd running unprivileged \
+            runs the command as its own user and ignores this key.",
+    },
+    Key {
+        name: "authorized_keys_command_timeout",
+        value: "duration string (s, m, h)",
+        default: "\"30s\"",
+        description: "How long authorized_keys_command may run; past it the command's process \
+            group is killed and the command admits nobody.",
+    },
+    Key {
+        name: "authorized_principals_command",
+        value: "string (absolute path and arguments)",
+        default: "none",
+        description: "As sshd's AuthorizedPrincipalsCommand: a program whose output is read as \
+            authorized_principals_file lines (options included), for certificates of a CA in \
+            trusted_user_ca_keys, after authorized_principals_file if one is set. Tokens as \
+            authorized_keys_command (%f, %k, %t of the certificate) plus %i key id, %s serial, \
+            %F CA fingerprint, %K base64 CA key, %T CA key type. Same rules for the program, \
+            its run and its output.",
+    },
+    Key {
+        name: "authorized_principals_command_user",
+        value: "string (user name)",
+        default: "none (required in root mode)",
+        description: "The account authorized_principals_command runs as; same rules as \
+            authorized_keys_command_user.",
+    },
+    Key {
+        name: "authorized_principals_command_timeout",
+        value: "duration string (s, m, h)",
+        default: "\"30s\"",
+        description: "How long authorized_principals_command may run.",
+    },
+    Key {
         name: "revoked_keys",
         value: "path",
         default: "none",

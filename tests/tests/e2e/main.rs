@@ -22,6 +22,7 @@ mod hardening_limits;
 mod hardening_preauth;
 mod hardening_signals;
 mod harness_selftest;
+mod identity_commands;
 mod issue7_auth;
 mod jump;
 mod keygen;
