@@ -74,7 +74,7 @@ pub struct Forward {
     pub kind: Kind,
     pub listen: Listen,
     pub connect: Connect,
-    /// The specification as the user wrote it (two config words joined by `:`).
+    /// The specification as the user wrote it.
     pub spec: String,
     /// Where a config value came from (`path:line`, `-o #2`); None for the flags.
     pub origin: Option<String>,
@@ -158,6 +158,11 @@ fn port(s: &str) -> Option<u16> {
 /// Parses one specification of `kind`. `-R` with one or two fields (`[bind:]port`) is a
 /// dynamic reverse forward (SOCKS served by msh), as in ssh.
 pub(crate) fn parse(kind: Kind, spec: &str) -> Result<Forward, String> {
+    parse_shown(kind, spec, &format!("{} {spec}", kind.flag()))
+}
+
+/// [`parse`], with messages starting with `shown` (the flag or key and the value as typed).
+fn parse_shown(kind: Kind, spec: &str, shown: &str) -> Result<Forward, String> {
     let bad = || {
         let forms = match kind {
             Kind::Local => {
@@ -171,17 +176,16 @@ pub(crate) fn parse(kind: Kind, spec: &str) -> Result<Forward, String> {
             Kind::Dynamic => "[bind_address:]port",
         };
         format!(
-            "{} {spec}: bad {} forwarding specification; expected {forms} (IPv6 addresses \
+            "{shown}: bad {} forwarding specification; expected {forms} (IPv6 addresses \
              in brackets: [::1]:8080:host:80)",
-            kind.flag(),
             kind.word()
         )
     };
     // Checked first: the other messages quote the spec as typed.
     if let Some(c) = spec.chars().find(|c| c.is_control()) {
         return Err(format!(
-            "{} {spec:?}: control character {c:?} in a forwarding specification",
-            kind.flag()
+            "{:?}: control character {c:?} in a forwarding specification",
+            shown
         ));
     }
     let f = fields(spec).ok_or_else(bad)?;
@@ -253,10 +257,7 @@ pub(crate) fn parse(kind: Kind, spec: &str) -> Result<Forward, String> {
         _ => false,
     };
     if too_long {
-        return Err(format!(
-            "{} {spec}: a host name or socket path is too long",
-            kind.flag()
-        ));
+        return Err(format!("{shown}: a host name or socket path is too long"));
     }
     Ok(Forward {
         kind,
@@ -284,7 +285,9 @@ pub(crate) fn parse_config_value(kind: Kind, value: &str) -> Result<Forward, Str
             ))
         }
     };
-    parse(kind, &joined)
+    let mut f = parse_shown(kind, &joined, &format!("{} {value}", kind.key()))?;
+    f.spec = value.trim().to_string();
+    Ok(f)
 }
 
 #[cfg(test)]
