@@ -513,3 +513,72 @@ fn no_session_ends_with_255_when_the_server_closes_the_connection() {
         "{log}"
     );
 }
+
+/// A paramiko server (tests/probes/hostile_server.py) opens every kind of channel towards
+/// msh after the command starts. Only the `forwarded-tcpip` for the `-R` msh requested may
+/// be accepted (and it reaches the echo server); agent, x11, session, direct-tcpip and a
+/// forwarded-tcpip for a port msh never asked for are refused, the last with a warning
+/// whose server-chosen address has its escape sequence neutralised.
+#[test]
+fn server_opened_channels_are_refused_unless_requested() {
+    let dir = TestDir::new("fwd-hostile");
+    let host_key = ssh_keygen_ed25519(&dir, "host_key");
+    let host_pub = std::fs::read_to_string(msh_common::keys::public_key_path(&host_key)).unwrap();
+    let host_pub: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+    let id = ssh_keygen_ed25519(&dir, "id_user");
+    let result = dir.join("result.json");
+    let mut c = Command::new(msh_tests::mshd::probe_python());
+    c.arg(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("probes/hostile_server.py"))
+        .arg(&host_key)
+        .arg(&result);
+    let server = Proc::spawn("hostile_server.py", c, &dir.join("server.log"));
+    let start = Instant::now();
+    let port: u16 = loop {
+        let log = server.log_text();
+        if let Some(p) = log.lines().next().and_then(|l| l.trim().parse().ok()) {
+            break p;
+        }
+        assert!(start.elapsed() < T, "no port from the server; log:\n{log}");
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    let kh = dir.write(
+        "known_hosts",
+        format!("[127.0.0.1]:{port} {}\n", host_pub.join(" ")),
+        0o600,
+    );
+    let echo = echo_server();
+    let spec = format!("7000:127.0.0.1:{}", echo.port());
+    let mut c = crate::msh_to_sshd::msh_cmd(&dir, port, "u", &kh, &[]);
+    c.arg("-i")
+        .arg(&id)
+        .args(["-o", "BatchMode=yes", "-R", &spec, "127.0.0.1", "true"]);
+    let out = run(c, b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stderr: {}\nserver log:\n{}",
+        out.stderr,
+        server.log_text()
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    for kind in ["agent", "x11", "session", "direct-tcpip", "forwarded-unrequested"] {
+        assert_eq!(r[kind]["accepted"], false, "{kind} accepted: {r}");
+    }
+    assert_eq!(r["agent_requested"], false, "{r}");
+    assert_eq!(r["forwards"][0][1], 7000, "{r}");
+    assert_eq!(r["forwarded-requested"]["accepted"], true, "{r}");
+    assert_eq!(r["echo"], "ping through -R", "{r}");
+    assert!(
+        out.stderr
+            .contains("msh: warning: the server opened a connection for ?[31mevil:5555"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("the server tried to use the agent"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains('\x1b'), "{:?}", out.stderr);
+}
