@@ -562,7 +562,13 @@ fn server_opened_channels_are_refused_unless_requested() {
     );
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
-    for kind in ["agent", "x11", "session", "direct-tcpip", "forwarded-unrequested"] {
+    for kind in [
+        "agent",
+        "x11",
+        "session",
+        "direct-tcpip",
+        "forwarded-unrequested",
+    ] {
         assert_eq!(r[kind]["accepted"], false, "{kind} accepted: {r}");
     }
     assert_eq!(r["agent_requested"], false, "{r}");
