@@ -588,3 +588,35 @@ fn server_opened_channels_are_refused_unless_requested() {
     );
     assert!(!out.stderr.contains('\x1b'), "{:?}", out.stderr);
 }
+
+/// As ssh: when the command ends, msh waits for the forwarded connections still open (the
+/// `ssh -L ... host sleep 10` idiom), then exits with the command's status.
+#[test]
+fn tunnels_open_when_the_command_ends_are_waited_for() {
+    let s = setup("fwd-wait");
+    let echo = echo_server();
+    let lp = free_port();
+    let spec = format!("127.0.0.1:{lp}:127.0.0.1:{}", echo.port());
+    let mut c = s.msh(&["-L", &spec, "127.0.0.1", "sleep 2; exit 3"]);
+    c.stdin(std::process::Stdio::null());
+    let mut p = Proc::spawn("msh-wait", c, &s.dir.join("msh-wait.log"));
+    let mut held = connect(addr(lp), &mut p);
+    held.write_all(b"early ").unwrap();
+    // The command has ended; the tunnel still works and msh still runs.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        p.wait_timeout(Duration::from_millis(0)).is_none(),
+        "msh left with a tunnel open; log:\n{}",
+        p.log_text()
+    );
+    held.write_all(b"late").unwrap();
+    held.shutdown(Shutdown::Write).unwrap();
+    held.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut back = String::new();
+    held.read_to_string(&mut back).unwrap();
+    assert_eq!(back, "early late");
+    let st = p
+        .wait_timeout(T)
+        .unwrap_or_else(|| panic!("msh did not exit after the tunnel closed: {}", p.log_text()));
+    assert_eq!(st.code(), Some(3), "log:\n{}", p.log_text());
+}

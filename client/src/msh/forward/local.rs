@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpSocket, UnixListener};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::pump::pump;
+use super::pump::{pump, Tracker};
 use super::remote::Inbound;
 use super::socks;
 use super::spec::{Connect, Forward, Kind, Listen};
@@ -65,6 +65,7 @@ struct Request {
 pub(in crate::msh) struct Running {
     rx: mpsc::Receiver<Request>,
     tasks: Vec<JoinHandle<()>>,
+    pub(super) tracker: Arc<Tracker>,
 }
 
 impl Drop for Running {
@@ -109,18 +110,22 @@ pub(in crate::msh) async fn setup(
             }
         }
     }
-    Ok(Running { rx, tasks })
+    Ok(Running {
+        rx,
+        tasks,
+        tracker: inbound.tracker.clone(),
+    })
 }
 
 impl Running {
     /// Opens a channel for each accepted connection, for as long as msh runs.
-    pub(in crate::msh) async fn serve(mut self, handle: &Handle<Client>) -> Infallible {
+    pub(in crate::msh) async fn serve(&mut self, handle: &Handle<Client>) -> Infallible {
         let mut opening = FuturesUnordered::new();
         let mut listening = true;
         loop {
             tokio::select! {
                 req = self.rx.recv(), if listening && opening.len() < MAX_OPENING => match req {
-                    Some(r) => opening.push(open(handle, r)),
+                    Some(r) => opening.push(open(handle, r, &self.tracker)),
                     None => listening = false,
                 },
                 Some(()) = opening.next(), if !opening.is_empty() => {}
@@ -132,7 +137,7 @@ impl Running {
 
 /// Opens the channel for one connection and starts its pump, or tells the client (SOCKS)
 /// and the user why not.
-async fn open(handle: &Handle<Client>, req: Request) {
+async fn open(handle: &Handle<Client>, req: Request, tracker: &Arc<Tracker>) {
     let (orig_host, orig_port) = req.originator.clone();
     let opened = match &req.target {
         Target::Tcp(host, port) => {
@@ -169,7 +174,9 @@ async fn open(handle: &Handle<Client>, req: Request) {
             return;
         }
     };
+    let open = tracker.open();
     tokio::spawn(async move {
+        let _open = open;
         let mut early = Vec::new();
         if let Some((version, rest)) = socks {
             if conn.write_all(&socks::reply(version, true)).await.is_err() {

@@ -190,23 +190,54 @@ pub(super) fn printable(s: &str) -> String {
         .collect()
 }
 
-/// Runs the forwards next to `session` (the session channel's future) until it ends.
-pub(super) async fn alongside<F>(handle: &Handle<Client>, running: Running, session: F) -> F::Output
+/// Runs the forwards next to `session` (the session channel's future) until it ends;
+/// then, when the command ended by itself, waits for the forwarded connections still open
+/// (not for the listeners), as ssh does: `msh -L ... host sleep 10` keeps a tunnel opened
+/// during those 10 s until it closes.
+pub(super) async fn alongside<F>(
+    handle: &Handle<Client>,
+    mut running: Running,
+    session: F,
+) -> Result<Outcome>
 where
-    F: std::future::Future,
+    F: std::future::Future<Output = Result<Outcome>>,
 {
-    let serve = running.serve(handle);
-    tokio::pin!(serve);
-    tokio::select! {
-        out = session => out,
-        never = &mut serve => match never {},
+    let out = {
+        let serve = running.serve(handle);
+        tokio::pin!(serve);
+        tokio::select! {
+            out = session => out,
+            never = &mut serve => match never {},
+        }
+    };
+    if matches!(out, Ok(Outcome::Exited(_) | Outcome::Signalled(_))) {
+        let tracker = running.tracker.clone();
+        // No new connections from here on.
+        drop(running);
+        if tracker.count() > 0 {
+            tracing::info!(
+                "waiting for {} forwarded connection(s) to close",
+                tracker.count()
+            );
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = tracker.idle() => break,
+                    _ = tick.tick() => if handle.is_closed() { break },
+                }
+            }
+        }
     }
+    out
 }
 
 /// `-N`: forwards only, until the connection ends (the server closed it or stopped
 /// answering: exit 255 with the reason, as ssh) or msh is told to stop (SIGINT, SIGTERM,
 /// SIGHUP: exit 255, as ssh).
-pub(super) async fn without_session(handle: &Handle<Client>, running: Running) -> Result<Outcome> {
+pub(super) async fn without_session(
+    handle: &Handle<Client>,
+    mut running: Running,
+) -> Result<Outcome> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;

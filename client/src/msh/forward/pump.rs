@@ -5,16 +5,61 @@
 //! channel alone, vendor/russh/PATCHES.md §1). A stalled tunnel therefore holds at most one
 //! window of this channel's data and never stalls the connection's other channels.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 
 /// Size of one read from the local socket (one SSH data packet carries at most ~32 KiB
 /// towards OpenSSH's default maximum packet size; russh splits larger chunks itself).
 const CHUNK: usize = 32 * 1024;
+
+/// Counts the forwarded connections open, so that msh can wait for them when the session
+/// ends, as ssh does (its client loop runs while any channel but a listener is open).
+#[derive(Debug, Default)]
+pub(super) struct Tracker {
+    open: AtomicUsize,
+    idle: Notify,
+}
+
+/// One open forwarded connection; dropping it closes the count.
+pub(super) struct OpenConn(Arc<Tracker>);
+
+impl Tracker {
+    pub(super) fn open(self: &Arc<Self>) -> OpenConn {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        OpenConn(self.clone())
+    }
+
+    pub(super) fn count(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// Returns once no forwarded connection is open.
+    pub(super) async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for OpenConn {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
 
 /// Bytes moved by one forwarded connection, for the log.
 #[derive(Debug, Default, Clone, Copy)]

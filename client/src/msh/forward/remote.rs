@@ -12,7 +12,7 @@ use russh::{Channel, ChannelOpenFailure};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UnixStream};
 
-use super::pump::pump;
+use super::pump::{pump, Tracker};
 use super::socks;
 use super::spec::{Connect, Forward, Listen};
 use super::{printable, ForwardSettings};
@@ -31,6 +31,8 @@ pub(in crate::msh) struct Inbound {
     /// The agent socket, when ForwardAgent is on and one is known.
     agent: Option<PathBuf>,
     bindings: Mutex<Vec<Binding>>,
+    /// Every forwarded connection open, both directions.
+    pub(super) tracker: Arc<Tracker>,
 }
 
 /// The listen address sent in `tcpip-forward`, as ssh's `channel_rfwd_bind_host`: none
@@ -49,6 +51,7 @@ impl Inbound {
         Arc::new(Inbound {
             agent: fs.agent_socket(),
             bindings: Mutex::new(Vec::new()),
+            tracker: Arc::default(),
         })
     }
 
@@ -160,7 +163,9 @@ impl Inbound {
             printable(originator.0),
             originator.1
         );
+        let open = self.tracker.open();
         tokio::spawn(async move {
+            let _open = open;
             match fwd.connect.clone() {
                 Connect::Tcp { host, port } => {
                     match TcpStream::connect((host.as_str(), port)).await {
@@ -218,7 +223,9 @@ impl Inbound {
             drop(reply);
             return;
         };
+        let open = self.tracker.open();
         tokio::spawn(async move {
+            let _open = open;
             match UnixStream::connect(&path).await {
                 Ok(s) => {
                     reply.accept().await;
