@@ -620,3 +620,63 @@ fn tunnels_open_when_the_command_ends_are_waited_for() {
         .unwrap_or_else(|| panic!("msh did not exit after the tunnel closed: {}", p.log_text()));
     assert_eq!(st.code(), Some(3), "log:\n{}", p.log_text());
 }
+
+/// The addresses listening on `port` (`ss -ltnH`), e.g. `["127.0.0.1:4000", "[::1]:4000"]`.
+fn listening(port: u16) -> Vec<String> {
+    let out = run(cmd("ss", ["-ltnH", &format!("sport = :{port}")]), b"", T);
+    let mut v: Vec<String> = out
+        .stdout_str()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+/// -L/-D listen on loopback only unless GatewayPorts=yes or an address is given; IPv6
+/// `[::1]:port` specs work end to end.
+#[test]
+fn listeners_bind_loopback_unless_gateway_ports_or_an_address() {
+    let s = setup("fwd-gateway");
+    let echo = echo_server();
+    let (l1, l2, l3) = (free_port(), free_port(), free_port());
+    let default = format!("{l1}:127.0.0.1:{}", echo.port());
+    let v6 = format!("[::1]:{l3}:[127.0.0.1]:{}", echo.port());
+    let mut p = msh_background(&s, "msh-gw-default", &["-L", &default, "-L", &v6]);
+    connect(addr(l1), &mut p);
+    assert_eq!(
+        listening(l1),
+        [format!("127.0.0.1:{l1}"), format!("[::1]:{l1}")],
+        "no bind address: loopback only"
+    );
+    assert_eq!(listening(l3), [format!("[::1]:{l3}")]);
+    let c = TcpStream::connect(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, l3))).unwrap();
+    roundtrip(c, "-L [::1]");
+    stop(p);
+
+    let spec = format!("{l2}:127.0.0.1:{}", echo.port());
+    let mut p = msh_background(
+        &s,
+        "msh-gw-yes",
+        &[
+            "-o",
+            "GatewayPorts=yes",
+            "-L",
+            &spec,
+            "-D",
+            &format!("localhost:{l1}"),
+        ],
+    );
+    connect(addr(l2), &mut p);
+    assert_eq!(
+        listening(l2),
+        [format!("0.0.0.0:{l2}"), format!("[::]:{l2}")],
+        "GatewayPorts=yes: every interface"
+    );
+    assert_eq!(
+        listening(l1),
+        [format!("127.0.0.1:{l1}"), format!("[::1]:{l1}")],
+        "localhost stays loopback"
+    );
+    stop(p);
+}

@@ -379,3 +379,30 @@ fn bind_unix(path: &Path) -> Result<UnixListener> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(v: Vec<SocketAddr>) -> Vec<String> {
+        v.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn bind_addresses_follow_ssh_client_rules() {
+        let loopback = ["127.0.0.1:80", "[::1]:80"];
+        let wildcard = ["0.0.0.0:80", "[::]:80"];
+        let a = |bind: Option<&'static str>, gw: bool| async move {
+            strs(tcp_addrs(bind, 80, gw).await.unwrap())
+        };
+        assert_eq!(a(None, false).await, loopback);
+        assert_eq!(a(None, true).await, wildcard);
+        assert_eq!(a(Some("localhost"), true).await, loopback);
+        assert_eq!(a(Some("*"), false).await, wildcard);
+        assert_eq!(a(Some(""), false).await, wildcard);
+        // An explicit address is honoured whatever GatewayPorts says (channels.c, is_client).
+        assert_eq!(a(Some("127.0.0.2"), false).await, ["127.0.0.2:80"]);
+        assert_eq!(a(Some("::1"), false).await, ["[::1]:80"]);
+        assert_eq!(a(Some("0.0.0.0"), false).await, ["0.0.0.0:80"]);
+    }
+}
