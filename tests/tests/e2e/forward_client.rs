@@ -680,3 +680,47 @@ fn listeners_bind_loopback_unless_gateway_ports_or_an_address() {
     );
     stop(p);
 }
+
+/// LocalForward from a config file is set up (a taken port fails it, naming file:line), and
+/// ClearAllForwardings=yes, as scp and sftp pass it, drops it and the -L flags alike.
+#[test]
+fn config_forwards_and_clear_all_forwardings() {
+    let s = setup("fwd-config");
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cfg = s.dir.write(
+        "config",
+        format!(
+            "Host *\n  LocalForward 127.0.0.1:{port} 127.0.0.1:9\n  ExitOnForwardFailure yes\n"
+        ),
+        0o600,
+    );
+    let cfg = cfg.to_str().unwrap();
+    let out = run(s.msh(&["-F", cfg, "127.0.0.1", "echo ran"]), b"", T);
+    assert_eq!(out.code(), Some(255), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "LocalForward 127.0.0.1:{port} 127.0.0.1:9 ({cfg}:2)"
+        )),
+        "{}",
+        out.stderr
+    );
+    let flag = format!("127.0.0.1:{port}:127.0.0.1:9");
+    let out = run(
+        s.msh(&[
+            "-F",
+            cfg,
+            "-L",
+            &flag,
+            "-oForwardAgent=no",
+            "-oClearAllForwardings=yes",
+            "127.0.0.1",
+            "echo ran",
+        ]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_str(), "ran\n");
+    drop(taken);
+}
