@@ -302,8 +302,7 @@ async fn run_action(
 /// The signal name without "SIG", as ssh prints it.
 pub(super) fn sig_name(sig: &Sig) -> String {
     match sig {
-        // The server chose this text and msh prints it: no control sequences.
-        Sig::Custom(s) => super::forward::printable(s.trim_start_matches("SIG")),
+        Sig::Custom(s) => s.trim_start_matches("SIG").to_string(),
         other => format!("{other:?}"),
     }
 }

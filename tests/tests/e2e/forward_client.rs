@@ -577,7 +577,7 @@ fn server_opened_channels_are_refused_unless_requested() {
     assert_eq!(r["echo"], "ping through -R", "{r}");
     assert!(
         out.stderr
-            .contains("msh: warning: the server opened a connection for ?[31mevil:5555"),
+            .contains("msh: warning: the server opened a connection for \\x1b[31mevil:5555"),
         "{}",
         out.stderr
     );

@@ -182,12 +182,10 @@ fn parse_forward_agent(value: &str, home: Option<&Path>) -> Result<Option<AgentS
     Ok(Some(AgentSource::Path(p)))
 }
 
-/// `s` with control characters (escape sequences included) replaced by `?`: for text the
-/// server chose that msh prints itself (CVE-2019-6110 class).
+/// `s` with control characters (escape sequences included) escaped: for text the server
+/// chose that msh prints itself (CVE-2019-6110 class).
 pub(super) fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    super::sanitize::for_terminal(s).into_owned()
 }
 
 /// Runs the forwards next to `session` (the session channel's future) until it ends;
@@ -316,10 +314,5 @@ mod tests {
             .unwrap();
         assert!(f.forwards.is_empty());
         assert!(!f.apply("port", "22", "cfg:5", true, true, None).unwrap());
-    }
-
-    #[test]
-    fn printable_strips_escapes() {
-        assert_eq!(printable("a\x1b]0;x\x07b\r\n"), "a?]0;x?b??");
     }
 }
