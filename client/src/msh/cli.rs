@@ -101,9 +101,6 @@ pub struct Args {
     /// Disable X11 forwarding (msh never forwards X11; accepted for scp and sftp).
     #[arg(short = 'x')]
     pub no_x11: bool,
-    /// Disable agent forwarding (the default).
-    #[arg(short = 'a')]
-    pub no_agent_forwarding: bool,
     /// Run the command on every host of LIST instead of one host: comma-separated
     /// [user@]host[:port] ([v6addr]:port for IPv6), or @FILE with one per line (# comments).
     /// The first word after the options is then the command. Never prompts (BatchMode), no
