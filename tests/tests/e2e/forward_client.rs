@@ -724,3 +724,73 @@ fn config_forwards_and_clear_all_forwardings() {
     assert_eq!(out.stdout_str(), "ran\n");
     drop(taken);
 }
+
+/// `msh -N ARGS 127.0.0.1` to mshd in the background, its stderr in DIR/NAME.log.
+fn msh_to_mshd_background(d: &msh_tests::mshd::Mshd, name: &str, args: &[&str]) -> Proc {
+    let mut all = vec!["-N"];
+    all.extend_from_slice(args);
+    all.push("127.0.0.1");
+    let c = crate::msh_to_mshd::msh(d, &all);
+    Proc::spawn(name, c, &d.dir.join(format!("{name}.log")))
+}
+
+/// The same tunnels against mshd: -L, -R (fixed and allocated port), -D (SOCKS5), 300 KB
+/// each way through each.
+#[test]
+fn msh_to_mshd_local_remote_dynamic_carry_300k_each_way() {
+    let d = msh_tests::mshd::Mshd::start("fwd-mshd");
+    let echo = echo_server();
+    let (lp, rp, dp) = (free_port(), free_port(), free_port());
+    let l = format!("127.0.0.1:{lp}:127.0.0.1:{}", echo.port());
+    let r = format!("127.0.0.1:{rp}:127.0.0.1:{}", echo.port());
+    let r0 = format!("0:127.0.0.1:{}", echo.port());
+    let dy = format!("127.0.0.1:{dp}");
+    let mut p = msh_to_mshd_background(
+        &d,
+        "msh-mshd-fwd",
+        &["-L", &l, "-R", &r, "-R", &r0, "-D", &dy],
+    );
+    roundtrip(connect(addr(lp), &mut p), "msh -L to mshd");
+    roundtrip(connect(addr(rp), &mut p), "msh -R to mshd");
+    let needle = format!(" for remote forward to 127.0.0.1:{}", echo.port());
+    let log = p.wait_for_log(&needle, T);
+    let line = log.lines().find(|l| l.contains(&needle)).unwrap();
+    let port: u16 = line
+        .strip_prefix("Allocated port ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    roundtrip(connect(addr(port), &mut p), "msh -R 0 to mshd");
+    let c = socks_connect(addr(dp), "5-name", echo.port(), &mut p);
+    roundtrip(c, "msh -D to mshd");
+    stop(p);
+}
+
+#[test]
+fn msh_to_mshd_agent_forwarding_only_with_dash_a() {
+    let d = msh_tests::mshd::Mshd::start("fwd-mshd-agent");
+    let (agent, sock) = start_ssh_agent(&d.dir.path);
+    let comment = agent_with_key(&d.dir, &sock);
+    let remote = "ssh-add -l; echo \"sock=${SSH_AUTH_SOCK:-unset}\"";
+    let mut c = crate::msh_to_mshd::msh(&d, &["-A", "127.0.0.1", remote]);
+    c.env("SSH_AUTH_SOCK", &sock);
+    let out = run(c, b"", T);
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stderr: {}\nmshd log:\n{}",
+        out.stderr,
+        d.log_text()
+    );
+    assert!(out.stdout_str().contains(&comment), "{}", out.stdout_str());
+    let mut c = crate::msh_to_mshd::msh(&d, &["127.0.0.1", remote]);
+    c.env("SSH_AUTH_SOCK", &sock);
+    let out = run(c, b"", T);
+    assert!(
+        out.stdout_str().contains("sock=unset"),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(!out.stdout_str().contains(&comment), "{}", out.stdout_str());
+    drop(agent);
+}
