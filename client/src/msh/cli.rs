@@ -53,6 +53,30 @@ pub struct Args {
     /// An option in ssh_config syntax, e.g. -o StrictHostKeyChecking=accept-new (repeatable).
     #[arg(short = 'o', value_name = "Key=Value", action = ArgAction::Append)]
     pub options: Vec<String>,
+    /// Local forward: listen on [bind_address:]port (or a Unix socket path) and forward
+    /// each connection through the server to host:hostport (or a socket path on the
+    /// server). Repeatable.
+    #[arg(short = 'L', value_name = "[bind_address:]port:host:hostport", action = ArgAction::Append)]
+    pub local_forward: Vec<String>,
+    /// Remote forward: the server listens on [bind_address:]port (0: it chooses, printed)
+    /// and msh connects each connection to host:hostport; with no destination msh acts as a
+    /// SOCKS proxy for it. Repeatable.
+    #[arg(short = 'R', value_name = "[bind_address:]port[:host:hostport]", action = ArgAction::Append)]
+    pub remote_forward: Vec<String>,
+    /// Dynamic forward: a SOCKS4/4a/5 proxy (CONNECT, no authentication) on
+    /// [bind_address:]port whose connections leave from the server. Repeatable.
+    #[arg(short = 'D', value_name = "[bind_address:]port", action = ArgAction::Append)]
+    pub dynamic_forward: Vec<String>,
+    /// No remote command or shell: only forward, until the connection ends or msh is
+    /// interrupted (exit status 255 either way, as ssh).
+    #[arg(short = 'N')]
+    pub no_session: bool,
+    /// Forward the ssh-agent (SSH_AUTH_SOCK) to the server (ForwardAgent=yes).
+    #[arg(short = 'A', overrides_with = "no_agent")]
+    pub agent: bool,
+    /// Do not forward the agent (ForwardAgent=no, the default).
+    #[arg(short = 'a', overrides_with = "agent")]
+    pub no_agent: bool,
     /// Trust the host only if its key (or, for a host certificate, its CA's key) has this
     /// SHA256 fingerprint (repeatable: any one matches). known_hosts is then neither read
     /// nor written.
@@ -77,9 +101,6 @@ pub struct Args {
     /// Disable X11 forwarding (msh never forwards X11; accepted for scp and sftp).
     #[arg(short = 'x')]
     pub no_x11: bool,
-    /// Disable agent forwarding (the default).
-    #[arg(short = 'a')]
-    pub no_agent_forwarding: bool,
     /// Run the command on every host of LIST instead of one host: comma-separated
     /// [user@]host[:port] ([v6addr]:port for IPv6), or @FILE with one per line (# comments).
     /// The first word after the options is then the command. Never prompts (BatchMode), no
@@ -133,7 +154,10 @@ fn after_long_help() -> String {
          ssh -o 'ProxyCommand=msh -W %h:%p bastion' db.internal\n  \
          scp -S msh file host:/tmp/; sftp -S msh host; rsync -e msh ...; GIT_SSH_COMMAND=msh git ...\n  \
          msh --hosts web1,web2,ops@db:2222 systemctl is-active nginx\n  \
-         msh --hosts @fleet.txt --parallel 8 --timeout 30s --json uname -r\n\n\
+         msh --hosts @fleet.txt --parallel 8 --timeout 30s --json uname -r\n  \
+         msh -N -L 5432:db.internal:5432 bastion   (tunnel to a database)\n  \
+         msh -N -D 1080 bastion   (SOCKS proxy: curl --socks5-hostname localhost:1080 ...)\n  \
+         msh -A host 'ssh-add -l'\n\n\
          {}\n\n\
          With `ask` and no terminal to ask on (or BatchMode=yes), an unknown host is refused as \
          with `yes`.\n\

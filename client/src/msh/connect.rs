@@ -33,6 +33,8 @@ pub(super) struct Shared {
 pub(super) struct Client {
     cfg: Arc<VerifyConfig>,
     shared: Arc<Shared>,
+    /// Serves the channels the server opens (remote forwards, agent); refuses the rest.
+    inbound: Arc<super::forward::Inbound>,
 }
 
 impl client::Handler for Client {
@@ -67,6 +69,96 @@ impl client::Handler for Client {
                 Ok(false)
             }
         }
+    }
+
+    // Server-opened channels (forward/remote.rs): russh's defaults accept every kind.
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.inbound.forwarded_tcpip(
+            channel,
+            connected_address,
+            connected_port,
+            (originator_address, originator_port),
+            reply,
+        );
+        Ok(())
+    }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.inbound.agent(channel, reply);
+        Ok(())
+    }
+
+    // Dropping `reply` refuses the channel.
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        _reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        tracing::debug!("refused a forwarded-streamlocal channel msh did not ask for");
+        Ok(())
+    }
+
+    async fn server_channel_open_session(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        tracing::debug!("refused a session channel opened by the server");
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_tcpip(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _host_to_connect: &str,
+        _port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        _reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        tracing::debug!("refused a direct-tcpip channel opened by the server");
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        _reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        tracing::debug!("refused a direct-streamlocal channel opened by the server");
+        Ok(())
+    }
+
+    async fn server_channel_open_x11(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _originator_address: &str,
+        _originator_port: u32,
+        _reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        tracing::debug!("refused an x11 channel (msh does not forward X11)");
+        Ok(())
     }
 }
 
@@ -141,10 +233,14 @@ fn russh_config(settings: &Settings, known: &[Algorithm], certificates: bool) ->
 
 /// Connects, runs key exchange and host verification. Every failure is one line naming the
 /// host and port (e.g. "connect to 127.0.0.1 port 2222: Connection refused").
-pub(super) async fn connect(settings: &Settings) -> Result<Handle<Client>> {
+/// `inbound` serves the channels this server may open towards msh (forward/remote.rs).
+pub(super) async fn connect(
+    settings: &Settings,
+    inbound: Arc<super::forward::Inbound>,
+) -> Result<Handle<Client>> {
     log_settings(settings);
     let stream = tcp(settings).await?;
-    handshake(settings, stream).await
+    handshake(settings, stream, inbound).await
 }
 
 /// The -v notes on how the settings came about.
@@ -220,7 +316,11 @@ pub(super) async fn tcp(settings: &Settings) -> Result<tokio::net::TcpStream> {
 
 /// Key exchange and host verification over `stream` (TCP, a proxy command's stdio or a
 /// channel of a jump host), under ConnectTimeout.
-pub(super) async fn handshake<S>(settings: &Settings, stream: S) -> Result<Handle<Client>>
+pub(super) async fn handshake<S>(
+    settings: &Settings,
+    stream: S,
+    inbound: Arc<super::forward::Inbound>,
+) -> Result<Handle<Client>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -245,6 +345,7 @@ where
     let handler = Client {
         cfg: verify_cfg,
         shared: shared.clone(),
+        inbound,
     };
     let handshake = client::connect_stream(config, stream, handler);
     tokio::pin!(handshake);

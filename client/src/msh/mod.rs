@@ -22,6 +22,7 @@ pub use cli::command;
 mod connect;
 mod escape;
 mod fleet;
+mod forward;
 mod options;
 mod proxy;
 mod sanitize;
@@ -136,11 +137,16 @@ fn real_main() -> i32 {
 
 async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {
     let identity_files = identity_files(settings, home.as_deref());
-    let (mut handle, _hops) = proxy::connect(settings, home.as_deref()).await?;
+    let inbound = forward::Inbound::new(&settings.forwarding);
+    let (mut handle, _hops) = proxy::connect(settings, home.as_deref(), inbound.clone()).await?;
     auth::authenticate(&mut handle, settings, &identity_files).await?;
+    let running = forward::setup(&handle, &settings.forwarding, &inbound, settings.quiet).await?;
     let outcome = match &settings.stdio_forward {
         Some((host, port)) => proxy::stdio::forward(&handle, settings, host, *port).await?,
-        None => session::run(&handle, settings).await?,
+        None if settings.forwarding.no_session => {
+            forward::without_session(&handle, running).await?
+        }
+        None => forward::alongside(&handle, running, session::run(&handle, settings)).await?,
     };
     if matches!(outcome, Outcome::NoStatus) && handle.is_closed() {
         // The connection itself ended: say why (russh keeps the reason in its task).

@@ -77,19 +77,24 @@ pub(crate) const OPTION_KEYS: &[OptionKey] = &[
     ),
     with_help("RequestTTY", "no, yes, force, auto; -t/-T win"),
     with_help("RemoteCommand", "the command when none is given; none"),
-    with_help(
-        "ForwardAgent",
-        "no; yes is refused: msh does not forward the agent",
-    ),
     with_help("ForwardX11", "no; yes is refused: msh does not forward X11"),
-    with_help(
-        "ClearAllForwardings",
-        "yes or no; msh sets up no forwardings",
-    ),
     with_help("PermitLocalCommand", "yes or no; msh runs no LocalCommand"),
     with_help(
         "ControlMaster",
         "accepted and ignored: msh does not share connections",
+    ),
+    with_help("LocalForward", "\"[bind:]port host:hostport\", like -L"),
+    with_help("RemoteForward", "like -R"),
+    with_help("DynamicForward", "like -D"),
+    with_help(
+        "GatewayPorts",
+        "yes: -L/-D without a bind address listen on all interfaces; default no: loopback",
+    ),
+    key("ExitOnForwardFailure"),
+    key("ClearAllForwardings"),
+    with_help(
+        "ForwardAgent",
+        "yes, no [default], a socket path or $VARIABLE; -A / -a",
     ),
     none_only("RevokedHostKeys"),
 ];

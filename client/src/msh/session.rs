@@ -55,6 +55,12 @@ pub(super) async fn run(handle: &Handle<Client>, settings: &Settings) -> Result<
 
     send_environment(&channel, settings).await?;
 
+    // As ssh: on the session channel, before the command, without asking for a reply.
+    if settings.forwarding.agent_socket().is_some() {
+        tracing::info!("requesting agent forwarding");
+        channel.agent_forward(false).await?;
+    }
+
     // Replies to want_reply requests come back in order.
     let mut pending: VecDeque<&'static str> = VecDeque::new();
     if pty {

@@ -13,6 +13,7 @@ mod certs_mshd;
 mod dist;
 mod fleet;
 mod flow_control;
+mod forward_client;
 mod forward_server;
 mod hardening_algorithms;
 mod hardening_audit;

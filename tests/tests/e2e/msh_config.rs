@@ -189,7 +189,7 @@ fn trusted_home(d: &Mshd, name: &str, config: &str, mode: u32) -> (TestDir, Path
 #[test]
 fn unimplemented_openssh_keywords_are_skipped_and_noted_at_v() {
     let d = Mshd::start("msh-config-unimpl");
-    let extra = "    ForwardAgent yes\n\
+    let extra = "    ForwardX11 yes\n\
                  \x20   ControlMaster auto\n\
                  \x20   ServerAliveCountMax 5 # a comment, as ssh allows\n\
                  Match exec \"false\"\n\
@@ -211,7 +211,7 @@ fn unimplemented_openssh_keywords_are_skipped_and_noted_at_v() {
     let c = config.display();
     for note in [
         // Keys scp and sftp pass are known to msh, and still skipped here with a note.
-        format!("{c}:6: ForwardAgent yes skipped: msh does not forward the agent"),
+        format!("{c}:6: ForwardX11 yes skipped: msh does not forward X11"),
         format!("{c}:7: ControlMaster auto ignored: msh does not share connections"),
         format!("{c}:8: ServerAliveCountMax is an OpenSSH option msh does not implement"),
         format!("{c}:9: Match block skipped"),

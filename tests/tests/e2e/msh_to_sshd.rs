@@ -632,13 +632,13 @@ fn config_file_host_block_supplies_port_identity_and_strictness() {
     // An unknown key in the file is an error naming file:line, before any connection.
     let bad = s
         .dir
-        .write("bad_config", "Host *\n  ForwardAgent yes\n", 0o644);
+        .write("bad_config", "Host *\n  ForwardX11 yes\n", 0o644);
     let mut c = Command::new(bin("msh"));
     c.arg("-F").arg(&bad).args(["127.0.0.1", "true"]);
     let out = run(c, b"", T);
     assert_eq!(out.code(), Some(255));
     out.assert_stderr_contains(&format!(
-        "{}:2: ForwardAgent=yes: msh does not forward the agent",
+        "{}:2: ForwardX11=yes: msh does not forward X11",
         bad.display()
     ));
 }

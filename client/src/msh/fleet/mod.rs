@@ -84,6 +84,11 @@ fn plan(args: Args, home: Option<&Path>, local_user: &str) -> Result<Plan> {
         (args.stdio_forward.is_some(), "-W"),
         (args.subsystem, "-s"),
         (args.print_config, "-G"),
+        (!args.local_forward.is_empty(), "-L"),
+        (!args.remote_forward.is_empty(), "-R"),
+        (!args.dynamic_forward.is_empty(), "-D"),
+        (args.no_session, "-N"),
+        (args.agent, "-A"),
     ] {
         if given {
             bail!("--hosts runs a command on each host: {flag} is not accepted with it");
@@ -135,7 +140,10 @@ fn plan(args: Args, home: Option<&Path>, local_user: &str) -> Result<Plan> {
 }
 
 /// What fleet mode changes in a host's settings: never a prompt, no PTY, no escapes.
+/// A config file's LocalForward & co. are not set up either: one port cannot serve many
+/// hosts.
 fn fleet_settings(mut s: Settings) -> Settings {
+    s.forwarding = Default::default();
     s.batch_mode = true;
     s.tty = TtyMode::Never;
     s.escape_char = None;
@@ -243,7 +251,9 @@ async fn run_host(settings: &Settings, home: Option<&Path>, sink: &mut HostSink)
     let identity_files = super::identity_files(settings, home);
     // Its route as for `msh HOST` (ProxyJump, ProxyCommand); the hops stay open until the
     // end of this function.
-    let (mut handle, _hops) = match proxy::connect(settings, home).await {
+    // No forwarding in fleet mode: the host may open no channel towards msh.
+    let inbound = std::sync::Arc::new(super::forward::Inbound::default());
+    let (mut handle, _hops) = match proxy::connect(settings, home, inbound).await {
         Ok(h) => h,
         Err(e) => return Ending::Failed(format!("{e:#}")),
     };

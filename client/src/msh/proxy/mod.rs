@@ -13,11 +13,13 @@ mod jump;
 pub(super) mod stdio;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use russh::client::Handle;
 
 use super::connect::{self, Client};
+use super::forward::Inbound;
 use super::settings::{Proxy, Settings};
 
 pub(super) use command::hang_up;
@@ -27,9 +29,11 @@ pub(super) struct Hops(#[allow(dead_code)] Vec<Handle<Client>>);
 
 /// Connects to `settings`' host by its route and verifies it (and every hop, which also
 /// authenticates). The caller authenticates to the host itself.
+/// `inbound` serves what the host opens towards msh; a jump host may open nothing.
 pub(super) async fn connect(
     settings: &Settings,
     home: Option<&Path>,
+    inbound: Arc<Inbound>,
 ) -> Result<(Handle<Client>, Hops)> {
     let hops = jump::plan(settings, home, &super::local_user_name())?;
     let total = hops.len();
@@ -38,13 +42,18 @@ pub(super) async fn connect(
     for (i, hop) in hops.iter().chain(std::iter::once(settings)).enumerate() {
         let label = (i < total)
             .then(|| format!("jump host {} of {total} ({})", i + 1, jump::describe(hop)));
+        let serves = if i < total {
+            Arc::new(Inbound::default())
+        } else {
+            inbound.clone()
+        };
         let result = match prev.take() {
-            None => first_connection(hop).await,
+            None => first_connection(hop, serves).await,
             Some((through, through_label)) => {
                 connect::log_settings(hop);
                 let stream = open_channel(&through, &through_label, hop).await?;
                 kept.push(through);
-                connect::handshake(hop, stream).await
+                connect::handshake(hop, stream, serves).await
             }
         };
         let mut handle = match &label {
@@ -66,14 +75,14 @@ pub(super) async fn connect(
 }
 
 /// The first connection of the route: ProxyCommand or TCP.
-async fn first_connection(s: &Settings) -> Result<Handle<Client>> {
+async fn first_connection(s: &Settings, inbound: Arc<Inbound>) -> Result<Handle<Client>> {
     match &s.proxy {
         Some(Proxy::Command { command, origin }) => {
             connect::log_settings(s);
             let stream = command::spawn(s, command, origin)?;
-            connect::handshake(s, stream).await
+            connect::handshake(s, stream, inbound).await
         }
-        _ => connect::connect(s).await,
+        _ => connect::connect(s, inbound).await,
     }
 }
 

@@ -237,21 +237,17 @@ impl<'a> Resolver<'a> {
                     self.remote_command = Some(cmd);
                 }
             }
-            // scp and sftp pass these (`-oForwardAgent=no -oClearAllForwardings=yes
-            // -oPermitLocalCommand=no -oControlMaster=no -oForwardX11 no`): msh forwards
-            // nothing and runs no local command, so `no` is what it does anyway. Asking for a
-            // forwarding on the command line or in a -F file is refused rather than silently
-            // not done; in ~/.ssh/config (read by ssh too) it is skipped with a note, as
-            // before msh knew the key.
-            "forwardagent" | "forwardx11" => {
+            // scp and sftp pass these (`-oPermitLocalCommand=no -oControlMaster=no
+            // -oForwardX11 no`; ForwardAgent and ClearAllForwardings are forward/'s): msh
+            // forwards no X11 and runs no local command, so `no` is what it does anyway.
+            // Asking for X11 on the command line or in a -F file is refused rather than
+            // silently not done; in ~/.ssh/config (read by ssh too) it is skipped with a note,
+            // as before msh knew the key.
+            "forwardx11" => {
                 let wanted = !matches!(v.to_ascii_lowercase().as_str(), "no" | "false");
-                // First value wins: `-oForwardAgent=no` overrides a config file's `yes`.
+                // First value wins: `-oForwardX11=no` overrides a config file's `yes`.
                 if self.seen.first(&key, on) && wanted {
-                    let what = if key == "forwardagent" {
-                        "the agent"
-                    } else {
-                        "X11"
-                    };
+                    let what = "X11";
                     if o.origin.starts_with("-o") || self.strict_file {
                         bail!("{}: {}={}: msh does not forward {what}", o.origin, o.key, v);
                     }
@@ -261,7 +257,7 @@ impl<'a> Resolver<'a> {
                     ));
                 }
             }
-            "clearallforwardings" | "permitlocalcommand" => {
+            "permitlocalcommand" => {
                 parse_yes_no(v).with_context(ctx)?;
             }
             "controlmaster" => match v.to_ascii_lowercase().as_str() {
@@ -314,6 +310,19 @@ impl<'a> Resolver<'a> {
                 if self.seen.first(&key, on) {
                     self.s.escape_char = c;
                 }
+            }
+            "localforward"
+            | "remoteforward"
+            | "dynamicforward"
+            | "gatewayports"
+            | "exitonforwardfailure"
+            | "clearallforwardings"
+            | "forwardagent" => {
+                let first = self.seen.first(&key, on);
+                self.s
+                    .forwarding
+                    .apply(&key, v, &o.origin, on, first, self.home)
+                    .with_context(ctx)?;
             }
             // Only -o gets here: config files reject unknown keys while reading.
             _ if is_openssh_keyword(&key) => bail!(

@@ -129,6 +129,8 @@ pub struct Settings {
     /// The flags a jump host inherits (`-F`, `-v`, `-q`), as OpenSSH passes them to the
     /// `ssh -W` it runs for a ProxyJump hop; nothing else of the command line applies to it.
     pub hop_flags: Vec<String>,
+    /// Port and agent forwarding, -N (msh/forward).
+    pub forwarding: super::forward::ForwardSettings,
 }
 
 /// How the connection reaches the host instead of a direct TCP connection.
@@ -186,6 +188,10 @@ impl Settings {
             subsystem: false,
             print_config: false,
             hop_flags: Vec::new(),
+            forwarding: super::forward::ForwardSettings {
+                no_session: args.no_session,
+                ..Default::default()
+            },
         }
     }
 
@@ -276,6 +282,19 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
         bail!("-s needs the subsystem name as the command (e.g. msh -s host sftp)");
     }
     s.hop_flags = hop_flags(&args);
+    if s.forwarding.no_session {
+        if !args.command.is_empty() {
+            bail!("-N runs no remote command: drop -N or the command");
+        }
+        // As ssh: no session, so no RemoteCommand either.
+        s.command = None;
+    }
+    s.forwarding.add_flags(
+        &args.local_forward,
+        &args.remote_forward,
+        &args.dynamic_forward,
+    )?;
+    s.forwarding.finish();
     Ok(s)
 }
 
@@ -353,6 +372,15 @@ fn collect_directives(
             key: "ProxyJump".to_string(),
             value: j.clone(),
             origin: "-J".to_string(),
+            active: true,
+        });
+    }
+    // -A / -a are ForwardAgent ahead of every -o, as ssh sets it from the flag.
+    if args.agent || args.no_agent {
+        out.push(Directive {
+            key: "ForwardAgent".to_string(),
+            value: if args.agent { "yes" } else { "no" }.to_string(),
+            origin: if args.agent { "-A" } else { "-a" }.to_string(),
             active: true,
         });
     }

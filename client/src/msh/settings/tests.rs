@@ -99,10 +99,8 @@ fn transport_tools_options_accepted() {
     assert!(s.print_config);
     assert!(print_config(&s).contains("port 2222\n"));
     // Asked for on the command line, a forwarding msh does not do is refused by name.
-    for o in ["ForwardAgent=yes", "ForwardX11=yes"] {
-        let e = format!("{:#}", res(&["-o", o, "h"]).unwrap_err());
-        assert!(e.contains("msh does not forward"), "{e}");
-    }
+    let e = format!("{:#}", res(&["-o", "ForwardX11=yes", "h"]).unwrap_err());
+    assert!(e.contains("msh does not forward"), "{e}");
     assert!(res(&["-s", "h"]).is_err());
     assert!(res(&["-W", "db:5432", "h", "ls"]).is_err());
     let s = res(&["-W", "[::1]:22", "h"]).unwrap();
@@ -374,7 +372,7 @@ fn include_globs_relative_to_dot_ssh_with_own_line_numbers() {
             ),
             // Read in lexical order: a.conf's Port wins over b.conf's.
             (".ssh/config.d/b.conf", "Port 2\n", 0o644),
-            (".ssh/config.d/a.conf", "\nHost alias\n  HostName 127.0.0.1\n  Port 1\n  ForwardAgent yes\n", 0o600),
+            (".ssh/config.d/a.conf", "\nHost alias\n  HostName 127.0.0.1\n  Port 1\n  ForwardX11 yes\n", 0o600),
             (".ssh/config.d/.hidden.conf", "Port 9\n", 0o600),
             (".ssh/config.d/notes.txt", "Port 8\n", 0o600),
             (".ssh/never.conf", "Host *\n  User never\n", 0o600),
@@ -390,7 +388,7 @@ fn include_globs_relative_to_dot_ssh_with_own_line_numbers() {
     assert!(
         s.config_notes
             .iter()
-            .any(|n| n.starts_with(&format!("{a}:5: ForwardAgent"))),
+            .any(|n| n.starts_with(&format!("{a}:5: ForwardX11"))),
         "{:?}",
         s.config_notes
     );
@@ -569,6 +567,9 @@ fn every_table_key_is_handled() {
             "SetEnv" => "A=b",
             "LogLevel" => "INFO",
             "EscapeChar" => "none",
+            "LocalForward" | "RemoteForward" => "8080 h:80",
+            "DynamicForward" => "1080",
+            "GatewayPorts" | "ExitOnForwardFailure" => "no",
             _ => "x",
         };
         let opt = format!("{}={value}", k.name);
