@@ -268,12 +268,8 @@ impl Forwards {
                 let (sock, peer) = match listener.accept().await {
                     Ok(a) => a,
                     Err(e) => {
-                        // EMFILE and friends: wait a little rather than spin.
-                        tracing::warn!(
-                            "connection {}: remote forward {listen_desc}: accept: {e}",
-                            ctx.conn_id
-                        );
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        accept_failed(ctx.conn_id, &format!("remote forward {listen_desc}"), e)
+                            .await;
                         continue;
                     }
                 };
@@ -356,11 +352,7 @@ impl Forwards {
                 let (conn, _) = match listener.accept().await {
                     Ok(a) => a,
                     Err(e) => {
-                        tracing::warn!(
-                            "connection {}: agent socket {path}: accept: {e}",
-                            ctx.conn_id
-                        );
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        accept_failed(ctx.conn_id, &format!("agent socket {path}"), e).await;
                         continue;
                     }
                 };
@@ -436,6 +428,13 @@ async fn bind_ip(host: &str, gateway_ports: bool) -> Result<IpAddr, String> {
                 .ok_or_else(|| format!("{h} has no address"))
         }
     }
+}
+
+/// A failed accept on a forwarding listener (`what`): logged, then a short wait, since
+/// EMFILE and friends would otherwise make the loop spin.
+async fn accept_failed(conn_id: u64, what: &str, e: std::io::Error) {
+    tracing::warn!("connection {conn_id}: {what}: accept: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 }
 
 #[cfg(test)]
