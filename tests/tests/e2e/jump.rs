@@ -183,8 +183,9 @@ fn jump_one_hop_sshd_to_mshd_and_to_sshd() {
     assert_eq!(Net::logins(&net.bastion), 1, "{}", net.bastion.log());
     // The target was reached through the bastion's channel, not directly.
     let hop = format!(
-        "jump host 1 of 1 (bastion = 127.0.0.1 port {}): channel to 127.0.0.1 port {} open",
-        net.bastion.port, net.mshd.port
+        "{}: channel to 127.0.0.1 port {} open",
+        hop_name(1, 1, "bastion", net.bastion.port),
+        net.mshd.port
     );
     assert!(out.stderr.contains(&hop), "{hop:?} not in {}", out.stderr);
 
@@ -232,10 +233,7 @@ fn jump_refused_when_a_hop_key_is_unknown() {
     // The bastion is unknown: nothing past it is tried.
     net.write_known_hosts(&["bastion2", "target"]);
     let out = run(net.msh(&["-J", "bastion", "target", &c]), b"", T);
-    let hop = format!(
-        "jump host 1 of 1 (bastion = 127.0.0.1 port {})",
-        net.bastion.port
-    );
+    let hop = hop_name(1, 1, "bastion", net.bastion.port);
     assert_refused(
         &out,
         &m,
@@ -246,10 +244,7 @@ fn jump_refused_when_a_hop_key_is_unknown() {
     // The second of two hops is unknown: the first was passed, the second named.
     net.write_known_hosts(&["bastion", "target"]);
     let out = run(net.msh(&["-J", "bastion,bastion2", "target", &c]), b"", T);
-    let hop = format!(
-        "jump host 2 of 2 (bastion2 = 127.0.0.1 port {})",
-        net.bastion2.port
-    );
+    let hop = hop_name(2, 2, "bastion2", net.bastion2.port);
     assert_refused(&out, &m, &[&hop]);
     assert_eq!(Net::logins(&net.bastion2), 0);
 
@@ -265,12 +260,7 @@ fn jump_refused_when_a_hop_key_changed() {
     let net = Net::new("jump-changed");
     let (m, c) = net.marker("m");
     let other = ssh_keygen_ed25519(&net.dir, "other_host");
-    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
-    let other_pub: String = other_pub
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let other_pub = public_key_fields(&other.with_extension("pub"));
     // The bastion's known key is another one.
     let text = format!(
         "[127.0.0.1]:{} {other_pub}\n{}\n",
@@ -279,10 +269,7 @@ fn jump_refused_when_a_hop_key_changed() {
     );
     net.dir.write("known_hosts", text, 0o644);
     let out = run(net.msh(&["-J", "bastion", "target", &c]), b"", T);
-    let hop = format!(
-        "jump host 1 of 1 (bastion = 127.0.0.1 port {})",
-        net.bastion.port
-    );
+    let hop = hop_name(1, 1, "bastion", net.bastion.port);
     assert_refused(&out, &m, &[&hop, "CHANGED"]);
     // The target's key changed: refused, the target named.
     let text = format!(
@@ -335,10 +322,7 @@ fn jump_host_key_alias_per_block_and_pin_for_the_final_host_only() {
         b"",
         T,
     );
-    let hop = format!(
-        "jump host 1 of 1 (bastion = 127.0.0.1 port {})",
-        net.bastion.port
-    );
+    let hop = hop_name(1, 1, "bastion", net.bastion.port);
     assert_refused(&out, &m, &[&hop]);
 }
 
@@ -367,10 +351,16 @@ fn jump_through_a_bastion_that_refuses_forwarding_names_it() {
     let (m, c) = net.marker("m");
     let out = run(net.msh_cfg(&cfg, &["-J", "strict", "target", &c]), b"", T);
     let hop = format!(
-        "jump host 1 of 1 (strict = 127.0.0.1 port {}): could not open a connection to target = 127.0.0.1 port {}: administratively prohibited",
-        strict.port, net.mshd.port
+        "{}: could not open a connection to target = 127.0.0.1 port {}: administratively prohibited",
+        hop_name(1, 1, "strict", strict.port),
+        net.mshd.port
     );
     assert_refused(&out, &m, &[&hop, "prohibited"]);
+}
+
+/// How msh names the `i`th of `n` jump hosts, `name` on 127.0.0.1 `port`, in its errors.
+fn hop_name(i: usize, n: usize, name: &str, port: u16) -> String {
+    format!("jump host {i} of {n} ({name} = 127.0.0.1 port {port})")
 }
 
 /// A relay for ProxyCommand: connects to argv[1]:argv[2], logs its arguments, copies both
