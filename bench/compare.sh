@@ -50,24 +50,11 @@ user=$(id -un)
 pids=()
 trap stop_pids EXIT
 
-# mshd generates a host key only at its default path, so give it one here.
-make_keys "$dir" id_ed25519 mshd_host_key
-ssh-keygen -q -t ed25519 -N '' -f "$dir/sshd_host_key" -C sshd-host
-
-# mshd
-mport=$(free_port)
-# The idle-session figure opens $idle connections at once from one address: raise the
-# unauthenticated-connection limits on both daemons alike (sshd gets MaxStartups below).
-printf 'max_startups = "200:30:300"\nper_source_max_startups = 0\n' > "$dir/mshd.toml"
-start_mshd "$bin" "$dir" "$mport" mshd_host_key
-pids+=("$mshd_pid")
-# sshd, with its own config and nothing from /etc/ssh
-sport=$(free_port)
-write_sshd_config "$dir" "$sport" "MaxSessions 100" \
+# mshd and sshd, sshd with its own config and nothing from /etc/ssh. The idle-session figure
+# opens $idle connections at once from one address: start_daemons raises the
+# unauthenticated-connection limits on both daemons alike.
+start_daemons "$bin" "$dir" "MaxSessions 100" \
   "Subsystem sftp $(for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server; do [ -x "$p" ] && echo "$p" && break; done)"
-start_sshd "$dir"
-pids+=("$sshd_pid")
-wait_for_port "$mport"; wait_for_port "$sport"
 
 # known_hosts for both, so both clients run with strict checking and no prompt
 "$bin/msh-keygen" scan "127.0.0.1:$mport" > "$dir/known_hosts" 2>"$dir/scan.log" || {

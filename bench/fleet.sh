@@ -36,19 +36,8 @@ user=$(id -un)
 pids=()
 trap stop_pids EXIT
 
-make_keys "$dir" id_ed25519 mshd_host_key
-ssh-keygen -q -t ed25519 -N '' -f "$dir/sshd_host_key" -C sshd-host
-
 # Both daemons take all N connections at once from one address.
-mport=$(free_port)
-printf 'max_startups = "200:30:300"\nper_source_max_startups = 0\n' > "$dir/mshd.toml"
-start_mshd "$bin" "$dir" "$mport" mshd_host_key
-pids+=("$mshd_pid")
-sport=$(free_port)
-write_sshd_config "$dir" "$sport"
-start_sshd "$dir"
-pids+=("$sshd_pid")
-wait_for_port "$mport"; wait_for_port "$sport"
+start_daemons "$bin" "$dir"
 
 "$bin/msh-keygen" scan "127.0.0.1:$mport" > "$dir/known_hosts" 2>"$dir/scan.log" || {
   echo "bench: msh-keygen scan of mshd failed: $(cat "$dir/scan.log")" >&2; exit 1; }

@@ -88,3 +88,23 @@ start_sshd() {
   "$sshd" -D -e -f "$1/sshd_config" 2>"$1/sshd.log" &
   sshd_pid=$!
 }
+
+# mshd ($1/mshd) and OpenSSH's sshd side by side in $2, on free ports of 127.0.0.1: the client
+# key $2/id_ed25519 authorized for both, host keys $2/mshd_host_key (mshd generates one only
+# at its default path) and $2/sshd_host_key, and both daemons taking up to 200 connections at
+# once from one address. Further arguments are extra sshd_config lines. Sets mport, sport,
+# mshd_pid and sshd_pid, adds both to `pids`, and returns once both listen.
+start_daemons() {
+  local bin=$1 dir=$2; shift 2
+  make_keys "$dir" id_ed25519 mshd_host_key
+  ssh-keygen -q -t ed25519 -N '' -f "$dir/sshd_host_key" -C sshd-host
+  mport=$(free_port)
+  printf 'max_startups = "200:30:300"\nper_source_max_startups = 0\n' > "$dir/mshd.toml"
+  start_mshd "$bin" "$dir" "$mport" mshd_host_key
+  pids+=("$mshd_pid")
+  sport=$(free_port)
+  write_sshd_config "$dir" "$sport" "$@"
+  start_sshd "$dir"
+  pids+=("$sshd_pid")
+  wait_for_port "$mport"; wait_for_port "$sport"
+}

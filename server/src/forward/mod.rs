@@ -301,13 +301,8 @@ impl Forwards {
                     };
                     ctx.open("remote", "forwarded-tcpip", &from, &to, Ok(()));
                     let since = Instant::now();
-                    let moved = pump::pump(ch, sock, stop).await;
                     // Here the "target" is the client's side: count as seen from the client.
-                    let moved = pump::Moved {
-                        to_target: moved.to_client,
-                        to_client: moved.to_target,
-                        reason: moved.reason,
-                    };
+                    let moved = pump::pump(ch, sock, stop).await.seen_from_client();
                     ctx.close("remote", "forwarded-tcpip", &from, &to, &moved, since);
                 });
             }
@@ -369,12 +364,7 @@ impl Forwards {
                     };
                     ctx.open("agent", "auth-agent-connection", &path, "client", Ok(()));
                     let since = Instant::now();
-                    let moved = pump::pump(ch, conn, stop).await;
-                    let moved = pump::Moved {
-                        to_target: moved.to_client,
-                        to_client: moved.to_target,
-                        reason: moved.reason,
-                    };
+                    let moved = pump::pump(ch, conn, stop).await.seen_from_client();
                     ctx.close(
                         "agent",
                         "auth-agent-connection",

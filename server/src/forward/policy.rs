@@ -61,47 +61,52 @@ pub(crate) fn decide(
             perms.source
         )
     };
+    // The first checks of every port or socket forward: the server's `key` (= `value`)
+    // allows `what`, then the login may forward ports at all.
+    let ports_gate = |allowed: bool, key: &str, value, what: &str| {
+        if !allowed {
+            return Err(format!(
+                "{key} = \"{}\" in {config} refuses {what}",
+                name(value)
+            ));
+        }
+        if !perms.port_forwarding {
+            return Err(key_forbids_ports());
+        }
+        Ok(())
+    };
     match *ask {
         Ask::Connect { host, port } => {
-            if !settings.allow_tcp_forwarding.local() {
-                return Err(format!(
-                    "allow_tcp_forwarding = \"{}\" in {config} refuses local forwards",
-                    name(settings.allow_tcp_forwarding)
-                ));
-            }
-            if !perms.port_forwarding {
-                return Err(key_forbids_ports());
-            }
+            ports_gate(
+                settings.allow_tcp_forwarding.local(),
+                "allow_tcp_forwarding",
+                settings.allow_tcp_forwarding,
+                "local forwards",
+            )?;
             if port == 0 || port > 65535 {
                 return Err(format!("port {port} is not a TCP port"));
             }
             permit_lists(settings, perms, host, port, false)
         }
         Ask::ConnectSocket { path } => {
-            if !settings.allow_stream_local_forwarding.local() {
-                return Err(format!(
-                    "allow_stream_local_forwarding = \"{}\" in {config} refuses Unix-socket forwards",
-                    name(settings.allow_stream_local_forwarding)
-                ));
-            }
-            if !perms.port_forwarding {
-                return Err(key_forbids_ports());
-            }
+            ports_gate(
+                settings.allow_stream_local_forwarding.local(),
+                "allow_stream_local_forwarding",
+                settings.allow_stream_local_forwarding,
+                "Unix-socket forwards",
+            )?;
             if !path.starts_with('/') {
                 return Err("the socket path is not absolute".into());
             }
             Ok(())
         }
         Ask::Listen { host, port } => {
-            if !settings.allow_tcp_forwarding.remote() {
-                return Err(format!(
-                    "allow_tcp_forwarding = \"{}\" in {config} refuses remote forwards",
-                    name(settings.allow_tcp_forwarding)
-                ));
-            }
-            if !perms.port_forwarding {
-                return Err(key_forbids_ports());
-            }
+            ports_gate(
+                settings.allow_tcp_forwarding.remote(),
+                "allow_tcp_forwarding",
+                settings.allow_tcp_forwarding,
+                "remote forwards",
+            )?;
             if port > 65535 {
                 return Err(format!("port {port} is not a TCP port"));
             }

@@ -108,6 +108,18 @@ fn echo_through(port: u16, data: &[u8], what: &str) {
     assert_echoed(&exchange(connect_local(port), data), data, what);
 }
 
+/// `ssh -N FLAG PORT:127.0.0.1:ECHO` against `d` (FLAG: -L or -R, PORT free on 127.0.0.1),
+/// the 300 KB payload sent through PORT and checked as it comes back; returns the ssh
+/// (stopped when dropped) and the first `forward_close` audit event.
+fn forward_payload(d: &Mshd, echo: SocketAddr, flag: &str) -> (Proc, serde_json::Value) {
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", echo.port());
+    let ssh = ssh_bg(d, &d.user, &[flag, &spec], &format!("ssh{flag}"));
+    echo_through(port, &payload(), &format!("ssh {flag}"));
+    let mut closes = d.wait_for_audit_named("forward_close", 1, LOG);
+    (ssh, closes.swap_remove(0))
+}
+
 /// Asserts that a `forward_close` audit event counted the whole payload in each direction.
 fn assert_carried_both_ways(c: &serde_json::Value) {
     assert_eq!(c["bytes_to_target"], SIZE as u64, "{c}");
@@ -118,17 +130,11 @@ fn assert_carried_both_ways(c: &serde_json::Value) {
 fn local_forward_carries_300kb_each_way_and_is_audited() {
     let echo = echo_server();
     let d = Mshd::builder("fwd-local").audit_log().start();
-    let lport = free_port();
-    let spec = format!("{lport}:127.0.0.1:{}", echo.port());
-    let _ssh = ssh_bg(&d, &d.user, &["-L", &spec], "ssh-L");
-    let data = payload();
-    echo_through(lport, &data, "ssh -L");
-    let closes = d.wait_for_audit_named("forward_close", 1, LOG);
-    let c = &closes[0];
+    let (_ssh, c) = forward_payload(&d, echo, "-L");
     assert_eq!(c["kind"], "direct-tcpip", "{c}");
     assert_eq!(c["direction"], "local", "{c}");
     assert_eq!(c["to"], format!("127.0.0.1:{}", echo.port()), "{c}");
-    assert_carried_both_ways(c);
+    assert_carried_both_ways(&c);
     let opens = d.wait_for_audit_named("forward_open", 1, LOG);
     assert_eq!(opens[0]["outcome"], "accepted", "{}", opens[0]);
 }
@@ -137,15 +143,9 @@ fn local_forward_carries_300kb_each_way_and_is_audited() {
 fn remote_forward_carries_300kb_each_way_and_port_0_is_allocated() {
     let echo = echo_server();
     let d = Mshd::builder("fwd-remote").audit_log().start();
-    let rport = free_port();
-    let spec = format!("{rport}:127.0.0.1:{}", echo.port());
-    let _ssh = ssh_bg(&d, &d.user, &["-R", &spec], "ssh-R");
-    let data = payload();
-    echo_through(rport, &data, "ssh -R");
-    let closes = d.wait_for_audit_named("forward_close", 1, LOG);
-    let c = &closes[0];
+    let (_ssh, c) = forward_payload(&d, echo, "-R");
     assert_eq!(c["kind"], "forwarded-tcpip", "{c}");
-    assert_carried_both_ways(c);
+    assert_carried_both_ways(&c);
 
     // Port 0: mshd picks one and tells the client, which prints it (as with sshd).
     let spec = format!("0:127.0.0.1:{}", echo.port());
@@ -537,24 +537,23 @@ fn agent_forwarding_lists_the_key_only_with_a_and_when_allowed() {
 /// The owner uid of the established TCP socket whose remote end is 127.0.0.1:`port`
 /// (mshd's outgoing connection of a local forward).
 fn outgoing_uid(port: u16) -> Option<u32> {
-    let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    let remote = format!("0100007F:{port:04X}");
-    text.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.get(2) == Some(&remote.as_str()) && f.get(3) == Some(&"01"))
-            .then(|| f.get(7).and_then(|u| u.parse().ok()))
-            .flatten()
-    })
+    tcp_socket_uid(2, port, "01")
 }
 
-/// The owner uid of the TCP socket listening on 127.0.0.1:`port` (/proc/net/tcp).
+/// The owner uid of the TCP socket listening on 127.0.0.1:`port`.
 fn listener_uid(port: u16) -> Option<u32> {
+    tcp_socket_uid(1, port, "0A")
+}
+
+/// The owner uid of the first socket in /proc/net/tcp whose field `field` (1: local
+/// address, 2: remote) is 127.0.0.1:`port` and whose state is `state` (01: established,
+/// 0A: listening). Fields: sl local rem st ... uid (7).
+fn tcp_socket_uid(field: usize, port: u16, state: &str) -> Option<u32> {
     let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    let local = format!("0100007F:{port:04X}");
+    let addr = format!("0100007F:{port:04X}");
     text.lines().skip(1).find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        // sl local rem st ... uid: fields 1, 3 (0A = LISTEN), 7.
-        (f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A"))
+        (f.get(field) == Some(&addr.as_str()) && f.get(3) == Some(&state))
             .then(|| f.get(7).and_then(|u| u.parse().ok()))
             .flatten()
     })

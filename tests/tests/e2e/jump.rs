@@ -143,6 +143,30 @@ impl Net {
         (p, c)
     }
 
+    /// Runs `msh -F cfg ARGS... CMD`, CMD creating the marker `name`, and asserts that it
+    /// ran on the target ([`assert_ran`]).
+    pub(crate) fn assert_runs(&self, cfg: &Path, args: &[&str], name: &str) -> Output {
+        let (m, c) = self.marker(name);
+        let mut all = args.to_vec();
+        all.push(&c);
+        let out = run(self.msh_cfg(cfg, &all), b"", T);
+        assert_ran(&out, &m);
+        out
+    }
+
+    /// Writes `ssh_config` for OpenSSH's ssh: the Host blocks `hosts`, then, for the last
+    /// of them, mshd's user, the test key only, the test known_hosts, strict and in batch mode.
+    pub(crate) fn write_openssh_config(&self, hosts: &str) -> PathBuf {
+        let text = format!(
+            "{hosts}  User {}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  \
+             GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n",
+            self.mshd.user,
+            self.key.display(),
+            self.kh.display()
+        );
+        self.dir.write("ssh_config", text, 0o600)
+    }
+
     /// The number of publickey logins sshd `s` accepted so far.
     pub(crate) fn logins(s: &Sshd) -> usize {
         s.log().matches("Accepted publickey").count()
@@ -177,9 +201,7 @@ fn assert_refused(out: &Output, marker: &Path, needles: &[&str]) {
 #[test]
 fn jump_one_hop_sshd_to_mshd_and_to_sshd() {
     let net = Net::new("jump-one");
-    let (m, c) = net.marker("m1");
-    let out = run(net.msh(&["-v", "-J", "bastion", "target", &c]), b"", T);
-    assert_ran(&out, &m);
+    let out = net.assert_runs(&net.cfg, &["-v", "-J", "bastion", "target"], "m1");
     assert_eq!(Net::logins(&net.bastion), 1, "{}", net.bastion.log());
     // The target was reached through the bastion's channel, not directly.
     let hop = format!(
@@ -189,9 +211,7 @@ fn jump_one_hop_sshd_to_mshd_and_to_sshd() {
     );
     assert!(out.stderr.contains(&hop), "{hop:?} not in {}", out.stderr);
 
-    let (m, c) = net.marker("m2");
-    let out = run(net.msh(&["-J", "bastion", "starget", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&net.cfg, &["-J", "bastion", "starget"], "m2");
     assert_eq!(Net::logins(&net.bastion), 2);
     assert_eq!(Net::logins(&net.sshd_target), 1);
 }
@@ -199,9 +219,7 @@ fn jump_one_hop_sshd_to_mshd_and_to_sshd() {
 #[test]
 fn jump_two_hops_and_proxyjump_from_config() {
     let net = Net::new("jump-two");
-    let (m, c) = net.marker("m1");
-    let out = run(net.msh(&["-J", "bastion,bastion2", "target", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&net.cfg, &["-J", "bastion,bastion2", "target"], "m1");
     assert_eq!(Net::logins(&net.bastion), 1);
     assert_eq!(Net::logins(&net.bastion2), 1);
 
@@ -212,17 +230,13 @@ fn jump_two_hops_and_proxyjump_from_config() {
          Host bastion2\n  ProxyJump bastion\n",
         net.sshd_target.port, net.mshd.user, net.bastion2.port
     ));
-    let (m, c) = net.marker("m2");
-    let out = run(net.msh_cfg(&cfg, &["viajump", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&cfg, &["viajump"], "m2");
     assert_eq!(Net::logins(&net.bastion), 2);
     assert_eq!(Net::logins(&net.bastion2), 2);
     assert_eq!(Net::logins(&net.sshd_target), 1);
 
     // `-J none` (and -o ProxyJump=none) connect directly.
-    let (m, c) = net.marker("m3");
-    let out = run(net.msh_cfg(&cfg, &["-J", "none", "viajump", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&cfg, &["-J", "none", "viajump"], "m3");
     assert_eq!(Net::logins(&net.bastion), 2);
 }
 
@@ -300,9 +314,7 @@ fn jump_host_key_alias_per_block_and_pin_for_the_final_host_only() {
     let cfg = net.write_config(
         "Host bastion\n  HostKeyAlias bastion-key\nHost target\n  HostKeyAlias target-key\n",
     );
-    let (m, c) = net.marker("m1");
-    let out = run(net.msh_cfg(&cfg, &["-J", "bastion", "target", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&cfg, &["-J", "bastion", "target"], "m1");
 
     // --pin: the target's fingerprint vouches for the target alone; the bastion is still
     // checked against known_hosts, which no longer knows it.
@@ -412,19 +424,10 @@ fn proxy_command_with_tokens() {
         )
     );
     // OpenSSH's own `ssh -W` as the proxy command, to sshd and to mshd targets.
-    let ssh_cfg = net.dir.write(
-        "ssh_config",
-        format!(
-            "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  \
-             IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  \
-             StrictHostKeyChecking yes\n  BatchMode yes\n",
-            net.bastion.port,
-            net.mshd.user,
-            net.key.display(),
-            net.kh.display()
-        ),
-        0o600,
-    );
+    let ssh_cfg = net.write_openssh_config(&format!(
+        "Host bastion\n  HostName 127.0.0.1\n  Port {}\n",
+        net.bastion.port
+    ));
     for target in ["target", "starget"] {
         let (m, c) = net.marker(&format!("m-{target}"));
         let pc = format!("ProxyCommand=ssh -F {} -W %h:%p bastion", ssh_cfg.display());
@@ -547,9 +550,7 @@ fn hostile_names_never_reach_the_proxy_command_shell() {
         net.mshd.port,
         log.display()
     );
-    let (m, c) = net.marker("m");
-    let out = run(net.msh(&["-o", &pc, "target", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&net.cfg, &["-o", &pc, "target"], "m");
 }
 
 /// Text a server chooses that msh prints itself (here the name of the signal that "killed"
@@ -605,12 +606,8 @@ fn server_text_in_messages_is_stripped_of_control_sequences() {
 #[test]
 fn jump_through_mshd_to_mshd_and_to_sshd() {
     let net = Net::new("jump-mshd-bastion");
-    let (m, c) = net.marker("m1");
-    let out = run(net.msh(&["-J", "mbastion", "target", &c]), b"", T);
-    assert_ran(&out, &m);
-    let (m, c) = net.marker("m2");
-    let out = run(net.msh(&["-J", "mbastion", "starget", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&net.cfg, &["-J", "mbastion", "target"], "m1");
+    net.assert_runs(&net.cfg, &["-J", "mbastion", "starget"], "m2");
     assert_eq!(Net::logins(&net.sshd_target), 1);
 }
 
@@ -619,19 +616,10 @@ fn jump_through_mshd_to_mshd_and_to_sshd() {
 fn openssh_jump_through_mshd() {
     let net = Net::new("ssh-jump-mshd");
     let (m, c) = net.marker("m");
-    let ssh_cfg = net.dir.write(
-        "ssh_config",
-        format!(
-            "Host mbastion\n  HostName 127.0.0.1\n  Port {}\nHost *\n  User {}\n  IdentityFile {}\n  \
-             IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  \
-             StrictHostKeyChecking yes\n  BatchMode yes\n",
-            net.mshd.port,
-            net.mshd.user,
-            net.key.display(),
-            net.kh.display()
-        ),
-        0o600,
-    );
+    let ssh_cfg = net.write_openssh_config(&format!(
+        "Host mbastion\n  HostName 127.0.0.1\n  Port {}\nHost *\n",
+        net.mshd.port
+    ));
     let mut ssh = Command::new(tool("ssh"));
     ssh.arg("-F")
         .arg(&ssh_cfg)
