@@ -24,6 +24,7 @@
 # Usage: bench/compare.sh [-n RUNS] [-k IDLE_SESSIONS] [-s SIZE_MIB] [-c CAT_MIB] [-t TRIALS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 runs=30 idle=50 size_mib=1024 cat_mib=1024 trials=5
 while getopts "n:k:s:c:t:" o; do
@@ -37,11 +38,7 @@ while getopts "n:k:s:c:t:" o; do
   esac
 done
 
-for t in ssh sshd ssh-keygen scp sftp sha256sum python3; do
-  command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || {
-    echo "bench: $t missing: apt-get install openssh-client openssh-server python3" >&2; exit 1; }
-done
-SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+need_tools ssh sshd ssh-keygen scp sftp sha256sum python3
 
 cargo build --release --bins -q
 # CARGO_TARGET_DIR lets the release build live apart from a shared debug target dir.
@@ -49,59 +46,15 @@ bin=${CARGO_TARGET_DIR:-$PWD/target}/release
 dir=$PWD/target/bench
 rm -rf "$dir"; mkdir -p "$dir"; chmod 0755 "$dir"
 user=$(id -un)
-[ "$(id -u)" -ne 0 ] || { mkdir -p /run/sshd; chmod 0755 /run/sshd; }
 
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+trap stop_pids EXIT
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitport() {
-  for _ in $(seq 1 200); do
-    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "bench: nothing listening on port $1" >&2; exit 1
-}
-
-ssh-keygen -q -t ed25519 -N '' -f "$dir/id_ed25519" -C bench
-cp "$dir/id_ed25519.pub" "$dir/authorized_keys"; chmod 0600 "$dir/authorized_keys"
-ssh-keygen -q -t ed25519 -N '' -f "$dir/sshd_host_key" -C sshd-host
-# mshd generates a host key only at its default path, so give it one here.
-ssh-keygen -q -t ed25519 -N '' -f "$dir/mshd_host_key" -C mshd-host
-
-# mshd
-mport=$(freeport)
-# The idle-session figure opens $idle connections at once from one address: raise the
-# unauthenticated-connection limits on both daemons alike (sshd gets MaxStartups below).
-printf 'max_startups = "200:30:300"\nper_source_max_startups = 0\n' > "$dir/mshd.toml"
-"$bin/mshd" --config "$dir/mshd.toml" --listen "127.0.0.1:$mport" --host-key "$dir/mshd_host_key" \
-  --authorized-keys "$dir/authorized_keys" >"$dir/mshd.log" 2>&1 &
-mshd_pid=$!; pids+=("$mshd_pid")
-# sshd, with its own config and nothing from /etc/ssh
-sport=$(freeport)
-cat > "$dir/sshd_config" <<CFG
-Port $sport
-ListenAddress 127.0.0.1
-HostKey $dir/sshd_host_key
-AuthorizedKeysFile $dir/authorized_keys
-PidFile none
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-StrictModes yes
-MaxStartups 200:30:300
-MaxSessions 100
-LogLevel ERROR
-Subsystem sftp $(for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server; do [ -x "$p" ] && echo "$p" && break; done)
-CFG
-"$SSHD" -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
-sshd_pid=$!; pids+=("$sshd_pid")
-waitport "$mport"; waitport "$sport"
+# mshd and sshd, sshd with its own config and nothing from /etc/ssh. The idle-session figure
+# opens $idle connections at once from one address: start_daemons raises the
+# unauthenticated-connection limits on both daemons alike.
+start_daemons "$bin" "$dir" "MaxSessions 100" \
+  "Subsystem sftp $(for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server; do [ -x "$p" ] && echo "$p" && break; done)"
 
 # known_hosts for both, so both clients run with strict checking and no prompt
 "$bin/msh-keygen" scan "127.0.0.1:$mport" > "$dir/known_hosts" 2>"$dir/scan.log" || {
@@ -339,13 +292,13 @@ for tool in scp sftp; do
 done
 # Through a local forward (-L): bench/tunnel.py serves on the daemon's side and is reached
 # through each client's forwarded port; both clients run -N, each stopped by its PID.
-tport=$(freeport)
+tport=$(free_port)
 python3 bench/tunnel.py serve "$tport" & pids+=($!)
-waitport "$tport"
-mlp=$(freeport); slp=$(freeport)
+wait_for_port "$tport"
+mlp=$(free_port); slp=$(free_port)
 "${MSH_OPTS[@]}" -N -L "$mlp:127.0.0.1:$tport" "$user@127.0.0.1" & pids+=($!)
 "${SSH_OPTS[@]}" -N -L "$slp:127.0.0.1:$tport" "$user@127.0.0.1" & pids+=($!)
-waitport "$mlp"; waitport "$slp"
+wait_for_port "$mlp"; wait_for_port "$slp"
 for way in up down; do
   read -r m s < <(paired "tunnel-$way" "python3 bench/tunnel.py $way $mlp $size_mib" \
     "python3 bench/tunnel.py $way $slp $size_mib")
@@ -360,6 +313,6 @@ echo "throughput rows: median of $trials trials per side; every sample in $dir/s
 
 # Fleet mode (msh --hosts with 50 entries against 50 background and 50 sequential ssh):
 # bench/fleet.sh starts its own daemons, so the ones above are stopped first.
-cleanup; pids=()
+stop_pids; pids=()
 echo
 bash bench/fleet.sh -t 3

@@ -14,6 +14,7 @@
 # Usage: bench/fleet.sh [-n HOSTS] [-t TRIALS] [-c COMMAND]   (release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 hosts=50 trials=5 remote='echo ok'
 while getopts "n:t:c:" o; do
@@ -25,64 +26,18 @@ while getopts "n:t:c:" o; do
   esac
 done
 
-for t in ssh sshd ssh-keygen python3; do
-  command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || {
-    echo "bench: $t missing: apt-get install openssh-client openssh-server python3" >&2; exit 1; }
-done
-SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+need_tools ssh sshd ssh-keygen python3
 
 cargo build --release --bins -q
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release
-dir=$PWD/target/bench-fleet
-rm -rf "$dir"; mkdir -p "$dir"; chmod 0755 "$dir"
+dir=$(fresh_dir fleet)
 user=$(id -un)
-[ "$(id -u)" -ne 0 ] || { mkdir -p /run/sshd; chmod 0755 /run/sshd; }
 
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitport() {
-  for _ in $(seq 1 200); do
-    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "bench: nothing listening on port $1" >&2; exit 1
-}
-
-ssh-keygen -q -t ed25519 -N '' -f "$dir/id_ed25519" -C bench
-cp "$dir/id_ed25519.pub" "$dir/authorized_keys"; chmod 0600 "$dir/authorized_keys"
-ssh-keygen -q -t ed25519 -N '' -f "$dir/sshd_host_key" -C sshd-host
-ssh-keygen -q -t ed25519 -N '' -f "$dir/mshd_host_key" -C mshd-host
+trap stop_pids EXIT
 
 # Both daemons take all N connections at once from one address.
-mport=$(freeport)
-printf 'max_startups = "200:30:300"\nper_source_max_startups = 0\n' > "$dir/mshd.toml"
-"$bin/mshd" --config "$dir/mshd.toml" --listen "127.0.0.1:$mport" --host-key "$dir/mshd_host_key" \
-  --authorized-keys "$dir/authorized_keys" >"$dir/mshd.log" 2>&1 &
-pids+=("$!")
-sport=$(freeport)
-cat > "$dir/sshd_config" <<CFG
-Port $sport
-ListenAddress 127.0.0.1
-HostKey $dir/sshd_host_key
-AuthorizedKeysFile $dir/authorized_keys
-PidFile none
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-StrictModes yes
-MaxStartups 200:30:300
-LogLevel ERROR
-CFG
-"$SSHD" -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
-pids+=("$!")
-waitport "$mport"; waitport "$sport"
+start_daemons "$bin" "$dir"
 
 "$bin/msh-keygen" scan "127.0.0.1:$mport" > "$dir/known_hosts" 2>"$dir/scan.log" || {
   echo "bench: msh-keygen scan of mshd failed: $(cat "$dir/scan.log")" >&2; exit 1; }

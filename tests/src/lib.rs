@@ -271,6 +271,17 @@ impl Output {
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+    /// Asserts the exit code; the failure shows both streams.
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout_str(),
+            self.stderr
+        );
+    }
     /// Asserts that stderr contains `needle`; the failure shows all of stderr.
     #[track_caller]
     pub fn assert_stderr_contains(&self, needle: &str) {
@@ -386,6 +397,17 @@ pub fn is_root() -> bool {
 /// Generates an ed25519 key pair with OpenSSH's ssh-keygen at `dir/name` (mode 0600).
 pub fn ssh_keygen_ed25519(dir: &TestDir, name: &str) -> PathBuf {
     ssh_keygen_key(dir, name, "ed25519")
+}
+
+/// The key type and base64 of the OpenSSH public key file `key_pub`, without its comment:
+/// what a known_hosts, authorized_keys or allowed_signers line carries.
+pub fn public_key_fields(key_pub: &Path) -> String {
+    std::fs::read_to_string(key_pub)
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `ssh-keygen -s CA -I ID -n PRINCIPALS EXTRA... KEY.pub`: OpenSSH signs a certificate,

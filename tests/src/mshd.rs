@@ -438,6 +438,20 @@ impl Mshd {
         }
     }
 
+    /// Only the audit events named `event`, once there are `n` of them (see
+    /// [`Self::wait_for_audit`]).
+    pub fn wait_for_audit_named(
+        &self,
+        event: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<serde_json::Value> {
+        self.wait_for_audit(event, n, timeout)
+            .into_iter()
+            .filter(|e| e["event"] == event)
+            .collect()
+    }
+
     /// mshd's log so far.
     pub fn log_text(&self) -> String {
         self.proc.log_text()

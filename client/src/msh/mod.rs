@@ -82,15 +82,8 @@ fn real_main() -> i32 {
     // our session loop on the same thread, so a packet goes from decryption to the stdout queue
     // without waking another worker (a second worker cost more CPU in futex wake-ups than it
     // saved). The stdio threads (stdio.rs) overlap the pipe copies with decryption.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            errln!("msh: cannot start the async runtime: {e}");
-            return 255;
-        }
+    let Some(runtime) = start_runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return 255;
     };
     let result = runtime.block_on(run(&settings, home));
     proxy::hang_up();
@@ -133,6 +126,18 @@ fn real_main() -> i32 {
     // The runtime is leaked on purpose, see main().
     std::mem::forget(runtime);
     code
+}
+
+/// `builder` with every driver enabled, started; `None` once the reason is printed (the
+/// caller exits 255, as ssh on a local failure).
+fn start_runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    match builder.enable_all().build() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            errln!("msh: cannot start the async runtime: {e}");
+            None
+        }
+    }
 }
 
 async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {

@@ -268,12 +268,8 @@ impl Forwards {
                 let (sock, peer) = match listener.accept().await {
                     Ok(a) => a,
                     Err(e) => {
-                        // EMFILE and friends: wait a little rather than spin.
-                        tracing::warn!(
-                            "connection {}: remote forward {listen_desc}: accept: {e}",
-                            ctx.conn_id
-                        );
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        accept_failed(ctx.conn_id, &format!("remote forward {listen_desc}"), e)
+                            .await;
                         continue;
                     }
                 };
@@ -305,13 +301,8 @@ impl Forwards {
                     };
                     ctx.open("remote", "forwarded-tcpip", &from, &to, Ok(()));
                     let since = Instant::now();
-                    let moved = pump::pump(ch, sock, stop).await;
                     // Here the "target" is the client's side: count as seen from the client.
-                    let moved = pump::Moved {
-                        to_target: moved.to_client,
-                        to_client: moved.to_target,
-                        reason: moved.reason,
-                    };
+                    let moved = pump::pump(ch, sock, stop).await.seen_from_client();
                     ctx.close("remote", "forwarded-tcpip", &from, &to, &moved, since);
                 });
             }
@@ -356,11 +347,7 @@ impl Forwards {
                 let (conn, _) = match listener.accept().await {
                     Ok(a) => a,
                     Err(e) => {
-                        tracing::warn!(
-                            "connection {}: agent socket {path}: accept: {e}",
-                            ctx.conn_id
-                        );
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        accept_failed(ctx.conn_id, &format!("agent socket {path}"), e).await;
                         continue;
                     }
                 };
@@ -377,12 +364,7 @@ impl Forwards {
                     };
                     ctx.open("agent", "auth-agent-connection", &path, "client", Ok(()));
                     let since = Instant::now();
-                    let moved = pump::pump(ch, conn, stop).await;
-                    let moved = pump::Moved {
-                        to_target: moved.to_client,
-                        to_client: moved.to_target,
-                        reason: moved.reason,
-                    };
+                    let moved = pump::pump(ch, conn, stop).await.seen_from_client();
                     ctx.close(
                         "agent",
                         "auth-agent-connection",
@@ -436,6 +418,13 @@ async fn bind_ip(host: &str, gateway_ports: bool) -> Result<IpAddr, String> {
                 .ok_or_else(|| format!("{h} has no address"))
         }
     }
+}
+
+/// A failed accept on a forwarding listener (`what`): logged, then a short wait, since
+/// EMFILE and friends would otherwise make the loop spin.
+async fn accept_failed(conn_id: u64, what: &str, e: std::io::Error) {
+    tracing::warn!("connection {conn_id}: {what}: accept: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 }
 
 #[cfg(test)]

@@ -61,62 +61,52 @@ pub(crate) fn decide(
             perms.source
         )
     };
+    // The first checks of every port or socket forward: the server's `key` (= `value`)
+    // allows `what`, then the login may forward ports at all.
+    let ports_gate = |allowed: bool, key: &str, value, what: &str| {
+        if !allowed {
+            return Err(format!(
+                "{key} = \"{}\" in {config} refuses {what}",
+                name(value)
+            ));
+        }
+        if !perms.port_forwarding {
+            return Err(key_forbids_ports());
+        }
+        Ok(())
+    };
     match *ask {
         Ask::Connect { host, port } => {
-            if !settings.allow_tcp_forwarding.local() {
-                return Err(format!(
-                    "allow_tcp_forwarding = \"{}\" in {config} refuses local forwards",
-                    name(settings.allow_tcp_forwarding)
-                ));
-            }
-            if !perms.port_forwarding {
-                return Err(key_forbids_ports());
-            }
+            ports_gate(
+                settings.allow_tcp_forwarding.local(),
+                "allow_tcp_forwarding",
+                settings.allow_tcp_forwarding,
+                "local forwards",
+            )?;
             if port == 0 || port > 65535 {
                 return Err(format!("port {port} is not a TCP port"));
             }
-            if !permitted(&settings.permit_open, host, port, false) {
-                return Err(format!(
-                    "{host}:{port} is not in permit_open in {config} ({})",
-                    settings.permit_open.join(", ")
-                ));
-            }
-            if !perms.permit_open.is_empty()
-                && !permitted(&perms.permit_open, host, port, false)
-            {
-                return Err(format!(
-                    "{host}:{port} is not in the key's permitopen= ({}) at {}",
-                    perms.permit_open.join(", "),
-                    perms.source
-                ));
-            }
-            Ok(())
+            permit_lists(settings, perms, host, port, false)
         }
         Ask::ConnectSocket { path } => {
-            if !settings.allow_stream_local_forwarding.local() {
-                return Err(format!(
-                    "allow_stream_local_forwarding = \"{}\" in {config} refuses Unix-socket forwards",
-                    name(settings.allow_stream_local_forwarding)
-                ));
-            }
-            if !perms.port_forwarding {
-                return Err(key_forbids_ports());
-            }
+            ports_gate(
+                settings.allow_stream_local_forwarding.local(),
+                "allow_stream_local_forwarding",
+                settings.allow_stream_local_forwarding,
+                "Unix-socket forwards",
+            )?;
             if !path.starts_with('/') {
                 return Err("the socket path is not absolute".into());
             }
             Ok(())
         }
         Ask::Listen { host, port } => {
-            if !settings.allow_tcp_forwarding.remote() {
-                return Err(format!(
-                    "allow_tcp_forwarding = \"{}\" in {config} refuses remote forwards",
-                    name(settings.allow_tcp_forwarding)
-                ));
-            }
-            if !perms.port_forwarding {
-                return Err(key_forbids_ports());
-            }
+            ports_gate(
+                settings.allow_tcp_forwarding.remote(),
+                "allow_tcp_forwarding",
+                settings.allow_tcp_forwarding,
+                "remote forwards",
+            )?;
             if port > 65535 {
                 return Err(format!("port {port} is not a TCP port"));
             }
@@ -127,22 +117,7 @@ pub(crate) fn decide(
                     "port {port} is privileged (below 1024) and the user is not root"
                 ));
             }
-            if !permitted(&settings.permit_listen, host, port, true) {
-                return Err(format!(
-                    "{host}:{port} is not in permit_listen in {config} ({})",
-                    settings.permit_listen.join(", ")
-                ));
-            }
-            if !perms.permit_listen.is_empty()
-                && !permitted(&perms.permit_listen, host, port, true)
-            {
-                return Err(format!(
-                    "{host}:{port} is not in the key's permitlisten= ({}) at {}",
-                    perms.permit_listen.join(", "),
-                    perms.source
-                ));
-            }
-            Ok(())
+            permit_lists(settings, perms, host, port, true)
         }
         Ask::ListenSocket { .. } => Err(
             "mshd does not listen on Unix sockets for clients (streamlocal-forward is not supported)"
@@ -175,6 +150,48 @@ fn name(a: crate::config::AllowForwarding) -> &'static str {
         Local => "local",
         Remote => "remote",
     }
+}
+
+/// `host:port` against the config's `permit_open` / `permit_listen` (for `listen`), then
+/// against the key's `permitopen=` / `permitlisten=` when it has one: both must admit it, as
+/// sshd's PermitOpen and permitopen= (channels.c).
+fn permit_lists(
+    settings: &Settings,
+    perms: &Permissions,
+    host: &str,
+    port: u32,
+    listen: bool,
+) -> Result<(), String> {
+    let (config_list, config_key, key_list, key_option) = if listen {
+        (
+            &settings.permit_listen,
+            "permit_listen",
+            &perms.permit_listen,
+            "permitlisten=",
+        )
+    } else {
+        (
+            &settings.permit_open,
+            "permit_open",
+            &perms.permit_open,
+            "permitopen=",
+        )
+    };
+    if !permitted(config_list, host, port, listen) {
+        return Err(format!(
+            "{host}:{port} is not in {config_key} in {} ({})",
+            settings.source.display(),
+            config_list.join(", ")
+        ));
+    }
+    if !key_list.is_empty() && !permitted(key_list, host, port, listen) {
+        return Err(format!(
+            "{host}:{port} is not in the key's {key_option} ({}) at {}",
+            key_list.join(", "),
+            perms.source
+        ));
+    }
+    Ok(())
 }
 
 /// OpenSSH's permission match (channels.c `open_match` / `open_listen_match_tcp`): `any`
@@ -211,19 +228,13 @@ mod tests {
         .unwrap()
     }
 
+    /// A key line without options (everything allowed), then `edit`.
     fn perms(edit: impl FnOnce(&mut Permissions)) -> Permissions {
-        let mut p = Permissions {
-            pty: true,
-            port_forwarding: true,
-            agent_forwarding: true,
-            x11_forwarding: true,
-            user_rc: true,
-            forced_command: None,
-            environment: vec![],
-            permit_open: vec![],
-            permit_listen: vec![],
-            source: "/home/a/.ssh/authorized_keys:3".into(),
-        };
+        let mut p = Permissions::from_options(
+            &msh_common::authorized_keys::KeyOptions::default(),
+            "/home/a/.ssh/authorized_keys:3".into(),
+        );
+        assert!(p.pty && p.port_forwarding && p.agent_forwarding && p.x11_forwarding);
         edit(&mut p);
         p
     }

@@ -22,6 +22,19 @@ pub(crate) struct Moved {
     pub(crate) reason: String,
 }
 
+impl Moved {
+    /// The counts of a channel the server opened to the client (forwarded-tcpip, agent),
+    /// where the socket's peer is the one asking: turned round so that `to_target` is still
+    /// what the client sent, as the audit log counts every forward.
+    pub(crate) fn seen_from_client(self) -> Moved {
+        Moved {
+            to_target: self.to_client,
+            to_client: self.to_target,
+            reason: self.reason,
+        }
+    }
+}
+
 /// Moves bytes until both sides sent EOF, the client closes the channel (then the socket
 /// is closed too, as sshd does), a side fails, or the connection ends (`stop`'s sender is
 /// dropped); then closes the channel. The client's EOF becomes a TCP half-close; the target's EOF becomes

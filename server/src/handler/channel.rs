@@ -303,11 +303,7 @@ impl Conn {
             audit: self.shared.audit.clone(),
             conn_id: self.conn_id,
             peer: self.peer.to_string(),
-            user: self
-                .account
-                .as_ref()
-                .map(|a| a.name.clone())
-                .unwrap_or_default(),
+            user: self.account_name(),
             subsystem: None,
         }
     }

@@ -17,11 +17,7 @@ impl Conn {
             audit: self.shared.audit.clone(),
             conn_id: self.conn_id,
             peer: self.peer.to_string(),
-            user: self
-                .account
-                .as_ref()
-                .map(|a| a.name.clone())
-                .unwrap_or_default(),
+            user: self.account_name(),
         }
     }
 
@@ -53,6 +49,25 @@ impl Conn {
         }))
     }
 
+    /// A direct channel's gate: the policy ([`Self::forward_allowed`]) and then the identity
+    /// to connect as. The error is the reason to reject the open with: prohibited by policy,
+    /// or connect-failed (logged, naming `what`) when the identity can't be had.
+    async fn admit_direct(
+        &self,
+        ask: &Ask<'_>,
+        from: &str,
+        to: &str,
+        what: &str,
+    ) -> Result<Option<Identity>, ChannelOpenFailure> {
+        if !self.forward_allowed(ask, from, to) {
+            return Err(ChannelOpenFailure::AdministrativelyProhibited);
+        }
+        self.forward_identity().await.map_err(|e| {
+            tracing::warn!("connection {}: {what} refused: {e}", self.conn_id);
+            ChannelOpenFailure::ConnectFailed
+        })
+    }
+
     pub(super) async fn channel_open_direct_tcpip(
         &mut self,
         channel: Channel<Msg>,
@@ -63,20 +78,14 @@ impl Conn {
     ) -> Result<(), anyhow::Error> {
         let from = format!("{}:{}", originator.0, originator.1);
         let to = format!("{host}:{port}");
-        if !self.forward_allowed(&Ask::Connect { host, port }, &from, &to) {
-            reply
-                .reject(ChannelOpenFailure::AdministrativelyProhibited)
-                .await;
-            return Ok(());
-        }
-        let who = match self.forward_identity().await {
+        let ask = Ask::Connect { host, port };
+        let who = match self
+            .admit_direct(&ask, &from, &to, &format!("direct-tcpip to {to}"))
+            .await
+        {
             Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(
-                    "connection {}: direct-tcpip to {to} refused: {e}",
-                    self.conn_id
-                );
-                reply.reject(ChannelOpenFailure::ConnectFailed).await;
+            Err(failure) => {
+                reply.reject(failure).await;
                 return Ok(());
             }
         };
@@ -97,20 +106,14 @@ impl Conn {
         reply: ChannelOpenHandle,
     ) -> Result<(), anyhow::Error> {
         let from = "client".to_string();
-        if !self.forward_allowed(&Ask::ConnectSocket { path }, &from, path) {
-            reply
-                .reject(ChannelOpenFailure::AdministrativelyProhibited)
-                .await;
-            return Ok(());
-        }
-        let who = match self.forward_identity().await {
+        let ask = Ask::ConnectSocket { path };
+        let who = match self
+            .admit_direct(&ask, &from, path, "direct-streamlocal")
+            .await
+        {
             Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(
-                    "connection {}: direct-streamlocal refused: {e}",
-                    self.conn_id
-                );
-                reply.reject(ChannelOpenFailure::ConnectFailed).await;
+            Err(failure) => {
+                reply.reject(failure).await;
                 return Ok(());
             }
         };

@@ -89,6 +89,14 @@ impl Conn {
             forwards: crate::forward::Forwards::default(),
         }
     }
+
+    /// The authenticated account's name for logs and audit events; empty before authentication.
+    fn account_name(&self) -> String {
+        self.account
+            .as_ref()
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Conn {

@@ -112,6 +112,14 @@ fn lines_of(text: &str, label: &str) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that each host in `labels` printed exactly `lines` on `stdout` (none: nothing).
+#[track_caller]
+fn assert_printed(stdout: &str, labels: &[&str], lines: &[&str]) {
+    for label in labels {
+        assert_eq!(lines_of(stdout, label), lines, "{label}: stdout:\n{stdout}");
+    }
+}
+
 /// A `--json` stderr without the fixture sshd's `debug1:` lines.
 fn without_debug(stderr: &serde_json::Value) -> String {
     stderr
@@ -132,12 +140,7 @@ fn fleet_prefixes_every_line_with_its_host_and_sends_no_stdin() {
                   printf partial";
     let out = run(f.msh(&["--hosts", &all, remote]), b"secret stdin\n", T);
     let stdout = out.stdout_str();
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        out.stderr
-    );
+    out.assert_code(0);
     let labels = ["alpha", "beta", "gamma", &f.sshd_label()];
     for label in labels {
         assert_eq!(
@@ -161,12 +164,7 @@ fn fleet_prefixes_every_line_with_its_host_and_sends_no_stdin() {
         !stdout.contains('\x1b') && !stdout.contains("secret"),
         "{stdout:?}"
     );
-    assert!(
-        out.stderr
-            .contains("msh: 4 hosts: 4 succeeded, 0 exited non-zero, 0 failed"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("msh: 4 hosts: 4 succeeded, 0 exited non-zero, 0 failed");
     // stderr is a pipe here: no progress line.
     assert!(!out.stderr.contains("hosts done"), "{}", out.stderr);
 }
@@ -177,24 +175,11 @@ fn fleet_forced_exit_3_on_one_host_gives_1_and_the_summary_names_it() {
     let all = f.all();
     let out = run(f.msh(&["--hosts", &all, "echo ran"]), b"", T);
     let stdout = out.stdout_str();
-    assert_eq!(
-        out.code(),
-        Some(1),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        out.stderr
-    );
-    for label in ["alpha", "gamma", &f.sshd_label()] {
-        assert_eq!(lines_of(&stdout, label), ["ran"], "{label}: {stdout}");
-    }
-    assert!(lines_of(&stdout, "beta").is_empty(), "{stdout}");
-    assert!(
-        out.stderr.contains("msh: non-zero: beta: exit status 3\n"),
-        "{}",
-        out.stderr
-    );
-    assert!(out
-        .stderr
-        .contains("3 succeeded, 1 exited non-zero, 0 failed"));
+    out.assert_code(1);
+    assert_printed(&stdout, &["alpha", "gamma", &f.sshd_label()], &["ran"]);
+    assert_printed(&stdout, &["beta"], &[]);
+    out.assert_stderr_contains("msh: non-zero: beta: exit status 3\n");
+    out.assert_stderr_contains("3 succeeded, 1 exited non-zero, 0 failed");
 }
 
 #[test]
@@ -213,16 +198,9 @@ fn fleet_unreachable_port_and_changed_host_key_give_255_while_the_others_run() {
     let list = format!("alpha,beta,gamma,{},127.0.0.1:{dead}", f.sshd_label());
     let out = run(f.msh(&["--hosts", &list, "echo ran"]), b"", T);
     let stdout = out.stdout_str();
-    assert_eq!(
-        out.code(),
-        Some(255),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        out.stderr
-    );
-    for label in ["alpha", "beta", &f.sshd_label()] {
-        assert_eq!(lines_of(&stdout, label), ["ran"], "{label}: {stdout}");
-    }
-    assert!(lines_of(&stdout, "gamma").is_empty(), "{stdout}");
+    out.assert_code(255);
+    assert_printed(&stdout, &["alpha", "beta", &f.sshd_label()], &["ran"]);
+    assert_printed(&stdout, &["gamma"], &[]);
     let failed: Vec<&str> = out
         .stderr
         .lines()
@@ -244,9 +222,7 @@ fn fleet_unreachable_port_and_changed_host_key_give_255_while_the_others_run() {
             && changed.contains(&format!("{}:4", f.known_hosts.display())),
         "{changed}"
     );
-    assert!(out
-        .stderr
-        .contains("5 hosts: 3 succeeded, 0 exited non-zero, 2 failed"));
+    out.assert_stderr_contains("5 hosts: 3 succeeded, 0 exited non-zero, 2 failed");
 }
 
 #[test]
@@ -263,21 +239,10 @@ fn fleet_reads_hosts_from_a_file_with_comments_and_blank_lines() {
     let arg = format!("@{}", list.display());
     let out = run(f.msh(&["--hosts", &arg, "echo", "from", "file"]), b"", T);
     let stdout = out.stdout_str();
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        out.stderr
-    );
-    for label in ["alpha", "beta", &f.sshd_label()] {
-        assert_eq!(lines_of(&stdout, label), ["from file"], "{label}: {stdout}");
-    }
-    assert!(lines_of(&stdout, "gamma").is_empty(), "{stdout}");
-    assert!(
-        out.stderr.contains("msh: 3 hosts: 3 succeeded"),
-        "{}",
-        out.stderr
-    );
+    out.assert_code(0);
+    assert_printed(&stdout, &["alpha", "beta", &f.sshd_label()], &["from file"]);
+    assert_printed(&stdout, &["gamma"], &[]);
+    out.assert_stderr_contains("msh: 3 hosts: 3 succeeded");
 
     // A bad line is named by file:line, and nothing runs.
     std::fs::write(&list, "alpha\nbeta:notaport\n").unwrap();
@@ -334,11 +299,7 @@ fn fleet_json_is_one_object_per_host() {
         "{dead_obj}"
     );
     // The summary is still on stderr.
-    assert!(
-        out.stderr.contains("msh: failed: 127.0.0.1:"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_contains("msh: failed: 127.0.0.1:");
 }
 
 #[test]
@@ -397,16 +358,11 @@ fn fleet_refuses_an_unknown_host_without_asking_unless_accept_new() {
     let all = f.all();
     let out = run(f.msh(&["--hosts", &all, "echo ran"]), b"yes\n", T);
     assert_eq!(out.code(), Some(255), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("msh: failed: gamma: host key verification failed: no known_hosts entry")
-            && out.stderr.contains("BatchMode=yes forbids asking"),
-        "{}",
-        out.stderr
+    out.assert_stderr_contains(
+        "msh: failed: gamma: host key verification failed: no known_hosts entry",
     );
-    assert!(out
-        .stderr
-        .contains("msh: failed: beta: host key verification failed"));
+    out.assert_stderr_contains("BatchMode=yes forbids asking");
+    out.assert_stderr_contains("msh: failed: beta: host key verification failed");
     assert!(lines_of(&out.stdout_str(), "alpha") == ["ran"]);
 
     let out = run(
@@ -455,21 +411,12 @@ fn fleet_timeout_stops_each_host_and_still_prints_its_partial_output() {
         T,
     );
     let stdout = out.stdout_str();
-    assert_eq!(
-        out.code(),
-        Some(255),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        out.stderr
-    );
+    out.assert_code(255);
     for label in ["alpha", "beta", "gamma", &f.sshd_label()] {
         assert_eq!(lines_of(&stdout, label), ["before"], "{label}: {stdout}");
-        assert!(
-            out.stderr.contains(&format!(
-                "msh: failed: {label}: timed out after 2s (--timeout)\n"
-            )),
-            "{}",
-            out.stderr
-        );
+        out.assert_stderr_contains(&format!(
+            "msh: failed: {label}: timed out after 2s (--timeout)\n"
+        ));
     }
 }
 
@@ -525,14 +472,8 @@ fn fleet_host_blocks_apply_per_host_including_proxyjump() {
     std::fs::write(&f.config, config).unwrap();
     let out = run(f.msh(&["--hosts", "alpha,delta", "echo ran"]), b"", T);
     let stdout = out.stdout_str();
-    assert_eq!(
-        out.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        out.stderr
-    );
-    assert_eq!(lines_of(&stdout, "alpha"), ["ran"], "{stdout}");
-    assert_eq!(lines_of(&stdout, "delta"), ["ran"], "{stdout}");
+    out.assert_code(0);
+    assert_printed(&stdout, &["alpha", "delta"], &["ran"]);
     // delta really went through the jump host, alpha did not.
     let log = f
         .sshd

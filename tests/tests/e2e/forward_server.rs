@@ -97,33 +97,45 @@ fn assert_echoed(back: &[u8], data: &[u8], what: &str) {
     assert!(back == data, "{what}: bytes differ");
 }
 
-/// The audit events named `event` once at least `n` exist.
-fn audit(d: &Mshd, event: &str, n: usize) -> Vec<serde_json::Value> {
-    d.wait_for_audit(event, n, LOG)
-        .into_iter()
-        .filter(|e| e["event"] == event)
-        .collect()
+/// Connects to the forward listening on 127.0.0.1 `port` (retrying while it is set up).
+fn connect_local(port: u16) -> TcpStream {
+    connect_retry(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Sends `data` through the forward on 127.0.0.1 `port` to the echo server and asserts that
+/// all of it came back unchanged.
+fn echo_through(port: u16, data: &[u8], what: &str) {
+    assert_echoed(&exchange(connect_local(port), data), data, what);
+}
+
+/// `ssh -N FLAG PORT:127.0.0.1:ECHO` against `d` (FLAG: -L or -R, PORT free on 127.0.0.1),
+/// the 300 KB payload sent through PORT and checked as it comes back; returns the ssh
+/// (stopped when dropped) and the first `forward_close` audit event.
+fn forward_payload(d: &Mshd, echo: SocketAddr, flag: &str) -> (Proc, serde_json::Value) {
+    let port = free_port();
+    let spec = format!("{port}:127.0.0.1:{}", echo.port());
+    let ssh = ssh_bg(d, &d.user, &[flag, &spec], &format!("ssh{flag}"));
+    echo_through(port, &payload(), &format!("ssh {flag}"));
+    let mut closes = d.wait_for_audit_named("forward_close", 1, LOG);
+    (ssh, closes.swap_remove(0))
+}
+
+/// Asserts that a `forward_close` audit event counted the whole payload in each direction.
+fn assert_carried_both_ways(c: &serde_json::Value) {
+    assert_eq!(c["bytes_to_target"], SIZE as u64, "{c}");
+    assert_eq!(c["bytes_to_client"], SIZE as u64, "{c}");
 }
 
 #[test]
 fn local_forward_carries_300kb_each_way_and_is_audited() {
     let echo = echo_server();
     let d = Mshd::builder("fwd-local").audit_log().start();
-    let lport = free_port();
-    let spec = format!("{lport}:127.0.0.1:{}", echo.port());
-    let _ssh = ssh_bg(&d, &d.user, &["-L", &spec], "ssh-L");
-    let data = payload();
-    let s = connect_retry(format!("127.0.0.1:{lport}").parse().unwrap());
-    let back = exchange(s, &data);
-    assert_echoed(&back, &data, "ssh -L");
-    let closes = audit(&d, "forward_close", 1);
-    let c = &closes[0];
+    let (_ssh, c) = forward_payload(&d, echo, "-L");
     assert_eq!(c["kind"], "direct-tcpip", "{c}");
     assert_eq!(c["direction"], "local", "{c}");
     assert_eq!(c["to"], format!("127.0.0.1:{}", echo.port()), "{c}");
-    assert_eq!(c["bytes_to_target"], SIZE as u64, "{c}");
-    assert_eq!(c["bytes_to_client"], SIZE as u64, "{c}");
-    let opens = audit(&d, "forward_open", 1);
+    assert_carried_both_ways(&c);
+    let opens = d.wait_for_audit_named("forward_open", 1, LOG);
     assert_eq!(opens[0]["outcome"], "accepted", "{}", opens[0]);
 }
 
@@ -131,18 +143,9 @@ fn local_forward_carries_300kb_each_way_and_is_audited() {
 fn remote_forward_carries_300kb_each_way_and_port_0_is_allocated() {
     let echo = echo_server();
     let d = Mshd::builder("fwd-remote").audit_log().start();
-    let rport = free_port();
-    let spec = format!("{rport}:127.0.0.1:{}", echo.port());
-    let _ssh = ssh_bg(&d, &d.user, &["-R", &spec], "ssh-R");
-    let data = payload();
-    let s = connect_retry(format!("127.0.0.1:{rport}").parse().unwrap());
-    let back = exchange(s, &data);
-    assert_echoed(&back, &data, "ssh -R");
-    let closes = audit(&d, "forward_close", 1);
-    let c = &closes[0];
+    let (_ssh, c) = forward_payload(&d, echo, "-R");
     assert_eq!(c["kind"], "forwarded-tcpip", "{c}");
-    assert_eq!(c["bytes_to_target"], SIZE as u64, "{c}");
-    assert_eq!(c["bytes_to_client"], SIZE as u64, "{c}");
+    assert_carried_both_ways(&c);
 
     // Port 0: mshd picks one and tells the client, which prints it (as with sshd).
     let spec = format!("0:127.0.0.1:{}", echo.port());
@@ -154,8 +157,7 @@ fn remote_forward_carries_300kb_each_way_and_port_0_is_allocated() {
         .and_then(|r| r.split_whitespace().next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("{text}"));
-    let s = connect_retry(format!("127.0.0.1:{port}").parse().unwrap());
-    assert_echoed(&exchange(s, b"hello"), b"hello", "ssh -R 0");
+    echo_through(port, b"hello", "ssh -R 0");
     // The listener goes with the connection.
     drop(ssh0);
     let start = Instant::now();
@@ -279,7 +281,7 @@ fn a_stalled_tunnel_does_not_stall_the_others() {
     let spec_a = format!("{a}:127.0.0.1:{stall_port}");
     let spec_b = format!("{b}:127.0.0.1:{}", echo.port());
     let _ssh = ssh_bg(&d, &d.user, &["-L", &spec_a, "-L", &spec_b], "ssh-stall");
-    let stalled = connect_retry(format!("127.0.0.1:{a}").parse().unwrap());
+    let stalled = connect_local(a);
     let mut w = stalled.try_clone().unwrap();
     // 64 MiB: far more than the window and every socket buffer on the way hold.
     let flood = std::thread::spawn(move || {
@@ -297,12 +299,7 @@ fn a_stalled_tunnel_does_not_stall_the_others() {
     std::thread::sleep(Duration::from_millis(500));
     // The other tunnel on the same connection still carries 300 KB each way.
     let data = payload();
-    let s = connect_retry(format!("127.0.0.1:{b}").parse().unwrap());
-    assert_echoed(
-        &exchange(s, &data),
-        &data,
-        "the tunnel beside a stalled one",
-    );
+    echo_through(b, &data, "the tunnel beside a stalled one");
     // And mshd still serves new connections.
     let out = run(d.ssh(&[], "echo alive"), b"", T);
     assert_eq!(out.stdout_str(), "alive\n");
@@ -323,7 +320,7 @@ fn tunnels_end_with_the_connection() {
     let lport = free_port();
     let spec = format!("{lport}:127.0.0.1:{tport}");
     let ssh = ssh_bg(&d, &d.user, &["-L", &spec], "ssh-L-end");
-    let mut client = connect_retry(format!("127.0.0.1:{lport}").parse().unwrap());
+    let mut client = connect_local(lport);
     client.write_all(b"hi").unwrap();
     let (mut t, _) = target.accept().unwrap();
     t.set_read_timeout(Some(T)).unwrap();
@@ -336,7 +333,7 @@ fn tunnels_end_with_the_connection() {
         .read_to_end(&mut rest)
         .expect("mshd closed the target connection");
     assert_eq!(n, 0);
-    let closes = audit(&d, "forward_close", 1);
+    let closes = d.wait_for_audit_named("forward_close", 1, LOG);
     assert_eq!(closes[0]["reason"], "connection closed", "{}", closes[0]);
     assert_eq!(closes[0]["bytes_to_target"], 2, "{}", closes[0]);
 }
@@ -353,7 +350,7 @@ fn assert_local_refused(d: &Mshd, echo: SocketAddr, why: &str) {
     );
     let log = d.wait_for_log("direct-tcpip", LOG);
     assert!(log.contains(why), "{why:?} not in the log:\n{log}");
-    let opens = audit(d, "forward_open", 1);
+    let opens = d.wait_for_audit_named("forward_open", 1, LOG);
     let e = &opens[0];
     assert_eq!(e["outcome"], "rejected", "{e}");
     assert!(e["reason"].as_str().unwrap().contains(why), "{e}");
@@ -377,7 +374,7 @@ fn assert_remote_refused(d: &Mshd, user: &str, port: u16, why: &str) {
     let log = d.wait_for_log("tcpip-forward", LOG);
     assert!(log.contains(why), "{why:?} not in the log:\n{log}");
     if d.audit_path().exists() {
-        let refused = audit(d, "forward_open", 1);
+        let refused = d.wait_for_audit_named("forward_open", 1, LOG);
         assert!(
             refused.iter().any(|e| e["kind"] == "tcpip-forward"
                 && e["outcome"] == "rejected"
@@ -507,7 +504,7 @@ fn agent_forwarding_lists_the_key_only_with_a_and_when_allowed() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    audit(&d, "forward_close", 1);
+    d.wait_for_audit_named("forward_close", 1, LOG);
 
     // Without -A there is no agent on the far side.
     let (_, text) = ssh_add_l(&d, &sock, &[]);
@@ -540,24 +537,23 @@ fn agent_forwarding_lists_the_key_only_with_a_and_when_allowed() {
 /// The owner uid of the established TCP socket whose remote end is 127.0.0.1:`port`
 /// (mshd's outgoing connection of a local forward).
 fn outgoing_uid(port: u16) -> Option<u32> {
-    let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    let remote = format!("0100007F:{port:04X}");
-    text.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.get(2) == Some(&remote.as_str()) && f.get(3) == Some(&"01"))
-            .then(|| f.get(7).and_then(|u| u.parse().ok()))
-            .flatten()
-    })
+    tcp_socket_uid(2, port, "01")
 }
 
-/// The owner uid of the TCP socket listening on 127.0.0.1:`port` (/proc/net/tcp).
+/// The owner uid of the TCP socket listening on 127.0.0.1:`port`.
 fn listener_uid(port: u16) -> Option<u32> {
+    tcp_socket_uid(1, port, "0A")
+}
+
+/// The owner uid of the first socket in /proc/net/tcp whose field `field` (1: local
+/// address, 2: remote) is 127.0.0.1:`port` and whose state is `state` (01: established,
+/// 0A: listening). Fields: sl local rem st ... uid (7).
+fn tcp_socket_uid(field: usize, port: u16, state: &str) -> Option<u32> {
     let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    let local = format!("0100007F:{port:04X}");
+    let addr = format!("0100007F:{port:04X}");
     text.lines().skip(1).find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        // sl local rem st ... uid: fields 1, 3 (0A = LISTEN), 7.
-        (f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A"))
+        (f.get(field) == Some(&addr.as_str()) && f.get(3) == Some(&state))
             .then(|| f.get(7).and_then(|u| u.parse().ok()))
             .flatten()
     })
@@ -580,7 +576,7 @@ fn root_mode_forwards_are_made_as_the_user() {
     let lport = free_port();
     let spec = format!("{lport}:127.0.0.1:{}", echo.port());
     let ssh_l = ssh_bg(&d, &u.name, &["-L", &spec], "ssh-L-user");
-    let mut s = connect_retry(format!("127.0.0.1:{lport}").parse().unwrap());
+    let mut s = connect_local(lport);
     s.set_read_timeout(Some(T)).unwrap();
     s.write_all(b"ping").unwrap();
     let mut four = [0u8; 4];
@@ -622,8 +618,7 @@ fn root_mode_forwards_are_made_as_the_user() {
     let rport = free_port();
     let spec = format!("{rport}:127.0.0.1:{}", echo.port());
     let _ssh = ssh_bg(&d, &u.name, &["-R", &spec], "ssh-R-user");
-    let s = connect_retry(format!("127.0.0.1:{rport}").parse().unwrap());
-    assert_echoed(&exchange(s, b"as-user"), b"as-user", "-R as the user");
+    echo_through(rport, b"as-user", "-R as the user");
     assert_eq!(listener_uid(rport), Some(u.uid), "uid of the -R listener");
 
     // A Unix socket only root may reach (0600 in a 0700 root directory) stays out of reach.
@@ -637,7 +632,7 @@ fn root_mode_forwards_are_made_as_the_user() {
     let lport = free_port();
     let spec = format!("{lport}:{}", sock.display());
     let _ssh_l = ssh_bg(&d, &u.name, &["-L", &spec], "ssh-L-sock");
-    let mut s = connect_retry(format!("127.0.0.1:{lport}").parse().unwrap());
+    let mut s = connect_local(lport);
     s.set_read_timeout(Some(T)).unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);

@@ -143,6 +143,30 @@ impl Net {
         (p, c)
     }
 
+    /// Runs `msh -F cfg ARGS... CMD`, CMD creating the marker `name`, and asserts that it
+    /// ran on the target ([`assert_ran`]).
+    pub(crate) fn assert_runs(&self, cfg: &Path, args: &[&str], name: &str) -> Output {
+        let (m, c) = self.marker(name);
+        let mut all = args.to_vec();
+        all.push(&c);
+        let out = run(self.msh_cfg(cfg, &all), b"", T);
+        assert_ran(&out, &m);
+        out
+    }
+
+    /// Writes `ssh_config` for OpenSSH's ssh: the Host blocks `hosts`, then, for the last
+    /// of them, mshd's user, the test key only, the test known_hosts, strict and in batch mode.
+    pub(crate) fn write_openssh_config(&self, hosts: &str) -> PathBuf {
+        let text = format!(
+            "{hosts}  User {}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  \
+             GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n",
+            self.mshd.user,
+            self.key.display(),
+            self.kh.display()
+        );
+        self.dir.write("ssh_config", text, 0o600)
+    }
+
     /// The number of publickey logins sshd `s` accepted so far.
     pub(crate) fn logins(s: &Sshd) -> usize {
         s.log().matches("Accepted publickey").count()
@@ -177,20 +201,17 @@ fn assert_refused(out: &Output, marker: &Path, needles: &[&str]) {
 #[test]
 fn jump_one_hop_sshd_to_mshd_and_to_sshd() {
     let net = Net::new("jump-one");
-    let (m, c) = net.marker("m1");
-    let out = run(net.msh(&["-v", "-J", "bastion", "target", &c]), b"", T);
-    assert_ran(&out, &m);
+    let out = net.assert_runs(&net.cfg, &["-v", "-J", "bastion", "target"], "m1");
     assert_eq!(Net::logins(&net.bastion), 1, "{}", net.bastion.log());
     // The target was reached through the bastion's channel, not directly.
     let hop = format!(
-        "jump host 1 of 1 (bastion = 127.0.0.1 port {}): channel to 127.0.0.1 port {} open",
-        net.bastion.port, net.mshd.port
+        "{}: channel to 127.0.0.1 port {} open",
+        hop_name(1, 1, "bastion", net.bastion.port),
+        net.mshd.port
     );
     assert!(out.stderr.contains(&hop), "{hop:?} not in {}", out.stderr);
 
-    let (m, c) = net.marker("m2");
-    let out = run(net.msh(&["-J", "bastion", "starget", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&net.cfg, &["-J", "bastion", "starget"], "m2");
     assert_eq!(Net::logins(&net.bastion), 2);
     assert_eq!(Net::logins(&net.sshd_target), 1);
 }
@@ -198,9 +219,7 @@ fn jump_one_hop_sshd_to_mshd_and_to_sshd() {
 #[test]
 fn jump_two_hops_and_proxyjump_from_config() {
     let net = Net::new("jump-two");
-    let (m, c) = net.marker("m1");
-    let out = run(net.msh(&["-J", "bastion,bastion2", "target", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&net.cfg, &["-J", "bastion,bastion2", "target"], "m1");
     assert_eq!(Net::logins(&net.bastion), 1);
     assert_eq!(Net::logins(&net.bastion2), 1);
 
@@ -211,17 +230,13 @@ fn jump_two_hops_and_proxyjump_from_config() {
          Host bastion2\n  ProxyJump bastion\n",
         net.sshd_target.port, net.mshd.user, net.bastion2.port
     ));
-    let (m, c) = net.marker("m2");
-    let out = run(net.msh_cfg(&cfg, &["viajump", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&cfg, &["viajump"], "m2");
     assert_eq!(Net::logins(&net.bastion), 2);
     assert_eq!(Net::logins(&net.bastion2), 2);
     assert_eq!(Net::logins(&net.sshd_target), 1);
 
     // `-J none` (and -o ProxyJump=none) connect directly.
-    let (m, c) = net.marker("m3");
-    let out = run(net.msh_cfg(&cfg, &["-J", "none", "viajump", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&cfg, &["-J", "none", "viajump"], "m3");
     assert_eq!(Net::logins(&net.bastion), 2);
 }
 
@@ -232,10 +247,7 @@ fn jump_refused_when_a_hop_key_is_unknown() {
     // The bastion is unknown: nothing past it is tried.
     net.write_known_hosts(&["bastion2", "target"]);
     let out = run(net.msh(&["-J", "bastion", "target", &c]), b"", T);
-    let hop = format!(
-        "jump host 1 of 1 (bastion = 127.0.0.1 port {})",
-        net.bastion.port
-    );
+    let hop = hop_name(1, 1, "bastion", net.bastion.port);
     assert_refused(
         &out,
         &m,
@@ -246,10 +258,7 @@ fn jump_refused_when_a_hop_key_is_unknown() {
     // The second of two hops is unknown: the first was passed, the second named.
     net.write_known_hosts(&["bastion", "target"]);
     let out = run(net.msh(&["-J", "bastion,bastion2", "target", &c]), b"", T);
-    let hop = format!(
-        "jump host 2 of 2 (bastion2 = 127.0.0.1 port {})",
-        net.bastion2.port
-    );
+    let hop = hop_name(2, 2, "bastion2", net.bastion2.port);
     assert_refused(&out, &m, &[&hop]);
     assert_eq!(Net::logins(&net.bastion2), 0);
 
@@ -265,12 +274,7 @@ fn jump_refused_when_a_hop_key_changed() {
     let net = Net::new("jump-changed");
     let (m, c) = net.marker("m");
     let other = ssh_keygen_ed25519(&net.dir, "other_host");
-    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
-    let other_pub: String = other_pub
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let other_pub = public_key_fields(&other.with_extension("pub"));
     // The bastion's known key is another one.
     let text = format!(
         "[127.0.0.1]:{} {other_pub}\n{}\n",
@@ -279,10 +283,7 @@ fn jump_refused_when_a_hop_key_changed() {
     );
     net.dir.write("known_hosts", text, 0o644);
     let out = run(net.msh(&["-J", "bastion", "target", &c]), b"", T);
-    let hop = format!(
-        "jump host 1 of 1 (bastion = 127.0.0.1 port {})",
-        net.bastion.port
-    );
+    let hop = hop_name(1, 1, "bastion", net.bastion.port);
     assert_refused(&out, &m, &[&hop, "CHANGED"]);
     // The target's key changed: refused, the target named.
     let text = format!(
@@ -313,9 +314,7 @@ fn jump_host_key_alias_per_block_and_pin_for_the_final_host_only() {
     let cfg = net.write_config(
         "Host bastion\n  HostKeyAlias bastion-key\nHost target\n  HostKeyAlias target-key\n",
     );
-    let (m, c) = net.marker("m1");
-    let out = run(net.msh_cfg(&cfg, &["-J", "bastion", "target", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&cfg, &["-J", "bastion", "target"], "m1");
 
     // --pin: the target's fingerprint vouches for the target alone; the bastion is still
     // checked against known_hosts, which no longer knows it.
@@ -335,10 +334,7 @@ fn jump_host_key_alias_per_block_and_pin_for_the_final_host_only() {
         b"",
         T,
     );
-    let hop = format!(
-        "jump host 1 of 1 (bastion = 127.0.0.1 port {})",
-        net.bastion.port
-    );
+    let hop = hop_name(1, 1, "bastion", net.bastion.port);
     assert_refused(&out, &m, &[&hop]);
 }
 
@@ -367,10 +363,16 @@ fn jump_through_a_bastion_that_refuses_forwarding_names_it() {
     let (m, c) = net.marker("m");
     let out = run(net.msh_cfg(&cfg, &["-J", "strict", "target", &c]), b"", T);
     let hop = format!(
-        "jump host 1 of 1 (strict = 127.0.0.1 port {}): could not open a connection to target = 127.0.0.1 port {}: administratively prohibited",
-        strict.port, net.mshd.port
+        "{}: could not open a connection to target = 127.0.0.1 port {}: administratively prohibited",
+        hop_name(1, 1, "strict", strict.port),
+        net.mshd.port
     );
     assert_refused(&out, &m, &[&hop, "prohibited"]);
+}
+
+/// How msh names the `i`th of `n` jump hosts, `name` on 127.0.0.1 `port`, in its errors.
+fn hop_name(i: usize, n: usize, name: &str, port: u16) -> String {
+    format!("jump host {i} of {n} ({name} = 127.0.0.1 port {port})")
 }
 
 /// A relay for ProxyCommand: connects to argv[1]:argv[2], logs its arguments, copies both
@@ -422,19 +424,10 @@ fn proxy_command_with_tokens() {
         )
     );
     // OpenSSH's own `ssh -W` as the proxy command, to sshd and to mshd targets.
-    let ssh_cfg = net.dir.write(
-        "ssh_config",
-        format!(
-            "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  \
-             IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  \
-             StrictHostKeyChecking yes\n  BatchMode yes\n",
-            net.bastion.port,
-            net.mshd.user,
-            net.key.display(),
-            net.kh.display()
-        ),
-        0o600,
-    );
+    let ssh_cfg = net.write_openssh_config(&format!(
+        "Host bastion\n  HostName 127.0.0.1\n  Port {}\n",
+        net.bastion.port
+    ));
     for target in ["target", "starget"] {
         let (m, c) = net.marker(&format!("m-{target}"));
         let pc = format!("ProxyCommand=ssh -F {} -W %h:%p bastion", ssh_cfg.display());
@@ -557,9 +550,7 @@ fn hostile_names_never_reach_the_proxy_command_shell() {
         net.mshd.port,
         log.display()
     );
-    let (m, c) = net.marker("m");
-    let out = run(net.msh(&["-o", &pc, "target", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&net.cfg, &["-o", &pc, "target"], "m");
 }
 
 /// Text a server chooses that msh prints itself (here the name of the signal that "killed"
@@ -615,12 +606,8 @@ fn server_text_in_messages_is_stripped_of_control_sequences() {
 #[test]
 fn jump_through_mshd_to_mshd_and_to_sshd() {
     let net = Net::new("jump-mshd-bastion");
-    let (m, c) = net.marker("m1");
-    let out = run(net.msh(&["-J", "mbastion", "target", &c]), b"", T);
-    assert_ran(&out, &m);
-    let (m, c) = net.marker("m2");
-    let out = run(net.msh(&["-J", "mbastion", "starget", &c]), b"", T);
-    assert_ran(&out, &m);
+    net.assert_runs(&net.cfg, &["-J", "mbastion", "target"], "m1");
+    net.assert_runs(&net.cfg, &["-J", "mbastion", "starget"], "m2");
     assert_eq!(Net::logins(&net.sshd_target), 1);
 }
 
@@ -629,19 +616,10 @@ fn jump_through_mshd_to_mshd_and_to_sshd() {
 fn openssh_jump_through_mshd() {
     let net = Net::new("ssh-jump-mshd");
     let (m, c) = net.marker("m");
-    let ssh_cfg = net.dir.write(
-        "ssh_config",
-        format!(
-            "Host mbastion\n  HostName 127.0.0.1\n  Port {}\nHost *\n  User {}\n  IdentityFile {}\n  \
-             IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  \
-             StrictHostKeyChecking yes\n  BatchMode yes\n",
-            net.mshd.port,
-            net.mshd.user,
-            net.key.display(),
-            net.kh.display()
-        ),
-        0o600,
-    );
+    let ssh_cfg = net.write_openssh_config(&format!(
+        "Host mbastion\n  HostName 127.0.0.1\n  Port {}\nHost *\n",
+        net.mshd.port
+    ));
     let mut ssh = Command::new(tool("ssh"));
     ssh.arg("-F")
         .arg(&ssh_cfg)

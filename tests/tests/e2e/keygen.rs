@@ -287,11 +287,7 @@ fn fingerprint_of_key_lists_matches_ssh_keygen() {
     let dir = TestDir::new("keygen-fplist");
     ssh_keygen_ed25519(&dir, "a");
     let a_pub = std::fs::read_to_string(dir.join("a.pub")).unwrap();
-    let a_fields: String = a_pub
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let a_fields = public_key_fields(&dir.join("a.pub"));
     let out = ssh_keygen([
         "-q",
         "-t",
@@ -304,12 +300,7 @@ fn fingerprint_of_key_lists_matches_ssh_keygen() {
         &s(&dir.join("e")),
     ]);
     assert_eq!(out.code(), Some(0));
-    let e_pub = std::fs::read_to_string(dir.join("e.pub")).unwrap();
-    let e_fields: String = e_pub
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let e_fields = public_key_fields(&dir.join("e.pub"));
     let text = format!(
         "# authorized_keys style\n\
          command=\"echo a \\\"b c\\\"\",no-pty {a_fields} quoted options\n\
@@ -522,13 +513,7 @@ fn three_keys(dir: &TestDir) -> [String; 3] {
         let p = dir.join(name);
         let o = ssh_keygen(["-q", "-t", t, "-N", "", "-C", "", "-f", &s(&p)]);
         assert_eq!(o.code(), Some(0), "{}", o.stderr);
-        let text = std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
-        out.push(
-            text.split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+        out.push(public_key_fields(&dir.join(format!("{name}.pub"))));
     }
     out.try_into().unwrap()
 }
@@ -822,12 +807,7 @@ fn p256_key_with_short_scalar_loads_and_signs() {
         .to_pem(russh::keys::ssh_key::LineEnding::LF)
         .unwrap();
     let sig_path = dir.write("msg.sig", sig, 0o644);
-    let pub_fields: String = std::fs::read_to_string(keys::public_key_path(&path))
-        .unwrap()
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let pub_fields = public_key_fields(&keys::public_key_path(&path));
     let signers = dir.write("allowed_signers", format!("tester {pub_fields}\n"), 0o644);
     let verify = run(
         cmd(

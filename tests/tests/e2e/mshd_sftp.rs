@@ -80,14 +80,6 @@ fn umask() -> u32 {
     u32::from_str_radix(line.trim(), 8).unwrap()
 }
 
-/// The audit events named `event`, once there are `n` of them.
-fn audit_events_named(d: &Mshd, event: &str, n: usize) -> Vec<serde_json::Value> {
-    d.wait_for_audit(event, n, LOG)
-        .into_iter()
-        .filter(|e| e["event"] == event)
-        .collect()
-}
-
 #[test]
 fn scp_in_sftp_mode_uploads_and_downloads_a_file_intact() {
     let d = Mshd::builder("sftp-scp").audit_log().start();
@@ -133,14 +125,14 @@ fn scp_in_sftp_mode_uploads_and_downloads_a_file_intact() {
         LOG,
     );
     assert!(!d.log_text().contains("exec \"scp"), "{}", d.log_text());
-    let starts = audit_events_named(&d, "session_start", 2);
+    let starts = d.wait_for_audit_named("session_start", 2, LOG);
     assert_eq!(starts.len(), 2, "{starts:?}");
     for e in &starts {
         assert_eq!(e["command"], "subsystem:sftp", "{e}");
         assert_eq!(e["subsystem"], "sftp", "{e}");
         assert_eq!(e["pty"], false, "{e}");
     }
-    let ends = audit_events_named(&d, "session_end", 2);
+    let ends = d.wait_for_audit_named("session_end", 2, LOG);
     assert_eq!(ends.len(), 2, "{ends:?}");
     assert!(ends
         .iter()
@@ -333,7 +325,7 @@ fn forced_command_runs_instead_of_sftp_server() {
         std::thread::sleep(Duration::from_millis(20));
     }
     d.wait_for_log("subsystem \"sftp\" replaced by the forced command", LOG);
-    let starts = audit_events_named(&d, "session_start", 2);
+    let starts = d.wait_for_audit_named("session_start", 2, LOG);
     assert_eq!(starts.len(), 2, "{starts:?}");
     for e in &starts {
         assert_eq!(e["subsystem"], "sftp", "{e}");

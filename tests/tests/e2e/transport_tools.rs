@@ -71,35 +71,20 @@ fn scp_s_msh_both_ways_sftp_and_legacy_modes() {
         let tag = format!("{host}{}", mode.unwrap_or(""));
         let up = net.dir.join(format!("up-{tag}.bin"));
         let down = net.dir.join(format!("down-{tag}.bin"));
-        let mut args: Vec<String> = vec!["-S".into(), msh.into()];
-        args.extend(mode.map(String::from));
-        let upload = [
-            args.clone(),
-            vec![
-                src.display().to_string(),
-                format!("{host}:{}", up.display()),
-            ],
-        ]
-        .concat();
-        let upload: Vec<&str> = upload.iter().map(String::as_str).collect();
-        ok(
-            &run(tool_cmd(&net, "scp", &upload), b"", T),
-            &format!("scp upload {tag}"),
-        );
+        // `scp -S msh [-O] FROM TO`, which must succeed.
+        let scp = |from: &str, to: &str, what: &str| {
+            let mut args = vec!["-S", msh];
+            args.extend(mode);
+            args.extend([from, to]);
+            ok(
+                &run(tool_cmd(&net, "scp", &args), b"", T),
+                &format!("scp {what} {tag}"),
+            );
+        };
+        let remote_up = format!("{host}:{}", up.display());
+        scp(&src.display().to_string(), &remote_up, "upload");
         same(&src, &up);
-        let download = [
-            args,
-            vec![
-                format!("{host}:{}", up.display()),
-                down.display().to_string(),
-            ],
-        ]
-        .concat();
-        let download: Vec<&str> = download.iter().map(String::as_str).collect();
-        ok(
-            &run(tool_cmd(&net, "scp", &download), b"", T),
-            &format!("scp download {tag}"),
-        );
+        scp(&remote_up, &down.display().to_string(), "download");
         same(&src, &down);
     }
     // Through a jump host: scp's -J is passed on as -J.

@@ -54,15 +54,8 @@ pub(super) fn main(args: Args, home: Option<PathBuf>, local_user: &str) -> i32 {
         super::init_tracing(s);
     }
     // Many connections: their key exchanges and ciphers keep every core busy.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            errln!("msh: cannot start the async runtime: {e}");
-            return 255;
-        }
+    let Some(runtime) = super::start_runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return 255;
     };
     let code = runtime.block_on(run(plan, home));
     proxy::hang_up();
