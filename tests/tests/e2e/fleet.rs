@@ -403,9 +403,11 @@ fn fleet_timeout_stops_each_host_and_still_prints_its_partial_output() {
         f.msh(&[
             "--hosts",
             &all,
+            // Long enough for every host to log in and print under a loaded test machine
+            // (a login here also runs root's shell startup files), far below `sleep 60`.
             "--timeout",
-            "2s",
-            "printf before; sleep 20",
+            "8s",
+            "printf before; sleep 60",
         ]),
         b"",
         T,
@@ -415,7 +417,7 @@ fn fleet_timeout_stops_each_host_and_still_prints_its_partial_output() {
     for label in ["alpha", "beta", "gamma", &f.sshd_label()] {
         assert_eq!(lines_of(&stdout, label), ["before"], "{label}: {stdout}");
         out.assert_stderr_contains(&format!(
-            "msh: failed: {label}: timed out after 2s (--timeout)\n"
+            "msh: failed: {label}: timed out after 8s (--timeout)\n"
         ));
     }
 }
