@@ -2,8 +2,9 @@
 //! ssh and msh do against mshd and shows the gauges of open sessions, forwards and
 //! unauthenticated connections; a scraper that never sends its request holds up neither the
 //! next scrape nor a login; systemd's notify protocol (READY, RELOADING + MONOTONIC_USEC,
-//! STOPPING) over a real datagram socket; dist/mshd.service passes `systemd-analyze verify`
-//! and scripts/install.sh installs it pointing at the installed mshd.
+//! STOPPING) over a real datagram socket; log records as native journal entries when stderr
+//! is the journal stream; dist/mshd.service passes `systemd-analyze verify` and
+//! scripts/install.sh installs it pointing at the installed mshd.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -392,4 +393,133 @@ fn install_script_installs_the_unit_pointing_at_the_installed_mshd() {
     let want = format!("ExecStart={}/bin/mshd", prefix.display());
     assert!(text.lines().any(|l| l == want), "no {want:?} in {text}");
     assert!(!text.contains("/usr/local/bin/mshd"), "{text}");
+}
+
+/// The fields of one native journal protocol datagram (systemd's `journal-native`
+/// protocol: `NAME=value\n`, or `NAME\n` + 64-bit little-endian length + value + `\n`).
+fn journal_fields(mut d: &[u8]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    while let Some(nl) = d.iter().position(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(&d[..nl]).into_owned();
+        d = &d[nl + 1..];
+        if let Some((k, v)) = line.split_once('=') {
+            out.insert(k.to_string(), v.to_string());
+            continue;
+        }
+        let len = u64::from_le_bytes(d[..8].try_into().unwrap()) as usize;
+        let value = String::from_utf8_lossy(&d[8..8 + len]).into_owned();
+        out.insert(line, value);
+        d = &d[8 + len + 1..];
+    }
+    out
+}
+
+/// Removes the stand-in journald socket this test made.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        // And its directory, when nothing else is in it.
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Under systemd with stderr connected to the journal (JOURNAL_STREAM = stderr's
+/// device:inode), mshd writes native journal entries with a priority and fields, not text on
+/// stderr. Where no journald runs, the test stands in for it at its well-known socket (root
+/// only); where one runs, the entry is read back with journalctl.
+#[test]
+fn logs_go_to_the_journal_with_fields_when_stderr_is_the_journal_stream() {
+    if !msh_tests::users::require_root("logs_go_to_the_journal") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dir = TestDir::new("ops-journal");
+    let journal = Path::new("/run/systemd/journal/socket");
+    let stand_in = if journal.exists() {
+        None
+    } else {
+        std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+        let s = UnixDatagram::bind(journal).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
+        Some((s, RemoveOnDrop(journal.to_path_buf())))
+    };
+    let key = ssh_keygen_ed25519(&dir, "host_ed25519");
+    let config = dir.write("mshd.toml", "", 0o644);
+    let log = dir.write("mshd.log", "", 0o644);
+    let meta = std::fs::metadata(&log).unwrap();
+    let port = free_port();
+    let mut c = cmd(bin("mshd"), ["--listen", &format!("127.0.0.1:{port}")]);
+    c.arg("--config").arg(&config).arg("--host-key").arg(&key);
+    c.env_remove("RUST_LOG")
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    // Proc::spawn truncates the same file: stderr keeps the inode named above.
+    let proc = Proc::spawn("mshd-journal", c, &log);
+    let want = format!("listening on 127.0.0.1:{port}");
+    let entry = match &stand_in {
+        Some((sock, _)) => {
+            let start = Instant::now();
+            loop {
+                let mut buf = vec![0u8; 65536];
+                let n = sock
+                    .recv(&mut buf)
+                    .unwrap_or_else(|e| panic!("no journal entry from mshd: {e}"));
+                let f = journal_fields(&buf[..n]);
+                if f.get("MESSAGE").is_some_and(|m| m.contains(&want)) {
+                    break f;
+                }
+                assert!(start.elapsed() < T, "no entry with {want:?}");
+            }
+        }
+        None => {
+            let start = Instant::now();
+            loop {
+                let mut c = cmd(tool("journalctl"), ["--no-pager", "-o", "json"]);
+                c.arg(format!("_PID={}", proc.pid()));
+                let out = run(c, b"", T);
+                let found = out.stdout_str().lines().find_map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                    let m = v["MESSAGE"].as_str()?;
+                    m.contains(&want).then(|| {
+                        v.as_object()
+                            .unwrap()
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                            .collect::<HashMap<_, _>>()
+                    })
+                });
+                if let Some(f) = found {
+                    break f;
+                }
+                assert!(start.elapsed() < T, "journalctl shows no {want:?}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(
+        entry.get("PRIORITY").map(String::as_str),
+        Some("6"),
+        "{entry:?}"
+    );
+    assert_eq!(
+        entry.get("SYSLOG_IDENTIFIER").map(String::as_str),
+        Some("mshd"),
+        "{entry:?}"
+    );
+    assert!(
+        entry
+            .get("CODE_FILE")
+            .is_some_and(|f| f.ends_with("daemon.rs")),
+        "{entry:?}"
+    );
+    assert!(
+        !std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("listening on"),
+        "the record also went to stderr"
+    );
+    drop(proc);
 }
