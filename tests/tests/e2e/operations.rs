@@ -523,3 +523,57 @@ fn logs_go_to_the_journal_with_fields_when_stderr_is_the_journal_stream() {
     );
     drop(proc);
 }
+
+/// The unit's LimitNOFILE, as systemd would set it (soft 1024 as on most systems, hard the
+/// unit's value): mshd raises its soft limit to the hard one and logs how many sessions that
+/// leaves room for, at 5 descriptors each; the unit's value leaves room for 10,000 (issue 8,
+/// item 5). Where this process may not raise its hard limit that far (a container without
+/// CAP_SYS_RESOURCE), mshd runs with the highest hard limit it may have.
+#[test]
+fn the_units_open_file_limit_leaves_room_for_10000_sessions() {
+    let text = std::fs::read_to_string(workspace().join("dist/mshd.service")).unwrap();
+    let unit_limit: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .expect("no LimitNOFILE in dist/mshd.service")
+        .parse()
+        .unwrap();
+    // mshd's own rule (server/README.md, Limits): 64 for itself, at most 5 per session.
+    assert!((unit_limit - 64) / 5 >= 10_000, "LimitNOFILE={unit_limit}");
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let hard: u64 = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|r| r.split_whitespace().nth(1))
+        .and_then(|h| h.parse().ok())
+        .unwrap_or_else(|| panic!("no hard open-file limit in /proc/self/limits: {limits}"));
+    let limit = unit_limit.min(hard);
+    let dir = TestDir::new("ops-nofile");
+    let key = ssh_keygen_ed25519(&dir, "host_ed25519");
+    let config = dir.write("mshd.toml", "", 0o644);
+    let port = free_port();
+    let mut c = cmd(tool("prlimit"), [format!("--nofile=1024:{limit}")]);
+    c.arg("--")
+        .arg(bin("mshd"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--config")
+        .arg(&config)
+        .arg("--host-key")
+        .arg(&key)
+        .env_remove("RUST_LOG");
+    let proc = Proc::spawn("mshd-nofile", c, &dir.join("mshd.log"));
+    let log = proc.wait_for_log("sessions (", T);
+    let line = log
+        .lines()
+        .find(|l| l.contains("open-file limit"))
+        .unwrap_or_else(|| panic!("no open-file limit line: {log}"));
+    assert!(
+        line.contains(&format!("open-file limit {limit} (raised from 1024)")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("room for about {} sessions", (limit - 64) / 5)),
+        "{line}"
+    );
+    drop(proc);
+}
