@@ -91,9 +91,9 @@ const REJECTED: &str = "mshd_auth_total{method=\"publickey\",outcome=\"rejected\
 #[test]
 fn metrics_count_accepted_and_rejected_logins_of_ssh_and_msh() {
     let (d, addr) = with_metrics(Mshd::builder("ops-metrics-auth").audit_log());
-    let before = scrape(addr);
-    // The fixture's readiness check connected once.
-    let base = sample(&before, "mshd_connections_total");
+    // The fixture's readiness check connected once (counted once mshd's task for it runs).
+    let before = wait_sample(addr, "mshd_connections_total", 1.0);
+    let base = 1.0;
     assert_eq!(sample(&before, ACCEPTED), 0.0, "{before:?}");
     assert_eq!(sample(&before, REJECTED), 0.0, "{before:?}");
     let stranger = ssh_keygen_ed25519(&d.dir, "stranger");
@@ -132,8 +132,9 @@ fn metrics_count_accepted_and_rejected_logins_of_ssh_and_msh() {
 #[test]
 fn metrics_gauges_follow_open_sessions_forwards_and_unauthenticated_connections() {
     let (d, addr) = with_metrics(Mshd::builder("ops-metrics-gauges"));
-    // The fixture's readiness check connected once.
-    let base = sample(&scrape(addr), "mshd_connections_total");
+    // The fixture's readiness check connected once (counted once mshd's task for it runs).
+    wait_sample(addr, "mshd_connections_total", 1.0);
+    let base = 1.0;
     // A session that stays open until the test ends it.
     let session = Proc::spawn(
         "ssh-session",
@@ -170,7 +171,9 @@ fn metrics_gauges_follow_open_sessions_forwards_and_unauthenticated_connections(
     };
     assert_eq!(sample(&m, "mshd_sessions_active"), 1.0, "{m:?}");
     assert_eq!(sample(&m, "mshd_forwards_active"), 1.0, "{m:?}");
-    assert_eq!(sample(&m, "mshd_connections_total"), base + 3.0, "{m:?}");
+    // The silent connection is admitted (unauthenticated) a moment before its task counts it.
+    let m = wait_sample(addr, "mshd_connections_total", base + 3.0);
+    assert_eq!(sample(&m, "mshd_unauthenticated_connections"), 1.0, "{m:?}");
 
     drop(silent);
     wait_sample(addr, "mshd_unauthenticated_connections", 0.0);
