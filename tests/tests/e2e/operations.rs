@@ -142,15 +142,28 @@ fn metrics_gauges_follow_open_sessions_forwards_and_unauthenticated_connections(
         &d.dir.join("session.log"),
     );
     session.wait_for_log("started", T);
-    // A tunnel through `ssh -L` to a listener of the test's, held open.
+    // A tunnel through `ssh -L` to a listener of the test's, held open; and a `-R` listener
+    // in mshd, which is not a forwarded connection and is not counted.
     let target = TcpListener::bind("127.0.0.1:0").unwrap();
     let lport = free_port();
     let spec = format!("{lport}:{}", target.local_addr().unwrap());
     let tunnel = Proc::spawn(
         "ssh-L",
-        d.ssh(&["-N", "-o", "ExitOnForwardFailure=yes", "-L", &spec], ""),
+        d.ssh(
+            &[
+                "-N",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-L",
+                &spec,
+                "-R",
+                "0:127.0.0.1:9",
+            ],
+            "",
+        ),
         &d.dir.join("tunnel.log"),
     );
+    tunnel.wait_for_log("Allocated port", T);
     let start = Instant::now();
     let client = loop {
         match TcpStream::connect(("127.0.0.1", lport)) {
