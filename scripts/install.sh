@@ -10,13 +10,15 @@
 #               copy msh, msh-keygen and mshd from BIN_DIR (e.g. target/release) instead of
 #               building them with `cargo install --locked` (a release build: minutes).
 #   DESTDIR     (environment) is prepended to every destination, for packagers.
+#               The systemd unit dist/mshd.service goes to PREFIX/lib/systemd/system, its
+#               ExecStart rewritten to PREFIX/bin/mshd.
 #
 # The man pages and completions are the committed files under dist/ (scripts/gen-dist.sh
 # regenerates them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n 's/^# \{0,1\}//; 2,13p' "$0" >&2; exit "${1:-2}"; }
+usage() { sed -n 's/^# \{0,1\}//; 2,15p' "$0" >&2; exit "${1:-2}"; }
 bin_dir=
 prefix=/usr/local
 while [ $# -gt 0 ]; do
@@ -57,7 +59,13 @@ for b in "${bins[@]}"; do
   install -D -m 0644 "dist/completions/fish/$b.fish" "$root/share/fish/vendor_completions.d/$b.fish"
 done
 
-echo "installed msh, msh-keygen, mshd in $root/bin; man pages in $root/share/man"
+# The systemd unit (systemd also reads /usr/local/lib/systemd/system), started from where
+# mshd was installed.
+install -d -m 0755 "$root/lib/systemd/system"
+sed "s#/usr/local/bin/mshd#$prefix/bin/mshd#g" dist/mshd.service >"$root/lib/systemd/system/mshd.service"
+chmod 0644 "$root/lib/systemd/system/mshd.service"
+
+echo "installed msh, msh-keygen, mshd in $root/bin; man pages in $root/share/man; systemd unit in $root/lib/systemd/system"
 case ":$PATH:" in
   *":$prefix/bin:"*) ;;
   *) echo "note: $prefix/bin is not in PATH" ;;

@@ -30,6 +30,8 @@ have tar || missing+=(tar)
 # tools/gen-dist's test renders dist/man/* with `man -l`.
 have man || missing+=(man-db)
 have python3 || missing+=(python3)
+# operations.rs verifies dist/mshd.service (works without systemd as PID 1).
+have systemd-analyze || missing+=(systemd)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]} from apt" >&2

@@ -53,6 +53,7 @@ pub struct FileConfig {
     pub accept_env: Option<Vec<String>>,
     pub permit_user_environment: Option<PermitUserEnvironment>,
     pub audit_log: Option<String>,
+    pub metrics_listen: Option<String>,
     pub post_quantum_only: Option<bool>,
     pub shutdown_grace_time: Option<String>,
     pub allow_tcp_forwarding: Option<AllowForwarding>,
@@ -221,6 +222,9 @@ pub struct Settings {
     /// Where the audit log goes (`None`: no audit log).
     #[serde(serialize_with = "ser_audit")]
     pub audit_log: Option<AuditTarget>,
+    /// Where the Prometheus metrics endpoint listens (`None`: off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Offer only the hybrid post-quantum key exchange (mlkem768x25519-sha256).
     pub post_quantum_only: bool,
     /// How long sessions may go on after SIGTERM before they are hung up.
@@ -480,6 +484,15 @@ impl Settings {
             Some("-") => Some(AuditTarget::Stdout),
             Some(p) => Some(AuditTarget::File(PathBuf::from(p))),
         };
+        let metrics_listen = match file.metrics_listen.as_deref() {
+            None | Some("") => None,
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: `{a}` is not ADDR:PORT; write for example \"127.0.0.1:9122\" (an IP address, not a name)",
+                    where_("metrics_listen")
+                )
+            })?),
+        };
         Ok(Settings {
             source: path.to_path_buf(),
             root_mode,
@@ -515,6 +528,7 @@ impl Settings {
                 .unwrap_or_else(|| vec!["LANG".into(), "LC_*".into()]),
             permit_user_environment,
             audit_log,
+            metrics_listen,
             post_quantum_only: file.post_quantum_only.unwrap_or(false),
             shutdown_grace_time,
             allow_tcp_forwarding: file.allow_tcp_forwarding.unwrap_or_default(),

@@ -14,7 +14,7 @@ use russh::keys::{Certificate, PrivateKey};
 use crate::audit::Audit;
 use crate::config::{self, Overrides, Settings};
 use crate::listener::Admission;
-use crate::{algorithms, hostkey, listener, session, sys};
+use crate::{algorithms, hostkey, listener, metrics, notify, session, sys};
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
@@ -118,7 +118,22 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
         tracing::info!("listening on {}", l.local_addr().unwrap_or(*addr));
         listeners.push(l);
     }
+    let metrics_listener = match settings.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for metrics (metrics_listen: in use?)")
+            })?;
+            tracing::info!(
+                "metrics on http://{}/metrics",
+                l.local_addr().unwrap_or(addr)
+            );
+            Some(l)
+        }
+    };
+    metrics::host_certificates(&cert_files(&settings, &certs));
     let shared = Shared::new(Generation::new(settings, keys, certs), audit);
+    let metrics_task = metrics_listener.map(|l| tokio::spawn(metrics::serve(l, shared.clone())));
 
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
@@ -128,7 +143,10 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
     let reload_shared = shared.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            reload(&loaded, &reload_shared);
+            notify::reloading();
+            let ok = reload(&loaded, &reload_shared);
+            metrics::config_reload(ok);
+            notify::ready();
         }
     });
     let shutdown = async move {
@@ -137,7 +155,17 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
             _ = int.recv() => tracing::info!("SIGINT: no longer accepting connections"),
         }
     };
+    let shutdown = async move {
+        shutdown.await;
+        notify::stopping();
+    };
+    // Every listener is bound and the signal handlers are installed: a SIGHUP from now on
+    // reloads, so systemd may consider the service started.
+    notify::ready();
     listener::serve(listeners, shared.clone(), shutdown).await?;
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     // Each open connection now ends on its own (graceful_end): a note on every session's
     // stderr, shutdown_grace_time, SIGHUP to what still runs, disconnect. The bound below only
     // guards against a connection that does not go away.
@@ -161,9 +189,20 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
     Ok(())
 }
 
+/// Each host certificate with the file it came from (`load_certificates` keeps the order
+/// of `host_certificates`), for the metrics.
+fn cert_files(settings: &Settings, certs: &[Certificate]) -> Vec<(PathBuf, u64)> {
+    settings
+        .host_certificates
+        .iter()
+        .zip(certs)
+        .map(|(p, c)| (p.clone(), c.valid_before()))
+        .collect()
+}
+
 /// SIGHUP: re-read the config file (same flags) and host keys for new connections. A bad
-/// file keeps the old settings and says why. Listen addresses are not re-bound.
-fn reload(loaded: &Loaded, shared: &Shared) {
+/// file keeps the old settings and says why (false). Listen addresses are not re-bound.
+fn reload(loaded: &Loaded, shared: &Shared) -> bool {
     let new = match Settings::load(
         &loaded.config_path,
         loaded.explicit,
@@ -173,11 +212,14 @@ fn reload(loaded: &Loaded, shared: &Shared) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
-            return;
+            return false;
         }
     };
     if new.listen != loaded.settings.listen {
         tracing::warn!("SIGHUP: `listen` changed; restart mshd to bind the new addresses");
+    }
+    if new.metrics_listen != loaded.settings.metrics_listen {
+        tracing::warn!("SIGHUP: `metrics_listen` changed; restart mshd to apply it");
     }
     let keys = match hostkey::load_or_generate(&new)
         .and_then(|k| hostkey::load_certificates(&new, &k).map(|c| (k, c)))
@@ -185,19 +227,21 @@ fn reload(loaded: &Loaded, shared: &Shared) {
         Ok(k) => k,
         Err(e) => {
             tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
-            return;
+            return false;
         }
     };
     // Re-opened even when unchanged, so that a rotated audit log file is followed.
     if let Err(e) = shared.audit.reopen(new.audit_log.as_ref()) {
         tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
-        return;
+        return false;
     }
+    metrics::host_certificates(&cert_files(&new, &keys.1));
     shared.replace(Generation::new(new, keys.0, keys.1));
     tracing::info!(
         "SIGHUP: configuration reloaded from {}",
         loaded.config_path.display()
     );
+    true
 }
 
 /// What one configuration load produced: the settings and the russh configuration built from

@@ -12,6 +12,8 @@
 //!   connection's table of session channels.
 //! - `audit`: the JSON-lines audit log (typed events, one writer); [`sys`]: the few
 //!   syscalls that need `unsafe`; [`logsafe`]: client-controlled strings in the text log.
+//! - `metrics`: the Prometheus endpoint (`metrics_listen`); `notify`: systemd's
+//!   `Type=notify` protocol.
 //!
 //! The public modules are what the binary and the fuzz targets use; everything else is
 //! `pub(crate)`.
@@ -32,6 +34,8 @@ mod handler;
 mod hostkey;
 mod listener;
 pub mod logsafe;
+mod metrics;
+mod notify;
 mod session;
 mod shadow;
 pub mod sys;

@@ -200,6 +200,11 @@ fn count_down<N: Copy + PartialEq + std::ops::SubAssign + From<u8>>(
 }
 
 impl Admission {
+    /// Connections not authenticated yet (the metrics' gauge).
+    pub(crate) fn unauthenticated(&self) -> u64 {
+        self.unauth.load(Ordering::SeqCst)
+    }
+
     /// Counts one more unauthenticated connection from `source`, unless it already has
     /// `limit` (0 = no limit): then false and nothing counted.
     fn enter_source(&self, source: IpAddr, limit: u32) -> bool {

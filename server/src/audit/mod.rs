@@ -94,6 +94,7 @@ fn writer(rx: Receiver<Msg>, mut sink: Option<Sink>, dropped: Arc<AtomicU64>) {
             Msg::Line(line) => {
                 if !write(&mut sink, &line) {
                     dropped.fetch_add(1, Ordering::SeqCst);
+                    crate::metrics::audit_dropped(1);
                     continue;
                 }
                 let n = dropped.swap(0, Ordering::SeqCst);
@@ -174,12 +175,16 @@ impl Audit {
     /// Queues one event of connection `conn_id` from `peer`: the one way events reach the
     /// log. Never blocks: when the queue is full the event is dropped and counted; the count
     /// is written as an `audit_dropped` event once the log accepts lines again.
+    /// Every event is also counted in the metrics ([`crate::metrics::observe`]), with or
+    /// without an audit log.
     pub(crate) fn emit(&self, conn_id: u64, peer: &str, event: &AuditEvent<'_>) {
+        crate::metrics::observe(event);
         let Some(inner) = &self.inner else { return };
         let line = render(conn_id, peer, event);
         match inner.tx.try_send(Msg::Line(line)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                crate::metrics::audit_dropped(1);
                 if inner.dropped.fetch_add(1, Ordering::SeqCst) == 0 {
                     tracing::warn!(
                         "audit log is not keeping up (stalled disk or pipe?): dropping events; the number dropped will be logged"

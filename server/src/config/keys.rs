@@ -203,6 +203,14 @@ pub const KEYS: &[Key] = &[
         description: "Write the JSON-lines audit log there. `--audit-log` replaces it.",
     },
     Key {
+        name: "metrics_listen",
+        value: "string (ADDR:PORT)",
+        default: "none (off)",
+        description: "Serve Prometheus metrics over plain HTTP on GET /metrics at this address, \
+            for example \"127.0.0.1:9122\". Anyone who can connect can read them (counts, no \
+            user names): keep it on loopback or behind a firewall. Read at start only.",
+    },
+    Key {
         name: "post_quantum_only",
         value: "boolean",
         default: "false",

@@ -52,6 +52,7 @@ fn key_table_is_the_set_of_file_config_fields() {
         | "deny_users"
         | "accept_env" => "[\"x\"]",
         "subsystems" => "{ sftp = \"/bin/true\" }",
+        "metrics_listen" => "\"127.0.0.1:9122\"",
         _ => "\"x\"",
     };
     let text: String = keys::KEYS

@@ -15,11 +15,13 @@ use tokio::task::AbortHandle;
 use super::leader::{orphans, Leader};
 use super::Kind;
 use crate::error::Error;
+use crate::metrics::SessionGauge;
 
 /// What one channel holds.
 struct Entry {
-    /// Its `max_sessions` slot, until the channel is done.
-    slot: Option<OwnedSemaphorePermit>,
+    /// Its `max_sessions` slot, until the channel is done (counted in the metrics while
+    /// held).
+    slot: Option<(OwnedSemaphorePermit, SessionGauge)>,
     /// The input pump and the I/O tasks: aborting them drops the pipes and the PTY master.
     io: Vec<AbortHandle>,
     /// The task that reaps the process and reports its exit.
@@ -57,7 +59,7 @@ impl Sessions {
         self.map().insert(
             channel,
             Entry {
-                slot: Some(slot),
+                slot: Some((slot, SessionGauge::new())),
                 io: Vec::new(),
                 waiter: None,
                 leader: None,

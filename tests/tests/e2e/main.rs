@@ -37,6 +37,7 @@ mod msh_to_mshd;
 mod msh_to_sshd;
 mod mshd_auth;
 mod mshd_sftp;
+mod operations;
 mod root_mode;
 mod sessions_lifecycle;
 mod ssh_to_mshd;
