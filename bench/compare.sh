@@ -80,10 +80,14 @@ common_cfg="  IdentityFile $dir/id_ed25519
   StrictHostKeyChecking yes
   BatchMode yes
   User $user"
-printf 'Host *\n%s\n' "$common_cfg" > "$dir/msh_config"
-printf 'Host *\n%s\n  Ciphers %s\n' "$common_cfg" "$CIPHER" > "$dir/ssh_config"
-MSHJ=("$bin/msh" -F "$dir/msh_config" -J "127.0.0.1:$mport" -p "$mport" 127.0.0.1)
-SSHJ=(ssh -F "$dir/ssh_config" -J "127.0.0.1:$sport" -p "$sport" 127.0.0.1)
+# The target is the bastion's own daemon under another name (ssh refuses a jump to the very
+# host:port:user it jumps through as a loop); known_hosts is checked under its HostName.
+target_block="Host jtarget
+  HostName 127.0.0.1"
+printf '%s\nHost *\n%s\n' "$target_block" "$common_cfg" > "$dir/msh_config"
+printf '%s\nHost *\n%s\n  Ciphers %s\n' "$target_block" "$common_cfg" "$CIPHER" > "$dir/ssh_config"
+MSHJ=("$bin/msh" -F "$dir/msh_config" -J "127.0.0.1:$mport" -p "$mport" jtarget)
+SSHJ=(ssh -F "$dir/ssh_config" -J "127.0.0.1:$sport" -p "$sport" jtarget)
 "${MSH[@]}" true || { echo "bench: msh -> mshd does not work; see $dir/mshd.log" >&2; exit 1; }
 "${SSH[@]}" true || { echo "bench: ssh -> sshd does not work; see $dir/sshd.log" >&2; exit 1; }
 
@@ -92,7 +96,9 @@ median_ms() { python3 -c 'import sys,statistics; v=[int(x) for x in sys.stdin.re
 latency() {
   local out=()
   for _ in $(seq 1 "$runs"); do
-    local t0; t0=$(now_ns); "$@" true; out+=($(( $(now_ns) - t0 )))
+    local t0; t0=$(now_ns)
+    "$@" true || { echo "bench: failed: $*" >&2; echo FAIL; return; }
+    out+=($(( $(now_ns) - t0 )))
   done
   printf '%s\n' "${out[@]}" | median_ms
 }
