@@ -1,0 +1,295 @@
+//! Host key rotation (issue 12): UpdateHostKeys. A server holding two host keys announces
+//! both after authentication (`hostkeys-00@openssh.com`); a client that verified it through
+//! a known_hosts key asks for proofs of the one it does not know and records it, and drops
+//! keys the server no longer has. Client side against a real OpenSSH sshd (which announces
+//! its keys by default); what msh writes is then used by OpenSSH's `ssh` to connect.
+
+use std::path::Path;
+
+use msh_tests::sshd::SshdOptions;
+use msh_tests::*;
+
+use crate::msh_to_sshd::{other_key_line, remote_stderr, setup_with, Setup, T};
+
+/// sshd with an ed25519 and an ecdsa host key; the known_hosts file trusts only ed25519.
+fn two_key_sshd(name: &str) -> Setup {
+    let s = setup_with(
+        name,
+        SshdOptions {
+            host_key_types: vec!["ed25519".into(), "ecdsa".into()],
+            ..SshdOptions::default()
+        },
+    );
+    std::fs::write(&s.kh, format!("{} {}\n", s.name(), s.host_key_line())).unwrap();
+    s
+}
+
+fn ecdsa_line(s: &Setup) -> String {
+    format!("{} {}\n", s.name(), s.sshd.host_key("ecdsa").public_line)
+}
+
+fn ed25519_line(s: &Setup) -> String {
+    format!("{} {}\n", s.name(), s.host_key_line())
+}
+
+/// OpenSSH's ssh, restricted to the ecdsa host key, strict, with `kh`: succeeds only if
+/// `kh` holds the right ecdsa key.
+fn ssh_with_ecdsa_only(s: &Setup, kh: &Path) -> Output {
+    run(
+        openssh_command(
+            s.sshd.port,
+            &s.sshd.user,
+            &s.id,
+            kh,
+            &["-o", "HostKeyAlgorithms=ecdsa-sha2-nistp256"],
+            "echo via-ecdsa",
+        ),
+        b"",
+        T,
+    )
+}
+
+#[test]
+fn msh_learns_the_second_host_key_of_sshd() {
+    let s = two_key_sshd("hkr-msh-learns");
+    // Before: OpenSSH cannot use the ecdsa key (it is unknown).
+    assert_ne!(ssh_with_ecdsa_only(&s, &s.kh).code(), Some(0));
+
+    let out = run(
+        s.msh(&["-o", "UpdateHostKeys=yes", "127.0.0.1", "echo hi"]),
+        b"",
+        T,
+    );
+    s.sshd.assert_ok(&out);
+    assert_eq!(out.stdout, b"hi\n");
+    let ecdsa_fp = msh_common::keys::fingerprint(&s.sshd.host_key("ecdsa").public);
+    assert!(
+        out.stderr.contains(&format!(
+            "learned new host key for {}: ECDSA {ecdsa_fp}",
+            s.name()
+        )),
+        "{}",
+        out.stderr
+    );
+    let text = std::fs::read_to_string(&s.kh).unwrap();
+    assert_eq!(text, format!("{}{}", ed25519_line(&s), ecdsa_line(&s)));
+
+    // The recorded line is one OpenSSH uses.
+    let out = ssh_with_ecdsa_only(&s, &s.kh);
+    s.sshd.assert_ok(&out);
+    assert_eq!(out.stdout, b"via-ecdsa\n");
+
+    // Nothing more to learn: the file stays as it is, and msh says nothing.
+    let out = run(
+        s.msh(&["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    s.sshd.assert_ok(&out);
+    assert!(!out.stderr.contains("host key"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
+}
+
+/// ssh's default: UpdateHostKeys is on when the known_hosts file is the default one.
+#[test]
+fn msh_updates_the_default_known_hosts_file_by_default() {
+    let s = two_key_sshd("hkr-msh-default");
+    let ssh_dir = s.dir.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let kh = ssh_dir.join("known_hosts");
+    std::fs::write(&kh, ed25519_line(&s)).unwrap();
+
+    // No UserKnownHostsFile: ~/.ssh/known_hosts (HOME is the test directory).
+    let mut c = std::process::Command::new(bin("msh"));
+    c.args(["-p", &s.sshd.port.to_string(), "-l", &s.sshd.user])
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .arg("-i")
+        .arg(&s.id)
+        .args(["127.0.0.1", "true"])
+        .env("HOME", &s.dir.path)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("RUST_LOG");
+    let out = run(c, b"", T);
+    s.sshd.assert_ok(&out);
+    assert_eq!(
+        std::fs::read_to_string(&kh).unwrap(),
+        format!("{}{}", ed25519_line(&s), ecdsa_line(&s))
+    );
+
+    // With -q the update is made without a word.
+    std::fs::write(&kh, ed25519_line(&s)).unwrap();
+    let mut c = std::process::Command::new(bin("msh"));
+    c.args(["-q", "-p", &s.sshd.port.to_string(), "-l", &s.sshd.user])
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .arg("-i")
+        .arg(&s.id)
+        .args(["127.0.0.1", "true"])
+        .env("HOME", &s.dir.path)
+        .env_remove("SSH_AUTH_SOCK");
+    let out = run(c, b"", T);
+    s.sshd.assert_ok(&out);
+    assert_eq!(remote_stderr(&out.stderr), "");
+    assert!(std::fs::read_to_string(&kh)
+        .unwrap()
+        .contains(&ecdsa_line(&s)));
+}
+
+#[test]
+fn msh_changes_nothing_when_update_host_keys_is_off() {
+    let s = two_key_sshd("hkr-msh-off");
+    let before = std::fs::read_to_string(&s.kh).unwrap();
+    // Explicitly off, and off by default with a UserKnownHostsFile of one's own (as ssh).
+    for opts in [&["-o", "UpdateHostKeys=no"][..], &[][..]] {
+        let mut args = opts.to_vec();
+        args.extend(["127.0.0.1", "true"]);
+        let out = run(s.msh(&args), b"", T);
+        s.sshd.assert_ok(&out);
+        assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), before, "{opts:?}");
+    }
+    // ask with BatchMode is no.
+    let out = run(
+        s.msh(&["-o", "UpdateHostKeys=ask", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    s.sshd.assert_ok(&out);
+    assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), before);
+}
+
+/// Trust that did not come from a known_hosts key is never extended: --pin, a key recorded
+/// by accept-new in this very connection, a global known_hosts file.
+#[test]
+fn msh_adds_nothing_for_a_host_it_did_not_verify_through_user_known_hosts() {
+    let s = two_key_sshd("hkr-msh-untrusted");
+    let before = std::fs::read_to_string(&s.kh).unwrap();
+    let pin = s.fingerprint();
+    let out = run(
+        s.msh(&[
+            "-o",
+            "UpdateHostKeys=yes",
+            "--pin",
+            &pin,
+            "127.0.0.1",
+            "true",
+        ]),
+        b"",
+        T,
+    );
+    s.sshd.assert_ok(&out);
+    assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), before);
+
+    // accept-new records the key it was shown, and only that one.
+    let fresh = s.dir.join("fresh_known_hosts");
+    let out = run(
+        s.msh_with(
+            &fresh,
+            &s.id,
+            &[
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+                "-o",
+                "UpdateHostKeys=yes",
+                "127.0.0.1",
+                "true",
+            ],
+        ),
+        b"",
+        T,
+    );
+    s.sshd.assert_ok(&out);
+    let text = std::fs::read_to_string(&fresh).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(!text.contains("ecdsa"), "{text}");
+
+    // Known only through the global file: the user file is not filled from it.
+    let global = s.dir.join("global_known_hosts");
+    std::fs::write(&global, &before).unwrap();
+    let empty = s.dir.join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    // msh_cmd sets GlobalKnownHostsFile=/dev/null: build the command here.
+    let cfg = s.dir.join("config");
+    std::fs::write(&cfg, format!("GlobalKnownHostsFile {}\n", global.display())).unwrap();
+    let mut c = std::process::Command::new(bin("msh"));
+    c.args(["-F", cfg.to_str().unwrap()])
+        .args(["-p", &s.sshd.port.to_string(), "-l", &s.sshd.user])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", empty.display()))
+        .args(["-o", "BatchMode=yes", "-o", "UpdateHostKeys=yes"])
+        .arg("-i")
+        .arg(&s.id)
+        .args(["127.0.0.1", "true"])
+        .env("HOME", &s.dir.path)
+        .env_remove("SSH_AUTH_SOCK");
+    let out = run(c, b"", T);
+    s.sshd.assert_ok(&out);
+    assert_eq!(std::fs::read_to_string(&empty).unwrap(), "");
+}
+
+/// Keys the server no longer has are removed, but only from lines that name exactly this
+/// host; a line shared with another host, a pattern line and marker lines stay.
+#[test]
+fn msh_removes_keys_the_server_dropped_from_its_own_lines_only() {
+    let s = two_key_sshd("hkr-msh-remove");
+    let old = other_key_line(&s.dir, "retired_host_key");
+    let name = s.name();
+    let kept = format!(
+        "{name},otherhost {old}\n[127.0.0.*]:{} {old}\n@revoked {name} {old}\n# comment\n",
+        s.sshd.port
+    );
+    std::fs::write(&s.kh, format!("{}{name} {old}\n{kept}", ed25519_line(&s))).unwrap();
+    let out = run(
+        s.msh(&["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    s.sshd.assert_ok(&out);
+    let old_fp =
+        msh_common::keys::fingerprint(&msh_common::keys::parse_public_key_line(&old).unwrap());
+    assert!(
+        out.stderr.contains(&format!(
+            "removed host key of {name} the server no longer offers: ED25519 {old_fp}"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&s.kh).unwrap(),
+        format!("{}{kept}{}", ed25519_line(&s), ecdsa_line(&s))
+    );
+    // The previous file is kept beside it, as ssh does.
+    let old_file = s.dir.join("known_hosts.old");
+    assert!(std::fs::read_to_string(old_file).unwrap().contains(&old));
+}
+
+/// Reference: OpenSSH's own client does the same against sshd (the behaviour msh follows).
+#[test]
+fn openssh_learns_the_second_host_key_of_sshd() {
+    let s = two_key_sshd("hkr-ssh-sshd");
+    let out = run(
+        openssh_command(
+            s.sshd.port,
+            &s.sshd.user,
+            &s.id,
+            &s.kh,
+            &["-o", "UpdateHostKeys=yes"],
+            "true",
+        ),
+        b"",
+        T,
+    );
+    s.sshd.assert_ok(&out);
+    let out = ssh_with_ecdsa_only(&s, &s.kh);
+    s.sshd.assert_ok(&out);
+}
