@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use msh_tests::mshd::Mshd;
 use msh_tests::sshd::SshdOptions;
 use msh_tests::*;
 
@@ -292,4 +293,144 @@ fn openssh_learns_the_second_host_key_of_sshd() {
     s.sshd.assert_ok(&out);
     let out = ssh_with_ecdsa_only(&s, &s.kh);
     s.sshd.assert_ok(&out);
+}
+
+// --- mshd's side: it announces its host keys and proves them. ---
+
+/// mshd serving the fixture's ed25519 host key and one more of each of `kinds`
+/// (`--host-key` for each); the fixture's known_hosts trusts only the ed25519 key. Returns
+/// the extra keys' `TYPE BASE64` lines, in order.
+fn multi_key_mshd(name: &str, kinds: &[&str]) -> (Mshd, Vec<String>) {
+    let dir = TestDir::new(name);
+    let mut b = Mshd::builder(name);
+    let mut lines = Vec::new();
+    for kind in kinds {
+        let file = format!("host_{kind}");
+        let key = ssh_keygen_key(&dir, &file, kind);
+        let public = std::fs::read_to_string(dir.join(format!("{file}.pub"))).unwrap();
+        lines.push(
+            public
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        b = b.arg("--host-key").arg(key.to_str().unwrap());
+    }
+    (b.dir(dir).start(), lines)
+}
+
+fn two_key_mshd(name: &str) -> (Mshd, String) {
+    let (d, mut lines) = multi_key_mshd(name, &["ecdsa"]);
+    (d, lines.remove(0))
+}
+
+/// OpenSSH ssh to `d`, restricted to the ecdsa host key: succeeds only if the fixture's
+/// known_hosts holds mshd's ecdsa key.
+fn ssh_to_mshd_with_ecdsa_only(d: &Mshd) -> Output {
+    run(
+        d.ssh(
+            &["-o", "HostKeyAlgorithms=ecdsa-sha2-nistp256"],
+            "echo via-ecdsa",
+        ),
+        b"",
+        T,
+    )
+}
+
+#[test]
+fn openssh_learns_the_other_host_keys_of_mshd() {
+    // RSA too: mshd proves it with an rsa-sha2-512 signature.
+    let (d, lines) = multi_key_mshd("hkr-ssh-mshd", &["ecdsa", "rsa"]);
+    let (ecdsa, rsa) = (&lines[0], &lines[1]);
+    assert_ne!(ssh_to_mshd_with_ecdsa_only(&d).code(), Some(0));
+    let before = std::fs::read_to_string(&d.known_hosts).unwrap();
+    let out = run(d.ssh(&["-o", "UpdateHostKeys=yes"], "true"), b"", T);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let after = std::fs::read_to_string(&d.known_hosts).unwrap();
+    assert!(after.starts_with(&before), "{after}");
+    assert!(
+        after.contains(ecdsa),
+        "ssh did not learn the ecdsa key:\n{after}"
+    );
+    assert!(
+        after.contains(rsa),
+        "ssh did not learn the rsa key:\n{after}"
+    );
+    let out = ssh_to_mshd_with_ecdsa_only(&d);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, b"via-ecdsa\n");
+}
+
+#[test]
+fn msh_learns_the_second_host_key_of_mshd() {
+    let (d, ecdsa) = two_key_mshd("hkr-msh-mshd");
+    let out = run(
+        crate::msh_to_mshd::msh(&d, &["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("learned new host key for [127.0.0.1]"),
+        "{}",
+        out.stderr
+    );
+    let text = std::fs::read_to_string(&d.known_hosts).unwrap();
+    assert!(
+        text.ends_with(&format!("[127.0.0.1]:{} {ecdsa}\n", d.port)),
+        "{text}"
+    );
+    let out = ssh_to_mshd_with_ecdsa_only(&d);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+
+    // UpdateHostKeys=no: a fresh file with the ed25519 key only stays so.
+    std::fs::write(&d.known_hosts, d.known_hosts_line() + "\n").unwrap();
+    let out = run(
+        crate::msh_to_mshd::msh(&d, &["-o", "UpdateHostKeys=no", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&d.known_hosts).unwrap(),
+        d.known_hosts_line() + "\n"
+    );
+}
+
+/// A host vouched for by an @cert-authority line gets no plain keys recorded, by msh or by
+/// OpenSSH, although mshd announces its key.
+#[test]
+fn a_host_accepted_through_its_certificate_gets_nothing_added() {
+    let name = "hkr-cert";
+    let dir = TestDir::new(name);
+    let ca = ssh_keygen_ed25519(&dir, "host_ca");
+    let hk = ssh_keygen_ed25519(&dir, "cert_host_key");
+    ssh_keygen_sign(
+        &ca,
+        &dir.join("cert_host_key.pub"),
+        "hk",
+        "127.0.0.1",
+        &["-h"],
+    );
+    let cert = dir.join("cert_host_key-cert.pub");
+    let d = Mshd::builder(name)
+        .dir(dir)
+        .host_key_with_certificate(&hk, &cert)
+        .start();
+    let ca_line = std::fs::read_to_string(d.dir.join("host_ca.pub")).unwrap();
+    let kh_text = format!("@cert-authority [127.0.0.1]:{} {ca_line}", d.port);
+    std::fs::write(&d.known_hosts, &kh_text).unwrap();
+
+    let out = run(
+        crate::msh_to_mshd::msh(&d, &["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&d.known_hosts).unwrap(), kh_text);
+
+    let out = run(d.ssh(&["-o", "UpdateHostKeys=yes"], "true"), b"", T);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&d.known_hosts).unwrap(), kh_text);
 }
