@@ -434,3 +434,71 @@ fn a_host_accepted_through_its_certificate_gets_nothing_added() {
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&d.known_hosts).unwrap(), kh_text);
 }
+
+/// `msh-keygen rotate-host-key`: the next key is written beside the current one (0600,
+/// never over an existing file), the known_hosts lines of both keys go to stdout, and once
+/// mshd serves the next key too, msh with UpdateHostKeys learns exactly that key.
+#[test]
+fn keygen_rotate_host_key_then_clients_learn_the_next_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let name = "hkr-keygen-rotate";
+    let dir = TestDir::new(name);
+    let current = ssh_keygen_ed25519(&dir, "current_host_key");
+    let rotate = |extra: &[&str]| {
+        let mut c = std::process::Command::new(bin("msh-keygen"));
+        c.args(["rotate-host-key", "--current"])
+            .arg(&current)
+            .args(["--host", "127.0.0.1,web1.test", "-p", "2222"])
+            .args(extra);
+        run(c, b"", T)
+    };
+    let out = rotate(&[]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let next = dir.join("current_host_key.next");
+    let next_pub = std::fs::read_to_string(dir.join("current_host_key.next.pub")).unwrap();
+    let next_line: String = next_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let cur_line: String = std::fs::read_to_string(dir.join("current_host_key.pub"))
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(
+        out.stdout_str(),
+        format!(
+            "[127.0.0.1]:2222,[web1.test]:2222 {cur_line}\n\
+             [127.0.0.1]:2222,[web1.test]:2222 {next_line}\n"
+        )
+    );
+    assert!(out.stderr.contains("host_keys"), "{}", out.stderr);
+    let mode = std::fs::metadata(&next).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A second run refuses to replace the key being rolled out.
+    let before = std::fs::read(&next).unwrap();
+    let out = rotate(&[]);
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&next).unwrap(), before);
+
+    // mshd serves the fixture's key (known to the client), the current and the next key.
+    let d = Mshd::builder(name)
+        .dir(dir)
+        .arg("--host-key")
+        .arg(current.to_str().unwrap())
+        .arg("--host-key")
+        .arg(next.to_str().unwrap())
+        .start();
+    let out = run(
+        crate::msh_to_mshd::msh(&d, &["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let text = std::fs::read_to_string(&d.known_hosts).unwrap();
+    assert!(text.contains(&next_line), "{text}");
+    assert!(text.contains(&cur_line), "{text}");
+}
