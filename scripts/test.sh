@@ -69,7 +69,7 @@ cargo test --workspace --no-fail-fast "$@" || status=$?
 # dependencies already built.
 cargo test --manifest-path vendor/russh/Cargo.toml --target-dir "$MSH_TARGET_DIR" \
   --no-fail-fast --test msh_flow_control --test test_window_adjust --test test_backpressure \
-  --test test_data_stream || status=$?
+  --test test_data_stream --test msh_hostkeys || status=$?
 [ "$deps_ok" = 1 ] ||
   echo "scripts/test.sh: FAILED: dependency checks (scripts/check-deps.sh, output above)" >&2
 exit "$status"

@@ -9,6 +9,7 @@ mod generate;
 mod inspect;
 mod known_hosts;
 mod revoke;
+mod rotate;
 mod scan;
 mod sign;
 
@@ -82,6 +83,15 @@ macro_rules! ex_revoke {
 "
     };
 }
+macro_rules! ex_rotate {
+    () => {
+        "  Start a host key rotation: the next key beside the current one, and the known_hosts
+  lines of both for clients that do not learn keys by themselves (UpdateHostKeys):
+    msh-keygen rotate-host-key --current /etc/msh/ssh_host_ed25519_key \
+      --host web1.corp,10.0.0.5 -p 2222 > web1_known_hosts
+"
+    };
+}
 macro_rules! exit_status {
     () => {
         "
@@ -101,7 +111,8 @@ const EXAMPLES: &str = examples!(
     ex_known_hosts,
     ex_sign,
     ex_inspect,
-    ex_revoke
+    ex_revoke,
+    ex_rotate
 );
 
 /// The clap definition of msh-keygen's command line, for the man page and completions
@@ -150,6 +161,10 @@ enum Command {
     /// Find, remove or hash host entries in a known_hosts file (ssh-keygen -F, -R, -H).
     #[command(subcommand, after_long_help = examples!(ex_known_hosts))]
     KnownHosts(KnownHostsCommand),
+    /// Generate the next host key beside the current one (CURRENT.next) and print the
+    /// known_hosts lines of both keys, with the rotation's steps.
+    #[command(after_long_help = examples!(ex_rotate))]
+    RotateHostKey(rotate::RotateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<Report> {
         Command::KnownHosts(KnownHostsCommand::Find(a)) => known_hosts::find(a),
         Command::KnownHosts(KnownHostsCommand::Remove(a)) => known_hosts::remove(a),
         Command::KnownHosts(KnownHostsCommand::Hash(a)) => known_hosts::hash(a),
+        Command::RotateHostKey(a) => rotate::run(a),
     }
 }
 

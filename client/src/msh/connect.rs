@@ -17,6 +17,7 @@ use russh::keys::Algorithm;
 use russh::keys::PublicKeyOrCertificate;
 use russh::{cipher, Preferred};
 
+use super::hostkeys;
 use super::settings::Settings;
 use super::verify::{self, Decision, VerifyConfig};
 
@@ -27,6 +28,9 @@ pub(super) struct Shared {
     pub refusal: Mutex<Option<String>>,
     /// Set while a question is on the terminal, so ConnectTimeout does not cut the user off.
     pub prompting: AtomicBool,
+    /// The host key verified through a user known_hosts entry, when UpdateHostKeys may
+    /// act on the server's announcement (`hostkeys::eligible`).
+    pub update_from: Mutex<Option<russh::keys::PublicKey>>,
 }
 
 /// russh client handler: host verification only; channels are read through `Channel`.
@@ -54,7 +58,18 @@ impl client::Handler for Client {
         let decision = tokio::task::spawn_blocking(move || {
             shared.prompting.store(true, Ordering::SeqCst);
             let d = match &presented {
-                Presented::Key(key) => verify::verify(&cfg, key),
+                Presented::Key(key) => {
+                    // Before `verify`, which may record the key (a host just learned).
+                    let from = hostkeys::eligible(&cfg, key);
+                    let d = verify::verify(&cfg, key);
+                    if d == Decision::Accept {
+                        if let Ok(mut u) = shared.update_from.lock() {
+                            *u = from;
+                        }
+                    }
+                    d
+                }
+                // Never extended: a host vouched for by a CA has no keys of its own on record.
                 Presented::Cert(cert) => verify::verify_cert(&cfg, cert),
             };
             shared.prompting.store(false, Ordering::SeqCst);
@@ -158,6 +173,21 @@ impl client::Handler for Client {
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
         tracing::debug!("refused an x11 channel (msh does not forward X11)");
+        Ok(())
+    }
+
+    async fn openssh_ext_host_keys_announced(
+        &mut self,
+        keys: Vec<russh::keys::PublicKey>,
+        session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let trusted = self
+            .shared
+            .update_from
+            .lock()
+            .ok()
+            .and_then(|mut u| u.take());
+        hostkeys::announced(&self.cfg, trusted, keys, session);
         Ok(())
     }
 }

@@ -23,6 +23,7 @@ mod connect;
 mod escape;
 mod fleet;
 mod forward;
+mod hostkeys;
 mod options;
 mod proxy;
 mod sanitize;
@@ -169,6 +170,8 @@ async fn run(settings: &Settings, home: Option<PathBuf>) -> Result<Outcome> {
             _ => bail!("connection to {host} port {port} closed by the server"),
         }
     }
+    // A host-key update may still wait for the server's proof or be writing known_hosts.
+    hostkeys::wait_pending().await;
     // Say goodbye as OpenSSH does, and wait until the session task has written it: the
     // process exits right after, which would otherwise cut the message off and leave the
     // server with an unexplained EOF. Bounded: after a broken pipe the session task may be

@@ -47,6 +47,11 @@ pub(crate) const OPTION_KEYS: &[OptionKey] = &[
         "ask [default], accept-new, yes; `no` is refused",
     ),
     key("UserKnownHostsFile"),
+    with_help(
+        "UpdateHostKeys",
+        "yes [default with the default UserKnownHostsFile], no [otherwise], ask: learn the \
+         keys a host verified through known_hosts proves it holds, forget those it dropped",
+    ),
     key("GlobalKnownHostsFile"),
     key("BatchMode"),
     key("ConnectTimeout"),

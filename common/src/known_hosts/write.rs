@@ -109,6 +109,81 @@ pub fn append(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -
     replace_file(&dir, &name, &contents, current.as_ref())
 }
 
+/// What `update_host_keys` changed.
+#[derive(Debug, Default)]
+pub struct HostKeysUpdate {
+    /// Keys appended.
+    pub added: Vec<PublicKey>,
+    /// Keys whose lines were removed (one entry per line).
+    pub removed: Vec<PublicKey>,
+}
+
+/// Brings `host`'s plain keys in line with what the server announced and proved
+/// (UpdateHostKeys, as OpenSSH's clientloop.c `update_known_hosts`), under the lock and in
+/// one atomic rewrite: appends every key of `add` not already recorded for exactly that
+/// name, and removes the lines that are exactly `host_key_name(host, port)` (a single plain
+/// name or a hashed name of it, no marker) whose key is not in `offered`. Lines naming
+/// several hosts or patterns are never touched: they may speak for other hosts too. The
+/// previous file is kept as `PATH.old` when a line is removed (ssh keeps one too). Nothing
+/// is written when nothing changes.
+pub fn update_host_keys(
+    path: &Path,
+    host: &str,
+    port: u16,
+    offered: &[PublicKey],
+    add: &[PublicKey],
+    hash: bool,
+) -> Result<HostKeysUpdate> {
+    if existing_non_regular(path)?.is_some() {
+        // /dev/null: nothing to keep up to date.
+        return Ok(HostKeysUpdate::default());
+    }
+    let (dir, file_name) = resolve_symlink(path)?;
+    let _lock = lock(&dir, &file_name)?;
+    let current = read_existing(&dir, &file_name)?;
+    let old = current.as_ref().map(|c| c.bytes.as_slice()).unwrap_or(&[]);
+    let name = host_key_name(&host.to_ascii_lowercase(), port);
+    let mut update = HostKeysUpdate::default();
+    let mut out = Vec::with_capacity(old.len() + 256);
+    for (i, raw) in old.split_inclusive(|b| *b == b'\n').enumerate() {
+        if let Line::Entry(e) = parse_line(i + 1, &String::from_utf8_lossy(strip_eol(raw))) {
+            let exactly_this_host = match &e.hosts {
+                HostField::Patterns(list) => list.eq_ignore_ascii_case(&name),
+                HostField::Hashed { .. } => entry_matches_name(&e, &name),
+            };
+            if e.marker == Marker::None
+                && exactly_this_host
+                && !offered.iter().any(|k| k.key_data() == e.key.key_data())
+            {
+                update.removed.push(e.key);
+                continue;
+            }
+        }
+        out.extend_from_slice(raw);
+    }
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    for key in add {
+        if already_recorded(&out, &name, key)
+            || update.added.iter().any(|k| k.key_data() == key.key_data())
+        {
+            continue;
+        }
+        out.extend_from_slice(format_line(host, port, key, hash)?.as_bytes());
+        out.push(b'\n');
+        update.added.push(key.clone());
+    }
+    if update.added.is_empty() && update.removed.is_empty() {
+        return Ok(update);
+    }
+    if let (Some(c), false) = (current.as_ref(), update.removed.is_empty()) {
+        keep_old(&dir, &file_name, c)?;
+    }
+    replace_file(&dir, &file_name, &out, current.as_ref())?;
+    Ok(update)
+}
+
 /// Removes every plain-key line for `host` on `port` (as `ssh-keygen -R`): lines whose
 /// pattern list or hashed name matches `host_key_name(host, port)`, including comma lists
 /// and wildcard lines that match. `@cert-authority` and `@revoked` lines are kept, as
@@ -602,5 +677,45 @@ mod special_file_tests {
         assert!(e.to_string().contains("not a regular file"), "{e}");
         let m = std::fs::metadata("/dev/null").unwrap();
         assert!(m.file_type().is_char_device());
+    }
+}
+
+#[cfg(test)]
+mod update_host_keys_tests {
+    use super::*;
+    use crate::known_hosts::test_keys::{key, ED1, ED2, ED3, RSA1};
+
+    #[test]
+    fn adds_proved_keys_and_removes_only_exact_lines_of_dropped_keys() {
+        let dir = crate::known_hosts::test_dir();
+        let path = dir.path().join("known_hosts");
+        let hashed = format_line("web1", 2222, &key(ED3), true).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "# mine\n[web1]:2222 {ED1}\n[web1]:2222 {ED2}\n[web1]:2222,web2 {ED2}\n\
+                 [web*]:2222 {ED2}\n{hashed}\n@revoked [web1]:2222 {ED2}\nweb1 {ED2}\n"
+            ),
+        )
+        .unwrap();
+        let offered = [key(ED1), key(RSA1)];
+        let u = update_host_keys(&path, "web1", 2222, &offered, &[key(RSA1)], false).unwrap();
+        assert_eq!(u.added.len(), 1);
+        // The exact plain line of ED2 and the hashed line of ED3 go; the list, the pattern,
+        // the marker line and the other port stay.
+        assert_eq!(u.removed.len(), 2);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "# mine\n[web1]:2222 {ED1}\n[web1]:2222,web2 {ED2}\n[web*]:2222 {ED2}\n\
+                 @revoked [web1]:2222 {ED2}\nweb1 {ED2}\n[web1]:2222 {RSA1}\n"
+            )
+        );
+        assert!(with_suffix(&path, ".old").exists());
+        // Nothing more to do: the file is left alone.
+        let u = update_host_keys(&path, "web1", 2222, &offered, &[key(RSA1)], false).unwrap();
+        assert!(u.added.is_empty() && u.removed.is_empty());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 }

@@ -35,6 +35,14 @@ impl Conn {
             self.conn_id,
             crate::logsafe::clean(&version, crate::logsafe::NAME_MAX * 2)
         );
+        // As sshd does once a user is in: every host key, so clients with UpdateHostKeys
+        // learn a key added for a rotation (they ask for proofs, which russh answers).
+        if let Err(e) = session.announce_host_keys() {
+            tracing::warn!(
+                "connection {}: cannot announce host keys: {e}",
+                self.conn_id
+            );
+        }
         Ok(())
     }
 

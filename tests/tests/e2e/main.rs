@@ -23,6 +23,7 @@ mod hardening_limits;
 mod hardening_preauth;
 mod hardening_signals;
 mod harness_selftest;
+mod hostkey_rotation;
 mod identity_commands;
 mod issue7_auth;
 mod jump;

@@ -257,6 +257,8 @@ async fn run_host(settings: &Settings, home: Option<&Path>, sink: &mut HostSink)
         Ok(e) => e,
         Err(e) => Ending::Failed(format!("{e:#}")),
     };
+    // A host-key update (UpdateHostKeys) may still wait for its proof, as in single msh.
+    super::hostkeys::wait_pending().await;
     // Goodbye as single msh says it, bounded the same way.
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = handle

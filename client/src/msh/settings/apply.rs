@@ -14,7 +14,7 @@ use msh_common::ssh_config::values::{parse_log_level, parse_port, parse_yes_no, 
 use msh_common::ssh_config::Directive;
 
 use super::super::options;
-use super::{expand_tilde, Settings, StrictHostKeyChecking, TtyMode};
+use super::{expand_tilde, Settings, StrictHostKeyChecking, TtyMode, UpdateHostKeys};
 
 /// "First value wins" bookkeeping for single-valued keys.
 #[derive(Default)]
@@ -61,6 +61,8 @@ pub(super) struct Resolver<'a> {
     pub(super) remote_command: Option<Option<String>>,
     /// The config file is a `-F` file (strict), not the `~/.ssh/config` ssh shares.
     pub(super) strict_file: bool,
+    /// UpdateHostKeys as set (its default depends on UserKnownHostsFile).
+    pub(super) update_host_keys: Option<UpdateHostKeys>,
 }
 
 impl<'a> Resolver<'a> {
@@ -83,6 +85,7 @@ impl<'a> Resolver<'a> {
             request_tty: None,
             remote_command: None,
             strict_file: false,
+            update_host_keys: None,
         }
     }
 
@@ -120,6 +123,17 @@ impl<'a> Resolver<'a> {
                         self.s.global_known_hosts =
                             files.iter().map(|f| expand_tilde(f, self.home)).collect();
                     }
+                }
+            }
+            "updatehostkeys" => {
+                let mode = match v.to_ascii_lowercase().as_str() {
+                    "yes" | "true" => UpdateHostKeys::Yes,
+                    "no" | "false" => UpdateHostKeys::No,
+                    "ask" => UpdateHostKeys::Ask,
+                    _ => return Err(anyhow!("expected yes, no or ask")).with_context(ctx),
+                };
+                if on && self.update_host_keys.is_none() {
+                    self.update_host_keys = Some(mode);
                 }
             }
             "batchmode" => {

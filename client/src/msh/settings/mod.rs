@@ -35,6 +35,17 @@ pub use super::cli::Args;
 use super::options;
 use apply::Resolver;
 
+/// UpdateHostKeys: what to do with the host keys a verified server announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateHostKeys {
+    /// Record keys the server proves, remove keys it no longer has.
+    Yes,
+    /// Never change known_hosts after the connection is verified.
+    No,
+    /// Ask on the terminal first (`no` with BatchMode or without a terminal).
+    Ask,
+}
+
 /// What to do with a host that known_hosts does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrictHostKeyChecking {
@@ -94,6 +105,10 @@ pub struct Settings {
     pub user_known_hosts: Vec<PathBuf>,
     /// GlobalKnownHostsFile: read only.
     pub global_known_hosts: Vec<PathBuf>,
+    /// UpdateHostKeys: learn the keys a trusted server announces after authentication
+    /// (OpenSSH's `hostkeys-00@openssh.com`). Default `yes` when UserKnownHostsFile was not
+    /// set, as in ssh; `no` otherwise.
+    pub update_host_keys: UpdateHostKeys,
     /// BatchMode: never ask on the terminal.
     pub batch_mode: bool,
     /// ConnectTimeout (None: the system's TCP timeout).
@@ -171,6 +186,7 @@ impl Settings {
             strict: StrictHostKeyChecking::Ask,
             user_known_hosts: Vec::new(),
             global_known_hosts: Vec::new(),
+            update_host_keys: UpdateHostKeys::No,
             batch_mode: false,
             connect_timeout: None,
             hash_known_hosts: false,
@@ -244,6 +260,7 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
     // No UserKnownHostsFile / GlobalKnownHostsFile set: ssh's defaults.
     let user_kh_default = !r.seen.has("userknownhostsfile");
     let global_kh_default = !r.seen.has("globalknownhostsfile");
+    let update_host_keys = r.update_host_keys;
     let mut s = connect_target(r, local_user)?;
     expand_paths(&mut s, home, local_user)?;
     if user_kh_default {
@@ -251,6 +268,11 @@ pub fn resolve(args: Args, home: Option<&Path>, local_user: &str) -> Result<Sett
             s.user_known_hosts.push(h.join(".ssh/known_hosts"));
         }
     }
+    s.update_host_keys = update_host_keys.unwrap_or(if user_kh_default {
+        UpdateHostKeys::Yes
+    } else {
+        UpdateHostKeys::No
+    });
     if global_kh_default {
         s.global_known_hosts
             .push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
@@ -593,6 +615,12 @@ pub fn print_config(s: &Settings) -> String {
     };
     line("stricthostkeychecking", &strict);
     line("batchmode", &if s.batch_mode { "yes" } else { "no" });
+    let update = match s.update_host_keys {
+        UpdateHostKeys::Yes => "true",
+        UpdateHostKeys::No => "false",
+        UpdateHostKeys::Ask => "ask",
+    };
+    line("updatehostkeys", &update);
     for f in &s.identity_files {
         line("identityfile", &f.display());
     }

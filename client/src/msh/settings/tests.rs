@@ -562,6 +562,7 @@ fn every_table_key_is_handled() {
             | "ClearAllForwardings"
             | "PermitLocalCommand"
             | "ControlMaster"
+            | "UpdateHostKeys"
             | "RequestTTY" => "no",
             "ConnectTimeout" | "ServerAliveInterval" | "Port" => "5",
             "SetEnv" => "A=b",
@@ -617,4 +618,31 @@ fn help_lists_the_table() {
         assert!(help.contains(k.name), "{} missing from --help", k.name);
     }
     assert!(help.contains("RevokedHostKeys only as `none`"));
+}
+
+/// UpdateHostKeys defaults to yes only with ssh's default known_hosts file, as in ssh.
+#[test]
+fn update_host_keys_default_follows_the_known_hosts_file() {
+    assert_eq!(res(&["h"]).unwrap().update_host_keys, UpdateHostKeys::Yes);
+    let own = ["-o", "UserKnownHostsFile=/tmp/kh", "h"];
+    assert_eq!(res(&own).unwrap().update_host_keys, UpdateHostKeys::No);
+    let s = res(&[
+        "-o",
+        "UpdateHostKeys=ask",
+        "-o",
+        "UserKnownHostsFile=/k",
+        "h",
+    ])
+    .unwrap();
+    assert_eq!(s.update_host_keys, UpdateHostKeys::Ask);
+    let s = res(&["-o", "UpdateHostKeys=no", "-o", "UpdateHostKeys=yes", "h"]).unwrap();
+    assert_eq!(s.update_host_keys, UpdateHostKeys::No);
+    let e = format!(
+        "{:#}",
+        res(&["-o", "UpdateHostKeys=maybe", "h"]).unwrap_err()
+    );
+    assert!(
+        e.contains("UpdateHostKeys=maybe: expected yes, no or ask"),
+        "{e}"
+    );
 }

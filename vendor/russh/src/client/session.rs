@@ -539,7 +539,9 @@ impl Session {
     /// Asks the server to prove it holds the private half of each host key it announced through `hostkeys-00@openssh.com` (`hostkeys-prove-00@openssh.com`).
     ///
     /// DANGER: reply channel may not be awaited while the Session is borrowed, as it will deadlock.
-    pub(crate) fn request_hostkeys_prove(
+    // msh patch (PATCHES.md §6): public, as `Handler::openssh_ext_host_keys_announced`'s
+    // documentation already tells handlers to call it (upstream has it `pub(crate)`).
+    pub fn request_hostkeys_prove(
         &mut self,
         reply_channel: oneshot::Sender<Result<(), crate::Error>>,
         keys: Vec<crate::keys::PublicKey>,

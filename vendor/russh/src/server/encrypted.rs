@@ -1925,6 +1925,23 @@ impl Session {
                         }
                         Ok(())
                     }
+                    // msh patch (PATCHES.md §7): prove possession of host keys (UpdateHostKeys).
+                    "hostkeys-prove-00@openssh.com" => {
+                        match self.host_keys_proof(r) {
+                            Some(proof) if self.common.wants_reply => {
+                                if let Some(ref mut enc) = self.common.encrypted {
+                                    self.common.wants_reply = false;
+                                    push_packet!(enc.write, {
+                                        enc.write.push(msg::REQUEST_SUCCESS);
+                                        enc.write.extend(&proof);
+                                    })
+                                }
+                            }
+                            Some(_) => {}
+                            None => self.request_failure(),
+                        }
+                        Ok(())
+                    }
                     _ => {
                         self.request_failure();
                         Ok(())

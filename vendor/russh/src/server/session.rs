@@ -1100,6 +1100,76 @@ impl Session {
         }
     }
 
+    /// msh patch (PATCHES.md §7): announces every host key of the configuration
+    /// (`hostkeys-00@openssh.com`, OpenSSH PROTOCOL §2.5), as OpenSSH's sshd does once the
+    /// user is authenticated, so that clients with UpdateHostKeys learn keys added for a
+    /// rotation. Plain keys only, each once; no reply is asked for.
+    pub fn announce_host_keys(&mut self) -> Result<(), Error> {
+        let mut blobs: Vec<Vec<u8>> = Vec::new();
+        for key in &self.common.config.keys {
+            let blob = key.public_key().to_bytes()?;
+            if !blobs.contains(&blob) {
+                blobs.push(blob);
+            }
+        }
+        if let Some(ref mut enc) = self.common.encrypted {
+            push_packet!(enc.write, {
+                msg::GLOBAL_REQUEST.encode(&mut enc.write)?;
+                "hostkeys-00@openssh.com".encode(&mut enc.write)?;
+                0u8.encode(&mut enc.write)?;
+                for blob in &blobs {
+                    blob.as_slice().encode(&mut enc.write)?;
+                }
+            })
+        }
+        Ok(())
+    }
+
+    /// msh patch (PATCHES.md §7): the reply data of `hostkeys-prove-00@openssh.com`: for
+    /// each requested key blob, in order, a signature over `string
+    /// "hostkeys-prove-00@openssh.com" || string session_id || string blob` by that host
+    /// key (serverloop.c `server_input_hostkeys_prove`; RSA signs with rsa-sha2-512, which
+    /// OpenSSH's client accepts whatever the key exchange used). None (a failure reply) when
+    /// a blob is not one of our keys, the request is malformed, or it names more keys than
+    /// we hold (a bound on the signing work one request can cause).
+    pub(crate) fn host_keys_proof<R: ssh_encoding::Reader>(&self, r: &mut R) -> Option<Vec<u8>> {
+        let enc = self.common.encrypted.as_ref()?;
+        let keys = &self.common.config.keys;
+        let mut out = Vec::new();
+        let mut count = 0usize;
+        while r.remaining_len() > 0 {
+            count += 1;
+            if count > keys.len() {
+                debug!("hostkeys-prove: more keys requested than held");
+                return None;
+            }
+            let blob = bytes::Bytes::decode(r).ok()?;
+            let key = keys.iter().find(|k| {
+                k.public_key()
+                    .to_bytes()
+                    .is_ok_and(|b| b.as_slice() == blob.as_ref())
+            });
+            let Some(key) = key else {
+                debug!("hostkeys-prove: a requested key is not one of ours");
+                return None;
+            };
+            let mut signed = CryptoVec::new();
+            "hostkeys-prove-00@openssh.com".encode(&mut signed).ok()?;
+            enc.session_id.as_ref().encode(&mut signed).ok()?;
+            blob.as_ref().encode(&mut signed).ok()?;
+            let signature = crate::helpers::sign_with_hash_alg(
+                &crate::keys::PrivateKeyWithHashAlg::new(
+                    std::sync::Arc::new(key.clone()),
+                    Some(crate::keys::HashAlg::Sha512),
+                ),
+                &signed,
+            )
+            .ok()?;
+            signature.as_slice().encode(&mut out).ok()?;
+        }
+        Some(out)
+    }
+
     /// Send a "failure" reply to a global request (it checks whether the
     /// client expects an answer).
     pub fn request_failure(&mut self) {
