@@ -438,6 +438,28 @@ impl Mshd {
         }
     }
 
+    /// The first audit event `pred` accepts, once there is one: for a test that looks for one
+    /// event among others a daemon may still be writing.
+    pub fn wait_for_audit_where(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+        timeout: Duration,
+    ) -> serde_json::Value {
+        let start = std::time::Instant::now();
+        loop {
+            let all = self.audit_events();
+            if let Some(e) = all.iter().find(|e| pred(e)) {
+                return e.clone();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no audit event ({what}) after {timeout:?}: {all:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Only the audit events named `event`, once there are `n` of them (see
     /// [`Self::wait_for_audit`]).
     pub fn wait_for_audit_named(
