@@ -156,7 +156,12 @@ fuzz_target!(|data: &[u8]| {
         let mut results = Vec::new();
         for (mode, args) in [("-F", strict), ("~/.ssh/config", lenient)] {
             let args = args.unwrap_or_else(|e| panic!("clap: {e}"));
-            let r = resolve(args, Some(&sb.home), "fuzz");
+            // `-F FILE` is handed on to jump hosts (hop_flags) and the default file is not: the
+            // one field the two modes may differ in, so it is left out of the comparison.
+            let r = resolve(args, Some(&sb.home), "fuzz").map(|mut s| {
+                s.hop_flags.clear();
+                s
+            });
             match &r {
                 Ok(s) => {
                     assert!(s.port > 0, "{mode} {dest}: port 0");
