@@ -80,16 +80,18 @@ common_cfg="  IdentityFile $dir/id_ed25519
   StrictHostKeyChecking yes
   BatchMode yes
   User $user"
-# The target is the bastion's own daemon under another name (ssh refuses a jump to the very
-# host:port:user it jumps through as a loop); known_hosts is checked under its HostName.
-target_block="Host jtarget
+# The target is the bastion's own daemon, the bastion named by an alias: ssh refuses a jump
+# whose host string, port and user equal the target's as a loop.
+bastion_block="Host jbastion
   HostName 127.0.0.1"
-printf '%s\nHost *\n%s\n' "$target_block" "$common_cfg" > "$dir/msh_config"
-printf '%s\nHost *\n%s\n  Ciphers %s\n' "$target_block" "$common_cfg" "$CIPHER" > "$dir/ssh_config"
-MSHJ=("$bin/msh" -F "$dir/msh_config" -J "127.0.0.1:$mport" -p "$mport" jtarget)
-SSHJ=(ssh -F "$dir/ssh_config" -J "127.0.0.1:$sport" -p "$sport" jtarget)
+printf '%s\nHost *\n%s\n' "$bastion_block" "$common_cfg" > "$dir/msh_config"
+printf '%s\nHost *\n%s\n  Ciphers %s\n' "$bastion_block" "$common_cfg" "$CIPHER" > "$dir/ssh_config"
+MSHJ=("$bin/msh" -F "$dir/msh_config" -J "jbastion:$mport" -p "$mport" 127.0.0.1)
+SSHJ=(ssh -F "$dir/ssh_config" -J "jbastion:$sport" -p "$sport" 127.0.0.1)
 "${MSH[@]}" true || { echo "bench: msh -> mshd does not work; see $dir/mshd.log" >&2; exit 1; }
 "${SSH[@]}" true || { echo "bench: ssh -> sshd does not work; see $dir/sshd.log" >&2; exit 1; }
+"${MSHJ[@]}" true || { echo "bench: msh -J through mshd does not work; see $dir/mshd.log" >&2; exit 1; }
+"${SSHJ[@]}" true || { echo "bench: ssh -J through sshd does not work; see $dir/sshd.log" >&2; exit 1; }
 
 now_ns() { date +%s%N; }
 median_ms() { python3 -c 'import sys,statistics; v=[int(x) for x in sys.stdin.read().split()]; print("%.1f" % (statistics.median(v)/1e6))'; }
