@@ -107,7 +107,9 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; 32 * 1024];
+    // 64 KiB as a session's output (session/spawn.rs): with 32 KiB, 1 GiB from the far side
+    // of an `-L` tunnel ran at about 820 MB/s, with 64 KiB at about 1,080 (release, loopback).
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match r.read(&mut buf).await {
             Ok(0) => break,
