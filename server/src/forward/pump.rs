@@ -1,8 +1,9 @@
 //! Moving a forward's bytes between its channel and its socket, with the same flow control
 //! as sessions: reading the channel is what replenishes the client's window (vendored russh,
 //! PATCHES.md 1) and writing it waits for the client's window through `Handle`'s bounded
-//! queue, so a target that stops reading stops only its own channel. Each direction holds
-//! one 32 KiB buffer; nothing else is queued here.
+//! queue, so a target that stops reading stops only its own channel. The target's bytes are
+//! read 64 KiB at a time and handed to the channel without a copy; what waits for the client's
+//! window is at most one read.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
