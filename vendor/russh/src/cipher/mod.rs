@@ -298,16 +298,20 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
     cipher: &mut (dyn OpeningKey + Send),
 ) -> Result<usize, Error> {
     if buffer.len == 0 {
-        let mut len = vec![0; cipher.packet_length_to_read_for_block_length()];
+        // msh patch (PATCHES.md, "one copy less"): the probe lives on the stack.
+        let mut probe = [0u8; 32];
+        let len = probe
+            .get_mut(..cipher.packet_length_to_read_for_block_length())
+            .ok_or(Error::IndexOutOfBounds)?;
 
-        stream.read_exact(&mut len).await?;
+        stream.read_exact(len).await?;
         trace!("reading, len = {len:?}");
         {
             let seqn = buffer.seqn.0;
             buffer.buffer.clear();
-            buffer.buffer.extend_from_slice(&len);
+            buffer.buffer.extend_from_slice(len);
             trace!("reading, seqn = {seqn:?}");
-            let len = cipher.decrypt_packet_length(seqn, &len);
+            let len = cipher.decrypt_packet_length(seqn, len);
             let len = BigEndian::read_u32(&len) as usize;
 
             if len > MAXIMUM_PACKET_LEN {
@@ -331,13 +335,24 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
         }
     }
 
-    buffer.buffer.resize(buffer.len + 4, 0);
-    trace!("read_exact {:?}", buffer.len + 4);
-
-    let l = cipher.packet_length_to_read_for_block_length();
-
-    #[allow(clippy::indexing_slicing)] // length checked
-    stream.read_exact(&mut buffer.buffer[l..]).await?;
+    // msh patch (PATCHES.md, "one copy less"): the rest of the packet is read into the
+    // buffer's spare capacity, which is never zero-filled first (the read buffer is handed
+    // on with each packet, so every packet's buffer is a fresh allocation).
+    let packet_end = buffer.len + 4;
+    trace!("read_exact {packet_end:?}");
+    if buffer.buffer.len() > packet_end {
+        buffer.buffer.truncate(packet_end);
+    }
+    buffer
+        .buffer
+        .reserve_exact(packet_end.saturating_sub(buffer.buffer.len()));
+    while buffer.buffer.len() < packet_end {
+        use bytes::BufMut;
+        let want = packet_end - buffer.buffer.len();
+        if stream.read_buf(&mut (&mut buffer.buffer).limit(want)).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
 
     trace!("read_exact done");
     let seqn = buffer.seqn.0;

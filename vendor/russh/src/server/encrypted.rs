@@ -31,6 +31,7 @@ use super::*;
 use crate::helpers::{AlgorithmExt, NameList};
 use crate::map_err;
 use crate::parsing::{ChannelOpenConfirmation, ChannelType, OpenChannelMessage, ensure_end};
+use crate::sshbuffer::decode_shared;
 
 impl Session {
     /// Returns false iff a request was rejected.
@@ -39,13 +40,24 @@ impl Session {
         handler: &mut H,
         pkt: &mut IncomingSshPacket,
     ) -> Result<(), H::Error> {
-        self.process_packet(handler, &pkt.buffer).await
+        self.process_shared_packet(handler, &pkt.buffer).await
     }
 
     pub(crate) async fn process_packet<H: Handler + Send>(
         &mut self,
         handler: &mut H,
         buf: &[u8],
+    ) -> Result<(), H::Error> {
+        self.process_shared_packet(handler, &Bytes::copy_from_slice(buf))
+            .await
+    }
+
+    /// msh patch (PATCHES.md, "one copy less"): the packet as `Bytes`, so that channel data
+    /// can be handed on as a slice of it.
+    pub(crate) async fn process_shared_packet<H: Handler + Send>(
+        &mut self,
+        handler: &mut H,
+        buf: &Bytes,
     ) -> Result<(), H::Error> {
         let rejection_wait_until =
             tokio::time::Instant::now() + self.common.config.auth_rejection_time;
@@ -153,10 +165,12 @@ impl Session {
                         .init_compress(self.common.packet_writer.compress());
                 }
                 enc.state = EncryptedState::Authenticated;
-                self.server_read_authenticated(handler, *msg, &mut r).await
+                self.server_read_authenticated(handler, *msg, buf, &mut r)
+                    .await
             }
             (EncryptedState::Authenticated, Some((msg, mut r))) => {
-                self.server_read_authenticated(handler, *msg, &mut r).await
+                self.server_read_authenticated(handler, *msg, buf, &mut r)
+                    .await
             }
             _ => Ok(()),
         }
@@ -1449,11 +1463,12 @@ async fn reply_userauth_info_response(
 }
 
 impl Session {
-    async fn server_read_authenticated<H: Handler + Send, R: Reader>(
+    async fn server_read_authenticated<H: Handler + Send>(
         &mut self,
         handler: &mut H,
         msg: u8,
-        r: &mut R,
+        packet: &Bytes,
+        r: &mut &[u8],
     ) -> Result<(), H::Error> {
         match msg {
             msg::CHANNEL_OPEN => self.server_handle_channel_open(handler, r).await,
@@ -1501,7 +1516,8 @@ impl Session {
                     Some(map_err!(u32::decode(r))?)
                 };
                 trace!("handler.data {ext:?} {channel_num:?}");
-                let data = map_err!(Bytes::decode(r))?;
+                // msh patch (PATCHES.md, "one copy less"): a slice of the packet, not a copy.
+                let data = map_err!(decode_shared(packet, r))?;
                 map_err!(ensure_end(r))?;
                 // msh patch (PATCHES.md, "flow control"): the window is replenished as the
                 // channel's reader consumes (`Session::credit_windows`), never here, and the
