@@ -289,6 +289,17 @@ fn one_shell(d: &Mshd, u: &TestUser, client: Client, check_running: bool) -> (St
             )
         });
         assert!(who.contains("(127.0.0.1)"), "who shows the address: {who}");
+        let mut w = cmd(tool("w"), ["-h"]);
+        w.env("PROCPS_USERLEN", "32");
+        let w = run(w, b"", T).stdout_str();
+        assert!(
+            w.lines().any(|l| {
+                let mut f = l.split_whitespace();
+                f.next() == Some(u.name.as_str()) && f.next() == Some(line.as_str())
+            }),
+            "w lists {} on {line}: {w}",
+            u.name
+        );
         // ut_pid: the session's process (the shell itself, or a PAM keeper above it).
         let recorded = utmp_pid(&line).expect("a USER_PROCESS entry for the line");
         assert!(
