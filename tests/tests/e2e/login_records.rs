@@ -2,8 +2,8 @@
 //! and from `msh -tt`, is listed by `who` on its pts line with the client's address while it
 //! runs, shows in `last` with its logout once it ended, and in `lastlog`; the next
 //! interactive shell is greeted with "Last login: ... from 127.0.0.1" (not with
-//! `~/.hushlogin`, not with print_last_log = false). A session without a PTY, and any
-//! session under record_logins = false, records nothing. Needs root.
+//! `~/.hushlogin`, not with print_last_log = false, not for a command). A session without a
+//! PTY, and any session under record_logins = false, records nothing. Needs root.
 //!
 //! /var/run/utmp may not exist on a test machine (no systemd): the tests create it (root:utmp
 //! 0664) when it is absent and remove it when the last of them is done; an existing file is
@@ -444,6 +444,22 @@ fn a_session_without_a_pty_records_nothing() {
     // The same daemon does record a PTY session: nothing above was for lack of a recorder.
     let (line, _) = one_shell(&d, &u, Client::Msh, true);
     assert_recorded_and_ended(&u, &line);
+    // A command on a PTY is recorded too (sshd records every PTY session), but not greeted
+    // although there is a previous login now (sshd's check_quietlogin: a command).
+    let out = run(
+        d.ssh_as(&u.name, &["-tt"], "echo TTY=$(tty) PID=$$"),
+        b"",
+        T,
+    );
+    let text = out.stdout_str();
+    assert!(!text.contains("Last login"), "{text}");
+    let line = text
+        .split("TTY=/dev/")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no tty: {text} {}", out.stderr))
+        .to_string();
+    assert_recorded_and_ended(&u, &line);
 }
 
 #[test]
@@ -468,4 +484,26 @@ fn record_logins_false_records_nothing_and_print_last_log_false_greets_nobody() 
     assert_recorded_and_ended(&u, &line);
     let (_, out) = one_shell(&d, &u, Client::OpenSsh, false);
     assert!(!out.contains("Last login"), "{out}");
+}
+
+/// A client killed mid-session: the connection ends, the logout is recorded and the shell
+/// still gets its hang-up (the PTY master, held until the logout is written, is closed).
+#[test]
+fn a_killed_client_gets_its_logout_recorded_and_its_shell_hung_up() {
+    if !require_root("a_killed_client_gets_its_logout_recorded_and_its_shell_hung_up") {
+        return;
+    }
+    let _utmp = UtmpFile::hold();
+    let u = TestUser::new();
+    let d = root_mshd("records-killed", &u, "");
+    let mut s = Session::start(shell(&d, &u.name, Client::OpenSsh));
+    s.send("echo TTY=$(tty) PID=$$\n");
+    let (line, pid) = s.tty_and_pid(&|| d.log_text());
+    assert!(who_line(&u.name, &line).is_some());
+    s.child.kill().unwrap();
+    let _ = s.child.wait();
+    assert_recorded_and_ended(&u, &line);
+    eventually("the shell's end after the hang-up", || {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
 }
