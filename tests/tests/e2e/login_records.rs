@@ -5,8 +5,8 @@
 //! `~/.hushlogin`, not with print_last_log = false, not for a command). A session without a
 //! PTY, and any session under record_logins = false, records nothing. Needs root.
 //!
-//! /var/run/utmp may not exist on a test machine (no systemd): the tests create it (root:utmp
-//! 0664) when it is absent and remove it when the last of them is done; an existing file is
+//! /var/run/utmp may not exist on a test machine (no systemd): each test creates it (root:utmp
+//! 0664) when it is absent and removes it when done, one test at a time; an existing file is
 //! only added to. Other tests (sshd's) write wtmp at the same time, so everything is matched
 //! on this test's own user and pts line, never on counts.
 
@@ -25,48 +25,49 @@ const T: Duration = Duration::from_secs(30);
 const UTMP: &str = "/var/run/utmp";
 const WTMP: &str = "/var/log/wtmp";
 
-/// Holds /var/run/utmp in existence while a test needs it (see the module doc).
-struct UtmpFile;
+/// Holds /var/run/utmp in existence while a test needs it (see the module doc), and runs the
+/// tests of this module one at a time (one of them makes the file unacceptable for a while).
+struct UtmpFile {
+    /// This test created the file (it did not exist): it removes it.
+    created: bool,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
 
-/// (tests holding it, whether a test created it).
-static UTMP_HOLDERS: Mutex<(usize, bool)> = Mutex::new((0, false));
+static SERIAL: Mutex<()> = Mutex::new(());
 
 impl UtmpFile {
     fn hold() -> UtmpFile {
-        let mut h = UTMP_HOLDERS.lock().unwrap_or_else(|p| p.into_inner());
-        if h.0 == 0 {
-            use std::os::unix::fs::OpenOptionsExt;
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o664)
-                .open(UTMP)
-            {
-                Ok(_) => {
-                    let gid = nix::unistd::Group::from_name("utmp")
-                        .unwrap()
-                        .map(|g| g.gid);
-                    nix::unistd::chown(UTMP, Some(nix::unistd::Uid::from_raw(0)), gid).unwrap();
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(UTMP, std::fs::Permissions::from_mode(0o664)).unwrap();
-                    h.1 = true;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => panic!("cannot create {UTMP}: {e}"),
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        use std::os::unix::fs::OpenOptionsExt;
+        let created = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o664)
+            .open(UTMP)
+        {
+            Ok(_) => {
+                let gid = nix::unistd::Group::from_name("utmp")
+                    .unwrap()
+                    .map(|g| g.gid);
+                nix::unistd::chown(UTMP, Some(nix::unistd::Uid::from_raw(0)), gid).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(UTMP, std::fs::Permissions::from_mode(0o664)).unwrap();
+                true
             }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => panic!("cannot create {UTMP}: {e}"),
+        };
+        UtmpFile {
+            created,
+            _serial: serial,
         }
-        h.0 += 1;
-        UtmpFile
     }
 }
 
 impl Drop for UtmpFile {
     fn drop(&mut self) {
-        let mut h = UTMP_HOLDERS.lock().unwrap_or_else(|p| p.into_inner());
-        h.0 -= 1;
-        if h.0 == 0 && h.1 {
+        if self.created {
             let _ = std::fs::remove_file(UTMP);
-            h.1 = false;
         }
     }
 }
@@ -506,4 +507,44 @@ fn a_killed_client_gets_its_logout_recorded_and_its_shell_hung_up() {
     eventually("the shell's end after the hang-up", || {
         (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
     });
+}
+
+/// A utmp file mshd must refuse (not root's): the sessions go on, wtmp and lastlog are still
+/// written, and the refusal is logged once with the file and the reason, not at each login.
+/// Only when the test created the file itself (a real system's utmp is left alone).
+#[test]
+fn a_refused_utmp_is_logged_once_and_sessions_go_on() {
+    if !require_root("a_refused_utmp_is_logged_once_and_sessions_go_on") {
+        return;
+    }
+    let utmp = UtmpFile::hold();
+    if !utmp.created {
+        eprintln!("SKIPPED a_refused_utmp_is_logged_once_and_sessions_go_on: {UTMP} exists already; not changing its owner");
+        return;
+    }
+    nix::unistd::chown(UTMP, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let u = TestUser::new();
+    let d = root_mshd("records-refused", &u, "");
+    for _ in 0..2 {
+        let (line, _) = one_shell(&d, &u, Client::OpenSsh, false);
+        assert_eq!(who_line(&u.name, &line), None, "not in the refused utmp");
+        let ended = eventually("the logout in wtmp", || {
+            last_lines(&u.name)
+                .into_iter()
+                .find(|l| l.contains(&line) && !l.contains("still") && !l.contains("gone"))
+        });
+        assert!(ended.contains("127.0.0.1"), "{ended}");
+    }
+    let warning = format!(
+        "login records: cannot write {UTMP}: {UTMP} is owned by uid 65534, not root; refusing to write it"
+    );
+    d.wait_for_log(&warning, Duration::from_secs(5));
+    let log = d.log_text();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains(&warning))
+        .count();
+    assert_eq!(warnings, 1, "said once for 2 logins and 2 logouts:\n{log}");
+    assert!(lastlog(&u.name).contains("127.0.0.1"));
+    nix::unistd::chown(UTMP, Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
 }
