@@ -54,6 +54,8 @@ pub struct FileConfig {
     pub permit_user_environment: Option<PermitUserEnvironment>,
     pub audit_log: Option<String>,
     pub metrics_listen: Option<String>,
+    pub record_logins: Option<bool>,
+    pub print_last_log: Option<bool>,
     pub post_quantum_only: Option<bool>,
     pub shutdown_grace_time: Option<String>,
     pub allow_tcp_forwarding: Option<AllowForwarding>,
@@ -225,6 +227,11 @@ pub struct Settings {
     /// Where the Prometheus metrics endpoint listens (`None`: off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Root mode: record PTY sessions in utmp, wtmp and lastlog (see `login_records`).
+    pub record_logins: bool,
+    /// Root mode: show the previous lastlog entry when an interactive PTY shell starts
+    /// (sshd's PrintLastLog).
+    pub print_last_log: bool,
     /// Offer only the hybrid post-quantum key exchange (mlkem768x25519-sha256).
     pub post_quantum_only: bool,
     /// How long sessions may go on after SIGTERM before they are hung up.
@@ -529,6 +536,8 @@ impl Settings {
             permit_user_environment,
             audit_log,
             metrics_listen,
+            record_logins: file.record_logins.unwrap_or(true),
+            print_last_log: file.print_last_log.unwrap_or(true),
             post_quantum_only: file.post_quantum_only.unwrap_or(false),
             shutdown_grace_time,
             allow_tcp_forwarding: file.allow_tcp_forwarding.unwrap_or_default(),

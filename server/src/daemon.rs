@@ -183,6 +183,9 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
         );
     }
     tracing::info!("all sessions ended; exiting");
+    if !crate::login_records::flush(std::time::Duration::from_secs(2)) {
+        tracing::warn!("login records: logouts could not be written within 2 s of exit");
+    }
     if !shared.audit.flush(std::time::Duration::from_secs(2)) {
         tracing::warn!("audit log: queued events could not be written within 2 s of exit");
     }

@@ -12,14 +12,17 @@
 //!   connection's table of session channels.
 //! - `audit`: the JSON-lines audit log (typed events, one writer); [`sys`]: the few
 //!   syscalls that need `unsafe`; [`logsafe`]: client-controlled strings in the text log.
+//! - `login_records`: utmp, wtmp and lastlog for PTY sessions (root mode), through
+//!   `utmpx`, the C library's utmp API (with `sys`, the only modules allowed `unsafe`).
 //! - `metrics`: the Prometheus endpoint (`metrics_listen`); `notify`: systemd's
 //!   `Type=notify` protocol.
 //!
 //! The public modules are what the binary and the fuzz targets use; everything else is
 //! `pub(crate)`.
 #![warn(missing_docs, unreachable_pub)]
-// The workspace denies `unsafe_code`; `sys` is the one module that allows it (privilege drop
-// between fork and exec), and every other module forbids it outright.
+// The workspace denies `unsafe_code`; `sys` (privilege drop between fork and exec) and
+// `utmpx` (the C library's utmp calls) are the modules that allow it, and every other module
+// forbids it outright.
 
 mod algorithms;
 mod audit;
@@ -33,12 +36,14 @@ mod forward;
 mod handler;
 mod hostkey;
 mod listener;
+mod login_records;
 pub mod logsafe;
 mod metrics;
 mod notify;
 mod session;
 mod shadow;
 pub mod sys;
+mod utmpx;
 
 pub use error::Error;
 #[cfg(test)]

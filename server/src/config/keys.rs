@@ -211,6 +211,26 @@ pub const KEYS: &[Key] = &[
             user names): keep it on loopback or behind a firewall. Read at start only.",
     },
     Key {
+        name: "record_logins",
+        value: "boolean",
+        default: "true",
+        description: "Root mode: record sessions with a PTY as sshd does, so who, w, last and \
+            lastlog show them: a USER_PROCESS entry in /var/run/utmp and the same record in \
+            /var/log/wtmp when the session starts (line pts/N, the user, the client's address, \
+            the session process's PID), the user's /var/log/lastlog entry, and a DEAD_PROCESS \
+            entry and a logout record when it ends. A file that is missing is skipped; one that \
+            is not a regular file owned by root is refused (logged once). Sessions without a \
+            PTY, and mshd running unprivileged, record nothing.",
+    },
+    Key {
+        name: "print_last_log",
+        value: "boolean",
+        default: "true",
+        description: "Root mode: when a shell starts on a PTY (no command), show the user's \
+            previous login from /var/log/lastlog first, as sshd's PrintLastLog (\"Last login: \
+            Sat Dec  5 09:07:14 2026 from 192.0.2.7\"); not shown when ~/.hushlogin exists.",
+    },
+    Key {
         name: "post_quantum_only",
         value: "boolean",
         default: "false",

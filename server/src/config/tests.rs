@@ -40,6 +40,7 @@ fn key_table_is_the_set_of_file_config_fields() {
     let value = |name: &str| match name {
         "strict_modes" | "post_quantum_only" | "permit_user_environment" => "true",
         "allow_agent_forwarding" | "gateway_ports" => "true",
+        "record_logins" | "print_last_log" => "false",
         "allow_tcp_forwarding" | "allow_stream_local_forwarding" => "\"no\"",
         "permit_open" | "permit_listen" => "[\"any\"]",
         "max_auth_tries" | "max_sessions" | "per_source_max_startups" => "1",

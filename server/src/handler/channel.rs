@@ -373,12 +373,21 @@ impl Conn {
             env: &st.env,
             agent_socket: self.forwards.agent_path(),
         };
-        let launch = session::plan(
+        let mut launch = session::plan(
             request,
             &account,
             self.perms.as_ref(),
             &client,
             root_mode.then_some(groups),
+        );
+        launch.login = crate::login_records::plan(
+            root_mode,
+            launch.pty.is_some(),
+            launch.kind == Kind::Shell,
+            self.settings.record_logins,
+            self.settings.print_last_log,
+            &account,
+            self.peer.ip(),
         );
         if let (Kind::Subsystem, Some(name), Some(c)) =
             (launch.kind, &launch.subsystem, &launch.run)

@@ -63,6 +63,9 @@ pub(crate) struct Launch {
     /// The subsystem requested (`sftp`), also when a forced command runs instead.
     pub(crate) subsystem: Option<String>,
     pub(crate) kind: Kind,
+    /// Root mode, with a PTY: the utmp/wtmp/lastlog records to write (set by the handler
+    /// from the settings; see [`crate::login_records::plan`]).
+    pub(crate) login: Option<crate::login_records::Login>,
 }
 
 /// Decides what runs for `request`. A forced command (`command=`, a certificate's
@@ -123,6 +126,7 @@ pub(crate) fn plan(
         },
         subsystem,
         run,
+        login: None,
     }
 }
 

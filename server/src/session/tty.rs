@@ -11,11 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use russh::Pty;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::spawn::{base_command, pump_out, spawn, spawn_waiter, Fd};
 use super::{Input, Launch, Running, SessionCtx};
 use crate::error::Error;
+use crate::login_records;
+
+/// How long a PTY session's I/O waits for its login to be recorded (utmp is locked by the C
+/// library, which could be slow); past it the session goes on without the greeting.
+const LOGIN_RECORD_WAIT: Duration = Duration::from_secs(2);
 
 /// Opens a PTY pair, both ends close-on-exec from the start: pty-process 0.5 opened
 /// /dev/ptmx without O_CLOEXEC and set it afterwards, so a session started for another
@@ -89,12 +94,32 @@ pub(super) fn start_pty(
     drop(pts);
     let (_, leader) = spawn(cmd, &launch)?;
     let started = Instant::now();
+    // Login records (root mode): written by their own thread now that the leader's PID is
+    // known. Each I/O task holds `record`, so the logout is written once both are gone,
+    // and the master (kept by `record`) is closed only after it.
+    let (record, greeting) = match (launch.login.take(), &tty_path) {
+        (Some(login), Some(tty)) => {
+            let keep = Box::new(master.0.get_ref().clone());
+            let (r, g) = login_records::login(login, tty, leader.pid, keep);
+            (Some(Arc::new(r)), Some(g))
+        }
+        (Some(_), None) => {
+            tracing::warn!("the PTY has no name: the session is not recorded in utmp/wtmp");
+            (None, None)
+        }
+        _ => (None, None),
+    };
+    // Input waits until the login is recorded, so a command typed at once (`who`) sees it.
+    let (gate_tx, gate_rx) = oneshot::channel::<()>();
     let writer = master.clone();
     let (resize_tx, mut resize_rx) = mpsc::unbounded_channel::<(u16, u16)>();
 
     let bytes_in = Arc::new(AtomicU64::new(0));
     let counter = bytes_in.clone();
+    let in_record = record.clone();
     let in_task = tokio::spawn(async move {
+        let _record = in_record;
+        let _ = gate_rx.await;
         let mut input = input;
         let mut input_open = true;
         loop {
@@ -124,8 +149,19 @@ pub(super) fn start_pty(
             }
         }
     });
-    // Only the two tasks hold the master: when both end or are aborted, it closes.
-    let mut out_task = tokio::spawn(pump_out(master, ctx.handle.clone(), ctx.channel, None));
+    // Only the two tasks (and `record`) hold the master: when both end or are aborted, it
+    // closes. The "Last login" greeting, if any, goes out before the shell's first output.
+    let (handle, channel) = (ctx.handle.clone(), ctx.channel);
+    let mut out_task = tokio::spawn(async move {
+        let _record = record;
+        if let Some(greeting) = greeting {
+            if let Ok(Ok(Some(text))) = tokio::time::timeout(LOGIN_RECORD_WAIT, greeting).await {
+                let _ = handle.data(channel, text.into_bytes()).await;
+            }
+        }
+        drop(gate_tx);
+        pump_out(master, handle, channel, None).await
+    });
     let io = vec![in_task.abort_handle(), out_task.abort_handle()];
 
     // The master returns EIO once every slave fd is closed; a background job keeping the

@@ -28,6 +28,7 @@ mod identity_commands;
 mod issue7_auth;
 mod jump;
 mod keygen;
+mod login_records;
 mod msh_certs;
 mod msh_config;
 mod msh_escape;
