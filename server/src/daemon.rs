@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use nix::unistd::Uid;
 use russh::keys::{Certificate, PrivateKey};
 
-use crate::audit::Audit;
+use crate::audit::{self, Audit};
 use crate::config::{self, Overrides, Settings};
 use crate::listener::Admission;
 use crate::{algorithms, hostkey, listener, metrics, notify, session, sys};
@@ -110,6 +110,14 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
     let keys = hostkey::load_or_generate(&settings)?;
     let certs = hostkey::load_certificates(&settings, &keys)?;
     let audit = Audit::open(settings.audit_log.as_ref())?;
+    let structured = audit::Structured::open(
+        settings.audit_syslog,
+        settings.audit_syslog_socket.as_deref(),
+    )?;
+    if let Some(s) = &structured {
+        tracing::info!("audit records also go to {}", s.path().display());
+    }
+    audit.set_structured(structured);
     let mut listeners = Vec::new();
     for addr in &settings.listen {
         let l = tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -230,11 +238,20 @@ fn reload(loaded: &Loaded, shared: &Shared) -> bool {
             return false;
         }
     };
+    let structured =
+        match audit::Structured::open(new.audit_syslog, new.audit_syslog_socket.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
+                return false;
+            }
+        };
     // Re-opened even when unchanged, so that a rotated audit log file is followed.
     if let Err(e) = shared.audit.reopen(new.audit_log.as_ref()) {
         tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
         return false;
     }
+    shared.audit.set_structured(structured);
     metrics::host_certificates(&cert_files(&new, &keys.1));
     shared.replace(Generation::new(new, keys.0, keys.1));
     tracing::info!(
