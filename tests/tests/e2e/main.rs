@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod audit_syslog;
 mod certs_keygen;
 mod certs_mshd;
 mod dist;
