@@ -21,6 +21,7 @@
 // The workspace denies `unsafe_code`; `sys` is the one module that allows it (privilege drop
 // between fork and exec), and every other module forbids it outright.
 
+mod activation;
 mod algorithms;
 mod audit;
 mod auth;

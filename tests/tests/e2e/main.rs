@@ -42,6 +42,7 @@ mod mshd_sftp;
 mod operations;
 mod root_mode;
 mod sessions_lifecycle;
+mod socket_activation;
 mod ssh_to_mshd;
 mod transport_tools;
 mod trust_files;
