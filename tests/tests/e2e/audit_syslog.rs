@@ -472,3 +472,94 @@ fn real_journald_stores_the_records_and_journalctl_finds_them_by_field() {
     drop(d);
     drop(j);
 }
+
+/// `GET /metrics` from mshd's endpoint: the value of `series` (0 when absent).
+fn metric(addr: &str, series: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: mshd\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The daemon goes away: records are lost without holding up a login, counted in
+/// `mshd_audit_syslog_dropped_total{sink}`, logged once (not per record); when it is back the
+/// count arrives as an `audit_dropped` record. SIGHUP then switches the format.
+#[test]
+fn lost_records_are_counted_logged_once_and_reported_and_sighup_switches_the_format() {
+    let dir = TestDir::new("audit-loss");
+    let path = dir.join("audit.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    let metrics = format!("127.0.0.1:{}", msh_tests::free_port());
+    let d = Mshd::builder("audit-loss")
+        .dir(dir)
+        .toml("audit_syslog = \"journald\"")
+        .toml(&format!("audit_syslog_socket = \"{}\"", path.display()))
+        .toml(&format!("metrics_listen = \"{metrics}\""))
+        .start();
+    d.wait_for_log("metrics on http://", T);
+    drop(sock);
+    std::fs::remove_file(&path).unwrap();
+    for _ in 0..2 {
+        let out = run(d.ssh(&[], "echo hi"), b"", T);
+        assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    }
+    let series = "mshd_audit_syslog_dropped_total{sink=\"journald\"}";
+    // The disconnect record follows the client's exit: wait for the count to settle.
+    let start = Instant::now();
+    let mut lost = metric(&metrics, series);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = metric(&metrics, series);
+        if now == lost && now >= 10.0 {
+            break;
+        }
+        assert!(start.elapsed() < T, "{series} = {now}");
+        lost = now;
+    }
+    let log = d.log_text();
+    assert_eq!(
+        log.matches("cannot send to").count(),
+        1,
+        "not logged exactly once:\n{log}"
+    );
+    // Back: the next record goes through, then the count.
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(T)).unwrap();
+    let sink = Sink {
+        sock,
+        parse: journald_rec,
+    };
+    let out = run(d.ssh(&[], "true"), b"", T);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let first = sink.next();
+    assert_eq!(first.get("event"), "connect", "{first:?}");
+    let dropped = sink.next();
+    assert_eq!(dropped.get("event"), "audit_dropped", "{dropped:?}");
+    assert_eq!(dropped.get("dropped"), (lost as u64).to_string());
+    assert_eq!(dropped.severity, 4);
+    sink.connection();
+
+    // SIGHUP to syslog: the next login's records are RFC 5424.
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, text.replace("\"journald\"", "\"syslog\"")).unwrap();
+    d.proc.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_for_log("configuration reloaded", T);
+    let sink = Sink {
+        sock: sink.sock,
+        parse: syslog_rec,
+    };
+    let out = run(d.ssh(&[], "true"), b"", T);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let recs = sink.connection();
+    assert!(
+        recs.iter()
+            .any(|r| r.get("event") == "auth" && r.get("outcome") == "accepted"),
+        "{recs:?}"
+    );
+}
