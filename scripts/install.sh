@@ -10,8 +10,9 @@
 #               copy msh, msh-keygen and mshd from BIN_DIR (e.g. target/release) instead of
 #               building them with `cargo install --locked` (a release build: minutes).
 #   DESTDIR     (environment) is prepended to every destination, for packagers.
-#               The systemd unit dist/mshd.service goes to PREFIX/lib/systemd/system, its
-#               ExecStart rewritten to PREFIX/bin/mshd.
+#               The systemd units dist/mshd.service and dist/mshd.socket go to
+#               PREFIX/lib/systemd/system, the service's ExecStart rewritten to
+#               PREFIX/bin/mshd.
 #
 # The man pages and completions are the committed files under dist/ (scripts/gen-dist.sh
 # regenerates them).
@@ -64,6 +65,7 @@ done
 install -d -m 0755 "$root/lib/systemd/system"
 sed "s#/usr/local/bin/mshd#$prefix/bin/mshd#g" dist/mshd.service >"$root/lib/systemd/system/mshd.service"
 chmod 0644 "$root/lib/systemd/system/mshd.service"
+install -m 0644 dist/mshd.socket "$root/lib/systemd/system/mshd.socket"
 
 echo "installed msh, msh-keygen, mshd in $root/bin; man pages in $root/share/man; systemd unit in $root/lib/systemd/system"
 case ":$PATH:" in

@@ -53,6 +53,8 @@ pub struct FileConfig {
     pub accept_env: Option<Vec<String>>,
     pub permit_user_environment: Option<PermitUserEnvironment>,
     pub audit_log: Option<String>,
+    pub audit_syslog: Option<String>,
+    pub audit_syslog_socket: Option<PathBuf>,
     pub metrics_listen: Option<String>,
     pub record_logins: Option<bool>,
     pub print_last_log: Option<bool>,
@@ -155,6 +157,30 @@ pub enum AuditTarget {
     File(PathBuf),
 }
 
+/// `audit_syslog`: where audit records go besides `audit_log`, as structured records (see
+/// `crate::audit::structured`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditSyslog {
+    /// Nowhere else (the default).
+    Off,
+    /// systemd-journald's native protocol, one field per attribute.
+    Journald,
+    /// RFC 5424 on the local syslog socket, the attributes as STRUCTURED-DATA.
+    Syslog,
+}
+
+impl AuditSyslog {
+    /// The socket records go to when `audit_syslog_socket` is not set.
+    pub fn default_socket(self) -> Option<&'static str> {
+        match self {
+            AuditSyslog::Off => None,
+            AuditSyslog::Journald => Some("/run/systemd/journal/socket"),
+            AuditSyslog::Syslog => Some("/dev/log"),
+        }
+    }
+}
+
 /// The validated, effective configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -224,6 +250,11 @@ pub struct Settings {
     /// Where the audit log goes (`None`: no audit log).
     #[serde(serialize_with = "ser_audit")]
     pub audit_log: Option<AuditTarget>,
+    /// Audit records also go to journald or syslog, as structured records.
+    pub audit_syslog: AuditSyslog,
+    /// The datagram socket of `audit_syslog` (its default when not set; none when off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_syslog_socket: Option<PathBuf>,
     /// Where the Prometheus metrics endpoint listens (`None`: off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
@@ -491,6 +522,26 @@ impl Settings {
             Some("-") => Some(AuditTarget::Stdout),
             Some(p) => Some(AuditTarget::File(PathBuf::from(p))),
         };
+        let audit_syslog = match file.audit_syslog.as_deref() {
+            None | Some("off") => AuditSyslog::Off,
+            Some("journald") => AuditSyslog::Journald,
+            Some("syslog") => AuditSyslog::Syslog,
+            Some(v) => bail!(
+                "{}: `{v}` is not one of \"off\", \"journald\" (systemd's journal, native \
+                 protocol) or \"syslog\" (RFC 5424 on /dev/log)",
+                where_("audit_syslog")
+            ),
+        };
+        let audit_syslog_socket = match (audit_syslog.default_socket(), file.audit_syslog_socket) {
+            (None, _) => None,
+            (Some(_), Some(p)) if !p.is_absolute() => bail!(
+                "{}: `{}` is not an absolute path; name the datagram socket from /",
+                where_("audit_syslog_socket"),
+                p.display()
+            ),
+            (Some(_), Some(p)) => Some(p),
+            (Some(d), None) => Some(PathBuf::from(d)),
+        };
         let metrics_listen = match file.metrics_listen.as_deref() {
             None | Some("") => None,
             Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
@@ -535,6 +586,8 @@ impl Settings {
                 .unwrap_or_else(|| vec!["LANG".into(), "LC_*".into()]),
             permit_user_environment,
             audit_log,
+            audit_syslog,
+            audit_syslog_socket,
             metrics_listen,
             record_logins: file.record_logins.unwrap_or(true),
             print_last_log: file.print_last_log.unwrap_or(true),

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use nix::unistd::Uid;
 use russh::keys::{Certificate, PrivateKey};
 
-use crate::audit::Audit;
+use crate::audit::{self, Audit};
 use crate::config::{self, Overrides, Settings};
 use crate::listener::Admission;
 use crate::{algorithms, hostkey, listener, metrics, notify, session, sys};
@@ -34,6 +34,8 @@ struct Loaded {
     config_path: PathBuf,
     explicit: bool,
     overrides: Overrides,
+    /// Serving sockets systemd passed (socket activation): `listen` is not used.
+    activated: bool,
 }
 
 fn load(options: Options, root_mode: bool) -> Result<Loaded> {
@@ -47,6 +49,7 @@ fn load(options: Options, root_mode: bool) -> Result<Loaded> {
         config_path,
         explicit,
         overrides: options.overrides,
+        activated: false,
     })
 }
 
@@ -55,7 +58,7 @@ fn load(options: Options, root_mode: bool) -> Result<Loaded> {
 pub fn run(options: Options) -> Result<()> {
     let root_mode = nix::unistd::geteuid().is_root();
     let check_config = options.check_config;
-    let loaded = load(options, root_mode)?;
+    let mut loaded = load(options, root_mode)?;
     if check_config {
         hostkey::check(&loaded.settings)?;
         print!("{}", loaded.settings.to_toml()?);
@@ -64,14 +67,17 @@ pub fn run(options: Options) -> Result<()> {
         }
         return Ok(());
     }
+    // Before the runtime's threads: it edits the environment.
+    let inherited = crate::activation::take()?;
+    loaded.activated = !inherited.is_empty();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve_main(loaded))
+    runtime.block_on(serve_main(loaded, inherited))
 }
 
-async fn serve_main(loaded: Loaded) -> Result<()> {
+async fn serve_main(loaded: Loaded, inherited: Vec<std::net::TcpListener>) -> Result<()> {
     let settings = loaded.settings.clone();
     for key in settings.unenforced() {
         tracing::warn!("config key `{key}` is parsed but not enforced yet: it has no effect");
@@ -110,8 +116,29 @@ async fn serve_main(loaded: Loaded) -> Result<()> {
     let keys = hostkey::load_or_generate(&settings)?;
     let certs = hostkey::load_certificates(&settings, &keys)?;
     let audit = Audit::open(settings.audit_log.as_ref())?;
+    let structured = audit::Structured::open(
+        settings.audit_syslog,
+        settings.audit_syslog_socket.as_deref(),
+    )?;
+    if let Some(s) = &structured {
+        tracing::info!("audit records also go to {}", s.path().display());
+    }
+    audit.set_structured(structured);
     let mut listeners = Vec::new();
-    for addr in &settings.listen {
+    for l in inherited {
+        let l = l
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(l))
+            .context("socket activation: cannot use the socket from systemd")?;
+        let addr = l
+            .local_addr()
+            .map_or_else(|_| "?".to_string(), |a| a.to_string());
+        tracing::info!(
+            "listening on {addr} (socket activation: a socket from systemd; `listen` is not used)"
+        );
+        listeners.push(l);
+    }
+    for addr in settings.listen.iter().filter(|_| !loaded.activated) {
         let l = tokio::net::TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr} (in use, or a privileged port without root?)")
         })?;
@@ -218,7 +245,7 @@ fn reload(loaded: &Loaded, shared: &Shared) -> bool {
             return false;
         }
     };
-    if new.listen != loaded.settings.listen {
+    if new.listen != loaded.settings.listen && !loaded.activated {
         tracing::warn!("SIGHUP: `listen` changed; restart mshd to bind the new addresses");
     }
     if new.metrics_listen != loaded.settings.metrics_listen {
@@ -233,11 +260,20 @@ fn reload(loaded: &Loaded, shared: &Shared) -> bool {
             return false;
         }
     };
+    let structured =
+        match audit::Structured::open(new.audit_syslog, new.audit_syslog_socket.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
+                return false;
+            }
+        };
     // Re-opened even when unchanged, so that a rotated audit log file is followed.
     if let Err(e) = shared.audit.reopen(new.audit_log.as_ref()) {
         tracing::error!("SIGHUP: config not reloaded, keeping the previous one: {e:#}");
         return false;
     }
+    shared.audit.set_structured(structured);
     metrics::host_certificates(&cert_files(&new, &keys.1));
     shared.replace(Generation::new(new, keys.0, keys.1));
     tracing::info!(

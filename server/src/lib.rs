@@ -24,6 +24,7 @@
 // `utmpx` (the C library's utmp calls) are the modules that allow it, and every other module
 // forbids it outright.
 
+mod activation;
 mod algorithms;
 mod audit;
 mod auth;

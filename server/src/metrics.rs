@@ -52,6 +52,7 @@ pub(crate) struct Metrics {
     bytes: Family<Labels, Counter>,
     cert_expiry: Family<Labels, Gauge>,
     audit_dropped: Counter,
+    audit_syslog_dropped: Family<Labels, Counter>,
     reloads: Family<Labels, Counter>,
 }
 
@@ -66,6 +67,7 @@ impl Metrics {
         let bytes = Family::<Labels, Counter>::default();
         let cert_expiry = Family::<Labels, Gauge>::default();
         let audit_dropped = Counter::default();
+        let audit_syslog_dropped = Family::<Labels, Counter>::default();
         let reloads = Family::<Labels, Counter>::default();
         // The crate appends `_total` to counter names.
         registry.register(
@@ -109,6 +111,11 @@ impl Metrics {
             audit_dropped.clone(),
         );
         registry.register(
+            "mshd_audit_syslog_dropped",
+            "Audit records audit_syslog could not send at once (socket missing or full), by sink (journald, syslog)",
+            audit_syslog_dropped.clone(),
+        );
+        registry.register(
             "mshd_config_reloads",
             "SIGHUP reloads, by outcome (success, failure: the previous configuration stays)",
             reloads.clone(),
@@ -123,6 +130,7 @@ impl Metrics {
             bytes,
             cert_expiry,
             audit_dropped,
+            audit_syslog_dropped,
             reloads,
         }
     }
@@ -214,6 +222,14 @@ pub(crate) fn observe(event: &AuditEvent<'_>) {
 /// `audit_dropped` event, which is itself lost when the log stays broken).
 pub(crate) fn audit_dropped(n: u64) {
     metrics().audit_dropped.inc_by(n);
+}
+
+/// One audit record could not be sent to `audit_syslog`'s socket (`sink`: journald, syslog).
+pub(crate) fn audit_syslog_dropped(sink: &'static str) {
+    metrics()
+        .audit_syslog_dropped
+        .get_or_create(&vec![("sink", sink.to_string())])
+        .inc();
 }
 
 /// A SIGHUP reload ended: `ok` = the new configuration is in use.

@@ -289,6 +289,37 @@ pub fn trim_heap() {
     }
 }
 
+/// Takes the descriptor `fd` that systemd passed for socket activation (sd_listen_fds(3))
+/// as a TCP listener. It must be a listening stream socket of IPv4 or IPv6; anything else
+/// is an error (the descriptor is then closed).
+pub fn inherited_tcp_listener(fd: std::os::fd::RawFd) -> io::Result<std::net::TcpListener> {
+    use nix::sys::socket::{getsockname, getsockopt, sockopt, AddressFamily, SockType};
+    use nix::sys::socket::{SockaddrLike, SockaddrStorage};
+    use std::os::fd::FromRawFd;
+    // SAFETY: `fd` is one of the descriptors systemd passed at exec (3 to 3 + LISTEN_FDS - 1,
+    // only when LISTEN_PID names this process), open (sd_notify::listen_fds set FD_CLOEXEC
+    // on it, which fails on a closed descriptor), and owned by nothing else in the process:
+    // `crate::activation::take` reads them once, before any thread or file is opened.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+    if getsockopt(&owned, sockopt::SockType).map_err(io::Error::from)? != SockType::Stream {
+        return Err(bad(format!("descriptor {fd} is not a stream socket")));
+    }
+    if !getsockopt(&owned, sockopt::AcceptConn).map_err(io::Error::from)? {
+        return Err(bad(format!("descriptor {fd} is not listening")));
+    }
+    let addr: SockaddrStorage = getsockname(std::os::fd::AsRawFd::as_raw_fd(&owned))?;
+    if !matches!(
+        addr.family(),
+        Some(AddressFamily::Inet) | Some(AddressFamily::Inet6)
+    ) {
+        return Err(bad(format!(
+            "descriptor {fd} is not a TCP socket (ListenStream= must be a port or ADDR:PORT, not a path)"
+        )));
+    }
+    Ok(std::net::TcpListener::from(owned))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

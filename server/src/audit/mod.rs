@@ -2,17 +2,22 @@
 //! and disconnect. Schema version 1 (`"v": 1`); every event has `ts` (RFC 3339 UTC), `event`,
 //! `conn_id` and `peer`; the others are the fields of its [`AuditEvent`] variant. Events are
 //! built typed wherever they happen and written by one emitter, [`Audit::emit`], through a
-//! bounded queue to one writer thread.
+//! bounded queue to one writer thread. With `audit_syslog`, each event also goes to journald
+//! or syslog as a structured record ([`structured`]), sent directly (never queued behind the
+//! file).
 #![forbid(unsafe_code)]
 
 mod event;
+pub(crate) mod structured;
+
+pub(crate) use structured::Structured;
 
 pub(crate) use event::{AuditEvent, CertFields, Exit, Outcome};
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -45,6 +50,8 @@ struct Inner {
 #[derive(Clone, Default)]
 pub(crate) struct Audit {
     inner: Option<Arc<Inner>>,
+    /// `audit_syslog`'s sink, shared by every clone and replaced at SIGHUP.
+    structured: Arc<RwLock<Option<Arc<Structured>>>>,
 }
 
 /// Opens the target: a file in append mode, created 0600. `O_NONBLOCK` at open only, so a
@@ -116,10 +123,14 @@ fn writer(rx: Receiver<Msg>, mut sink: Option<Sink>, dropped: Arc<AtomicU64>) {
     }
 }
 
-/// One event as a JSON line: the event's own fields (text capped, see
-/// [`event::field_max`]) and the ones every event has. Keys come out sorted (serde_json's
-/// map), as they always have.
+/// One event as a JSON line: see [`record`].
 fn render(conn_id: u64, peer: &str, event: &AuditEvent<'_>) -> String {
+    Value::Object(record(conn_id, peer, event)).to_string()
+}
+
+/// One event's record: the event's own fields (text capped, see [`event::field_max`]) and
+/// the ones every event has. Keys come out sorted (serde_json's map), as they always have.
+fn record(conn_id: u64, peer: &str, event: &AuditEvent<'_>) -> Map<String, Value> {
     let mut m = match serde_json::to_value(event) {
         Ok(Value::Object(m)) => m,
         // Cannot happen (every variant is a struct with string keys); keep the line anyway.
@@ -134,7 +145,7 @@ fn render(conn_id: u64, peer: &str, event: &AuditEvent<'_>) -> String {
     m.insert("ts".into(), Value::from(now_rfc3339()));
     m.insert("conn_id".into(), Value::from(conn_id));
     m.insert("peer".into(), Value::from(peer));
-    Value::Object(m).to_string()
+    m
 }
 
 impl Audit {
@@ -155,6 +166,7 @@ impl Audit {
             .context("cannot start the audit log writer thread")?;
         Ok(Audit {
             inner: Some(Arc::new(Inner { tx, dropped })),
+            structured: Arc::default(),
         })
     }
 
@@ -172,6 +184,11 @@ impl Audit {
         Ok(())
     }
 
+    /// Replaces `audit_syslog`'s sink (`None`: off) for every clone.
+    pub(crate) fn set_structured(&self, sink: Option<Structured>) {
+        *self.structured.write().unwrap_or_else(|p| p.into_inner()) = sink.map(Arc::new);
+    }
+
     /// Queues one event of connection `conn_id` from `peer`: the one way events reach the
     /// log. Never blocks: when the queue is full the event is dropped and counted; the count
     /// is written as an `audit_dropped` event once the log accepts lines again.
@@ -179,8 +196,20 @@ impl Audit {
     /// without an audit log.
     pub(crate) fn emit(&self, conn_id: u64, peer: &str, event: &AuditEvent<'_>) {
         crate::metrics::observe(event);
+        let structured = self
+            .structured
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if self.inner.is_none() && structured.is_none() {
+            return;
+        }
+        let rec = Value::Object(record(conn_id, peer, event));
+        let line = rec.to_string();
+        if let (Some(s), Some(m)) = (structured, rec.as_object()) {
+            s.send(m, &line);
+        }
         let Some(inner) = &self.inner else { return };
-        let line = render(conn_id, peer, event);
         match inner.tx.try_send(Msg::Line(line)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {

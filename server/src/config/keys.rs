@@ -203,6 +203,26 @@ pub const KEYS: &[Key] = &[
         description: "Write the JSON-lines audit log there. `--audit-log` replaces it.",
     },
     Key {
+        name: "audit_syslog",
+        value: "string (off, journald, syslog)",
+        default: "\"off\"",
+        description: "Also send every audit event as a structured record, besides audit_log: \
+            journald (systemd's native journal protocol: one MSH_* field per attribute, so \
+            `journalctl MSH_EVENT=auth MSH_OUTCOME=rejected` finds refused logins) or syslog \
+            (RFC 5424 on /dev/log, facility authpriv, the attributes as STRUCTURED-DATA \
+            [msh@32473 ...] and the JSON record as the message). Sends never wait: a record \
+            the socket does not take at once is dropped and counted in \
+            mshd_audit_syslog_dropped_total. Changed at SIGHUP.",
+    },
+    Key {
+        name: "audit_syslog_socket",
+        value: "string (absolute path)",
+        default: "/run/systemd/journal/socket for journald, /dev/log for syslog",
+        description: "The local datagram socket audit_syslog sends to, for a syslog daemon \
+            listening elsewhere (rsyslog's imuxsock on another socket, \
+            /run/systemd/journal/syslog).",
+    },
+    Key {
         name: "metrics_listen",
         value: "string (ADDR:PORT)",
         default: "none (off)",

@@ -178,6 +178,16 @@ fn every_bad_config_value_is_reported_with_file_line_and_key() {
         ),
         ("max_auth_tries = 0", "max_auth_tries", "must be at least 1"),
         (
+            "audit_syslog = \"rsyslog\"",
+            "audit_syslog",
+            "is not one of \"off\", \"journald\"",
+        ),
+        (
+            "audit_syslog_socket = \"dev/log\"\naudit_syslog = \"syslog\"",
+            "audit_syslog_socket",
+            "not an absolute path",
+        ),
+        (
             "max_sessions = 1.5",
             "max_sessions",
             "expected a whole number",

@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod audit_syslog;
 mod certs_keygen;
 mod certs_mshd;
 mod dist;
@@ -42,6 +43,7 @@ mod mshd_sftp;
 mod operations;
 mod root_mode;
 mod sessions_lifecycle;
+mod socket_activation;
 mod ssh_to_mshd;
 mod transport_tools;
 mod trust_files;

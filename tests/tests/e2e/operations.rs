@@ -409,6 +409,12 @@ fn install_script_installs_the_unit_pointing_at_the_installed_mshd() {
     let want = format!("ExecStart={}/bin/mshd", prefix.display());
     assert!(text.lines().any(|l| l == want), "no {want:?} in {text}");
     assert!(!text.contains("/usr/local/bin/mshd"), "{text}");
+    // The socket unit beside it, as written (it names no path).
+    let socket = prefix.join("lib/systemd/system/mshd.socket");
+    assert_eq!(
+        std::fs::read_to_string(&socket).unwrap_or_else(|e| panic!("{}: {e}", socket.display())),
+        std::fs::read_to_string(workspace().join("dist/mshd.socket")).unwrap()
+    );
 }
 
 /// The fields of one native journal protocol datagram (systemd's `journal-native`
