@@ -1,7 +1,8 @@
 //! msh: the client. Parses the command line into `Settings`, connects and verifies the host
 //! (`connect`, `verify`), authenticates (`auth`), then runs a command or an interactive shell
 //! (`session`, `terminal`). Exit status: the remote command's, or 255 when msh itself fails
-//! or the remote command was killed by a signal — always with one line on stderr.
+//! or the remote command was killed by a signal — always with one line on stderr — or when
+//! msh was stopped by a signal (silent, as ssh; `-N` stopped by SIGTERM exits 0).
 
 /// `eprintln!` for msh's own messages that survives a non-blocking stderr (stdio::StderrNow):
 /// waits for room rather than panicking on `EAGAIN`; other errors drop the message.
@@ -114,7 +115,9 @@ fn real_main() -> i32 {
             255
         }
         Ok(Outcome::LocalSignal(sig)) => {
-            errln!("msh: killed by signal {sig}");
+            // As ssh, whose "Killed by signal N." is a VERBOSE message: the one who sent the
+            // signal knows; -v says it.
+            tracing::info!("killed by signal {sig}");
             255
         }
         Err(e) => {

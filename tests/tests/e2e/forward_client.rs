@@ -97,13 +97,14 @@ fn msh_background(s: &Setup, name: &str, args: &[&str]) -> Proc {
     Proc::spawn(name, c, &s.dir.join(format!("{name}.log")))
 }
 
-/// Stops msh by PID with SIGTERM and checks it exits 255, as ssh -N does.
+/// Stops msh by PID with SIGTERM and checks it exits 0, as ssh -N does (see
+/// `dash_n_stopped_by_a_signal_is_silent_as_ssh`).
 fn stop(mut p: Proc) {
     p.signal(Signal::SIGTERM);
     let st = p
         .wait_timeout(T)
         .unwrap_or_else(|| panic!("msh did not stop on SIGTERM; log:\n{}", p.log_text()));
-    assert_eq!(st.code(), Some(255), "log:\n{}", p.log_text());
+    assert_eq!(st.code(), Some(0), "log:\n{}", p.log_text());
 }
 
 fn addr(port: u16) -> SocketAddr {
@@ -512,6 +513,41 @@ fn no_session_ends_with_255_when_the_server_closes_the_connection() {
         log.contains("closed by the server") || log.contains("lost"),
         "{log}"
     );
+}
+
+/// msh and OpenSSH's ssh side by side, each with `-N -L` to the same sshd and its tunnel in
+/// use, then stopped by PID: SIGTERM ends both with 0 (no session, so no remote status; ssh
+/// clears the error for a deliberate SIGTERM), SIGHUP with 255, and neither prints a word.
+#[test]
+fn dash_n_stopped_by_a_signal_is_silent_as_ssh() {
+    let s = setup("fwd-N-signal");
+    let echo = echo_server();
+    let spec = |port: u16| format!("127.0.0.1:{port}:127.0.0.1:{}", echo.port());
+    for (sig, code) in [(Signal::SIGTERM, 0), (Signal::SIGHUP, 255)] {
+        let (mp, sp) = (free_port(), free_port());
+        let msh = msh_background(&s, &format!("msh-N-{sig}"), &["-L", &spec(mp)]);
+        let ssh = openssh_command(
+            s.sshd.port,
+            &s.sshd.user,
+            &s.id,
+            &s.kh,
+            &["-N", "-L", &spec(sp)],
+            "",
+        );
+        let ssh = Proc::spawn("ssh -N", ssh, &s.dir.join(format!("ssh-N-{sig}.log")));
+        for (name, mut p, port) in [("msh", msh, mp), ("ssh", ssh, sp)] {
+            roundtrip(connect(addr(port), &mut p), &format!("{name} -N -L"));
+            p.signal(sig);
+            let st = p
+                .wait_timeout(T)
+                .unwrap_or_else(|| panic!("{name} did not stop on {sig}: {}", p.log_text()));
+            assert_eq!(
+                (st.code(), remote_stderr(&p.log_text())),
+                (Some(code), String::new()),
+                "{name} -N stopped by {sig}"
+            );
+        }
+    }
 }
 
 /// A paramiko server (tests/probes/hostile_server.py) opens every kind of channel towards
