@@ -255,9 +255,15 @@ fn assert_local_refused(d: &Mshd, echo: SocketAddr, why: &str) {
     );
     let log = d.wait_for_log("direct-tcpip", LOG);
     assert!(log.contains(why), "{why:?} not in the log:\n{log}");
+    assert_open_rejected(d, "direct-tcpip", why);
+}
+
+/// Waits for the audit log's `forward_open` of `kind` and asserts it was rejected for `why`
+/// (the same mshd may have audited another kind already).
+fn assert_open_rejected(d: &Mshd, kind: &str, why: &str) {
     let e = d.wait_for_audit_where(
-        "forward_open of kind direct-tcpip",
-        |e| e["event"] == "forward_open" && e["kind"] == "direct-tcpip",
+        &format!("forward_open of kind {kind}"),
+        |e| e["event"] == "forward_open" && e["kind"] == kind,
         LOG,
     );
     assert_eq!(e["outcome"], "rejected", "{e}");
@@ -282,14 +288,7 @@ fn assert_remote_refused(d: &Mshd, user: &str, port: u16, why: &str) {
     let log = d.wait_for_log("tcpip-forward", LOG);
     assert!(log.contains(why), "{why:?} not in the log:\n{log}");
     if d.audit_path().exists() {
-        // The same mshd may have audited a refused direct-tcpip already: wait for this one.
-        let e = d.wait_for_audit_where(
-            "forward_open of kind tcpip-forward",
-            |e| e["event"] == "forward_open" && e["kind"] == "tcpip-forward",
-            LOG,
-        );
-        assert_eq!(e["outcome"], "rejected", "{e}");
-        assert!(e["reason"].as_str().unwrap().contains(why), "{e}");
+        assert_open_rejected(d, "tcpip-forward", why);
     }
 }
 
