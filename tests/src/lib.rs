@@ -390,6 +390,23 @@ pub fn openssh_command(
     c
 }
 
+/// The SHA-256 of the file at `path` in hex, as coreutils' `sha256sum` computes it: the
+/// oracle for bytes that went through a connection.
+pub fn sha256sum(path: &Path) -> String {
+    let out = run(cmd("sha256sum", [path]), b"", Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "sha256sum {}: {}",
+        path.display(),
+        out.stderr
+    );
+    out.stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// True when the tests run as root (CI does): root-mode tests need it.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
