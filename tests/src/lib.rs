@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod forward;
 pub mod mshd;
 pub mod sshd;
 pub mod users;
@@ -387,6 +388,23 @@ pub fn openssh_command(
         ])
         .env_remove("SSH_AUTH_SOCK");
     c
+}
+
+/// The SHA-256 of the file at `path` in hex, as coreutils' `sha256sum` computes it: the
+/// oracle for bytes that went through a connection.
+pub fn sha256sum(path: &Path) -> String {
+    let out = run(cmd("sha256sum", [path]), b"", Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "sha256sum {}: {}",
+        path.display(),
+        out.stderr
+    );
+    out.stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// True when the tests run as root (CI does): root-mode tests need it.

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{bin, cmd, free_port, ssh_keygen_ed25519, tool, wait_for_port, Proc, TestDir};
 
@@ -609,4 +609,37 @@ pub fn probe(args: &[&str], timeout: Duration) -> serde_json::Value {
             out.stderr
         )
     })
+}
+
+/// tests/probes/hostile_server.py SCENARIO HOST_KEY ARGS... in the probe venv, its output in
+/// DIR/hostile-SCENARIO.log; returns it (stopped by PID when dropped) and the port it listens
+/// on once it said so.
+pub fn hostile_server(
+    dir: &TestDir,
+    scenario: &str,
+    host_key: &Path,
+    args: &[&Path],
+) -> (Proc, u16) {
+    let mut c = Command::new(probe_python());
+    c.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("probes/hostile_server.py"))
+        .arg(scenario)
+        .arg(host_key)
+        .args(args);
+    let server = Proc::spawn(
+        &format!("hostile_server.py {scenario}"),
+        c,
+        &dir.join(format!("hostile-{scenario}.log")),
+    );
+    let start = Instant::now();
+    loop {
+        let log = server.log_text();
+        if let Some(port) = log.lines().next().and_then(|l| l.trim().parse().ok()) {
+            return (server, port);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no port from hostile_server.py {scenario}; log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
 }

@@ -39,6 +39,9 @@ pub(super) struct Client {
     shared: Arc<Shared>,
     /// Serves the channels the server opens (remote forwards, agent); refuses the rest.
     inbound: Arc<super::forward::Inbound>,
+    /// The span `connect` ran in (a host's in `msh --hosts`): russh calls the handler from
+    /// its own task, outside it, so the handler's log lines re-enter it to carry the host.
+    span: tracing::Span,
 }
 
 impl client::Handler for Client {
@@ -54,8 +57,10 @@ impl client::Handler for Client {
         };
         let cfg = self.cfg.clone();
         let shared = self.shared.clone();
+        let span = self.span.clone();
         // Verification may prompt on /dev/tty and write known_hosts: keep it off the executor.
         let decision = tokio::task::spawn_blocking(move || {
+            let _in_host = span.enter();
             shared.prompting.store(true, Ordering::SeqCst);
             let d = match &presented {
                 Presented::Key(key) => {
@@ -97,13 +102,15 @@ impl client::Handler for Client {
         reply: client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        self.inbound.forwarded_tcpip(
-            channel,
-            connected_address,
-            connected_port,
-            (originator_address, originator_port),
-            reply,
-        );
+        self.span.in_scope(|| {
+            self.inbound.forwarded_tcpip(
+                channel,
+                connected_address,
+                connected_port,
+                (originator_address, originator_port),
+                reply,
+            );
+        });
         Ok(())
     }
 
@@ -113,7 +120,9 @@ impl client::Handler for Client {
         reply: client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        self.inbound.agent(channel, reply);
+        self.span.in_scope(|| {
+            self.inbound.agent(channel, reply);
+        });
         Ok(())
     }
 
@@ -125,7 +134,9 @@ impl client::Handler for Client {
         _reply: client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        tracing::debug!("refused a forwarded-streamlocal channel msh did not ask for");
+        self.span.in_scope(|| {
+            tracing::debug!("refused a forwarded-streamlocal channel msh did not ask for")
+        });
         Ok(())
     }
 
@@ -135,7 +146,8 @@ impl client::Handler for Client {
         _reply: client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        tracing::debug!("refused a session channel opened by the server");
+        self.span
+            .in_scope(|| tracing::debug!("refused a session channel opened by the server"));
         Ok(())
     }
 
@@ -149,7 +161,8 @@ impl client::Handler for Client {
         _reply: client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        tracing::debug!("refused a direct-tcpip channel opened by the server");
+        self.span
+            .in_scope(|| tracing::debug!("refused a direct-tcpip channel opened by the server"));
         Ok(())
     }
 
@@ -160,7 +173,9 @@ impl client::Handler for Client {
         _reply: client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        tracing::debug!("refused a direct-streamlocal channel opened by the server");
+        self.span.in_scope(|| {
+            tracing::debug!("refused a direct-streamlocal channel opened by the server")
+        });
         Ok(())
     }
 
@@ -172,7 +187,8 @@ impl client::Handler for Client {
         _reply: client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        tracing::debug!("refused an x11 channel (msh does not forward X11)");
+        self.span
+            .in_scope(|| tracing::debug!("refused an x11 channel (msh does not forward X11)"));
         Ok(())
     }
 
@@ -187,7 +203,8 @@ impl client::Handler for Client {
             .lock()
             .ok()
             .and_then(|mut u| u.take());
-        hostkeys::announced(&self.cfg, trusted, keys, session);
+        self.span
+            .in_scope(|| hostkeys::announced(&self.cfg, trusted, keys, session));
         Ok(())
     }
 }
@@ -376,6 +393,7 @@ where
         cfg: verify_cfg,
         shared: shared.clone(),
         inbound,
+        span: tracing::Span::current(),
     };
     let handshake = client::connect_stream(config, stream, handler);
     tokio::pin!(handshake);

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use msh_common::known_hosts::{self, KnownHostsFile, Marker};
 use russh::keys::PublicKey;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::settings::UpdateHostKeys;
 use super::verify::VerifyConfig;
@@ -191,25 +192,31 @@ pub(super) fn announced(
         Some(rx)
     };
     let cfg = cfg.clone();
-    let task = tokio::spawn(async move {
-        if let Some(rx) = proof {
-            match rx.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    if !cfg.quiet {
-                        errln!(
-                            "msh: warning: {} did not prove it holds its new host keys ({e}); \
+    let span = tracing::Span::current();
+    let task = tokio::spawn(
+        async move {
+            if let Some(rx) = proof {
+                match rx.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        if !cfg.quiet {
+                            errln!(
+                                "msh: warning: {} did not prove it holds its new host keys ({e}); \
                              known_hosts left unchanged",
-                            known_hosts::host_key_name(&cfg.name, cfg.port)
-                        );
+                                known_hosts::host_key_name(&cfg.name, cfg.port)
+                            );
+                        }
+                        return;
                     }
-                    return;
+                    Err(_) => return,
                 }
-                Err(_) => return,
             }
+            let in_host = tracing::Span::current();
+            let _ =
+                tokio::task::spawn_blocking(move || in_host.in_scope(|| apply(&cfg, &plan))).await;
         }
-        let _ = tokio::task::spawn_blocking(move || apply(&cfg, &plan)).await;
-    });
+        .instrument(span),
+    );
     if let Ok(mut p) = PENDING.lock() {
         p.push(task);
     }

@@ -1,7 +1,8 @@
 //! msh: the client. Parses the command line into `Settings`, connects and verifies the host
 //! (`connect`, `verify`), authenticates (`auth`), then runs a command or an interactive shell
 //! (`session`, `terminal`). Exit status: the remote command's, or 255 when msh itself fails
-//! or the remote command was killed by a signal — always with one line on stderr.
+//! or the remote command was killed by a signal — always with one line on stderr — or when
+//! msh was stopped by a signal (silent, as ssh; `-N` stopped by SIGTERM exits 0).
 
 /// `eprintln!` for msh's own messages that survives a non-blocking stderr (stdio::StderrNow):
 /// waits for room rather than panicking on `EAGAIN`; other errors drop the message.
@@ -114,7 +115,9 @@ fn real_main() -> i32 {
             255
         }
         Ok(Outcome::LocalSignal(sig)) => {
-            errln!("msh: killed by signal {sig}");
+            // As ssh, whose "Killed by signal N." is a VERBOSE message: the one who sent the
+            // signal knows; -v says it.
+            tracing::info!("killed by signal {sig}");
             255
         }
         Err(e) => {
@@ -216,7 +219,7 @@ fn local_user_name() -> String {
 }
 
 /// `-v`/`-vv`/`-vvv` (or LogLevel) set the default level; RUST_LOG, when set, wins.
-fn init_tracing(settings: &Settings) {
+fn log_filter(settings: &Settings) -> tracing_subscriber::EnvFilter {
     use tracing_subscriber::EnvFilter;
     let default = match settings.log_level {
         tracing::Level::ERROR => "error",
@@ -226,15 +229,38 @@ fn init_tracing(settings: &Settings) {
         tracing::Level::DEBUG => "info,msh=debug",
         tracing::Level::TRACE => "debug,msh=trace",
     };
-    let filter = match std::env::var("RUST_LOG") {
+    match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => EnvFilter::new(v),
         _ => EnvFilter::new(default),
-    };
+    }
+}
+
+fn init_tracing(settings: &Settings) {
+    let filter = log_filter(settings);
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| stdio::StderrNow)
         .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(ansi)
         .without_time()
+        .try_init();
+}
+
+/// As `init_tracing`, with each line logged inside a host's task labelled with the host
+/// (`msh --hosts`, see fleet/log.rs).
+fn init_fleet_tracing(settings: &Settings) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::registry()
+        .with(log_filter(settings))
+        .with(fleet::log::HostLabels)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .event_format(fleet::log::Labelled)
+                .with_writer(|| stdio::StderrNow)
+                .with_ansi(ansi),
+        )
         .try_init();
 }

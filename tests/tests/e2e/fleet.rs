@@ -484,3 +484,49 @@ fn fleet_host_blocks_apply_per_host_including_proxyjump() {
     assert!(log.contains(&format!("port {gamma}")), "{log}");
     assert!(!log.contains(&format!("port {}", f.mshd[0].port)), "{log}");
 }
+
+/// With -v, msh's own log lines of each host carry its label, as its output lines do: the
+/// connect (host task), the host key check (russh's task, through the handler) and the
+/// exec, each naming that host's own port; no log line is left unlabelled.
+#[test]
+fn fleet_verbose_log_lines_carry_their_host_label() {
+    let f = Fleet::start("fleet-verbose", "");
+    let all = f.all();
+    let out = run(f.msh(&["-v", "--hosts", &all, "true"]), b"", T);
+    out.assert_code(0);
+    let ports = f.mshd.iter().map(|d| d.port).chain([f.sshd.port]);
+    let labels = ["alpha", "beta", "gamma", &f.sshd_label()];
+    for (label, port) in labels.iter().zip(ports) {
+        let lines = lines_of(&out.stderr, label);
+        for expected in [
+            format!("INFO connected to 127.0.0.1 port {port}"),
+            "INFO exec: true".to_string(),
+        ] {
+            assert!(
+                lines.contains(&expected),
+                "{label}: no {expected:?} in:\n{}",
+                out.stderr
+            );
+        }
+        assert!(
+            lines.iter().any(|l| l.starts_with("INFO host key ")
+                && l.contains(&format!("for [127.0.0.1]:{port} found in"))),
+            "{label}: no host key line in:\n{}",
+            out.stderr
+        );
+    }
+    for line in out.stderr.lines() {
+        let is_log = ["TRACE ", "DEBUG ", "INFO ", "WARN ", "ERROR "]
+            .iter()
+            .any(|level| {
+                line.trim_start().starts_with(level) || line.contains(&format!(": {level}"))
+            });
+        if is_log {
+            assert!(
+                labels.iter().any(|l| line.starts_with(&format!("{l}: "))),
+                "unlabelled log line {line:?} in:\n{}",
+                out.stderr
+            );
+        }
+    }
+}

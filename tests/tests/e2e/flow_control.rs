@@ -25,16 +25,7 @@ fn random_file(dir: &TestDir, name: &str, len: usize) -> (PathBuf, String) {
     let mut data = vec![0u8; len];
     rand::fill(&mut data[..]);
     let path = dir.write(name, &data, 0o600);
-    (path.clone(), sha256_file(&path))
-}
-
-fn sha256_file(path: &Path) -> String {
-    let out = run(cmd("sha256sum", [path.as_os_str()]), b"", T);
-    out.stdout_str()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    (path.clone(), sha256sum(&path))
 }
 
 /// How the reader of the client's stdout misbehaves.

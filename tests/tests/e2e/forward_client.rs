@@ -9,86 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use msh_tests::forward::*;
 use msh_tests::sshd::SshdOptions;
 use msh_tests::*;
 use nix::sys::signal::Signal;
 
 use crate::msh_to_sshd::{remote_stderr, setup, Setup, T};
-
-const SIZE: usize = 300 * 1024;
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A TCP echo server on 127.0.0.1 (a thread per connection; echoes until EOF, then closes
-/// its side). Returns its address.
-fn echo_server() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { return };
-            std::thread::spawn(move || {
-                let _ = c.set_read_timeout(Some(IO_TIMEOUT));
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    match c.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if c.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-                let _ = c.shutdown(Shutdown::Write);
-            });
-        }
-    });
-    addr
-}
-
-/// Sends `SIZE` random bytes on `s` (then EOF) while reading everything back; asserts the
-/// echo is byte-identical.
-fn roundtrip(mut s: TcpStream, what: &str) {
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    let mut data = vec![0u8; SIZE];
-    rand::fill(&mut data[..]);
-    let mut w = s.try_clone().unwrap();
-    let sent = data.clone();
-    let writer = std::thread::spawn(move || {
-        w.write_all(&sent).unwrap();
-        w.shutdown(Shutdown::Write).unwrap();
-    });
-    let mut back = Vec::new();
-    s.read_to_end(&mut back)
-        .unwrap_or_else(|e| panic!("{what}: reading the echo: {e} after {} bytes", back.len()));
-    writer.join().unwrap();
-    assert_eq!(back.len(), SIZE, "{what}: echo length");
-    assert!(back == data, "{what}: the echoed bytes differ");
-}
-
-/// Connects to `addr`, retrying until something listens there (msh's listener comes up
-/// after the SSH handshake).
-fn connect(addr: SocketAddr, proc: &mut Proc) -> TcpStream {
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-            return s;
-        }
-        if let Some(st) = proc.wait_timeout(Duration::from_millis(0)) {
-            panic!(
-                "msh exited ({st}) before listening; log:\n{}",
-                proc.log_text()
-            );
-        }
-        assert!(
-            start.elapsed() < T,
-            "nothing listens on {addr}; msh log:\n{}",
-            proc.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
 
 /// `msh -N ARGS 127.0.0.1` in the background, its stderr in DIR/NAME.log.
 fn msh_background(s: &Setup, name: &str, args: &[&str]) -> Proc {
@@ -97,17 +23,14 @@ fn msh_background(s: &Setup, name: &str, args: &[&str]) -> Proc {
     Proc::spawn(name, c, &s.dir.join(format!("{name}.log")))
 }
 
-/// Stops msh by PID with SIGTERM and checks it exits 255, as ssh -N does.
+/// Stops msh by PID with SIGTERM and checks it exits 0, as ssh -N does (see
+/// `dash_n_stopped_by_a_signal_is_silent_as_ssh`).
 fn stop(mut p: Proc) {
     p.signal(Signal::SIGTERM);
     let st = p
         .wait_timeout(T)
         .unwrap_or_else(|| panic!("msh did not stop on SIGTERM; log:\n{}", p.log_text()));
-    assert_eq!(st.code(), Some(255), "log:\n{}", p.log_text());
-}
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
+    assert_eq!(st.code(), Some(0), "log:\n{}", p.log_text());
 }
 
 #[test]
@@ -117,7 +40,7 @@ fn local_forward_carries_300k_each_way_and_stops_on_sigterm() {
     let lp = free_port();
     let spec = format!("127.0.0.1:{lp}:127.0.0.1:{}", echo.port());
     let mut p = msh_background(&s, "msh-L", &["-L", &spec]);
-    let c = connect(addr(lp), &mut p);
+    let c = connect_retry(addr(lp), Some(&mut p));
     roundtrip(c, "-L");
     // A second connection through the same listener.
     roundtrip(
@@ -175,16 +98,9 @@ fn remote_forward_with_allocated_port_carries_300k_each_way() {
     let spec = format!("0:127.0.0.1:{}", echo.port());
     let mut p = msh_background(&s, "msh-R", &["-R", &spec]);
     // As ssh: "Allocated port N for remote forward to HOST:PORT" on stderr.
-    let needle = format!(" for remote forward to 127.0.0.1:{}", echo.port());
-    let log = p.wait_for_log(&needle, T);
-    let line = log.lines().find(|l| l.contains(&needle)).unwrap();
-    let port: u16 = line
-        .strip_prefix("Allocated port ")
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let port = allocated_port(&p, &format!("127.0.0.1:{}", echo.port()));
     // sshd listens on the allocated port; connections come back through msh.
-    let c = connect(addr(port), &mut p);
+    let c = connect_retry(addr(port), Some(&mut p));
     roundtrip(c, "-R");
     stop(p);
 }
@@ -196,53 +112,9 @@ fn remote_forward_with_fixed_port_carries_300k_each_way() {
     let rp = free_port();
     let spec = format!("127.0.0.1:{rp}:127.0.0.1:{}", echo.port());
     let mut p = msh_background(&s, "msh-R-fixed", &["-R", &spec]);
-    let c = connect(addr(rp), &mut p);
+    let c = connect_retry(addr(rp), Some(&mut p));
     roundtrip(c, "-R fixed port");
     stop(p);
-}
-
-/// A SOCKS request for 127.0.0.1:`port` in `version` (4, "4a" by name, 5 by address or by
-/// name), on a fresh connection to the -D listener; returns the stream once granted.
-fn socks_connect(proxy: SocketAddr, version: &str, port: u16, p: &mut Proc) -> TcpStream {
-    let mut s = connect(proxy, p);
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let pb = port.to_be_bytes();
-    match version {
-        "4" | "4a" => {
-            let mut req = vec![4, 1, pb[0], pb[1]];
-            if version == "4" {
-                req.extend_from_slice(&[127, 0, 0, 1]);
-                req.extend_from_slice(b"me\0");
-            } else {
-                req.extend_from_slice(&[0, 0, 0, 1]);
-                req.extend_from_slice(b"me\0localhost\0");
-            }
-            s.write_all(&req).unwrap();
-            let mut reply = [0u8; 8];
-            s.read_exact(&mut reply).unwrap();
-            assert_eq!(reply[1], 0x5a, "SOCKS{version} request granted");
-        }
-        _ => {
-            s.write_all(&[5, 1, 0]).unwrap();
-            let mut m = [0u8; 2];
-            s.read_exact(&mut m).unwrap();
-            assert_eq!(m, [5, 0], "no-authentication method chosen");
-            let mut req = vec![5, 1, 0];
-            if version == "5-name" {
-                req.push(3);
-                req.push(9);
-                req.extend_from_slice(b"localhost");
-            } else {
-                req.extend_from_slice(&[1, 127, 0, 0, 1]);
-            }
-            req.extend_from_slice(&pb);
-            s.write_all(&req).unwrap();
-            let mut reply = [0u8; 10];
-            s.read_exact(&mut reply).unwrap();
-            assert_eq!(reply[1], 0, "SOCKS5 request granted: {reply:?}");
-        }
-    }
-    s
 }
 
 #[test]
@@ -253,7 +125,7 @@ fn dynamic_forward_socks4_4a_5_carry_300k_each_way() {
     let spec = format!("127.0.0.1:{dp}");
     let mut p = msh_background(&s, "msh-D", &["-D", &spec]);
     for v in ["5", "5-name", "4", "4a"] {
-        let c = socks_connect(addr(dp), v, echo.port(), &mut p);
+        let c = socks_connect(addr(dp), v, echo.port(), Some(&mut p));
         roundtrip(c, &format!("-D SOCKS{v}"));
     }
     // An independent SOCKS client: curl through the proxy to a file served by python.
@@ -267,7 +139,7 @@ fn dynamic_forward_socks4_4a_5_carry_300k_each_way() {
     http.args(["-m", "http.server", "--bind", "127.0.0.1", &hp.to_string()])
         .current_dir(&www);
     let mut http = Proc::spawn("http.server", http, &s.dir.join("http.log"));
-    connect(addr(hp), &mut http);
+    connect_retry(addr(hp), Some(&mut http));
     for flag in ["--socks5-hostname", "--socks4"] {
         let out = run(
             cmd(
@@ -305,7 +177,7 @@ fn dynamic_remote_forward_serves_socks_from_the_client_side() {
     let spec = format!("127.0.0.1:{rp}");
     let mut p = msh_background(&s, "msh-R-socks", &["-R", &spec]);
     // The server's port speaks SOCKS; msh connects to the destination named.
-    let c = socks_connect(addr(rp), "5", echo.port(), &mut p);
+    let c = socks_connect(addr(rp), "5", echo.port(), Some(&mut p));
     roundtrip(c, "-R SOCKS5");
     stop(p);
 }
@@ -339,12 +211,15 @@ fn a_stalled_tunnel_does_not_stall_the_others() {
     let spec2 = format!("127.0.0.1:{lp2}:127.0.0.1:{}", echo.port());
     let mut p = msh_background(&s, "msh-stall", &["-L", &spec1, "-L", &spec2]);
     // Connect to the firehose and never read: msh's write to us blocks for good.
-    let stalled = connect(addr(lp1), &mut p);
+    let stalled = connect_retry(addr(lp1), Some(&mut p));
     std::thread::sleep(Duration::from_secs(2));
-    roundtrip(connect(addr(lp2), &mut p), "-L next to a stalled tunnel");
+    roundtrip(
+        connect_retry(addr(lp2), Some(&mut p)),
+        "-L next to a stalled tunnel",
+    );
     drop(stalled);
     roundtrip(
-        connect(addr(lp2), &mut p),
+        connect_retry(addr(lp2), Some(&mut p)),
         "-L after the stalled tunnel closed",
     );
     stop(p);
@@ -514,7 +389,45 @@ fn no_session_ends_with_255_when_the_server_closes_the_connection() {
     );
 }
 
-/// A paramiko server (tests/probes/hostile_server.py) opens every kind of channel towards
+/// msh and OpenSSH's ssh side by side, each with `-N -L` to the same sshd and its tunnel in
+/// use, then stopped by PID: SIGTERM ends both with 0 (no session, so no remote status; ssh
+/// clears the error for a deliberate SIGTERM), SIGHUP with 255, and neither prints a word.
+#[test]
+fn dash_n_stopped_by_a_signal_is_silent_as_ssh() {
+    let s = setup("fwd-N-signal");
+    let echo = echo_server();
+    let spec = |port: u16| format!("127.0.0.1:{port}:127.0.0.1:{}", echo.port());
+    for (sig, code) in [(Signal::SIGTERM, 0), (Signal::SIGHUP, 255)] {
+        let (mp, sp) = (free_port(), free_port());
+        let msh = msh_background(&s, &format!("msh-N-{sig}"), &["-L", &spec(mp)]);
+        let ssh = openssh_command(
+            s.sshd.port,
+            &s.sshd.user,
+            &s.id,
+            &s.kh,
+            &["-N", "-L", &spec(sp)],
+            "",
+        );
+        let ssh = Proc::spawn("ssh -N", ssh, &s.dir.join(format!("ssh-N-{sig}.log")));
+        for (name, mut p, port) in [("msh", msh, mp), ("ssh", ssh, sp)] {
+            roundtrip(
+                connect_retry(addr(port), Some(&mut p)),
+                &format!("{name} -N -L"),
+            );
+            p.signal(sig);
+            let st = p
+                .wait_timeout(T)
+                .unwrap_or_else(|| panic!("{name} did not stop on {sig}: {}", p.log_text()));
+            assert_eq!(
+                (st.code(), remote_stderr(&p.log_text())),
+                (Some(code), String::new()),
+                "{name} -N stopped by {sig}"
+            );
+        }
+    }
+}
+
+/// A paramiko server (tests/probes/hostile_server.py open-channels) opens every kind of channel towards
 /// msh after the command starts. Only the `forwarded-tcpip` for the `-R` msh requested may
 /// be accepted (and it reaches the echo server); agent, x11, session, direct-tcpip and a
 /// forwarded-tcpip for a port msh never asked for are refused, the last with a warning
@@ -527,20 +440,8 @@ fn server_opened_channels_are_refused_unless_requested() {
     let host_pub: Vec<&str> = host_pub.split_whitespace().take(2).collect();
     let id = ssh_keygen_ed25519(&dir, "id_user");
     let result = dir.join("result.json");
-    let mut c = Command::new(msh_tests::mshd::probe_python());
-    c.arg(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("probes/hostile_server.py"))
-        .arg(&host_key)
-        .arg(&result);
-    let server = Proc::spawn("hostile_server.py", c, &dir.join("server.log"));
-    let start = Instant::now();
-    let port: u16 = loop {
-        let log = server.log_text();
-        if let Some(p) = log.lines().next().and_then(|l| l.trim().parse().ok()) {
-            break p;
-        }
-        assert!(start.elapsed() < T, "no port from the server; log:\n{log}");
-        std::thread::sleep(Duration::from_millis(25));
-    };
+    let (server, port) =
+        msh_tests::mshd::hostile_server(&dir, "open-channels", &host_key, &[&result]);
     let kh = dir.write(
         "known_hosts",
         format!("[127.0.0.1]:{port} {}\n", host_pub.join(" ")),
@@ -600,7 +501,7 @@ fn tunnels_open_when_the_command_ends_are_waited_for() {
     let mut c = s.msh(&["-L", &spec, "127.0.0.1", "sleep 2; exit 3"]);
     c.stdin(std::process::Stdio::null());
     let mut p = Proc::spawn("msh-wait", c, &s.dir.join("msh-wait.log"));
-    let mut held = connect(addr(lp), &mut p);
+    let mut held = connect_retry(addr(lp), Some(&mut p));
     held.write_all(b"early ").unwrap();
     // The command has ended; the tunnel still works and msh still runs.
     std::thread::sleep(Duration::from_secs(4));
@@ -643,7 +544,7 @@ fn listeners_bind_loopback_unless_gateway_ports_or_an_address() {
     let default = format!("{l1}:127.0.0.1:{}", echo.port());
     let v6 = format!("[::1]:{l3}:[127.0.0.1]:{}", echo.port());
     let mut p = msh_background(&s, "msh-gw-default", &["-L", &default, "-L", &v6]);
-    connect(addr(l1), &mut p);
+    connect_retry(addr(l1), Some(&mut p));
     assert_eq!(
         listening(l1),
         [format!("127.0.0.1:{l1}"), format!("[::1]:{l1}")],
@@ -667,7 +568,7 @@ fn listeners_bind_loopback_unless_gateway_ports_or_an_address() {
             &format!("localhost:{l1}"),
         ],
     );
-    connect(addr(l2), &mut p);
+    connect_retry(addr(l2), Some(&mut p));
     assert_eq!(
         listening(l2),
         [format!("0.0.0.0:{l2}"), format!("[::]:{l2}")],
@@ -750,18 +651,11 @@ fn msh_to_mshd_local_remote_dynamic_carry_300k_each_way() {
         "msh-mshd-fwd",
         &["-L", &l, "-R", &r, "-R", &r0, "-D", &dy],
     );
-    roundtrip(connect(addr(lp), &mut p), "msh -L to mshd");
-    roundtrip(connect(addr(rp), &mut p), "msh -R to mshd");
-    let needle = format!(" for remote forward to 127.0.0.1:{}", echo.port());
-    let log = p.wait_for_log(&needle, T);
-    let line = log.lines().find(|l| l.contains(&needle)).unwrap();
-    let port: u16 = line
-        .strip_prefix("Allocated port ")
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    roundtrip(connect(addr(port), &mut p), "msh -R 0 to mshd");
-    let c = socks_connect(addr(dp), "5-name", echo.port(), &mut p);
+    roundtrip(connect_retry(addr(lp), Some(&mut p)), "msh -L to mshd");
+    roundtrip(connect_retry(addr(rp), Some(&mut p)), "msh -R to mshd");
+    let port = allocated_port(&p, &format!("127.0.0.1:{}", echo.port()));
+    roundtrip(connect_retry(addr(port), Some(&mut p)), "msh -R 0 to mshd");
+    let c = socks_connect(addr(dp), "5-name", echo.port(), Some(&mut p));
     roundtrip(c, "msh -D to mshd");
     stop(p);
 }

@@ -8,6 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use msh_tests::forward::*;
 use msh_tests::mshd::{Mshd, MshdBuilder};
 use msh_tests::sshd::Sshd;
 use msh_tests::users::{require_root, TestUser};
@@ -15,74 +16,6 @@ use msh_tests::*;
 
 const T: Duration = Duration::from_secs(30);
 const LOG: Duration = Duration::from_secs(10);
-const SIZE: usize = 300 * 1024;
-
-/// A TCP echo server on 127.0.0.1 (a thread per connection, each echoing until EOF and
-/// then closing). The accept thread ends with the test process; the listener is its own.
-fn echo_server() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().unwrap();
-                let mut buf = [0u8; 16384];
-                loop {
-                    match r.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = s.shutdown(Shutdown::Write);
-            });
-        }
-    });
-    addr
-}
-
-/// 300 KB that do not repeat with a short period.
-fn payload() -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..SIZE)
-        .map(|_| {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            (x >> 16) as u8
-        })
-        .collect()
-}
-
-/// Sends `data` over `s` while reading everything back until EOF (writer on a thread, so
-/// neither side waits for the other); returns what came back.
-fn exchange(mut s: TcpStream, data: &[u8]) -> Vec<u8> {
-    s.set_read_timeout(Some(T)).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let owned = data.to_vec();
-    let writer = std::thread::spawn(move || {
-        w.write_all(&owned).unwrap();
-        w.shutdown(Shutdown::Write).unwrap();
-    });
-    let mut back = Vec::new();
-    s.read_to_end(&mut back).unwrap();
-    writer.join().unwrap();
-    back
-}
-
-/// Connects to `addr`, retrying for up to 10 s while the forward is being set up.
-fn connect_retry(addr: SocketAddr) -> TcpStream {
-    let start = Instant::now();
-    loop {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-            Ok(s) => return s,
-            Err(e) if start.elapsed() > Duration::from_secs(10) => panic!("{addr}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
 
 /// `ssh -N` with `opts` (forwards) in the background, stopped by PID when dropped.
 fn ssh_bg(d: &Mshd, user: &str, opts: &[&str], name: &str) -> Proc {
@@ -92,20 +25,15 @@ fn ssh_bg(d: &Mshd, user: &str, opts: &[&str], name: &str) -> Proc {
     Proc::spawn(name, c, &d.dir.join(format!("{name}.log")))
 }
 
-fn assert_echoed(back: &[u8], data: &[u8], what: &str) {
-    assert_eq!(back.len(), data.len(), "{what}: byte count");
-    assert!(back == data, "{what}: bytes differ");
-}
-
 /// Connects to the forward listening on 127.0.0.1 `port` (retrying while it is set up).
 fn connect_local(port: u16) -> TcpStream {
-    connect_retry(SocketAddr::from(([127, 0, 0, 1], port)))
+    connect_retry(addr(port), None)
 }
 
 /// Sends `data` through the forward on 127.0.0.1 `port` to the echo server and asserts that
 /// all of it came back unchanged.
 fn echo_through(port: u16, data: &[u8], what: &str) {
-    assert_echoed(&exchange(connect_local(port), data), data, what);
+    assert_echoed(&exchange(connect_local(port), data, what), data, what);
 }
 
 /// `ssh -N FLAG PORT:127.0.0.1:ECHO` against `d` (FLAG: -L or -R, PORT free on 127.0.0.1),
@@ -150,13 +78,7 @@ fn remote_forward_carries_300kb_each_way_and_port_0_is_allocated() {
     // Port 0: mshd picks one and tells the client, which prints it (as with sshd).
     let spec = format!("0:127.0.0.1:{}", echo.port());
     let ssh0 = ssh_bg(&d, &d.user, &["-R", &spec], "ssh-R0");
-    let text = ssh0.wait_for_log("Allocated port ", LOG);
-    let port: u16 = text
-        .split("Allocated port ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{text}"));
+    let port = allocated_port(&ssh0, &format!("127.0.0.1:{}", echo.port()));
     echo_through(port, b"hello", "ssh -R 0");
     // The listener goes with the connection.
     drop(ssh0);
@@ -170,23 +92,6 @@ fn remote_forward_carries_300kb_each_way_and_port_0_is_allocated() {
     }
 }
 
-/// A SOCKS5 CONNECT to 127.0.0.1:`port` through the proxy at `proxy` (RFC 1928, no auth).
-fn socks5_connect(proxy: SocketAddr, port: u16) -> TcpStream {
-    let mut s = connect_retry(proxy);
-    s.set_read_timeout(Some(T)).unwrap();
-    s.write_all(&[5, 1, 0]).unwrap();
-    let mut hello = [0u8; 2];
-    s.read_exact(&mut hello).unwrap();
-    assert_eq!(hello, [5, 0], "SOCKS5 method selection");
-    let mut req = vec![5, 1, 0, 1, 127, 0, 0, 1];
-    req.extend_from_slice(&port.to_be_bytes());
-    s.write_all(&req).unwrap();
-    let mut reply = [0u8; 10];
-    s.read_exact(&mut reply).unwrap();
-    assert_eq!(reply[1], 0, "SOCKS5 CONNECT refused: {reply:?}");
-    s
-}
-
 #[test]
 fn dynamic_forward_socks5_carries_300kb_each_way() {
     let echo = echo_server();
@@ -194,8 +99,8 @@ fn dynamic_forward_socks5_carries_300kb_each_way() {
     let dport = free_port();
     let _ssh = ssh_bg(&d, &d.user, &["-D", &dport.to_string()], "ssh-D");
     let data = payload();
-    let s = socks5_connect(format!("127.0.0.1:{dport}").parse().unwrap(), echo.port());
-    assert_echoed(&exchange(s, &data), &data, "ssh -D");
+    let s = socks_connect(addr(dport), "5", echo.port(), None);
+    assert_echoed(&exchange(s, &data, "ssh -D"), &data, "ssh -D");
     d.wait_for_log("direct-tcpip from", LOG);
 }
 
@@ -350,9 +255,15 @@ fn assert_local_refused(d: &Mshd, echo: SocketAddr, why: &str) {
     );
     let log = d.wait_for_log("direct-tcpip", LOG);
     assert!(log.contains(why), "{why:?} not in the log:\n{log}");
+    assert_open_rejected(d, "direct-tcpip", why);
+}
+
+/// Waits for the audit log's `forward_open` of `kind` and asserts it was rejected for `why`
+/// (the same mshd may have audited another kind already).
+fn assert_open_rejected(d: &Mshd, kind: &str, why: &str) {
     let e = d.wait_for_audit_where(
-        "forward_open of kind direct-tcpip",
-        |e| e["event"] == "forward_open" && e["kind"] == "direct-tcpip",
+        &format!("forward_open of kind {kind}"),
+        |e| e["event"] == "forward_open" && e["kind"] == kind,
         LOG,
     );
     assert_eq!(e["outcome"], "rejected", "{e}");
@@ -377,14 +288,7 @@ fn assert_remote_refused(d: &Mshd, user: &str, port: u16, why: &str) {
     let log = d.wait_for_log("tcpip-forward", LOG);
     assert!(log.contains(why), "{why:?} not in the log:\n{log}");
     if d.audit_path().exists() {
-        // The same mshd may have audited a refused direct-tcpip already: wait for this one.
-        let e = d.wait_for_audit_where(
-            "forward_open of kind tcpip-forward",
-            |e| e["event"] == "forward_open" && e["kind"] == "tcpip-forward",
-            LOG,
-        );
-        assert_eq!(e["outcome"], "rejected", "{e}");
-        assert!(e["reason"].as_str().unwrap().contains(why), "{e}");
+        assert_open_rejected(d, "tcpip-forward", why);
     }
 }
 

@@ -50,18 +50,21 @@ fn ssh_with_ecdsa_only(s: &Setup, kh: &Path) -> Output {
     )
 }
 
+/// `msh -o UpdateHostKeys=MODE 127.0.0.1 COMMAND` to the fixture's sshd, which must succeed.
+fn msh_update_host_keys(s: &Setup, mode: &str, command: &str) -> Output {
+    let opt = format!("UpdateHostKeys={mode}");
+    let out = run(s.msh(&["-o", &opt, "127.0.0.1", command]), b"", T);
+    s.sshd.assert_ok(&out);
+    out
+}
+
 #[test]
 fn msh_learns_the_second_host_key_of_sshd() {
     let s = two_key_sshd("hkr-msh-learns");
     // Before: OpenSSH cannot use the ecdsa key (it is unknown).
     assert_ne!(ssh_with_ecdsa_only(&s, &s.kh).code(), Some(0));
 
-    let out = run(
-        s.msh(&["-o", "UpdateHostKeys=yes", "127.0.0.1", "echo hi"]),
-        b"",
-        T,
-    );
-    s.sshd.assert_ok(&out);
+    let out = msh_update_host_keys(&s, "yes", "echo hi");
     assert_eq!(out.stdout, b"hi\n");
     let ecdsa_fp = msh_common::keys::fingerprint(&s.sshd.host_key("ecdsa").public);
     assert!(
@@ -81,14 +84,30 @@ fn msh_learns_the_second_host_key_of_sshd() {
     assert_eq!(out.stdout, b"via-ecdsa\n");
 
     // Nothing more to learn: the file stays as it is, and msh says nothing.
-    let out = run(
-        s.msh(&["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    s.sshd.assert_ok(&out);
+    let out = msh_update_host_keys(&s, "yes", "true");
     assert!(!out.stderr.contains("host key"), "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), text);
+}
+
+/// `msh EXTRA... 127.0.0.1 true` to the fixture's sshd with no UserKnownHostsFile: msh uses
+/// ~/.ssh/known_hosts (HOME is the test directory).
+fn msh_with_default_known_hosts(s: &Setup, extra: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(bin("msh"));
+    c.args(extra)
+        .args(["-p", &s.sshd.port.to_string(), "-l", &s.sshd.user])
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .arg("-i")
+        .arg(&s.id)
+        .args(["127.0.0.1", "true"])
+        .env("HOME", &s.dir.path)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("RUST_LOG");
+    c
 }
 
 /// ssh's default: UpdateHostKeys is on when the known_hosts file is the default one.
@@ -100,22 +119,7 @@ fn msh_updates_the_default_known_hosts_file_by_default() {
     let kh = ssh_dir.join("known_hosts");
     std::fs::write(&kh, ed25519_line(&s)).unwrap();
 
-    // No UserKnownHostsFile: ~/.ssh/known_hosts (HOME is the test directory).
-    let mut c = std::process::Command::new(bin("msh"));
-    c.args(["-p", &s.sshd.port.to_string(), "-l", &s.sshd.user])
-        .args([
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-        ])
-        .arg("-i")
-        .arg(&s.id)
-        .args(["127.0.0.1", "true"])
-        .env("HOME", &s.dir.path)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("RUST_LOG");
-    let out = run(c, b"", T);
+    let out = run(msh_with_default_known_hosts(&s, &[]), b"", T);
     s.sshd.assert_ok(&out);
     assert_eq!(
         std::fs::read_to_string(&kh).unwrap(),
@@ -124,21 +128,7 @@ fn msh_updates_the_default_known_hosts_file_by_default() {
 
     // With -q the update is made without a word.
     std::fs::write(&kh, ed25519_line(&s)).unwrap();
-    let mut c = std::process::Command::new(bin("msh"));
-    c.args(["-q", "-p", &s.sshd.port.to_string(), "-l", &s.sshd.user])
-        .args([
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-        ])
-        .arg("-i")
-        .arg(&s.id)
-        .args(["127.0.0.1", "true"])
-        .env("HOME", &s.dir.path)
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("RUST_LOG");
-    let out = run(c, b"", T);
+    let out = run(msh_with_default_known_hosts(&s, &["-q"]), b"", T);
     s.sshd.assert_ok(&out);
     // (sshd's -e copies its own debug lines to the client's stderr: only msh's words count.)
     assert!(
@@ -164,12 +154,7 @@ fn msh_changes_nothing_when_update_host_keys_is_off() {
         assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), before, "{opts:?}");
     }
     // ask with BatchMode is no.
-    let out = run(
-        s.msh(&["-o", "UpdateHostKeys=ask", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    s.sshd.assert_ok(&out);
+    msh_update_host_keys(&s, "ask", "true");
     assert_eq!(std::fs::read_to_string(&s.kh).unwrap(), before);
 }
 
@@ -256,12 +241,7 @@ fn msh_removes_keys_the_server_dropped_from_its_own_lines_only() {
         s.sshd.port
     );
     std::fs::write(&s.kh, format!("{}{name} {old}\n{kept}", ed25519_line(&s))).unwrap();
-    let out = run(
-        s.msh(&["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    s.sshd.assert_ok(&out);
+    let out = msh_update_host_keys(&s, "yes", "true");
     let old_fp =
         msh_common::keys::fingerprint(&msh_common::keys::parse_public_key_line(&old).unwrap());
     assert!(
@@ -313,14 +293,7 @@ fn multi_key_mshd(name: &str, kinds: &[&str]) -> (Mshd, Vec<String>) {
     for kind in kinds {
         let file = format!("host_{kind}");
         let key = ssh_keygen_key(&dir, &file, kind);
-        let public = std::fs::read_to_string(dir.join(format!("{file}.pub"))).unwrap();
-        lines.push(
-            public
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+        lines.push(public_key_fields(&dir.join(format!("{file}.pub"))));
         b = b.arg("--host-key").arg(key.to_str().unwrap());
     }
     (b.dir(dir).start(), lines)
@@ -329,6 +302,18 @@ fn multi_key_mshd(name: &str, kinds: &[&str]) -> (Mshd, Vec<String>) {
 fn two_key_mshd(name: &str) -> (Mshd, String) {
     let (d, mut lines) = multi_key_mshd(name, &["ecdsa"]);
     (d, lines.remove(0))
+}
+
+/// `msh -o UpdateHostKeys=MODE 127.0.0.1 true` to `d`, which must succeed.
+fn msh_to_mshd_update_host_keys(d: &Mshd, mode: &str) -> Output {
+    let opt = format!("UpdateHostKeys={mode}");
+    let out = run(
+        crate::msh_to_mshd::msh(d, &["-o", &opt, "127.0.0.1", "true"]),
+        b"",
+        T,
+    );
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    out
 }
 
 /// OpenSSH ssh to `d`, restricted to the ecdsa host key: succeeds only if the fixture's
@@ -371,12 +356,7 @@ fn openssh_learns_the_other_host_keys_of_mshd() {
 #[test]
 fn msh_learns_the_second_host_key_of_mshd() {
     let (d, ecdsa) = two_key_mshd("hkr-msh-mshd");
-    let out = run(
-        crate::msh_to_mshd::msh(&d, &["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let out = msh_to_mshd_update_host_keys(&d, "yes");
     assert!(
         out.stderr.contains("learned new host key for [127.0.0.1]"),
         "{}",
@@ -392,12 +372,7 @@ fn msh_learns_the_second_host_key_of_mshd() {
 
     // UpdateHostKeys=no: a fresh file with the ed25519 key only stays so.
     std::fs::write(&d.known_hosts, d.known_hosts_line() + "\n").unwrap();
-    let out = run(
-        crate::msh_to_mshd::msh(&d, &["-o", "UpdateHostKeys=no", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    msh_to_mshd_update_host_keys(&d, "no");
     assert_eq!(
         std::fs::read_to_string(&d.known_hosts).unwrap(),
         d.known_hosts_line() + "\n"
@@ -428,12 +403,7 @@ fn a_host_accepted_through_its_certificate_gets_nothing_added() {
     let kh_text = format!("@cert-authority [127.0.0.1]:{} {ca_line}", d.port);
     std::fs::write(&d.known_hosts, &kh_text).unwrap();
 
-    let out = run(
-        crate::msh_to_mshd::msh(&d, &["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    msh_to_mshd_update_host_keys(&d, "yes");
     assert_eq!(std::fs::read_to_string(&d.known_hosts).unwrap(), kh_text);
 
     let out = run(d.ssh(&["-o", "UpdateHostKeys=yes"], "true"), b"", T);
@@ -461,18 +431,8 @@ fn keygen_rotate_host_key_then_clients_learn_the_next_key() {
     let out = rotate(&[]);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let next = dir.join("current_host_key.next");
-    let next_pub = std::fs::read_to_string(dir.join("current_host_key.next.pub")).unwrap();
-    let next_line: String = next_pub
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let cur_line: String = std::fs::read_to_string(dir.join("current_host_key.pub"))
-        .unwrap()
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let next_line = public_key_fields(&dir.join("current_host_key.next.pub"));
+    let cur_line = public_key_fields(&dir.join("current_host_key.pub"));
     assert_eq!(
         out.stdout_str(),
         format!(
@@ -498,12 +458,7 @@ fn keygen_rotate_host_key_then_clients_learn_the_next_key() {
         .arg("--host-key")
         .arg(next.to_str().unwrap())
         .start();
-    let out = run(
-        crate::msh_to_mshd::msh(&d, &["-o", "UpdateHostKeys=yes", "127.0.0.1", "true"]),
-        b"",
-        T,
-    );
-    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    msh_to_mshd_update_host_keys(&d, "yes");
     let text = std::fs::read_to_string(&d.known_hosts).unwrap();
     assert!(text.contains(&next_line), "{text}");
     assert!(text.contains(&cur_line), "{text}");

@@ -561,13 +561,7 @@ fn server_text_in_messages_is_stripped_of_control_sequences() {
     let dir = TestDir::new("evil-server");
     let host_key = ssh_keygen_ed25519(&dir, "evil_host");
     let client_key = ssh_keygen_ed25519(&dir, "id");
-    let port = free_port();
-    let mut c = Command::new(msh_tests::mshd::probe_python());
-    c.arg(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("probes/evil_server.py"))
-        .arg(port.to_string())
-        .arg(&host_key);
-    let server = Proc::spawn("evil_server", c, &dir.join("evil.log"));
-    server.wait_for_log("listening", Duration::from_secs(20));
+    let (_server, port) = msh_tests::mshd::hostile_server(&dir, "exit-signal", &host_key, &[]);
     let pin = msh_tests::mshd::fingerprint_of(&dir.join("evil_host.pub"));
     let mut msh = Command::new(bin("msh"));
     msh.args([

@@ -22,15 +22,12 @@ pub(crate) fn msh(d: &Mshd, args: &[&str]) -> Command {
     c
 }
 
+/// `data`'s SHA-256 by `sha256sum`, through the file DIR/NAME (removed after).
 fn sha256(data: &[u8], dir: &TestDir, name: &str) -> String {
     let f = dir.write(name, data, 0o600);
-    let out = run(cmd("sha256sum", [f.as_os_str()]), b"", T);
+    let sum = sha256sum(&f);
     let _ = std::fs::remove_file(&f);
-    out.stdout_str()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    sum
 }
 
 #[test]

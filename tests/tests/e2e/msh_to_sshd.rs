@@ -167,17 +167,7 @@ fn stdin_64mib_streams_with_matching_remote_sha256() {
     let mut data = vec![0u8; 64 * 1024 * 1024];
     rand::fill(&mut data[..]);
     let file = s.dir.write("bulk.bin", &data, 0o600);
-    let local = run(
-        cmd("sha256sum", [file.as_os_str()]),
-        b"",
-        Duration::from_secs(30),
-    );
-    let local_sum = local
-        .stdout_str()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let local_sum = sha256sum(&file);
     let start = Instant::now();
     let out = run(s.msh(&["127.0.0.1", "sha256sum"]), &data, T);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);

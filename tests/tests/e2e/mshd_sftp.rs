@@ -59,17 +59,6 @@ fn payload(len: usize) -> Vec<u8> {
     data
 }
 
-/// `sha256sum` of a file, computed by coreutils (the oracle).
-fn sha256(path: &Path) -> String {
-    let out = run(cmd("sha256sum", [path]), b"", T);
-    assert!(out.status.success(), "sha256sum: {}", out.stderr);
-    out.stdout_str()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 /// This process's umask, read without changing it (`Umask:` in /proc/self/status).
 fn umask() -> u32 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -92,7 +81,11 @@ fn scp_in_sftp_mode_uploads_and_downloads_a_file_intact() {
         .arg(format!("{}@127.0.0.1:{}", d.user, remote.display()));
     let out = run(c, b"", Duration::from_secs(60));
     d.assert_ok(&out);
-    assert_eq!(sha256(&remote), sha256(&local), "uploaded bytes differ");
+    assert_eq!(
+        sha256sum(&remote),
+        sha256sum(&local),
+        "uploaded bytes differ"
+    );
     let meta = std::fs::metadata(&remote).unwrap();
     assert_eq!(meta.len(), data.len() as u64);
     assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw(), "owner");

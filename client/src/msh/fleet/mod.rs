@@ -11,6 +11,7 @@
 //! kept for `--json`); the end: `summary`.
 
 mod hosts;
+pub(super) mod log;
 mod output;
 mod summary;
 
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use russh::ChannelMsg;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::settings::{self, Args, Settings, TtyMode};
 use super::{auth, connect, proxy, session};
@@ -51,7 +53,7 @@ pub(super) fn main(args: Args, home: Option<PathBuf>, local_user: &str) -> i32 {
         }
     };
     if let Some(s) = plan.hosts.iter().find_map(|(_, s)| s.as_ref().ok()) {
-        super::init_tracing(s);
+        super::init_fleet_tracing(s);
     }
     // Many connections: their key exchanges and ciphers keep every core busy.
     let Some(runtime) = super::start_runtime(tokio::runtime::Builder::new_multi_thread()) else {
@@ -160,41 +162,45 @@ async fn run(plan: Plan, home: Option<PathBuf>) -> i32 {
         let home = home.clone();
         let tx = writer.tx.clone();
         let (json, timeout) = (plan.json, plan.timeout);
-        tasks.spawn(async move {
-            // Never closed, so acquire cannot fail; a host runs without a permit otherwise.
-            let _permit = limit.acquire_owned().await.ok();
-            let mut sink = HostSink::new(entry.label.clone(), json, tx);
-            let start = Instant::now();
-            let ending = match settings {
-                Err(e) => Ending::Failed(e),
-                Ok(s) => {
-                    let work = run_host(&s, home.as_deref(), &mut sink);
-                    let ending = match timeout {
-                        None => work.await,
-                        Some(t) => match tokio::time::timeout(t, work).await {
-                            Ok(e) => e,
-                            Err(_) => Ending::Failed(format!(
-                                "timed out after {} (--timeout)",
-                                duration_words(t)
-                            )),
-                        },
-                    };
-                    sink.finish().await;
-                    ending
-                }
-            };
-            let (stdout, stderr) = sink.into_captures();
-            (
-                index,
-                HostResult {
-                    label: entry.label,
-                    ending,
-                    duration: start.elapsed(),
-                    stdout,
-                    stderr,
-                },
-            )
-        });
+        let span = log::host_span(&entry.label);
+        tasks.spawn(
+            async move {
+                // Never closed, so acquire cannot fail; a host runs without a permit otherwise.
+                let _permit = limit.acquire_owned().await.ok();
+                let mut sink = HostSink::new(entry.label.clone(), json, tx);
+                let start = Instant::now();
+                let ending = match settings {
+                    Err(e) => Ending::Failed(e),
+                    Ok(s) => {
+                        let work = run_host(&s, home.as_deref(), &mut sink);
+                        let ending = match timeout {
+                            None => work.await,
+                            Some(t) => match tokio::time::timeout(t, work).await {
+                                Ok(e) => e,
+                                Err(_) => Ending::Failed(format!(
+                                    "timed out after {} (--timeout)",
+                                    duration_words(t)
+                                )),
+                            },
+                        };
+                        sink.finish().await;
+                        ending
+                    }
+                };
+                let (stdout, stderr) = sink.into_captures();
+                (
+                    index,
+                    HostResult {
+                        label: entry.label,
+                        ending,
+                        duration: start.elapsed(),
+                        stdout,
+                        stderr,
+                    },
+                )
+            }
+            .instrument(span),
+        );
     }
 
     let mut results: Vec<Option<HostResult>> = (0..total).map(|_| None).collect();
@@ -279,7 +285,7 @@ async fn exec(
     let mut channel = handle.channel_open_session().await?;
     session::send_environment(&channel, settings).await?;
     let command = settings.command.clone().unwrap_or_default();
-    tracing::info!("{}: exec: {command}", sink.label);
+    tracing::info!("exec: {command}");
     channel.exec(true, command.into_bytes()).await?;
     let mut ending = None;
     let mut replied = false;

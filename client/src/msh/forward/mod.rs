@@ -230,8 +230,10 @@ where
 }
 
 /// `-N`: forwards only, until the connection ends (the server closed it or stopped
-/// answering: exit 255 with the reason, as ssh) or msh is told to stop (SIGINT, SIGTERM,
-/// SIGHUP: exit 255, as ssh).
+/// answering: exit 255 with the reason, as ssh) or msh is told to stop. As ssh
+/// (clientloop.c: with no session there is no remote status, so a deliberate SIGTERM at this
+/// end clears the error), SIGTERM ends it with 0 and without a word: `kill` of a tunnel is
+/// its normal way to stop. SIGINT and SIGHUP end it with 255, also silently.
 pub(super) async fn without_session(
     handle: &Handle<Client>,
     mut running: Running,
@@ -254,7 +256,10 @@ pub(super) async fn without_session(
                 }
             }
             _ = int.recv() => return Ok(Outcome::LocalSignal("INT")),
-            _ = term.recv() => return Ok(Outcome::LocalSignal("TERM")),
+            _ = term.recv() => {
+                tracing::info!("stopped by SIGTERM");
+                return Ok(Outcome::Exited(0));
+            }
             _ = hup.recv() => return Ok(Outcome::LocalSignal("HUP")),
         }
     }
