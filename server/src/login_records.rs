@@ -508,9 +508,11 @@ fn parse_lastlog(entry: &[u8]) -> Option<PreviousLogin> {
     Some(PreviousLogin { time, host })
 }
 
-/// sshd's check_quietlogin: `~/.hushlogin` exists.
+/// sshd's check_quietlogin: `~/.hushlogin` exists. Looked at as root, so a symlink counts
+/// as itself (lstat): following it would tell the user whether a path only root can see
+/// exists.
 fn hushlogin(home: &Path) -> bool {
-    std::fs::metadata(home.join(".hushlogin")).is_ok()
+    std::fs::symlink_metadata(home.join(".hushlogin")).is_ok()
 }
 
 #[cfg(test)]
