@@ -38,6 +38,8 @@ root=${DESTDIR:-}$prefix
 bins=(msh msh-keygen mshd)
 
 if [ -z "$bin_dir" ]; then
+  # mshd links libpam: its development files (libpam0g-dev) when missing.
+  scripts/deps.sh build
   # cargo install also writes its bookkeeping (.crates.toml, .crates2.json) under --root.
   cargo install --locked --path server --root "$root"
   cargo install --locked --path client --root "$root"

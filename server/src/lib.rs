@@ -41,6 +41,7 @@ mod login_records;
 pub mod logsafe;
 mod metrics;
 mod notify;
+pub mod pam;
 mod session;
 mod shadow;
 pub mod sys;

@@ -39,6 +39,7 @@ fn unknown_key_suggests_a_table_key_or_lists_them() {
 fn key_table_is_the_set_of_file_config_fields() {
     let value = |name: &str| match name {
         "strict_modes" | "post_quantum_only" | "permit_user_environment" => "true",
+        "use_pam" => "false",
         "allow_agent_forwarding" | "gateway_ports" => "true",
         "record_logins" | "print_last_log" => "false",
         "allow_tcp_forwarding" | "allow_stream_local_forwarding" => "\"no\"",
