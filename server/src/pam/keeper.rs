@@ -92,8 +92,12 @@ fn run(args: &[OsString]) -> Result<ExitStatus, String> {
         let _ = pam.setcred(false);
         return Err(session_failed("pam_open_session", e));
     }
-    // What the modules say at session start is shown, as sshd shows it at login.
-    show(pam.take_messages());
+    // What the modules say at session start is shown on a terminal, as sshd shows it at an
+    // interactive login; a command's or subsystem's output stays its own.
+    let said = pam.take_messages();
+    if spec.pty {
+        show(said);
+    }
 
     let env = merged_env(&spec.env, pam.env_list());
     let started = start_program(&spec, env);
