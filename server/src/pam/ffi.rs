@@ -195,10 +195,10 @@ impl Pam {
         self.set_item(sys::PAM_TTY, tty, "the terminal name")
     }
 
-    /// pam_acct_mgmt (PAM_SILENT: its messages are not for the client).
+    /// pam_acct_mgmt (flags 0, as sshd: pam_nologin then says why, and mshd logs it).
     pub fn acct_mgmt(&mut self) -> Result<(), PamError> {
         // SAFETY: the handle is live.
-        let rc = unsafe { sys::pam_acct_mgmt(self.handle.as_ptr(), sys::PAM_SILENT) };
+        let rc = unsafe { sys::pam_acct_mgmt(self.handle.as_ptr(), 0) };
         self.record(rc)
     }
 
