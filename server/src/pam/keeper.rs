@@ -36,10 +36,15 @@ const FAILED: i32 = 254;
 
 /// Runs the keeper; `args` are the arguments after [`super::KEEPER_FLAG`]. Never returns.
 pub fn main(args: &[OsString]) -> ! {
-    match run(args) {
+    let mut control = None;
+    match run(args, &mut control) {
         Ok(status) => mirror(status),
         Err(msg) => {
+            // To the client (the session's stderr) and to mshd, which logs it.
             let _ = writeln!(std::io::stderr(), "mshd: {msg}");
+            if let Some(c) = control {
+                let _ = rustix::io::write(&c, msg.as_bytes());
+            }
             std::process::exit(FAILED)
         }
     }
@@ -55,7 +60,7 @@ fn fd_arg(args: &[OsString], i: usize) -> Result<OwnedFd, String> {
     sys::take_inherited_fd(n).map_err(|e| format!("PAM session keeper: descriptor {n}: {e}"))
 }
 
-fn run(args: &[OsString]) -> Result<ExitStatus, String> {
+fn run(args: &[OsString], report: &mut Option<OwnedFd>) -> Result<ExitStatus, String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("the PAM session keeper is started by mshd (as root) only".into());
     }
@@ -65,6 +70,7 @@ fn run(args: &[OsString]) -> Result<ExitStatus, String> {
         .map_err(|e| format!("PAM session keeper: sigprocmask: {e}"))?;
     let spec_fd = fd_arg(args, 0)?;
     let control = fd_arg(args, 1)?;
+    *report = control.try_clone().ok();
     let mut json = Vec::new();
     std::fs::File::from(spec_fd)
         .take(MAX_SPEC)

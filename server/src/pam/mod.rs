@@ -110,9 +110,11 @@ pub struct KeeperSpec {
 /// Largest spec read by the keeper (a session's command line and environment are far less).
 pub const MAX_SPEC: u64 = 8 << 20;
 
-/// The command that starts the keeper for `spec`, and the write end of its control pipe
-/// (two bytes per signal the keeper forwards: the number, and 1 to send it with the user's
-/// credentials). The caller sets stdin/stdout/stderr (the session's pipes or PTY slave).
+/// The command that starts the keeper for `spec`, and mshd's end of its control socket:
+/// mshd writes two bytes per signal the keeper is to forward (the number, and 1 to send it
+/// with the user's credentials); the keeper writes one line if it fails before the program
+/// runs, which mshd logs ([`keeper_report`]). The caller sets stdin/stdout/stderr (the
+/// session's pipes or PTY slave).
 pub(crate) fn keeper_command(
     spec: &KeeperSpec,
 ) -> std::io::Result<(std::process::Command, OwnedFd)> {
@@ -123,20 +125,31 @@ pub(crate) fn keeper_command(
     file.write_all(&json)?;
     file.rewind()?;
     let spec_fd = Arc::new(OwnedFd::from(file));
-    let (ctl_r, ctl_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    rustix::io::ioctl_fionbio(&ctl_w, true)?;
-    let ctl_r = Arc::new(ctl_r);
+    // Both ends close-on-exec (std's pair uses SOCK_CLOEXEC); the keeper's end is passed on
+    // by sys::prepare_keeper in its child only.
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    ours.set_nonblocking(true)?;
+    let theirs = Arc::new(OwnedFd::from(theirs));
     let num =
         |fd: &Arc<OwnedFd>| OsString::from(std::os::fd::AsRawFd::as_raw_fd(&**fd).to_string());
     let mut cmd = std::process::Command::new("/proc/self/exe");
     cmd.arg0(OsString::from("mshd: pam session"))
         .arg(KEEPER_FLAG)
         .arg(num(&spec_fd))
-        .arg(num(&ctl_r))
+        .arg(num(&theirs))
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-    crate::sys::prepare_keeper(&mut cmd, vec![spec_fd, ctl_r]);
-    Ok((cmd, ctl_w))
+    crate::sys::prepare_keeper(&mut cmd, vec![spec_fd, theirs]);
+    Ok((cmd, OwnedFd::from(ours)))
+}
+
+/// What the keeper reported on its control socket before it exited (its failure to open
+/// the PAM session or start the program), if anything; read once the keeper has exited.
+pub(crate) fn keeper_report(control: &OwnedFd) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    let n = rustix::io::read(control, &mut buf[..]).ok()?;
+    let text = String::from_utf8_lossy(buf.get(..n)?).trim().to_string();
+    (!text.is_empty()).then_some(text)
 }
 
 /// The spec for a session of `user` (helper for the session code).

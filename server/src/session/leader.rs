@@ -23,7 +23,7 @@ pub(super) struct Leader {
     /// Root mode: the user whose credentials a client's `signal` is sent with.
     owner: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
     /// `use_pam`: the leader is the session's PAM keeper (crate::pam::keeper), and signals
-    /// are asked of it through this pipe (two bytes: the number, 1 for the user's
+    /// are asked of it through this socket (two bytes: the number, 1 for the user's
     /// credentials); it sends them to the program's group as below.
     control: Option<OwnedFd>,
 }
@@ -49,6 +49,11 @@ impl Leader {
     pub(super) fn with_control(mut self, control: Option<OwnedFd>) -> Self {
         self.control = control;
         self
+    }
+
+    /// What a PAM session keeper reported before it exited (its own failure), if anything.
+    pub(super) fn keeper_report(&self) -> Option<String> {
+        self.control.as_ref().and_then(crate::pam::keeper_report)
     }
 }
 

@@ -85,10 +85,12 @@ pub(super) fn spawn(
     launch: &Launch,
 ) -> Result<(Stdio3, Arc<Leader>), Error> {
     let mut child = cmd.spawn().map_err(|e| {
-        Error::start(
-            format!("cannot start {}", launch.program.display()),
-            sys::spawn_error(&e),
-        )
+        let what = match launch.pam {
+            // mshd itself, re-executed (crate::pam): /proc must be mounted.
+            Some(_) => "cannot start the PAM session keeper (/proc/self/exe)".to_string(),
+            None => format!("cannot start {}", launch.program.display()),
+        };
+        Error::start(what, sys::spawn_error(&e))
     })?;
     // The parent's copies of the child's stdio (the PTY slave) close with the command.
     drop(cmd);
@@ -206,6 +208,15 @@ pub(super) fn spawn_waiter(
     let (channel, kind) = (ctx.channel, ctx.kind);
     let waiter = tokio::spawn(async move {
         let status = waited.wait().await;
+        if let Some(report) = waited.keeper_report() {
+            tracing::warn!(
+                "connection {} from {}: session of {}: {}",
+                ctx.audit.conn_id,
+                ctx.audit.peer,
+                crate::logsafe::user(&ctx.audit.user),
+                crate::logsafe::clean(&report, 1024)
+            );
+        }
         drop(waited);
         let bytes_out = output.await;
         in_task.abort();

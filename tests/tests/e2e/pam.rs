@@ -111,11 +111,12 @@ fn pam_nologin_refuses_logins_while_its_file_exists_for_ssh_and_msh() {
             nologin.display()
         ),
     );
-    let d = mshd_for(
-        "pam-nologin",
-        &u,
-        &format!("use_pam = true\npam_service = \"{}\"", svc.name),
-    );
+    let d = Mshd::builder("pam-nologin")
+        .home_authorized_keys()
+        .audit_log()
+        .toml(&format!("use_pam = true\npam_service = \"{}\"", svc.name))
+        .start();
+    u.write_authorized_keys(&format!("{}\n", d.client_public));
     std::fs::write(&nologin, "maintenance until noon\n").unwrap();
     let out = ssh_as(&d, &u.name, &[], "id -un");
     assert_eq!(out.code(), Some(255), "ssh got in: {}", d.log_text());
@@ -133,11 +134,24 @@ fn pam_nologin_refuses_logins_while_its_file_exists_for_ssh_and_msh() {
             )),
         "{log}"
     );
-    let audit_like = log
+    let refusals = log
         .lines()
         .filter(|l| l.contains("rejected publickey") && l.contains("pam_acct_mgmt"))
         .count();
-    assert!(audit_like >= 2, "one refusal per client expected: {log}");
+    assert!(refusals >= 2, "one refusal per client expected: {log}");
+    // The audit event of the refused login carries the same reason.
+    let event = d.wait_for_audit_where(
+        "auth rejected by PAM",
+        |e| {
+            e["event"] == "auth"
+                && e["outcome"] == "rejected"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("pam_acct_mgmt") && r.contains("maintenance"))
+        },
+        LOG,
+    );
+    assert_eq!(event["user"], u.name.as_str(), "{event}");
 
     std::fs::remove_file(&nologin).unwrap();
     let out = ssh_as(&d, &u.name, &[], "id -un");
@@ -421,4 +435,34 @@ fn the_shipped_pam_service_admits_a_session_with_and_without_a_pty() {
     let out = msh_as(&d, &u.name, &["-tt"], "id -un; exit 3");
     assert_eq!(out.code(), Some(3), "{}\n{}", out.stderr, d.log_text());
     assert!(out.stdout_str().contains(&u.name), "{}", out.stdout_str());
+}
+
+#[test]
+fn a_pam_session_that_cannot_open_refuses_the_session_and_says_why() {
+    if !require_root("a_pam_session_that_cannot_open_refuses_the_session_and_says_why") {
+        return;
+    }
+    let svc = PamService::install(
+        "deny",
+        "account required pam_permit.so\nsession required pam_deny.so\n",
+    );
+    let u = TestUser::new();
+    let d = mshd_for(
+        "pam-deny",
+        &u,
+        &format!("use_pam = true\npam_service = \"{}\"", svc.name),
+    );
+    let why = format!(
+        "PAM pam_open_session failed for user \"{}\" (service \"{}\")",
+        u.name, svc.name
+    );
+    for (client, out) in [
+        ("ssh", ssh_as(&d, &u.name, &[], "echo ran")),
+        ("msh", msh_as(&d, &u.name, &[], "echo ran")),
+    ] {
+        assert_eq!(out.code(), Some(254), "{client}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{client}: the command ran");
+        assert!(out.stderr.contains(&why), "{client}: {}", out.stderr);
+    }
+    d.wait_for_log_count(&why, 2, LOG);
 }
