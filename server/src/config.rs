@@ -665,9 +665,6 @@ impl Settings {
                 notes.extend(c.and_then(|c| commands::ignored_user_note(kind, &c)));
             }
         }
-        if self.use_pam {
-            notes.extend(crate::pam::missing_service_note(&self.pam_service));
-        }
         if self.sftp_server_not_found {
             notes.push(format!(
                 "sftp is off: no sftp-server found at {}; to enable it (and OpenSSH's scp), install OpenSSH's sftp-server and restart mshd, or set `subsystems = {{ sftp = \"/path/to/sftp-server\" }}` in {}",

@@ -1,7 +1,7 @@
 //! The few process-level operations the server needs that Rust cannot express safely: running
 //! code in the forked child before `exec` (new session or process group, controlling
 //! terminal, dropping root privileges and checking that the drop worked, entering the home
-//! directory as the user). With crate::pam::ffi (the PAM calls), the only modules of msh
+//! directory as the user). With crate::utmpx and crate::pam::ffi, the only modules of msh
 //! allowed `unsafe`.
 #![allow(unsafe_code)]
 

@@ -237,3 +237,38 @@ fn tokens() {
     assert!(check_tokens("%x").is_err());
     assert!(parse_startups("10:30").is_err());
 }
+
+#[test]
+fn use_pam_and_pam_service_defaults_and_errors() {
+    let f = |text: &str| parse_file(text, Path::new("m.toml")).unwrap();
+    // Unprivileged: off by default, and asking for it names the key and the fix.
+    let s = resolve_user(f("")).unwrap();
+    assert!(!s.use_pam);
+    assert_eq!(s.pam_service, "msh");
+    let e = format!("{:#}", resolve_user(f("\nuse_pam = true\n")).unwrap_err());
+    assert!(
+        e.contains("m.toml:2: key `use_pam`: use_pam = true needs mshd to run as root"),
+        "{e}"
+    );
+    assert!(!resolve_user(f("use_pam = false\n")).unwrap().use_pam);
+    // Root: on when this system has PAM, and the service name is a name, not a path.
+    let root =
+        |text: &str| Settings::resolve(f(text), Path::new("m.toml"), &Overrides::default(), true);
+    let s = root("").unwrap();
+    assert_eq!(s.use_pam, Path::new("/etc/pam.d").is_dir());
+    assert!(!root("use_pam = false\n").unwrap().use_pam);
+    assert_eq!(
+        root("pam_service = \"sshd\"\n").unwrap().pam_service,
+        "sshd"
+    );
+    for bad in ["../etc/shadow", "", "a b", ".hidden", "x/y"] {
+        let e = format!(
+            "{:#}",
+            root(&format!("pam_service = {bad:?}\n")).unwrap_err()
+        );
+        assert!(
+            e.contains("m.toml:1: key `pam_service`") && e.contains("is not a PAM service name"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -305,3 +305,45 @@ fn mirror(status: ExitStatus) -> ! {
     }
     std::process::exit(FAILED)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pam_variables_override_the_session_s_except_where_the_user_came_from() {
+        let base = vec![
+            ("PATH".to_string(), "/usr/bin".to_string()),
+            ("LANG".to_string(), "C".to_string()),
+            (
+                "SSH_CONNECTION".to_string(),
+                "1.2.3.4 5 6.7.8.9 22".to_string(),
+            ),
+        ];
+        let pam = vec![
+            b"LANG=de_DE.UTF-8".to_vec(),
+            b"XDG_RUNTIME_DIR=/run/user/1000".to_vec(),
+            b"SSH_CONNECTION=forged".to_vec(),
+            b"SSH_AUTH_INFO_0=x".to_vec(),
+            b"NOEQUALS".to_vec(),
+            b"=empty-name".to_vec(),
+            b"EMPTY=".to_vec(),
+        ];
+        let env = merged_env(&base, pam);
+        let get = |k: &str| {
+            env.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(get("LANG").as_deref(), Some("de_DE.UTF-8"));
+        assert_eq!(get("XDG_RUNTIME_DIR").as_deref(), Some("/run/user/1000"));
+        assert_eq!(
+            get("SSH_CONNECTION").as_deref(),
+            Some("1.2.3.4 5 6.7.8.9 22")
+        );
+        assert_eq!(get("SSH_AUTH_INFO_0"), None);
+        assert_eq!(get("NOEQUALS"), None);
+        assert_eq!(get("EMPTY").as_deref(), Some(""));
+        assert_eq!(env.len(), 5, "{env:?}");
+    }
+}

@@ -466,3 +466,23 @@ fn a_pam_session_that_cannot_open_refuses_the_session_and_says_why() {
     }
     d.wait_for_log_count(&why, 2, LOG);
 }
+
+#[test]
+fn a_missing_pam_service_file_is_warned_about_at_start() {
+    if !require_root("a_missing_pam_service_file_is_warned_about_at_start") {
+        return;
+    }
+    let name = format!("msh-test-absent-{}", std::process::id());
+    let d = Mshd::builder("pam-absent")
+        .toml(&format!("use_pam = true\npam_service = \"{name}\""))
+        .start();
+    let log = d.wait_for_log(&format!("/etc/pam.d/{name} does not exist"), LOG);
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("/etc/pam.d/{name} does not exist")))
+        .unwrap();
+    assert!(
+        line.contains("WARN") && line.contains("/etc/pam.d/other"),
+        "{line}"
+    );
+}
