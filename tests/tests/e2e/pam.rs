@@ -486,3 +486,50 @@ fn a_missing_pam_service_file_is_warned_about_at_start() {
         "{line}"
     );
 }
+
+#[test]
+fn a_client_signal_reaches_the_program_and_the_pam_session_still_closes_even_after_kill() {
+    if !require_root(
+        "a_client_signal_reaches_the_program_and_the_pam_session_still_closes_even_after_kill",
+    ) {
+        return;
+    }
+    let u = TestUser::new();
+    let dir = TestDir::new("pam-signal");
+    let (svc, record) = session_service(&dir, &u.name);
+    let d = mshd_for(
+        "pam-signal",
+        &u,
+        &format!("use_pam = true\npam_service = \"{}\"", svc.name),
+    );
+    let port = d.port.to_string();
+    let key = d.client_key.display().to_string();
+    // TERM is caught-able, KILL is not: if it reached the keeper instead of the program,
+    // the keeper would die without closing the PAM session.
+    for sig in ["TERM", "KILL"] {
+        std::fs::write(&record, "").unwrap();
+        let r = msh_tests::mshd::probe(
+            &[
+                "signal",
+                "127.0.0.1",
+                &port,
+                &u.name,
+                &key,
+                "exec",
+                "echo ready; sleep 30",
+                sig,
+                "1",
+            ],
+            T,
+        );
+        assert_eq!(r["reply"], "success", "{sig}: {r}\n{}", d.log_text());
+        assert_eq!(r["exit_signal"], sig, "{sig}: {r}");
+        assert!(
+            wait_until(T, || read(&record).contains("close_session")),
+            "{sig}: the PAM session was not closed: {}",
+            read(&record)
+        );
+        let rec = read(&record);
+        assert!(rec.starts_with("open_session "), "{sig}: {rec}");
+    }
+}
