@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n 's/^# \{0,1\}//; 2,18p' "$0" >&2; exit "${1:-2}"; }
+usage() { sed -n 's/^# \{0,1\}//; 2,17p' "$0" >&2; exit "${1:-2}"; }
 bin_dir=
 prefix=/usr/local
 while [ $# -gt 0 ]; do
