@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# mshd links libpam: its development files (libpam0g-dev) when missing.
+scripts/deps.sh build
 . scripts/lib.sh
 msh_pick_target_dir
 # The first build takes a minute or two on a small machine: say so, and let cargo show progress.

@@ -12,14 +12,16 @@
 #   DESTDIR     (environment) is prepended to every destination, for packagers.
 #               The systemd units dist/mshd.service and dist/mshd.socket go to
 #               PREFIX/lib/systemd/system, the service's ExecStart rewritten to
-#               PREFIX/bin/mshd.
+#               PREFIX/bin/mshd. mshd's PAM service dist/pam.d/msh goes to
+#               DESTDIR/etc/pam.d/msh (PREFIX /usr or /usr/local, or DESTDIR set) unless
+#               that file exists.
 #
 # The man pages and completions are the committed files under dist/ (scripts/gen-dist.sh
 # regenerates them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n 's/^# \{0,1\}//; 2,15p' "$0" >&2; exit "${1:-2}"; }
+usage() { sed -n 's/^# \{0,1\}//; 2,17p' "$0" >&2; exit "${1:-2}"; }
 bin_dir=
 prefix=/usr/local
 while [ $# -gt 0 ]; do
@@ -38,6 +40,8 @@ root=${DESTDIR:-}$prefix
 bins=(msh msh-keygen mshd)
 
 if [ -z "$bin_dir" ]; then
+  # mshd links libpam: its development files (libpam0g-dev) when missing.
+  scripts/deps.sh build
   # cargo install also writes its bookkeeping (.crates.toml, .crates2.json) under --root.
   cargo install --locked --path server --root "$root"
   cargo install --locked --path client --root "$root"
@@ -67,7 +71,19 @@ sed "s#/usr/local/bin/mshd#$prefix/bin/mshd#g" dist/mshd.service >"$root/lib/sys
 chmod 0644 "$root/lib/systemd/system/mshd.service"
 install -m 0644 dist/mshd.socket "$root/lib/systemd/system/mshd.socket"
 
-echo "installed msh, msh-keygen, mshd in $root/bin; man pages in $root/share/man; systemd unit in $root/lib/systemd/system"
+# mshd's PAM service (use_pam, pam_service = "msh"). /etc/pam.d is the system's, not under
+# PREFIX: written for a system-wide install (PREFIX /usr or /usr/local) or a packager's
+# DESTDIR only, and an existing file is the administrator's and is left alone.
+pam_file=${DESTDIR:-}/etc/pam.d/msh
+pam_note="PAM service in $pam_file"
+if [ -z "${DESTDIR:-}" ] && [ "$prefix" != /usr ] && [ "$prefix" != /usr/local ]; then
+  pam_note="PAM service not installed (PREFIX $prefix is not system-wide): copy dist/pam.d/msh to /etc/pam.d/msh"
+elif [ -e "$pam_file" ]; then
+  pam_note="$pam_file exists, left as it is (dist/pam.d/msh is the shipped version)"
+else
+  install -D -m 0644 dist/pam.d/msh "$pam_file"
+fi
+echo "installed msh, msh-keygen, mshd in $root/bin; man pages in $root/share/man; systemd unit in $root/lib/systemd/system; $pam_note"
 case ":$PATH:" in
   *":$prefix/bin:"*) ;;
   *) echo "note: $prefix/bin is not in PATH" ;;

@@ -1,46 +1,13 @@
 #!/usr/bin/env bash
-# Runs every msh test on this machine. Installs what the tests need first (OpenSSH client and
-# server and sftp-server as interop peers, tmux to drive interactive sessions, rsync and tar to
-# copy trees through msh, passwd/util-linux for the throwaway users of the root-mode tests)
+# Runs every msh test on this machine. Installs what building and the tests need first
+# (scripts/deps.sh test: libpam0g-dev, OpenSSH client and server and sftp-server as interop
+# peers, tmux, rsync, tar, passwd/util-linux for the root-mode tests' throwaway users, ...)
 # from Debian's packages when any is missing.
 # Usage: scripts/test.sh [extra args for `cargo test`]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
-have ssh || missing+=(openssh-client)
-have ssh-keygen || missing+=(openssh-client)
-have ssh-agent || missing+=(openssh-client)
-have sshd || missing+=(openssh-server)
-have tmux || missing+=(tmux)
-have useradd || missing+=(passwd)
-have runuser || missing+=(util-linux)
-have setpriv || missing+=(util-linux)
-have sha256sum || missing+=(coreutils)
-have scp || missing+=(openssh-client)
-have sftp || missing+=(openssh-client)
-# msh's stdio tests copy trees with `rsync -e msh` / `-e ssh` and tar.
-have rsync || missing+=(rsync)
-# transport_tools clones over `GIT_SSH_COMMAND=msh`.
-have git || missing+=(git)
-have tar || missing+=(tar)
-# mshd's sftp subsystem tests run OpenSSH's sftp-server.
-[ -x /usr/lib/openssh/sftp-server ] || missing+=(openssh-sftp-server)
-# tools/gen-dist's test renders dist/man/* with `man -l`.
-have man || missing+=(man-db)
-have python3 || missing+=(python3)
-# operations.rs verifies dist/mshd.service (works without systemd as PID 1).
-have systemd-analyze || missing+=(systemd)
-python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "scripts/test.sh: installing ${missing[*]} from apt" >&2
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
-fi
+scripts/deps.sh test
 # sshd refuses to start (even with its own config) without its privilege-separation dir.
 if [ "$(id -u)" -eq 0 ]; then mkdir -p /run/sshd && chmod 0755 /run/sshd; fi
 

@@ -58,6 +58,8 @@ pub struct FileConfig {
     pub metrics_listen: Option<String>,
     pub record_logins: Option<bool>,
     pub print_last_log: Option<bool>,
+    pub use_pam: Option<bool>,
+    pub pam_service: Option<String>,
     pub post_quantum_only: Option<bool>,
     pub shutdown_grace_time: Option<String>,
     pub allow_tcp_forwarding: Option<AllowForwarding>,
@@ -263,6 +265,11 @@ pub struct Settings {
     /// Root mode: show the previous lastlog entry when an interactive PTY shell starts
     /// (sshd's PrintLastLog).
     pub print_last_log: bool,
+    /// PAM account management at login and a PAM session around every session (root mode
+    /// only; see crate::pam).
+    pub use_pam: bool,
+    /// The PAM service name (`/etc/pam.d/<pam_service>`).
+    pub pam_service: String,
     /// Offer only the hybrid post-quantum key exchange (mlkem768x25519-sha256).
     pub post_quantum_only: bool,
     /// How long sessions may go on after SIGTERM before they are hung up.
@@ -305,6 +312,40 @@ pub fn first_existing<P: AsRef<Path>>(candidates: &[P]) -> Option<PathBuf> {
         .map(|p| p.as_ref())
         .find(|p| p.exists())
         .map(Path::to_path_buf)
+}
+
+/// `use_pam` and `pam_service`. PAM is on by default when mshd runs as root on a system with
+/// PAM (`/etc/pam.d` exists), as sshd builds with UsePAM on distributions; it cannot be on
+/// unprivileged: PAM sessions are opened for the logged-in user by root.
+fn resolve_pam(
+    use_pam: Option<bool>,
+    service: Option<&str>,
+    root_mode: bool,
+    where_: &dyn Fn(&str) -> String,
+) -> Result<(bool, String)> {
+    if use_pam == Some(true) && !root_mode {
+        bail!(
+            "{}: use_pam = true needs mshd to run as root (PAM opens each session for the logged-in user as root); remove the key or set it to false",
+            where_("use_pam")
+        );
+    }
+    let on = use_pam.unwrap_or_else(|| root_mode && Path::new("/etc/pam.d").is_dir());
+    let service = service.unwrap_or("msh");
+    // A name, not a path: PAM looks it up as /etc/pam.d/<service>.
+    let valid = !service.is_empty()
+        && service.len() <= 64
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !service.starts_with('.');
+    if !valid {
+        bail!(
+            "{}: `{}` is not a PAM service name; give the name of a file in /etc/pam.d such as \"msh\" or \"sshd\" (letters, digits, `-`, `_`, `.`)",
+            where_("pam_service"),
+            service.escape_debug()
+        );
+    }
+    Ok((on, service.to_string()))
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -551,6 +592,12 @@ impl Settings {
                 )
             })?),
         };
+        let (use_pam, pam_service) = resolve_pam(
+            file.use_pam,
+            file.pam_service.as_deref(),
+            root_mode,
+            &where_,
+        )?;
         Ok(Settings {
             source: path.to_path_buf(),
             root_mode,
@@ -591,6 +638,8 @@ impl Settings {
             metrics_listen,
             record_logins: file.record_logins.unwrap_or(true),
             print_last_log: file.print_last_log.unwrap_or(true),
+            use_pam,
+            pam_service,
             post_quantum_only: file.post_quantum_only.unwrap_or(false),
             shutdown_grace_time,
             allow_tcp_forwarding: file.allow_tcp_forwarding.unwrap_or_default(),

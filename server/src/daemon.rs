@@ -327,6 +327,11 @@ impl Shared {
         for note in generation.settings.startup_notes() {
             tracing::info!("{note}");
         }
+        if generation.settings.use_pam {
+            if let Some(w) = crate::pam::missing_service_note(&generation.settings.pam_service) {
+                tracing::warn!("{w}");
+            }
+        }
         Arc::new(Shared {
             generation: RwLock::new(generation),
             audit,

@@ -13,16 +13,19 @@
 //! - `audit`: the JSON-lines audit log (typed events, one writer); [`sys`]: the few
 //!   syscalls that need `unsafe`; [`logsafe`]: client-controlled strings in the text log.
 //! - `login_records`: utmp, wtmp and lastlog for PTY sessions (root mode), through
-//!   `utmpx`, the C library's utmp API (with `sys`, the only modules allowed `unsafe`).
+//!   `utmpx`, the C library's utmp API (with `sys` and `pam::ffi`, the only modules allowed
+//!   `unsafe`).
 //! - `metrics`: the Prometheus endpoint (`metrics_listen`); `notify`: systemd's
 //!   `Type=notify` protocol.
+//! - [`pam`]: `use_pam` (account management at login; the per-session keeper process that
+//!   opens and closes each PAM session outside mshd).
 //!
 //! The public modules are what the binary and the fuzz targets use; everything else is
 //! `pub(crate)`.
 #![warn(missing_docs, unreachable_pub)]
-// The workspace denies `unsafe_code`; `sys` (privilege drop between fork and exec) and
-// `utmpx` (the C library's utmp calls) are the modules that allow it, and every other module
-// forbids it outright.
+// The workspace denies `unsafe_code`; `sys` (privilege drop between fork and exec),
+// `utmpx` (the C library's utmp calls) and `pam::ffi` (the Linux-PAM calls) are the modules
+// that allow it, and every other module forbids it or inherits the workspace's deny.
 
 mod activation;
 mod algorithms;
@@ -41,6 +44,7 @@ mod login_records;
 pub mod logsafe;
 mod metrics;
 mod notify;
+pub mod pam;
 mod session;
 mod shadow;
 pub mod sys;

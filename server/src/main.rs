@@ -13,6 +13,14 @@ use msh_server::{logsafe, sys};
 fn main() -> ExitCode {
     sys::reset_inherited_signal_dispositions();
     sys::cloexec_inherited_fds();
+    // mshd's own per-session PAM process (msh_server::pam::keeper), before anything else.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == msh_server::pam::KEEPER_FLAG)
+    {
+        msh_server::pam::keeper::main(args.get(2..).unwrap_or_default());
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let options = Options {

@@ -1,7 +1,8 @@
 //! The few process-level operations the server needs that Rust cannot express safely: running
 //! code in the forked child before `exec` (new session or process group, controlling
 //! terminal, dropping root privileges and checking that the drop worked, entering the home
-//! directory as the user). This is the only module of msh allowed `unsafe`.
+//! directory as the user). With crate::utmpx and crate::pam::ffi, the only modules of msh
+//! allowed `unsafe`.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -74,6 +75,14 @@ pub struct ChildSetup {
 /// failure the child says so on its stderr and starts in `/`, as sshd does.
 pub fn prepare_child(cmd: &mut std::process::Command, setup: ChildSetup) {
     let step = move || -> io::Result<()> {
+        // The blocked-signal mask survives exec, and std's spawn leaves it as the forking
+        // thread had it: the PAM session keeper blocks every signal, its program must not.
+        nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&nix::sys::signal::SigSet::empty()),
+            None,
+        )
+        .map_err(io::Error::from)?;
         if setup.pty {
             rustix::process::setsid()?;
             rustix::process::ioctl_tiocsctty(std::io::stdin())?;
@@ -96,8 +105,8 @@ pub fn prepare_child(cmd: &mut std::process::Command, setup: ChildSetup) {
         }
         Ok(())
     };
-    // SAFETY: the closure runs between fork and exec in the child. It only calls setsid,
-    // ioctl(TIOCSCTTY), setpgid, setgroups, setgid, setuid, get[e]uid/get[e]gid, chdir and
+    // SAFETY: the closure runs between fork and exec in the child. It only calls
+    // pthread_sigmask (on a sigset built on the stack), setsid, ioctl(TIOCSCTTY), setpgid, setgroups, setgid, setuid, get[e]uid/get[e]gid, chdir and
     // write(2) (async-signal-safe syscalls per signal-safety(7)) on data prepared before the
     // fork; it does not allocate (nix passes slices and C strings straight to libc, and its
     // errors are bare errnos: io::Error::from(Errno) and from_raw_os_error hold the number
@@ -127,6 +136,49 @@ pub fn prepare_helper(cmd: &mut std::process::Command, identity: Option<Identity
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(cmd, step);
     }
+}
+
+/// Installs the pre-exec step of a PAM session keeper (crate::pam::keeper): a process group
+/// of its own, outside the user's session and group (so their signals and the terminal's
+/// never reach it), the descriptors in `pass` kept open across exec (the keeper finds them
+/// by the numbers on its command line), `/` as working directory. No privilege drop: the
+/// keeper stays root to open and close the PAM session; it drops privileges for the program.
+pub fn prepare_keeper(cmd: &mut std::process::Command, pass: Vec<Arc<OwnedFd>>) {
+    let step = move || -> io::Result<()> {
+        nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))
+            .map_err(io::Error::from)?;
+        for fd in &pass {
+            nix::fcntl::fcntl(
+                &**fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            )
+            .map_err(io::Error::from)?;
+        }
+        nix::unistd::chdir(c"/").map_err(io::Error::from)?;
+        Ok(())
+    };
+    // SAFETY: runs between fork and exec in the child; only setpgid, fcntl(F_SETFD) on
+    // descriptors the closure owns a reference to, and chdir (async-signal-safe per
+    // signal-safety(7)); no allocation (bare errnos), no locks.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, step);
+    }
+}
+
+/// Takes ownership of descriptor `n`, which this process's parent passed open across exec
+/// (the PAM session keeper's spec and control descriptors), marked close-on-exec again.
+pub fn take_inherited_fd(n: i32) -> io::Result<OwnedFd> {
+    // SAFETY: the descriptor is only borrowed for this one fcntl call, which fails with EBADF
+    // if the number is not open (then nothing is taken).
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(n) };
+    nix::fcntl::fcntl(
+        borrowed,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
+    // SAFETY: n is open (checked above) and was passed by the parent for this process to
+    // own: nothing else in this process refers to it (the keeper takes each number once, at
+    // start, before anything opens a descriptor of its own), so the OwnedFd is its only owner.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(n) })
 }
 
 /// What the parent says when starting a session's process failed: the error as the kernel

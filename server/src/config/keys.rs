@@ -251,6 +251,29 @@ pub const KEYS: &[Key] = &[
             Sat Dec  5 09:07:14 2026 from 192.0.2.7\"); not shown when ~/.hushlogin exists.",
     },
     Key {
+        name: "use_pam",
+        value: "boolean",
+        default: "true as root when /etc/pam.d exists, otherwise false",
+        description: "PAM, as sshd's UsePAM: at login, after the key is accepted, the service's \
+            account modules (pam_acct_mgmt: expiry, pam_nologin, pam_access, sssd/LDAP rules) \
+            must admit the user, or the login fails like a refused key; around every session, \
+            pam_setcred and pam_open_session/pam_close_session (pam_limits, pam_env, \
+            pam_loginuid, pam_systemd) run in a small per-session root process, never in \
+            mshd itself, and the variables the modules set are in the session's environment. \
+            mshd does not authenticate through PAM (no auth or password stack), and an account \
+            whose password must be changed is refused. Expired and locked accounts are refused \
+            from /etc/shadow with or without PAM. Root mode only: true when not root is an \
+            error. Read at start and at SIGHUP.",
+    },
+    Key {
+        name: "pam_service",
+        value: "string",
+        default: "\"msh\"",
+        description: "The PAM service name: /etc/pam.d/<pam_service> (dist/pam.d/msh is \
+            installed as /etc/pam.d/msh; \"sshd\" shares sshd's). A missing file is warned \
+            about at start: PAM then uses /etc/pam.d/other.",
+    },
+    Key {
         name: "post_quantum_only",
         value: "boolean",
         default: "false",

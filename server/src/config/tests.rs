@@ -39,6 +39,7 @@ fn unknown_key_suggests_a_table_key_or_lists_them() {
 fn key_table_is_the_set_of_file_config_fields() {
     let value = |name: &str| match name {
         "strict_modes" | "post_quantum_only" | "permit_user_environment" => "true",
+        "use_pam" => "false",
         "allow_agent_forwarding" | "gateway_ports" => "true",
         "record_logins" | "print_last_log" => "false",
         "allow_tcp_forwarding" | "allow_stream_local_forwarding" => "\"no\"",
@@ -235,4 +236,39 @@ fn tokens() {
     assert!(check_tokens("%h/.ssh/k_%u%%").is_ok());
     assert!(check_tokens("%x").is_err());
     assert!(parse_startups("10:30").is_err());
+}
+
+#[test]
+fn use_pam_and_pam_service_defaults_and_errors() {
+    let f = |text: &str| parse_file(text, Path::new("m.toml")).unwrap();
+    // Unprivileged: off by default, and asking for it names the key and the fix.
+    let s = resolve_user(f("")).unwrap();
+    assert!(!s.use_pam);
+    assert_eq!(s.pam_service, "msh");
+    let e = format!("{:#}", resolve_user(f("\nuse_pam = true\n")).unwrap_err());
+    assert!(
+        e.contains("m.toml:2: key `use_pam`: use_pam = true needs mshd to run as root"),
+        "{e}"
+    );
+    assert!(!resolve_user(f("use_pam = false\n")).unwrap().use_pam);
+    // Root: on when this system has PAM, and the service name is a name, not a path.
+    let root =
+        |text: &str| Settings::resolve(f(text), Path::new("m.toml"), &Overrides::default(), true);
+    let s = root("").unwrap();
+    assert_eq!(s.use_pam, Path::new("/etc/pam.d").is_dir());
+    assert!(!root("use_pam = false\n").unwrap().use_pam);
+    assert_eq!(
+        root("pam_service = \"sshd\"\n").unwrap().pam_service,
+        "sshd"
+    );
+    for bad in ["../etc/shadow", "", "a b", ".hidden", "x/y"] {
+        let e = format!(
+            "{:#}",
+            root(&format!("pam_service = {bad:?}\n")).unwrap_err()
+        );
+        assert!(
+            e.contains("m.toml:1: key `pam_service`") && e.contains("is not a PAM service name"),
+            "{bad}: {e}"
+        );
+    }
 }

@@ -13,6 +13,10 @@ use crate::audit::{AuditEvent, CertFields, Outcome};
 use crate::auth::{self, Verdict};
 use crate::connection::disconnect;
 
+/// How long PAM's account modules may take (an unreachable directory server) before the
+/// login is refused. The blocking thread is left to finish on its own.
+const PAM_ACCOUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn key_type(key: &PublicKey) -> String {
     key.algorithm().as_str().to_string()
 }
@@ -122,6 +126,7 @@ impl Conn {
             reason: format!("internal error: {e}"),
             cert: None,
         });
+        let verdict = self.pam_account(verdict).await;
         let auth = self.conclude(user, &key_type(&key), &fingerprint(&key), verdict);
         Ok(self.tally(user, auth, false))
     }
@@ -191,6 +196,7 @@ impl Conn {
             reason: format!("internal error: {e}"),
             cert: None,
         });
+        let verdict = self.pam_account(verdict).await;
         let inner = PublicKey::new(cert.public_key().clone(), "");
         let kt = match self.offered_algorithm.take() {
             Some(a @ russh::keys::Algorithm::Rsa { .. }) if cert.algorithm().is_rsa() => {
@@ -200,6 +206,40 @@ impl Conn {
         };
         let auth = self.conclude(user, &kt, &fingerprint(&inner), verdict);
         Ok(self.tally(user, auth, false))
+    }
+
+    /// `use_pam`: an accepted key still needs PAM's account management (sshd's do_pam_account
+    /// in userauth_finish, before the success is sent); its refusal, or no answer within
+    /// [`PAM_ACCOUNT_TIMEOUT`], turns the verdict into a rejection with PAM's reason.
+    async fn pam_account(&self, verdict: Verdict) -> Verdict {
+        let Verdict::Accept { account, .. } = &verdict else {
+            return verdict;
+        };
+        if !(self.settings.root_mode && self.settings.use_pam) {
+            return verdict;
+        }
+        let service = self.settings.pam_service.clone();
+        let name = account.name.clone();
+        let rhost = msh_common::authorized_keys::policy::canonical_peer(self.peer.ip()).to_string();
+        let check =
+            tokio::task::spawn_blocking(move || crate::pam::account(&service, &name, &rhost));
+        let refusal = match tokio::time::timeout(PAM_ACCOUNT_TIMEOUT, check).await {
+            Ok(Ok(Ok(()))) => return verdict,
+            Ok(Ok(Err(reason))) => reason,
+            Ok(Err(e)) => format!("PAM account management: internal error: {e}"),
+            Err(_) => format!(
+                "PAM account management for service {:?} did not answer within {} s",
+                self.settings.pam_service,
+                PAM_ACCOUNT_TIMEOUT.as_secs()
+            ),
+        };
+        let cert = match verdict {
+            Verdict::Accept { cert, .. } | Verdict::Reject { cert, .. } => cert,
+        };
+        Verdict::Reject {
+            reason: refusal,
+            cert,
+        }
     }
 
     /// Logs one auth attempt (and writes its audit event). `key` is the plain key or the

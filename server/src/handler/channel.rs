@@ -389,6 +389,13 @@ impl Conn {
             &account,
             self.peer.ip(),
         );
+        if root_mode && self.settings.use_pam {
+            launch.pam = Some(session::PamSession {
+                service: self.settings.pam_service.clone(),
+                rhost: msh_common::authorized_keys::policy::canonical_peer(self.peer.ip())
+                    .to_string(),
+            });
+        }
         if let (Kind::Subsystem, Some(name), Some(c)) =
             (launch.kind, &launch.subsystem, &launch.run)
         {

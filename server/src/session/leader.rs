@@ -22,6 +22,10 @@ pub(super) struct Leader {
     child: Mutex<Option<std::process::Child>>,
     /// Root mode: the user whose credentials a client's `signal` is sent with.
     owner: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+    /// `use_pam`: the leader is the session's PAM keeper (crate::pam::keeper), and signals
+    /// are asked of it through this socket (two bytes: the number, 1 for the user's
+    /// credentials); it sends them to the program's group as below.
+    control: Option<OwnedFd>,
 }
 
 impl Leader {
@@ -37,7 +41,19 @@ impl Leader {
             pidfd: Arc::new(pidfd),
             child: Mutex::new(Some(child)),
             owner,
+            control: None,
         }
+    }
+
+    /// The leader is a PAM session keeper listening on `control` (see the field).
+    pub(super) fn with_control(mut self, control: Option<OwnedFd>) -> Self {
+        self.control = control;
+        self
+    }
+
+    /// What a PAM session keeper reported before it exited (its own failure), if anything.
+    pub(super) fn keeper_report(&self) -> Option<String> {
+        self.control.as_ref().and_then(crate::pam::keeper_report)
     }
 }
 
@@ -58,6 +74,21 @@ impl Leader {
         let Some(rsig) = rustix::process::Signal::from_named_raw(sig as i32) else {
             return Err(Error::Unsendable(sig));
         };
+        if let Some(control) = &self.control {
+            // The keeper is not reaped (checked under the lock), so it reads this.
+            let sent = rustix::io::write(control, &[sig as i32 as u8, u8::from(as_owner)]);
+            drop(guard);
+            return match sent {
+                Ok(2) => Ok(()),
+                Ok(_) => Err(io::Error::other("short write to the PAM session keeper")),
+                Err(e) => Err(io::Error::from(e)),
+            }
+            .map_err(|error| Error::Kill {
+                pgid: -self.pid,
+                signal: sig,
+                error,
+            });
+        }
         let pid = self.pid;
         let pidfd = self.pidfd.clone();
         let send = move || -> io::Result<()> {

@@ -34,7 +34,7 @@ use crate::audit::{Audit, AuditEvent};
 use crate::error::Error;
 use crate::sys;
 
-pub(crate) use self::plan::{plan, ClientFacts, Launch, Request};
+pub(crate) use self::plan::{plan, ClientFacts, Launch, PamSession, Request};
 pub(crate) use self::table::Sessions;
 
 /// Bytes the client sent on the channel, or its EOF.

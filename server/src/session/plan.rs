@@ -66,6 +66,17 @@ pub(crate) struct Launch {
     /// Root mode, with a PTY: the utmp/wtmp/lastlog records to write (set by the handler
     /// from the settings; see [`crate::login_records::plan`]).
     pub(crate) login: Option<crate::login_records::Login>,
+    /// `use_pam`: the program starts through a PAM session keeper (crate::pam).
+    pub(crate) pam: Option<PamSession>,
+}
+
+/// What the PAM session of a launch needs besides the launch itself.
+#[derive(Debug, Clone)]
+pub(crate) struct PamSession {
+    /// The PAM service (`pam_service`).
+    pub(crate) service: String,
+    /// The client's address (PAM_RHOST).
+    pub(crate) rhost: String,
 }
 
 /// Decides what runs for `request`. A forced command (`command=`, a certificate's
@@ -127,6 +138,7 @@ pub(crate) fn plan(
         subsystem,
         run,
         login: None,
+        pam: None,
     }
 }
 

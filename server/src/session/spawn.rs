@@ -27,7 +27,32 @@ use crate::audit::{AuditEvent, Exit};
 use crate::error::Error;
 use crate::sys::{self, ChildSetup};
 
-pub(super) fn base_command(launch: &Launch, pty: bool) -> Result<std::process::Command, Error> {
+/// The command that starts the session's program; with `use_pam`, the PAM session keeper
+/// that starts it (crate::pam), and the write end of the keeper's control pipe. `tty`: the
+/// PTY's path, for PAM_TTY.
+pub(super) fn base_command(
+    launch: &Launch,
+    pty: bool,
+    tty: Option<&std::path::Path>,
+) -> Result<(std::process::Command, Option<OwnedFd>), Error> {
+    if let (Some(p), Some(id)) = (&launch.pam, &launch.identity) {
+        let spec = crate::pam::spec(
+            &p.service,
+            &launch.user,
+            &p.rhost,
+            pty,
+            tty,
+            id,
+            &launch.home,
+            &launch.program,
+            &launch.argv0,
+            &launch.args,
+            &launch.env,
+        );
+        let (cmd, control) = crate::pam::keeper_command(&spec)
+            .map_err(|e| Error::start("cannot prepare the PAM session", e))?;
+        return Ok((cmd, Some(control)));
+    }
     let mut cmd = std::process::Command::new(&launch.program);
     cmd.arg0(&launch.argv0)
         .args(&launch.args)
@@ -51,19 +76,21 @@ pub(super) fn base_command(launch: &Launch, pty: bool) -> Result<std::process::C
             home_note,
         },
     );
-    Ok(cmd)
+    Ok((cmd, None))
 }
 
 /// Spawns `cmd` and takes a pidfd for it.
 pub(super) fn spawn(
-    mut cmd: std::process::Command,
+    (mut cmd, control): (std::process::Command, Option<OwnedFd>),
     launch: &Launch,
 ) -> Result<(Stdio3, Arc<Leader>), Error> {
     let mut child = cmd.spawn().map_err(|e| {
-        Error::start(
-            format!("cannot start {}", launch.program.display()),
-            sys::spawn_error(&e),
-        )
+        let what = match launch.pam {
+            // mshd itself, re-executed (crate::pam): /proc must be mounted.
+            Some(_) => "cannot start the PAM session keeper (/proc/self/exe)".to_string(),
+            None => format!("cannot start {}", launch.program.display()),
+        };
+        Error::start(what, sys::spawn_error(&e))
     })?;
     // The parent's copies of the child's stdio (the PTY slave) close with the command.
     drop(cmd);
@@ -88,7 +115,7 @@ pub(super) fn spawn(
     };
     let stdio = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     let owner = launch.identity.as_ref().map(|i| (i.uid, i.gid));
-    let leader = Arc::new(Leader::new(child, pidfd, owner));
+    let leader = Arc::new(Leader::new(child, pidfd, owner).with_control(control));
     Ok((stdio, leader))
 }
 
@@ -103,11 +130,11 @@ pub(super) fn start_pipes(
     input: mpsc::Receiver<Input>,
     ctx: SessionCtx,
 ) -> Result<Running, Error> {
-    let mut cmd = base_command(&launch, false)?;
+    let (mut cmd, control) = base_command(&launch, false, None)?;
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let ((stdin, stdout, stderr), leader) = spawn(cmd, &launch)?;
+    let ((stdin, stdout, stderr), leader) = spawn((cmd, control), &launch)?;
     let watch = |e: io::Error| Error::start("cannot watch the session's pipes", e);
     let stdin = stdin
         .map(tokio::process::ChildStdin::from_std)
@@ -181,6 +208,15 @@ pub(super) fn spawn_waiter(
     let (channel, kind) = (ctx.channel, ctx.kind);
     let waiter = tokio::spawn(async move {
         let status = waited.wait().await;
+        if let Some(report) = waited.keeper_report() {
+            tracing::warn!(
+                "connection {} from {}: session of {}: {}",
+                ctx.audit.conn_id,
+                ctx.audit.peer,
+                crate::logsafe::user(&ctx.audit.user),
+                crate::logsafe::clean(&report, 1024)
+            );
+        }
         drop(waited);
         let bytes_out = output.await;
         in_task.abort();

@@ -82,7 +82,7 @@ pub(super) fn start_pty(
     if let Some(p) = &tty_path {
         launch.env.push(("SSH_TTY".into(), p.display().to_string()));
     }
-    let mut cmd = base_command(&launch, true)?;
+    let (mut cmd, control) = base_command(&launch, true, tty_path.as_deref())?;
     let stdio = |fd: &OwnedFd| {
         fd.try_clone()
             .map(Stdio::from)
@@ -92,7 +92,7 @@ pub(super) fn start_pty(
         .stdout(stdio(&pts)?)
         .stderr(stdio(&pts)?);
     drop(pts);
-    let (_, leader) = spawn(cmd, &launch)?;
+    let (_, leader) = spawn((cmd, control), &launch)?;
     let started = Instant::now();
     // Login records (root mode): written by their own thread now that the leader's PID is
     // known. Each I/O task holds `record`, so the logout is written once both are gone,

@@ -41,6 +41,7 @@ mod msh_to_sshd;
 mod mshd_auth;
 mod mshd_sftp;
 mod operations;
+mod pam;
 mod root_mode;
 mod sessions_lifecycle;
 mod socket_activation;
