@@ -97,9 +97,10 @@ pub(crate) fn trim_heap_soon() {
 }
 
 /// Descriptors one session can hold in mshd at most: its connection's socket (when it is the
-/// only session on it), stdin, stdout and stderr pipes, and the pidfd (a PTY session: the
-/// socket, the master and the pidfd).
-pub(crate) const FDS_PER_SESSION: u64 = 5;
+/// only session on it), stdin, stdout and stderr pipes, the pidfd, and with `use_pam` the
+/// control socket of its PAM keeper (a PTY session: the socket, the master, the pidfd and the
+/// keeper's socket).
+pub(crate) const FDS_PER_SESSION: u64 = 6;
 
 /// How many sessions an open-file limit leaves room for, after the descriptors mshd needs for
 /// itself (listeners, log files, the runtime's own).

@@ -17,9 +17,20 @@ fn sigterm_warns_sessions_hangs_up_after_shutdown_grace_time_and_exits_0() {
     let mut d = Mshd::builder("sigterm-grace")
         .toml("shutdown_grace_time = \"1s\"")
         .start();
-    let long = d.ssh(&["-T"], "sleep 60; echo never");
+    // The marker says the session's process runs (so mshd has registered it): the exec line
+    // in the log comes before the process starts, and a SIGTERM in between finds no session
+    // to warn.
+    let started = d.dir.path.join("started");
+    let long = d.ssh(
+        &["-T"],
+        &format!("touch {}; sleep 60; echo never", started.display()),
+    );
     let session = std::thread::spawn(move || run(long, b"", Duration::from_secs(40)));
-    d.wait_for_log("exec \"sleep 60", T);
+    let waited = Instant::now();
+    while !started.exists() {
+        assert!(waited.elapsed() < T, "the session never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let start = Instant::now();
     d.proc.signal(Signal::SIGTERM);
     let out = session.join().unwrap();
