@@ -320,6 +320,9 @@ pub(crate) struct Shared {
     idle: tokio::sync::Notify,
     /// Set once on SIGTERM: every connection starts its graceful end.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Where connections run (one single-threaded runtime per CPU); `None` if the shards'
+    /// threads could not be started, and then connections run on the main runtime.
+    pub(crate) shards: Option<crate::shards::Shards>,
 }
 
 impl Shared {
@@ -341,6 +344,11 @@ impl Shared {
             live: AtomicU64::new(0),
             idle: tokio::sync::Notify::new(),
             stopping: tokio::sync::watch::channel(false).0,
+            shards: crate::shards::Shards::per_cpu()
+                .inspect_err(|e| {
+                    tracing::warn!("cannot start a runtime per CPU ({e}); connections share one")
+                })
+                .ok(),
         })
     }
 

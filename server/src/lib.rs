@@ -47,6 +47,7 @@ mod notify;
 pub mod pam;
 mod session;
 mod shadow;
+mod shards;
 pub mod sys;
 mod utmpx;
 

@@ -152,10 +152,38 @@ fn admit(
         return;
     }
     shared.admission.unauth.fetch_add(1, Ordering::SeqCst);
-    let shared = shared.clone();
     let guard = LiveGuard::new(shared.clone());
-    tokio::spawn(async move {
-        crate::connection::run(stream, peer, local, generation, shared, accepted).await;
+    let Some(shards) = &shared.shards else {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            crate::connection::run(stream, peer, local, generation, shared, accepted).await;
+            drop(guard);
+        });
+        return;
+    };
+    // The socket moves to its shard's reactor: taken off this one here, registered there.
+    let stream = match stream.into_std() {
+        Ok(s) => s,
+        Err(e) => {
+            shared.admission.unauth.fetch_sub(1, Ordering::SeqCst);
+            shared.admission.leave_source(source);
+            tracing::warn!("dropping connection from {peer}: {e}");
+            return;
+        }
+    };
+    let conn_shared = shared.clone();
+    shards.spawn(move || async move {
+        match tokio::net::TcpStream::from_std(stream) {
+            Ok(stream) => {
+                crate::connection::run(stream, peer, local, generation, conn_shared, accepted).await
+            }
+            Err(e) => {
+                conn_shared
+                    .admission
+                    .leave_unauth(&AtomicBool::new(false), peer.ip());
+                tracing::warn!("dropping connection from {peer}: {e}");
+            }
+        }
         drop(guard);
     });
 }
