@@ -290,7 +290,16 @@ pub(super) async fn pump_out(
             Ok(n) => n,
         };
         total += n as u64;
-        let chunk = buf.get(..n).unwrap_or_default().to_vec();
+        // A large read hands its buffer on as it is (the next read allocates a fresh one); a
+        // small one is copied, so that a queued chunk of an interactive session does not hold
+        // a whole 64 KiB buffer.
+        let chunk = if n >= CHUNK / 2 {
+            let mut whole = std::mem::take(&mut buf);
+            whole.truncate(n);
+            whole
+        } else {
+            buf.get(..n).unwrap_or_default().to_vec()
+        };
         let sent = match ext {
             None => handle.data(channel, chunk).await.is_ok(),
             Some(e) => handle.extended_data(channel, e, chunk).await.is_ok(),
