@@ -365,11 +365,9 @@ fn put_utmp(bytes: &[u8]) -> Result<(), Failure> {
     utmpx::put_utmp_line(bytes).map_err(|e| Failure::Other(e.to_string()))
 }
 
-/// Opens a record file without following symlinks and checks it is root's.
-fn open_checked(path: &Path, write: bool) -> Result<File, Failure> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(write)
+/// Opens a record file with `options`, never following a symlink (named as the reason).
+fn open_no_follow(path: &Path, options: &mut OpenOptions) -> Result<File, Failure> {
+    options
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NOCTTY)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
@@ -378,7 +376,12 @@ fn open_checked(path: &Path, write: bool) -> Result<File, Failure> {
                 path.display()
             )),
             _ => Failure::from(e),
-        })?;
+        })
+}
+
+/// Opens a record file without following symlinks and checks it is root's.
+fn open_checked(path: &Path, write: bool) -> Result<File, Failure> {
+    let file = open_no_follow(path, OpenOptions::new().read(true).write(write))?;
     check_owned_by_root(path, &file.metadata()?)?;
     Ok(file)
 }
@@ -386,17 +389,7 @@ fn open_checked(path: &Path, write: bool) -> Result<File, Failure> {
 /// Appends one record to wtmp as loginrec.c's wtmp_write: one write in append mode, cut
 /// back to the old size if it was short, so a reader never sees half a record.
 fn append_wtmp(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let file = OpenOptions::new()
-        .append(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(nix::libc::ELOOP) => Failure::Other(format!(
-                "{} is a symbolic link; refusing to write it",
-                path.display()
-            )),
-            _ => Failure::from(e),
-        })?;
+    let file = open_no_follow(path, OpenOptions::new().append(true))?;
     let meta = file.metadata()?;
     check_owned_by_root(path, &meta)?;
     match rustix::io::write(&file, bytes) {
