@@ -22,8 +22,12 @@ struct PamService {
 }
 
 impl PamService {
+    /// A name of its own for every install: tests run in parallel threads of one process,
+    /// and two with the same tag must not share (and overwrite, and remove) one file.
     fn install(tag: &str, text: &str) -> PamService {
-        let name = format!("msh-test-{tag}-{}", std::process::id());
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("msh-test-{tag}-{}-{n}", std::process::id());
         let path = Path::new("/etc/pam.d").join(&name);
         std::fs::write(&path, text).unwrap();
         PamService { name, path }
