@@ -13,14 +13,18 @@ use anyhow::{bail, Context, Result};
 use msh_common::duration::parse_duration;
 use serde::{Deserialize, Serialize};
 
+mod checks;
 pub mod commands;
 pub mod forwarding;
 pub mod keys;
 mod parse;
+mod values;
 
 pub use parse::parse_file;
 
+use checks::{check_subsystem, check_tokens, check_user_pattern, resolve_pam};
 pub use forwarding::AllowForwarding;
+pub use values::{parse_startups, AuditSyslog, AuditTarget, MaxStartups, PermitUserEnvironment};
 
 /// The config file as written. Every key is optional: absent means "the default".
 #[derive(Debug, Default, Deserialize)]
@@ -88,99 +92,6 @@ pub struct Overrides {
     pub authorized_keys: Vec<String>,
     /// `--audit-log`: replaces `audit_log`.
     pub audit_log: Option<String>,
-}
-
-/// `max_startups` as OpenSSH writes it: `start:rate:full` (or a single number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct MaxStartups {
-    /// Unauthenticated connections accepted before any is dropped.
-    pub start: u32,
-    /// Percentage dropped at `start`, rising linearly to 100 at `full`.
-    pub rate: u32,
-    /// Unauthenticated connections at which every new one is dropped.
-    pub full: u32,
-}
-
-/// `permit_user_environment` (sshd's PermitUserEnvironment): whether `environment="NAME=value"`
-/// options of authorized_keys and authorized_principals_file lines are applied: `false` (the
-/// default, as sshd), `true`, or a list of name patterns (`["LANG", "TZ", "APP_*"]`, `!`
-/// negates, as sshd 7.8+). Loader and shell-startup variables are never applied either way
-/// (see `auth::NEVER_FROM_OPTIONS`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum PermitUserEnvironment {
-    /// `true`: every `environment=` option applies; `false`: none does.
-    All(bool),
-    /// Only variables whose names match these patterns (`!` negates).
-    Names(Vec<String>),
-}
-
-impl<'de> Deserialize<'de> for PermitUserEnvironment {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = PermitUserEnvironment;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(
-                    "permit_user_environment = true, false, or a list of variable name \
-                     patterns such as [\"LANG\", \"APP_*\"]",
-                )
-            }
-            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(PermitUserEnvironment::All(v))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut names = Vec::new();
-                while let Some(n) = seq.next_element::<String>()? {
-                    names.push(n);
-                }
-                Ok(PermitUserEnvironment::Names(names))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl Default for PermitUserEnvironment {
-    fn default() -> Self {
-        PermitUserEnvironment::All(false)
-    }
-}
-
-/// Where audit events go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditTarget {
-    /// `-`: mshd's stdout.
-    Stdout,
-    /// A file, appended to (created 0600).
-    File(PathBuf),
-}
-
-/// `audit_syslog`: where audit records go besides `audit_log`, as structured records (see
-/// `crate::audit::structured`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditSyslog {
-    /// Nowhere else (the default).
-    Off,
-    /// systemd-journald's native protocol, one field per attribute.
-    Journald,
-    /// RFC 5424 on the local syslog socket, the attributes as STRUCTURED-DATA.
-    Syslog,
-}
-
-impl AuditSyslog {
-    /// The socket records go to when `audit_syslog_socket` is not set.
-    pub fn default_socket(self) -> Option<&'static str> {
-        match self {
-            AuditSyslog::Off => None,
-            AuditSyslog::Journald => Some("/run/systemd/journal/socket"),
-            AuditSyslog::Syslog => Some("/dev/log"),
-        }
-    }
 }
 
 /// The validated, effective configuration.
@@ -312,40 +223,6 @@ pub fn first_existing<P: AsRef<Path>>(candidates: &[P]) -> Option<PathBuf> {
         .map(|p| p.as_ref())
         .find(|p| p.exists())
         .map(Path::to_path_buf)
-}
-
-/// `use_pam` and `pam_service`. PAM is on by default when mshd runs as root on a system with
-/// PAM (`/etc/pam.d` exists), as sshd builds with UsePAM on distributions; it cannot be on
-/// unprivileged: PAM sessions are opened for the logged-in user by root.
-fn resolve_pam(
-    use_pam: Option<bool>,
-    service: Option<&str>,
-    root_mode: bool,
-    where_: &dyn Fn(&str) -> String,
-) -> Result<(bool, String)> {
-    if use_pam == Some(true) && !root_mode {
-        bail!(
-            "{}: use_pam = true needs mshd to run as root (PAM opens each session for the logged-in user as root); remove the key or set it to false",
-            where_("use_pam")
-        );
-    }
-    let on = use_pam.unwrap_or_else(|| root_mode && Path::new("/etc/pam.d").is_dir());
-    let service = service.unwrap_or("msh");
-    // A name, not a path: PAM looks it up as /etc/pam.d/<service>.
-    let valid = !service.is_empty()
-        && service.len() <= 64
-        && service
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !service.starts_with('.');
-    if !valid {
-        bail!(
-            "{}: `{}` is not a PAM service name; give the name of a file in /etc/pam.d such as \"msh\" or \"sshd\" (letters, digits, `-`, `_`, `.`)",
-            where_("pam_service"),
-            service.escape_debug()
-        );
-    }
-    Ok((on, service.to_string()))
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -708,88 +585,6 @@ impl Settings {
     pub fn unenforced(&self) -> Vec<&'static str> {
         Vec::new()
     }
-}
-
-/// A subsystem needs a name and a command to run.
-fn check_subsystem(name: &str, command: &str) -> Result<()> {
-    if name.trim().is_empty() {
-        bail!("empty subsystem name");
-    }
-    if command.trim().is_empty() {
-        bail!(
-            "empty command: give the program to run, e.g. sftp = \"/usr/lib/openssh/sftp-server\" (or remove the entry to turn the subsystem off)"
-        );
-    }
-    Ok(())
-}
-
-/// An allow_users / deny_users entry: a user pattern, or `USER@HOSTS` as sshd's
-/// AllowUsers, HOSTS being addresses, CIDR networks or address patterns (no DNS: mshd never
-/// resolves the client's name, so a host name pattern could never match and is refused).
-fn check_user_pattern(entry: &str) -> Result<()> {
-    if entry.trim().is_empty() {
-        bail!("empty entry");
-    }
-    let Some((user, hosts)) = entry.rsplit_once('@') else {
-        return Ok(());
-    };
-    if user.is_empty() || hosts.is_empty() {
-        bail!("{entry:?}: expected USER@HOSTS, e.g. \"alice@10.0.0.0/8\" or \"*@192.168.1.*\"");
-    }
-    for h in hosts.split(',') {
-        let h = h.strip_prefix('!').unwrap_or(h);
-        let probe: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
-        if let msh_common::authorized_keys::FromMatch::Invalid(why) =
-            msh_common::authorized_keys::match_from(h, probe)
-        {
-            bail!("{entry:?}: {why}");
-        }
-        let address_like = h
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/' | '*' | '?'));
-        if !address_like {
-            bail!(
-                "{entry:?}: {h:?} is a host name; mshd does not resolve names (as sshd with UseDNS no): give addresses or networks, e.g. \"alice@10.0.0.0/8\""
-            );
-        }
-    }
-    Ok(())
-}
-
-/// `%h`, `%u` and `%%` are the only tokens (as OpenSSH's AuthorizedKeysFile).
-fn check_tokens(pattern: &str) -> Result<()> {
-    msh_common::authorized_keys::try_expand_tokens(pattern, "user", Path::new("/home/user"))?;
-    Ok(())
-}
-
-/// `10` or `10:30:100` (start:rate:full), as OpenSSH's MaxStartups.
-pub fn parse_startups(s: &str) -> Result<MaxStartups> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let num = |p: &str| -> Result<u32> {
-        p.trim().parse::<u32>().with_context(|| {
-            format!("invalid max_startups {s:?}: expected \"10\" or \"10:30:100\"")
-        })
-    };
-    let m = match parts.as_slice() {
-        [one] => {
-            let n = num(one)?;
-            MaxStartups {
-                start: n,
-                rate: 100,
-                full: n,
-            }
-        }
-        [a, b, c] => MaxStartups {
-            start: num(a)?,
-            rate: num(b)?,
-            full: num(c)?,
-        },
-        _ => bail!("invalid max_startups {s:?}: expected \"10\" or \"10:30:100\""),
-    };
-    if m.rate > 100 || m.start > m.full || m.full == 0 {
-        bail!("invalid max_startups {s:?}: need start <= full, rate <= 100");
-    }
-    Ok(m)
 }
 
 #[cfg(test)]
